@@ -1,0 +1,209 @@
+"""Layer types, presets (Table 2.2) and theoretical metrics (Equations 2.1–2.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+LAYER_TYPES = ("spatial", "separable", "pointwise", "group", "depthwise", "fc")
+DEFAULT_ORDER = "bijnmpq"
+DIMS = ("M", "N", "F", "K", "G")
+
+# Table 2.2 of the document (Wu 2019): typical early and late layers, B = 1, G = 4.
+PRESETS: dict[str, dict[str, int]] = {
+    "early": {"M": 32, "N": 32, "F": 112, "K": 3, "G": 4},
+    "late": {"M": 512, "N": 512, "F": 7, "K": 3, "G": 4},
+}
+
+
+class LayerError(Exception):
+    """Problems with a layer description, one formatted line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Layer(BaseModel):
+    """One layer: a type, the document's dimensions, and how the loop nest runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["spatial", "separable", "pointwise", "group", "depthwise", "fc"]
+    B: int = Field(1, ge=1, description="batch size")
+    M: int = Field(ge=1, description="input channels")
+    N: int = Field(ge=1, description="output channels (filters)")
+    F: int = Field(ge=1, description="input height and width")
+    K: int = Field(ge=1, description="kernel height and width")
+    G: int = Field(1, ge=1, description="groups (group convolution)")
+    stride: int = Field(1, ge=1)
+    padding: Literal["skip", "explicit"] = "skip"
+    pad: int | None = Field(None, ge=0, description="symmetric padding; None = Listing 2.1's")
+    order: str = DEFAULT_ORDER
+    dtype_bytes: Literal[1, 2, 4, 8] = 4
+
+    @field_validator("order")
+    @classmethod
+    def _order(cls, v: str) -> str:
+        if sorted(v) != sorted(DEFAULT_ORDER):
+            raise ValueError(
+                f"{v!r} is not a permutation of {DEFAULT_ORDER!r} (each of b i j n m p q once)"
+            )
+        return v
+
+    # -- derived sizes
+    @property
+    def pads(self) -> tuple[int, int]:
+        """(before, after) padding of a K-tap dimension."""
+        if self.pad is not None:
+            return self.pad, self.pad
+        return self.K // 2, self.K - 1 - self.K // 2
+
+    @property
+    def F_out(self) -> int:
+        before, after = self.pads
+        return (self.F + before + after - self.K) // self.stride + 1
+
+    @property
+    def groups(self) -> int:
+        """G of the loop nest: M for depthwise, G for group, else 1."""
+        return {"group": self.G, "depthwise": self.M}.get(self.type, 1)
+
+    def problems(self) -> list[str]:
+        """Cross-field checks, as `field: message` lines."""
+        out = []
+        t = self.type
+        if t == "pointwise" and self.K != 1:
+            out.append(f"K: a pointwise convolution has K = 1, got {self.K}")
+        if t == "fc":
+            if self.F != 1:
+                out.append(f"F: a fully connected layer has F = 1, got {self.F}")
+            if self.K != 1:
+                out.append(f"K: a fully connected layer has K = 1, got {self.K}")
+            if self.pad:
+                out.append(f"pad: a fully connected layer takes no padding, got {self.pad}")
+        if t == "depthwise" and self.N != self.M:
+            out.append(f"N: a depthwise convolution has N = M = {self.M}, got {self.N}")
+        if t == "group":
+            for d in ("M", "N"):
+                if getattr(self, d) % self.G:
+                    out.append(f"G: {self.G} groups do not divide {d} = {getattr(self, d)}")
+        elif self.G != 1:
+            out.append(f"G: only a group convolution takes G, got G = {self.G} for {t}")
+        before, after = self.pads
+        if self.F + before + after < self.K:
+            out.append(
+                f"K: kernel {self.K} is larger than the padded input "
+                f"F + padding = {self.F + before + after}"
+            )
+        return out
+
+    def describe(self) -> str:
+        s = f"{self.type} B={self.B} M={self.M} N={self.N} F={self.F} K={self.K}"
+        if self.type == "group":
+            s += f" G={self.G}"
+        if self.stride != 1:
+            s += f" stride={self.stride}"
+        return s + f" padding={self.padding} order={self.order}"
+
+
+def make_layer(**fields) -> Layer:
+    """Validate a layer; raise LayerError with one `field: message` line per problem."""
+    try:
+        layer = Layer(**fields)
+    except ValidationError as exc:
+        lines = []
+        for e in exc.errors():
+            loc = ".".join(str(p) for p in e["loc"])
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{loc}: {msg}" if loc else msg)
+        raise LayerError(lines) from None
+    problems = layer.problems()
+    if problems:
+        raise LayerError(problems)
+    return layer
+
+
+def build_layer(type: str, preset: str | None = None, **given) -> Layer:
+    """A layer from a type, an optional preset and the dimensions a user gave (None = not given).
+
+    Without a preset the `early` dimensions are the defaults. With one, a given dimension
+    that contradicts it is an error. Dimensions the type fixes (K = 1 for pointwise, F = K = 1
+    for fc, N = M for depthwise) replace the preset's silently, but not a user's.
+    """
+    if type not in LAYER_TYPES:
+        choices = ", ".join(LAYER_TYPES)
+        raise LayerError([f"layer: unknown layer type {type!r}; choose from {choices}"])
+    if preset is not None and preset not in PRESETS:
+        raise LayerError([f"preset: unknown preset {preset!r}; choose from {', '.join(PRESETS)}"])
+    dims = dict(PRESETS[preset or "early"])
+    problems = []
+    if preset is not None:
+        for d in DIMS:
+            if d == "G" and type != "group":
+                continue
+            if given.get(d) is not None and given[d] != dims[d]:
+                problems.append(f"{d}: {given[d]} contradicts preset {preset!r} ({d} = {dims[d]})")
+    if problems:
+        raise LayerError(problems)
+    forced = {"pointwise": {"K": 1}, "fc": {"F": 1, "K": 1}}.get(type, {})
+    dims.update(forced)
+    if type != "group":
+        dims["G"] = 1
+    for d, v in given.items():
+        if v is not None:
+            dims[d] = v
+    if type == "depthwise" and given.get("N") is None:
+        dims["N"] = dims["M"]
+    return make_layer(type=type, **dims)
+
+
+# ---------------------------------------------------------------- metrics (Eq. 2.1–2.4)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Theoretical metrics in elements; `*_bytes` multiply by the element size."""
+
+    macs: int
+    params: int
+    activations: int  # inputs + outputs of the layer (Eq. 2.3)
+    intermediate: int  # separable only: the tensor between the two nests
+    dtype_bytes: int
+
+    @property
+    def intensity(self) -> float:
+        """Eq. 2.4: MACs per element of parameters plus activations."""
+        return self.macs / (self.params + self.activations)
+
+    @property
+    def params_bytes(self) -> int:
+        return self.params * self.dtype_bytes
+
+    @property
+    def activations_bytes(self) -> int:
+        return self.activations * self.dtype_bytes
+
+    @property
+    def intensity_bytes(self) -> float:
+        """MACs per byte of parameters plus activations."""
+        return self.intensity / self.dtype_bytes
+
+
+def metrics(layer: Layer) -> Metrics:
+    """Eq. 2.1–2.4 generalised to stride and padding (F' = output size)."""
+    B, M, N, F, K, Fo = layer.B, layer.M, layer.N, layer.F, layer.K, layer.F_out
+    inter = 0
+    if layer.type == "separable":
+        # Two nests (K×1 then 1×K), as simulated; the document's Table 2.1 counts one.
+        params = M * N * K + N * N * K
+        macs = B * N * M * K * Fo * F + B * N * N * K * Fo * Fo
+        inter = B * N * Fo * F
+    else:
+        G = layer.groups
+        params = N * (M // G) * K * K
+        macs = B * N * (M // G) * K * K * Fo * Fo
+    activations = B * (M * F * F + N * Fo * Fo)
+    return Metrics(macs, params, activations, inter, layer.dtype_bytes)

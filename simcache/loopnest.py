@@ -1,0 +1,221 @@
+"""A layer and its loop order → tensors in memory and linear loop nests.
+
+Every address in a nest is linear in the loop indices: `base + Σ coef[d]·idx[d]`. The one
+non-linear term (a group convolution's filter n reads channels of group n // (N/G)) is made
+linear by splitting n into two loops, g (group) then n within the group, which iterate in
+the same order as n. The kernels walk such nests without materialising the trace; the
+`trace_chunks` generator materialises it chunk by chunk for trace files and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layers import Layer
+
+BASE_ADDRESS = 0x10000
+ALIGN = 4096
+# tensor categories used by the counters
+X, W, Y, T, NONE = range(5)
+TENSOR_NAMES = ("x", "w", "y", "t", "-")
+# rows of Nest.coef / Nest.base
+CX, CW, CY, CROW, CCOL = range(5)
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    category: int
+    base: int
+    shape: tuple[int, ...]
+    dtype_bytes: int
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype_bytes
+
+
+@dataclass(frozen=True)
+class Nest:
+    """One loop nest: dims outermost first, their extents, and linear address forms.
+
+    coef rows: x, w, y byte offsets, then the input row and column (for the skip check);
+    base: the same five forms at index 0. `bounds` = (rows, cols) of the unpadded input when
+    out-of-range taps are skipped, or None when every tap reads memory.
+    """
+
+    dims: tuple[str, ...]
+    ext: np.ndarray
+    coef: np.ndarray
+    base: np.ndarray
+    tensors: tuple[int, int, int]  # categories of the x, w, y roles
+    bounds: tuple[int, int] | None
+    dtype_bytes: int
+
+    @property
+    def iterations(self) -> int:
+        return int(np.prod(self.ext))
+
+
+@dataclass(frozen=True)
+class Plan:
+    tensors: tuple[Tensor, ...]
+    nests: tuple[Nest, ...]
+
+    @property
+    def iterations(self) -> int:
+        return sum(n.iterations for n in self.nests)
+
+    def tensor(self, name: str) -> Tensor:
+        return next(t for t in self.tensors if t.name == name)
+
+
+@dataclass(frozen=True)
+class _Conv:
+    """A 2-D convolution with rectangular kernel, stride and padding (one nest)."""
+
+    B: int
+    M: int
+    N: int
+    G: int
+    H: int  # input rows
+    Wd: int  # input cols
+    Kh: int
+    Kw: int
+    Sh: int
+    Sw: int
+    pad_h: tuple[int, int]
+    pad_w: tuple[int, int]
+
+    @property
+    def Ho(self) -> int:
+        return (self.H + sum(self.pad_h) - self.Kh) // self.Sh + 1
+
+    @property
+    def Wo(self) -> int:
+        return (self.Wd + sum(self.pad_w) - self.Kw) // self.Sw + 1
+
+
+def _convs(layer: Layer) -> list[_Conv]:
+    B, M, N, F, K, S = layer.B, layer.M, layer.N, layer.F, layer.K, layer.stride
+    pads, none = layer.pads, (0, 0)
+    if layer.type == "separable":
+        first = _Conv(B, M, N, 1, F, F, K, 1, S, 1, pads, none)
+        return [first, _Conv(B, N, N, 1, first.Ho, first.Wo, 1, K, 1, S, none, pads)]
+    return [_Conv(B, M, N, layer.groups, F, F, K, K, S, S, pads, pads)]
+
+
+def plan(layer: Layer) -> Plan:
+    """Place the tensors and describe the nests of a layer."""
+    explicit = layer.padding == "explicit"
+    convs = _convs(layer)
+    d = layer.dtype_bytes
+
+    def stored(c: _Conv) -> tuple[int, int]:
+        """Rows and cols of a nest's input as stored (pre-padded in explicit mode)."""
+        if explicit:
+            return c.H + sum(c.pad_h), c.Wd + sum(c.pad_w)
+        return c.H, c.Wd
+
+    xr, xc = stored(convs[0])
+    specs = [("x", X, (layer.B, layer.M, xr, xc))]
+    if layer.type == "fc":
+        specs = [("x", X, (layer.B, layer.M))]
+    for k, c in enumerate(convs):
+        name = "w" if len(convs) == 1 else f"w{k + 1}"
+        specs.append((name, W, (c.N, c.M // c.G, c.Kh, c.Kw) if layer.type != "fc" else (c.N, c.M)))
+    last = convs[-1]
+    specs.append(("y", Y, (layer.B, last.N, last.Ho, last.Wo) if layer.type != "fc"
+                  else (layer.B, last.N)))
+    if len(convs) == 2:
+        tr, tc = stored(convs[1])
+        specs.append(("t", T, (layer.B, convs[0].N, tr, tc)))
+
+    tensors, addr = [], BASE_ADDRESS
+    for name, cat, shape in specs:
+        t = Tensor(name, cat, addr, shape, d)
+        tensors.append(t)
+        addr = -(-(addr + t.nbytes) // ALIGN) * ALIGN
+    by_name = {t.name: t for t in tensors}
+
+    nests = []
+    for k, c in enumerate(convs):
+        src = by_name["x"] if k == 0 else by_name["t"]
+        dst = by_name["y"] if k == len(convs) - 1 else by_name["t"]
+        wname = "w" if len(convs) == 1 else f"w{k + 1}"
+        # where the output lands inside its stored tensor (the next nest's padded input)
+        if dst.name == "t" and explicit:
+            out_r, out_c = stored(convs[k + 1])
+            off_r, off_c = convs[k + 1].pad_h[0], convs[k + 1].pad_w[0]
+        else:
+            out_r, out_c, off_r, off_c = c.Ho, c.Wo, 0, 0
+        nests.append(_nest(c, layer.order, src, by_name[wname], dst, stored(c),
+                           (out_r, out_c, off_r, off_c), explicit, d))
+    return Plan(tuple(tensors), tuple(nests))
+
+
+def _nest(c: _Conv, order: str, x: Tensor, w: Tensor, y: Tensor, xdims: tuple[int, int],
+          ydims: tuple[int, int, int, int], explicit: bool, d: int) -> Nest:
+    xr, xc = xdims
+    yr, yc, yoff_r, yoff_c = ydims
+    Mg, Ng = c.M // c.G, c.N // c.G
+    khw = c.Kh * c.Kw
+    # per loop: extent and coefficients (x, w, y in elements; input row, input col)
+    table = {
+        "b": (c.B, c.M * xr * xc, 0, c.N * yr * yc, 0, 0),
+        "i": (c.Ho, c.Sh * xc, 0, yc, c.Sh, 0),
+        "j": (c.Wo, c.Sw, 0, 1, 0, c.Sw),
+        "g": (c.G, Mg * xr * xc, Ng * Mg * khw, Ng * yr * yc, 0, 0),
+        "n": (Ng, 0, Mg * khw, yr * yc, 0, 0),
+        "m": (Mg, xr * xc, khw, 0, 0, 0),
+        "p": (c.Kh, xc, c.Kw, 0, 1, 0),
+        "q": (c.Kw, 1, 1, 0, 0, 1),
+    }
+    dims = tuple(ch for o in order for ch in (("g", "n") if o == "n" else (o,)))
+    ext = np.array([table[k][0] for k in dims], dtype=np.int64)
+    coef = np.array([[table[k][r + 1] for k in dims] for r in range(5)], dtype=np.int64)
+    coef[:3] *= d
+    # input row of tap (i, p) is i·Sh + p − pad_before; explicit mode stores x shifted by it
+    row0, col0 = -c.pad_h[0], -c.pad_w[0]
+    xbase = x.base + (0 if explicit else (row0 * xc + col0) * d)
+    ybase = y.base + (yoff_r * yc + yoff_c) * d
+    base = np.array([xbase, w.base, ybase, row0, col0], dtype=np.int64)
+    bounds = None if explicit else (c.H, c.Wd)
+    if bounds is not None and all(p == (0, 0) for p in (c.pad_h, c.pad_w)):
+        bounds = None  # no tap can fall outside
+    return Nest(dims, ext, coef, base, (x.category, w.category, y.category), bounds, d)
+
+
+def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ...]]:
+    """The layer's trace as (addr, size, is_write, tensor) arrays of about `chunk` accesses.
+
+    Vectorised with NumPy; used for trace files and as a second, independent walk of the
+    nest in tests. Memory stays bounded by `chunk`.
+    """
+    for nest in p.nests:
+        per = max(1, chunk // 4)
+        total = nest.iterations
+        for start in range(0, total, per):
+            idx = np.arange(start, min(start + per, total), dtype=np.int64)
+            digits = np.empty((len(nest.dims), len(idx)), dtype=np.int64)
+            rest = idx
+            for k in range(len(nest.dims) - 1, -1, -1):
+                rest, digits[k] = np.divmod(rest, nest.ext[k])
+            forms = nest.base[:, None] + nest.coef @ digits
+            if nest.bounds is not None:
+                rows, cols = nest.bounds
+                ok = ((forms[CROW] >= 0) & (forms[CROW] < rows)
+                      & (forms[CCOL] >= 0) & (forms[CCOL] < cols))
+                forms = forms[:, ok]
+            n = forms.shape[1]
+            addr = np.empty(4 * n, dtype=np.int64)
+            addr[0::4], addr[1::4] = forms[CX], forms[CW]
+            addr[2::4] = addr[3::4] = forms[CY]
+            is_write = np.zeros(4 * n, dtype=np.uint8)
+            is_write[3::4] = 1
+            tensor = np.tile(np.array(nest.tensors + (nest.tensors[2],), dtype=np.int8), n)
+            size = np.full(4 * n, nest.dtype_bytes, dtype=np.int64)
+            yield addr, size, is_write, tensor

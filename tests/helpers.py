@@ -1,0 +1,45 @@
+"""Shared test helpers: hierarchies from plain level specs, engine runs with contents."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simcache.config import Hierarchy
+from simcache.engine import State
+
+
+def hierarchy(specs: list[dict], seed: int = 1) -> Hierarchy:
+    """A Hierarchy from naive-style level dicts (size, line, ways, policy, write flags)."""
+    levels = [
+        dict(
+            name=f"L{k + 1}",
+            size=s["size"],
+            line=s["line"],
+            ways=s["ways"],
+            policy=s["policy"],
+            write_back=s["write_back"],
+            write_allocate=s["write_allocate"],
+            latency=1 + k,
+            energy=1.0,
+            source="test",
+        )
+        for k, s in enumerate(specs)
+    ]
+    return Hierarchy(
+        name="test", source="test", mac_cycles=1, mac_energy=1.0, seed=seed, levels=levels,
+        memory=dict(latency=100, energy=100.0, source="test"),
+    )
+
+
+def run_engine(specs: list[dict], trace: list[tuple], seed: int = 1, element: int = 4):
+    """Replay a list of (addr, size, is_write, tensor) through the engine.
+
+    Returns (counters, contents before the flush), like naive.simulate."""
+    h = hierarchy(specs, seed)
+    state = State(h.geometry(element), h.seed)
+    if trace:
+        arr = np.array(trace, dtype=np.int64)
+        state.replay(arr[:, 0], arr[:, 1], arr[:, 2].astype(np.uint8), arr[:, 3].astype(np.int8))
+    contents = state.contents()
+    state.flush()
+    return state.counters, contents

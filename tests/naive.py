@@ -1,0 +1,598 @@
+"""Plain-Python reference simulator for simcache.
+
+This module is the slow, obvious reading of ``docs/model.md``. It is written
+independently of ``simcache/`` (it imports nothing from it) so that the two can be
+compared count for count. Clarity is everything here; speed does not matter.
+
+Public functions
+----------------
+``simulate(levels, trace, seed=1, memory_name="memory") -> (counters, contents)``
+    Run a trace through a cache hierarchy (model.md §2) and count (model.md §3).
+``layer_trace(kind, B, M, N, F, K, G=1, stride=1, padding="skip", pad=None,
+              order="bijnmpq", dtype_bytes=4) -> (trace, info)``
+    The address stream of one layer (model.md §1).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import numpy as np
+
+# ---------------------------------------------------------------------------
+# Index constants of the counters array
+# ---------------------------------------------------------------------------
+
+# axis 0: phase
+RUN = 0
+FLUSH = 1
+
+# axis 2: tensor
+X = 0
+W = 1
+Y = 2
+T = 3
+NONE = 4
+TENSOR_NAMES = ("x", "w", "y", "t", "-")
+
+# axis 3: counter
+READS = 0
+WRITES = 1
+READ_HITS = 2
+WRITE_HITS = 3
+WRITEBACKS = 4
+BYTES_READ = 5
+BYTES_WRITTEN = 6
+SERVED = 7
+COUNTER_NAMES = (
+    "reads",
+    "writes",
+    "read_hits",
+    "write_hits",
+    "writebacks",
+    "bytes_read",
+    "bytes_written",
+    "served",
+)
+
+MASK64 = (1 << 64) - 1
+
+
+# ---------------------------------------------------------------------------
+# The random generator
+# ---------------------------------------------------------------------------
+
+
+class XorShift64:
+    """xorshift64 exactly as in model.md: x ^= x << 13; x ^= x >> 7; x ^= x << 17.
+
+    ``next()`` advances the state and returns the new state.
+    """
+
+    def __init__(self, seed):
+        self.state = seed & MASK64
+
+    def next(self):
+        x = self.state
+        x = x ^ ((x << 13) & MASK64)
+        x = x ^ (x >> 7)
+        x = x ^ ((x << 17) & MASK64)
+        self.state = x
+        return x
+
+
+# ---------------------------------------------------------------------------
+# A cache level
+# ---------------------------------------------------------------------------
+
+
+class Line:
+    """One cache line held in a way."""
+
+    def __init__(self, number, dirty, tensor):
+        self.number = number  # line_number = address // line size
+        self.dirty = dirty
+        self.tensor = tensor  # tensor of the request that installed it
+
+
+class Cache:
+    """One cache level.
+
+    ``self.ways_of[s]`` is the list of physical ways of set ``s``; each entry is a
+    ``Line`` or ``None`` (a way that never held a line; lines are never removed
+    except by replacement).
+
+    ``self.order_of[s]`` lists the occupied way indices of set ``s``: for LRU from
+    least to most recently used, for FIFO from earliest to latest installed. It is
+    kept for every policy but only consulted by ``lru`` and ``fifo``.
+    """
+
+    def __init__(self, spec):
+        self.size = int(spec["size"])
+        self.line = int(spec["line"])
+        ways = spec["ways"]
+        if ways == "full":
+            ways = self.size // self.line
+        self.ways = int(ways)
+        self.policy = spec["policy"]
+        self.write_back = bool(spec["write_back"])
+        self.write_allocate = bool(spec["write_allocate"])
+
+        if self.line <= 0 or (self.line & (self.line - 1)) != 0:
+            raise ValueError(f"line size {self.line} is not a power of two")
+        if self.policy not in ("lru", "fifo", "random"):
+            raise ValueError(f"unknown policy {self.policy!r}")
+        if self.ways <= 0 or self.size % (self.line * self.ways) != 0:
+            raise ValueError("size / (line * ways) is not an integer")
+        self.sets = self.size // (self.line * self.ways)
+        if self.sets <= 0:
+            raise ValueError("size / (line * ways) is not positive")
+
+        self.ways_of = [[None] * self.ways for _ in range(self.sets)]
+        self.order_of = [[] for _ in range(self.sets)]
+
+    def find(self, s, line_number):
+        """Physical way of set ``s`` holding ``line_number``, or None."""
+        for way, line in enumerate(self.ways_of[s]):
+            if line is not None and line.number == line_number:
+                return way
+        return None
+
+    def contents(self):
+        """Per set, the list of (line_number, dirty) in physical way order."""
+        result = []
+        for s in range(self.sets):
+            row = []
+            for line in self.ways_of[s]:
+                if line is None:
+                    row.append(None)
+                else:
+                    row.append((line.number, line.dirty))
+            result.append(row)
+        return result
+
+
+# ---------------------------------------------------------------------------
+# The simulator
+# ---------------------------------------------------------------------------
+
+
+def simulate(levels, trace, seed=1, memory_name="memory"):
+    """Run ``trace`` through the hierarchy ``levels`` (innermost first) + memory.
+
+    levels: list of dicts with keys ``size``, ``line``, ``ways`` (int, or "full"),
+        ``policy`` ('lru' | 'fifo' | 'random'), ``write_back``, ``write_allocate``.
+        Main memory is implicit after the last level.
+    trace: iterable of ``(addr, size, is_write, tensor)`` with tensor in 0..4
+        (x, w, y, t, none).
+    seed: seed of the single xorshift64 generator shared by all random levels.
+    memory_name: name of the memory level; only informative (not used in counting).
+
+    Returns ``(counters, contents)``:
+
+    counters: int64 array of shape (2, len(levels) + 1, 5, 8) indexed
+        [phase (0 run, 1 flush), level (last = memory), tensor, counter] with the
+        counters in the order reads, writes, read_hits, write_hits, writebacks,
+        bytes_read, bytes_written, served.
+    contents: ``contents[L][s]`` is the list of ``(line_number, dirty)`` (or None for a
+        way that never held a line) of set ``s`` of level ``L``, in physical way
+        order, taken AFTER the trace and BEFORE the end-of-run flush (the flush only
+        marks lines clean; it removes none from the level it flushes).
+    """
+    del memory_name  # informative only
+    caches = [Cache(spec) for spec in levels]
+    memory = len(caches)  # level index of main memory
+    counters = np.zeros((2, len(caches) + 1, 5, 8), dtype=np.int64)
+    rng = XorShift64(seed)
+    state = {"phase": RUN}
+
+    def count(level, tensor, counter, amount=1):
+        counters[state["phase"], level, tensor, counter] += amount
+
+    # -- requests ---------------------------------------------------------
+
+    def request(level, addr, size, is_write, demand, writeback, tensor):
+        """A request reaching ``level``: split per line, pieces in address order."""
+        if level == memory:
+            memory_request(addr, size, is_write, demand, tensor)
+            return
+        line_size = caches[level].line
+        start = addr
+        end = addr + size
+        while start < end:
+            line_number = start // line_size
+            line_end = (line_number + 1) * line_size
+            piece_end = min(end, line_end)
+            # each piece is handled completely (with everything it causes below)
+            # before the next piece starts
+            single_line_request(
+                level, start, piece_end - start, is_write, demand, writeback, tensor
+            )
+            start = piece_end
+
+    def memory_request(addr, size, is_write, demand, tensor):
+        """Main memory: always hits, has no lines (no split)."""
+        if is_write:
+            count(memory, tensor, WRITES)
+            count(memory, tensor, WRITE_HITS)
+            count(memory, tensor, BYTES_WRITTEN, size)
+        else:
+            count(memory, tensor, READS)
+            count(memory, tensor, READ_HITS)
+            count(memory, tensor, BYTES_READ, size)
+        if demand:
+            count(memory, tensor, SERVED)
+
+    def single_line_request(level, addr, size, is_write, demand, writeback, tensor):
+        cache = caches[level]
+        line_number = addr // cache.line
+        s = line_number % cache.sets
+        covers_whole_line = size == cache.line
+
+        if is_write:
+            count(level, tensor, WRITES)
+            count(level, tensor, BYTES_WRITTEN, size)
+        else:
+            count(level, tensor, READS)
+            count(level, tensor, BYTES_READ, size)
+
+        way = cache.find(s, line_number)
+
+        # ---- hits ----
+        if way is not None:
+            if is_write:
+                count(level, tensor, WRITE_HITS)
+            else:
+                count(level, tensor, READ_HITS)
+            if demand:
+                count(level, tensor, SERVED)
+            if cache.policy == "lru":
+                cache.order_of[s].remove(way)
+                cache.order_of[s].append(way)  # most recent last
+            if is_write:
+                if cache.write_back:
+                    cache.ways_of[s][way].dirty = True
+                else:
+                    # write-through: forward, same address and size, not demand
+                    request(level + 1, addr, size, True, False, writeback, tensor)
+            return
+
+        # ---- read miss ----
+        if not is_write:
+            fetch(level, line_number, demand, tensor)
+            install(level, s, line_number, False, tensor)
+            return
+
+        # ---- write miss of a write-back request covering the whole line ----
+        if writeback and covers_whole_line:
+            if cache.write_back:
+                install(level, s, line_number, True, tensor)
+            else:
+                install(level, s, line_number, False, tensor)
+                request(level + 1, addr, size, True, False, writeback, tensor)
+            return
+
+        # ---- other write miss, write-allocate ----
+        if cache.write_allocate:
+            fetch(level, line_number, demand, tensor)
+            if cache.write_back:
+                install(level, s, line_number, True, tensor)
+            else:
+                install(level, s, line_number, False, tensor)
+                request(level + 1, addr, size, True, False, writeback, tensor)
+            return
+
+        # ---- other write miss, no write-allocate: forwarded unchanged ----
+        request(level + 1, addr, size, True, demand, writeback, tensor)
+
+    def fetch(level, line_number, demand, tensor):
+        """Read the whole line from the next level (demand if the miss was)."""
+        line_size = caches[level].line
+        request(level + 1, line_number * line_size, line_size, False, demand, False, tensor)
+
+    def install(level, s, line_number, dirty, tensor):
+        """Put a line into set ``s`` of ``level``, evicting (and writing back) a victim."""
+        cache = caches[level]
+        ways = cache.ways_of[s]
+        order = cache.order_of[s]
+
+        never_used = [w for w in range(cache.ways) if ways[w] is None]
+        if never_used:
+            way = never_used[0]  # the lowest way that never held a line
+        else:
+            if cache.policy == "lru":
+                way = order[0]  # least recently used
+            elif cache.policy == "fifo":
+                way = order[0]  # installed earliest
+            else:  # random
+                way = rng.next() % cache.ways
+            victim = ways[way]
+            order.remove(way)
+            if victim.dirty:
+                count(level, victim.tensor, WRITEBACKS)
+                request(
+                    level + 1,
+                    victim.number * cache.line,
+                    cache.line,
+                    True,  # write
+                    False,  # not demand
+                    True,  # write-back
+                    victim.tensor,
+                )
+        ways[way] = Line(line_number, dirty, tensor)
+        order.append(way)  # an installed line is the most recent / latest
+
+    # -- the run -----------------------------------------------------------
+
+    for addr, size, is_write, tensor in trace:
+        request(0, int(addr), int(size), bool(is_write), True, False, int(tensor))
+
+    contents = [copy.deepcopy(cache.contents()) for cache in caches]
+
+    # -- end of run: flush, innermost first, in a separate phase ------------
+
+    state["phase"] = FLUSH
+    for level, cache in enumerate(caches):
+        dirty_lines = []
+        for s in range(cache.sets):
+            for line in cache.ways_of[s]:
+                if line is not None and line.dirty:
+                    dirty_lines.append(line)
+        dirty_lines.sort(key=lambda line: line.number)  # ascending line number
+        for line in dirty_lines:
+            line.dirty = False
+            count(level, line.tensor, WRITEBACKS)
+            request(
+                level + 1,
+                line.number * cache.line,
+                cache.line,
+                True,  # write
+                False,  # not demand
+                True,  # write-back
+                line.tensor,
+            )
+
+    return counters, contents
+
+
+# ---------------------------------------------------------------------------
+# Layers
+# ---------------------------------------------------------------------------
+
+KINDS = ("spatial", "pointwise", "group", "depthwise", "fc", "separable")
+X_BASE = 0x10000
+ALIGN = 4096
+
+
+def element_address(base, shape, index, dtype_bytes):
+    """Address of ``tensor[index]`` for a row-major tensor of ``shape`` at ``base``."""
+    assert len(shape) == len(index)
+    for i, extent in zip(index, shape, strict=True):
+        assert 0 <= i < extent, (index, shape)
+    flat = 0
+    for i, extent in zip(index, shape, strict=True):
+        flat = flat * extent + i
+    return base + flat * dtype_bytes
+
+
+def place_tensors(names_and_shapes, dtype_bytes):
+    """x at 0x10000, each next tensor at the next multiple of 4 KiB after the previous ends."""
+    bases = {}
+    base = X_BASE
+    for name, shape in names_and_shapes:
+        bases[name] = base
+        nbytes = int(np.prod(shape)) * dtype_bytes
+        end = base + nbytes  # one past the last byte
+        base = ((end + ALIGN - 1) // ALIGN) * ALIGN  # round up to a multiple of 4096
+    return bases
+
+
+def run_nest(trace, order, extents, taps):
+    """Iterate the loop nest in ``order`` (outermost first).
+
+    ``extents`` maps each of b, i, j, n, m, p, q to its range; ``taps(idx)`` returns
+    ``None`` for a skipped tap or ``((x_addr, x_tensor), (w_addr, w_tensor),
+    (y_addr, y_tensor), nbytes)``. Appends read x, read w, read y, write y. Returns the
+    number of MACs performed.
+    """
+    macs = 0
+    ranges = [range(extents[d]) for d in order]
+    for values in itertools.product(*ranges):
+        idx = dict(zip(order, values, strict=True))
+        tap = taps(idx)
+        if tap is None:
+            continue
+        (xa, xt), (wa, wt), (ya, yt), nbytes = tap
+        trace.append((xa, nbytes, False, xt))
+        trace.append((wa, nbytes, False, wt))
+        trace.append((ya, nbytes, False, yt))
+        trace.append((ya, nbytes, True, yt))
+        macs += 1
+    return macs
+
+
+def layer_trace(
+    kind,
+    B,
+    M,
+    N,
+    F,
+    K,
+    G=1,
+    stride=1,
+    padding="skip",
+    pad=None,
+    order="bijnmpq",
+    dtype_bytes=4,
+):
+    """The address stream of one layer, as in model.md §1.
+
+    Returns ``(trace, info)``: ``trace`` is a list of ``(addr, size, is_write, tensor)``
+    (tensor 0 x, 1 w (w1 and w2 too), 2 y, 3 t); ``info`` has ``bases`` (name -> base
+    address), ``shapes`` (name -> stored shape, pre-padded in 'explicit' mode),
+    ``macs`` (performed), ``F_out``, ``pad`` (pad_before, pad_after) and the effective
+    dimensions ``dims``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown layer kind {kind!r}")
+    if padding not in ("skip", "explicit"):
+        raise ValueError(f"unknown padding {padding!r}")
+    if sorted(order) != sorted("bijnmpq"):
+        raise ValueError(f"order {order!r} is not a permutation of bijnmpq")
+    S = stride
+
+    if kind == "pointwise":
+        K = 1
+    if kind == "fc":
+        F = 1
+        K = 1
+        pad = 0  # an fc layer has no spatial extent to pad
+    if kind == "depthwise":
+        N = M
+    if kind != "group":
+        G = 1
+    if kind == "group" and (M % G != 0 or N % G != 0):
+        raise ValueError("M and N must be multiples of G")
+
+    if pad is None:
+        pad_before = K // 2
+        pad_after = K - 1 - K // 2
+    else:
+        pad_before = pad
+        pad_after = pad
+    F_out = (F + pad_before + pad_after - K) // S + 1
+    if F_out < 1:
+        raise ValueError("K larger than the padded input")
+    explicit = padding == "explicit"
+    F_padded = F + pad_before + pad_after
+
+    trace = []
+    info = {
+        "dims": {"B": B, "M": M, "N": N, "F": F, "K": K, "G": G, "stride": S},
+        "F_out": F_out,
+        "pad": (pad_before, pad_after),
+    }
+
+    # ---------------------------------------------------------------- fc --
+    if kind == "fc":
+        shapes = {"x": (B, M), "w": (N, M), "y": (B, N)}
+        bases = place_tensors([(k, shapes[k]) for k in ("x", "w", "y")], dtype_bytes)
+
+        def fc_taps(idx):
+            b, n, m = idx["b"], idx["n"], idx["m"]
+            xa = element_address(bases["x"], shapes["x"], (b, m), dtype_bytes)
+            wa = element_address(bases["w"], shapes["w"], (n, m), dtype_bytes)
+            ya = element_address(bases["y"], shapes["y"], (b, n), dtype_bytes)
+            return (xa, X), (wa, W), (ya, Y), dtype_bytes
+
+        extents = {"b": B, "i": 1, "j": 1, "n": N, "m": M, "p": 1, "q": 1}
+        macs = run_nest(trace, order, extents, fc_taps)
+        info.update(bases=bases, shapes=shapes, macs=macs)
+        return trace, info
+
+    # --------------------------------------------------------- separable --
+    if kind == "separable":
+        if explicit:
+            x_shape = (B, M, F_padded, F)  # padded vertically only
+            t_shape = (B, N, F_out, F_padded)  # padded horizontally only
+        else:
+            x_shape = (B, M, F, F)
+            t_shape = (B, N, F_out, F)
+        shapes = {
+            "x": x_shape,
+            "w1": (N, M, K, 1),
+            "w2": (N, N, 1, K),
+            "y": (B, N, F_out, F_out),
+            "t": t_shape,
+        }
+        bases = place_tensors(
+            [(k, shapes[k]) for k in ("x", "w1", "w2", "y", "t")], dtype_bytes
+        )
+
+        # nest 1: K x 1 convolution x -> t (vertical kernel, stride, padding)
+        def nest1_taps(idx):
+            b, i, j, n, m, p = idx["b"], idx["i"], idx["j"], idx["n"], idx["m"], idx["p"]
+            row = i * S + p - pad_before  # unpadded input row
+            col = j
+            if explicit:
+                x_index = (b, m, row + pad_before, col)
+                t_index = (b, n, i, j + pad_before)  # interior of the padded t
+            else:
+                if row < 0 or row >= F:
+                    return None
+                x_index = (b, m, row, col)
+                t_index = (b, n, i, j)
+            xa = element_address(bases["x"], shapes["x"], x_index, dtype_bytes)
+            wa = element_address(bases["w1"], shapes["w1"], (n, m, p, 0), dtype_bytes)
+            ta = element_address(bases["t"], shapes["t"], t_index, dtype_bytes)
+            return (xa, X), (wa, W), (ta, T), dtype_bytes
+
+        # nest 2: 1 x K convolution t -> y (horizontal kernel, stride, padding)
+        def nest2_taps(idx):
+            b, i, j, n, m, q = idx["b"], idx["i"], idx["j"], idx["n"], idx["m"], idx["q"]
+            row = i
+            col = j * S + q - pad_before  # unpadded t column
+            if explicit:
+                t_index = (b, m, row, col + pad_before)
+            else:
+                if col < 0 or col >= F:
+                    return None
+                t_index = (b, m, row, col)
+            ta = element_address(bases["t"], shapes["t"], t_index, dtype_bytes)
+            wa = element_address(bases["w2"], shapes["w2"], (n, m, 0, q), dtype_bytes)
+            ya = element_address(bases["y"], shapes["y"], (b, n, i, j), dtype_bytes)
+            return (ta, T), (wa, W), (ya, Y), dtype_bytes
+
+        extents1 = {"b": B, "i": F_out, "j": F, "n": N, "m": M, "p": K, "q": 1}
+        extents2 = {"b": B, "i": F_out, "j": F_out, "n": N, "m": N, "p": 1, "q": K}
+        macs1 = run_nest(trace, order, extents1, nest1_taps)
+        macs2 = run_nest(trace, order, extents2, nest2_taps)
+        info.update(bases=bases, shapes=shapes, macs=macs1 + macs2, macs_per_nest=(macs1, macs2))
+        return trace, info
+
+    # ------------------------------- spatial, pointwise, group, depthwise --
+    if explicit:
+        x_shape = (B, M, F_padded, F_padded)
+    else:
+        x_shape = (B, M, F, F)
+    if kind == "group":
+        w_shape = (N, M // G, K, K)
+        m_extent = M // G
+    elif kind == "depthwise":
+        w_shape = (M, 1, K, K)
+        m_extent = 1
+    else:  # spatial, pointwise
+        w_shape = (N, M, K, K)
+        m_extent = M
+    shapes = {"x": x_shape, "w": w_shape, "y": (B, N, F_out, F_out)}
+    bases = place_tensors([(k, shapes[k]) for k in ("x", "w", "y")], dtype_bytes)
+
+    def channel(n, m):
+        """Input channel read by filter n at channel-loop index m."""
+        if kind == "group":
+            return (n // (N // G)) * (M // G) + m
+        if kind == "depthwise":
+            return n
+        return m
+
+    def conv_taps(idx):
+        b, i, j, n, m, p, q = (idx[d] for d in "bijnmpq")
+        row = i * S + p - pad_before  # unpadded input row
+        col = j * S + q - pad_before  # unpadded input column
+        ch = channel(n, m)
+        if explicit:
+            x_index = (b, ch, row + pad_before, col + pad_before)
+        else:
+            if row < 0 or row >= F or col < 0 or col >= F:
+                return None
+            x_index = (b, ch, row, col)
+        xa = element_address(bases["x"], shapes["x"], x_index, dtype_bytes)
+        wa = element_address(bases["w"], shapes["w"], (n, m, p, q), dtype_bytes)
+        ya = element_address(bases["y"], shapes["y"], (b, n, i, j), dtype_bytes)
+        return (xa, X), (wa, W), (ya, Y), dtype_bytes
+
+    extents = {"b": B, "i": F_out, "j": F_out, "n": N, "m": m_extent, "p": K, "q": K}
+    macs = run_nest(trace, order, extents, conv_taps)
+    info.update(bases=bases, shapes=shapes, macs=macs)
+    return trace, info

@@ -1,0 +1,138 @@
+"""The Numba engine against the plain-Python reference: identical counters, always."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import naive
+from helpers import hierarchy, run_engine
+from simcache.engine import simulate
+from simcache.layers import make_layer
+from simcache.loopnest import plan, trace_chunks
+
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@st.composite
+def level_spec(draw):
+    line = draw(st.sampled_from([4, 8, 16, 32, 64]))
+    # few ways (scanned sets) and many ways (hashed sets), one set or several, any count
+    ways = draw(st.sampled_from([1, 2, 3, 4, 8, 17, 32]))
+    sets = draw(st.sampled_from([1, 2, 3, 4, 5, 8]))
+    return dict(size=line * ways * sets, line=line, ways=ways,
+                policy=draw(st.sampled_from(["lru", "fifo", "random"])),
+                write_back=draw(st.booleans()), write_allocate=draw(st.booleans()))
+
+
+@st.composite
+def trace(draw, span=4096):
+    n = draw(st.integers(1, 400))
+    # a few hot regions make hits, evictions and write-backs all likely
+    bases = draw(st.lists(st.integers(0, span), min_size=1, max_size=4))
+    out = []
+    for _ in range(n):
+        base = draw(st.sampled_from(bases))
+        addr = base + draw(st.integers(0, 255))
+        size = draw(st.sampled_from([1, 2, 4, 4, 4, 8, 16, 64]))
+        out.append((addr, size, int(draw(st.booleans())), draw(st.integers(0, 4))))
+    return out
+
+
+def assert_same(got, want):
+    if not np.array_equal(got, want):
+        diff = np.argwhere(got != want)
+        names = naive.COUNTER_NAMES
+        lines = [f"phase {p} level {lv} tensor {t} {names[k]}: engine {got[p, lv, t, k]} "
+                 f"reference {want[p, lv, t, k]}" for p, lv, t, k in diff[:12]]
+        raise AssertionError("counters differ:\n" + "\n".join(lines))
+
+
+@SETTINGS
+@given(st.lists(level_spec(), min_size=1, max_size=3), trace(), st.integers(1, 2**32))
+def test_random_hierarchy_random_trace(specs, tr, seed):
+    want, want_contents = naive.simulate(specs, tr, seed=seed)
+    got, got_contents = run_engine(specs, tr, seed=seed)
+    assert_same(got, want)
+    assert got_contents == want_contents
+
+
+@SETTINGS
+@given(trace(span=1 << 20))
+def test_register_file_over_three_caches(tr):
+    """The shape of the shipped configs: a one-element-line register file, then caches."""
+    specs = [
+        dict(size=64, line=4, ways=16, policy="lru", write_back=True, write_allocate=True),
+        dict(size=512, line=32, ways=4, policy="lru", write_back=True, write_allocate=True),
+        dict(size=2048, line=64, ways=8, policy="lru", write_back=True, write_allocate=True),
+        dict(size=5 * 64 * 4, line=64, ways=4, policy="lru", write_back=True,
+             write_allocate=True),
+    ]
+    want, _ = naive.simulate(specs, tr)
+    got, _ = run_engine(specs, tr)
+    assert_same(got, want)
+
+
+LAYER_DIMS = {
+    "spatial": dict(M=2, N=3, F=5, K=3),
+    "pointwise": dict(M=3, N=2, F=4, K=1),
+    "group": dict(M=4, N=6, F=4, K=3, G=2),
+    "depthwise": dict(M=3, N=3, F=5, K=3),
+    "fc": dict(M=7, N=5, F=1, K=1),
+    "separable": dict(M=2, N=3, F=5, K=3),
+}
+
+
+@st.composite
+def layer_case(draw):
+    kind = draw(st.sampled_from(sorted(LAYER_DIMS)))
+    dims = dict(LAYER_DIMS[kind])
+    if kind != "fc":
+        dims["K"] = 1 if kind == "pointwise" else draw(st.sampled_from([1, 2, 3]))
+        dims["F"] = draw(st.integers(max(dims["K"] - 1, 1), 6))
+    order = "".join(draw(st.permutations("bijnmpq")))
+    return dict(type=kind, B=draw(st.integers(1, 2)),
+                stride=1 if kind == "fc" else draw(st.integers(1, 2)),
+                padding=draw(st.sampled_from(["skip", "explicit"])), order=order,
+                dtype_bytes=draw(st.sampled_from([2, 4, 8])), **dims)
+
+
+def naive_layer(case):
+    kw = {k: v for k, v in case.items() if k != "type"}
+    return naive.layer_trace(case["type"], stride=kw.pop("stride"), **kw)
+
+
+@settings(max_examples=120, deadline=None)
+@given(layer_case())
+def test_layer_trace_matches_reference(case):
+    layer = make_layer(**case)
+    want, info = naive_layer(case)
+    p = plan(layer)
+    chunks = list(trace_chunks(p, chunk=64))
+    got = [tuple(int(v) for v in row) for c in chunks for row in zip(*c, strict=True)]
+    want = [(a, s, int(w), t) for a, s, w, t in want]
+    assert got == want
+    assert {t.name: t.base for t in p.tensors} == info["bases"]
+
+
+SMALL = [
+    dict(size=32, line=4, ways="full", policy="lru", write_back=True, write_allocate=True),
+    dict(size=256, line=16, ways=2, policy="lru", write_back=True, write_allocate=True),
+    dict(size=1024, line=32, ways=4, policy="fifo", write_back=True, write_allocate=True),
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(layer_case(), st.sampled_from(["lru", "fifo", "random"]))
+def test_layer_simulation_matches_reference(case, policy):
+    specs = [dict(s, policy=policy) if k == 1 else s for k, s in enumerate(SMALL)]
+    specs[0] = dict(specs[0], line=case["dtype_bytes"])
+    layer = make_layer(**case)
+    tr, info = naive_layer(case)
+    want, _ = naive.simulate(specs, tr)
+    result = simulate(hierarchy(specs), layer)
+    assert_same(result.counters, want)
+    assert result.macs == info["macs"]
+    assert result.accesses == len(tr)
