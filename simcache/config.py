@@ -93,7 +93,7 @@ def _parse_energy_value(value: Any) -> float:
     else:
         raise ValueError(f"expected an energy in pJ or a [low, high] range, got {value!r}")
     if not v > 0 or not math.isfinite(v):
-        raise ValueError(f"energy must be positive, got {value!r}")
+        raise ValueError(f"must be positive, got {value!r}")
     return v
 
 
@@ -113,7 +113,7 @@ def _parse_energy(value: Any) -> tuple[float, float]:
 def _positive_size(value: Any) -> int:
     n = parse_size(value)
     if n <= 0:
-        raise ValueError(f"size must be positive, got {value!r}")
+        raise ValueError(f"must be positive, got {value!r}")
     return n
 
 
@@ -123,9 +123,9 @@ Energy = Annotated[tuple[float, float], BeforeValidator(_parse_energy)]
 Source = str | dict[str, str]
 
 
-def _check_latency(v: float, what: str = "latency") -> float:
+def _check_latency(v: float) -> float:
     if not v > 0 or not float(v).is_integer():
-        raise ValueError(f"{what} must be a positive whole number of cycles, got {v:g}")
+        raise ValueError(f"must be a positive whole number of cycles, got {v:g}")
     return v
 
 
@@ -171,14 +171,14 @@ class CacheLevel(_Strict):
             return v
         n = parse_size(v)
         if n <= 0 or n & (n - 1):
-            raise ValueError(f"line must be a power of two in bytes, got {v!r}")
+            raise ValueError(f"must be a power of two (bytes), got {v!r}")
         return n
 
     @field_validator("ways", mode="before")
     @classmethod
     def _ways(cls, v: Any) -> Any:
         if isinstance(v, int) and not isinstance(v, bool) and v <= 0:
-            raise ValueError(f"ways must be positive, got {v}")
+            raise ValueError(f"must be positive, got {v}")
         return v
 
     @field_validator("latency")
@@ -237,7 +237,7 @@ class Hierarchy(_Strict):
     @classmethod
     def _mac_cycles(cls, v: float) -> float:
         if not v > 0:
-            raise ValueError(f"mac_cycles must be positive, got {v:g}")
+            raise ValueError(f"must be positive, got {v:g}")
         return v
 
     @model_validator(mode="after")

@@ -127,6 +127,22 @@ class State:
         return out
 
 
+def warm_up() -> tuple[float, bool]:
+    """Compile or load the kernels on a tiny problem. Returns (seconds, compiled now)."""
+    t0 = time.perf_counter()
+    state = State([Geometry("warm-up", 64, 16, 2, 2, "lru", True, True)])
+    ext = np.ones(8, dtype=np.int64)
+    K.run_nest(state.geo, state.arrays, state.counters, state.stack(4), np.zeros(8, np.int64),
+               ext, np.zeros((5, 8), np.int64), np.zeros(5, np.int64), np.zeros(3, np.int64),
+               4, -1, -1, 0, 1)
+    one = np.ones(1, dtype=np.int64)
+    state.replay(one, one, one.astype(np.uint8), one.astype(np.int8))
+    state.flush()
+    compiled = any(sum(k.stats.cache_misses.values())
+                   for k in (K.run_nest, K.run_trace, K.flush_level))
+    return time.perf_counter() - t0, compiled
+
+
 def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = None) -> Result:
     """Run a layer's loop nest through the hierarchy, flush, and return the counts."""
     t0 = time.perf_counter()

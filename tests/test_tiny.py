@@ -1,7 +1,8 @@
-"""Hand-checkable tests of the plain-Python reference in tests/naive.py.
+"""Hand-checkable tests of tiny caches and tiny layers.
 
 Every expected number below is worked out by hand in the comments (docs/model.md is
-the contract); none was copied from running the code.
+the contract); none was copied from running the code. The cache tests run twice: on
+the plain-Python reference (tests/naive.py) and on the Numba engine.
 
 Notation in the comments: "line k" is line_number k = address // line size; a set's
 contents are written [way0, way1, ...]; "order" is the LRU order (least recent first)
@@ -10,9 +11,17 @@ or FIFO order (earliest first); "mem" is main memory.
 
 import pytest
 
-from naive import COUNTER_NAMES, TENSOR_NAMES, XorShift64, layer_trace, simulate
+import naive
+from helpers import run_engine
+from naive import COUNTER_NAMES, TENSOR_NAMES, XorShift64, layer_trace
 
 PHASES = ("run", "flush")
+
+
+@pytest.fixture(params=["reference", "engine"])
+def simulate(request):
+    """The simulator under test: both must meet every hand-worked expectation."""
+    return naive.simulate if request.param == "reference" else run_engine
 X, W, Y, T, NONE = 0, 1, 2, 3, 4
 
 
@@ -82,7 +91,7 @@ def test_xorshift_first_value_from_seed_1():
 # ---------------------------------------------------------------------------
 
 
-def test_lru_two_sets_two_ways():
+def test_lru_two_sets_two_ways(simulate):
     # 64 B, 16 B lines, 2 ways -> 2 sets; set = line % 2.
     levels = [level(64, 16, 2, "lru")]
     trace = [R(0x00), R(0x20), R(0x10), R(0x00), R(0x40), R(0x24), R(0x08)]
@@ -106,7 +115,7 @@ def test_lru_two_sets_two_ways():
     )
 
 
-def test_fifo_and_lru_differ_on_one_set():
+def test_fifo_and_lru_differ_on_one_set(simulate):
     # 32 B, 16 B lines, 2 ways -> 1 set.   A = line 0, B = line 1, C = line 2.
     trace = [R(0x00), R(0x10), R(0x00), R(0x20), R(0x00)]  # A B A C A
 
@@ -136,7 +145,7 @@ def test_fifo_and_lru_differ_on_one_set():
     )
 
 
-def test_random_victim_is_r_mod_ways_drawn_only_when_full():
+def test_random_victim_is_r_mod_ways_drawn_only_when_full(simulate):
     # 48 B, 16 B lines, 3 ways -> 1 set. Lines 0,1,2 fill ways 0,1,2 with no draw;
     # line 3 needs a victim: first draw from seed 1 is 1082269761, mod 3 = 0 -> way 0.
     trace = [R(0x00), R(0x10), R(0x20), R(0x30)]
@@ -152,7 +161,7 @@ def test_random_victim_is_r_mod_ways_drawn_only_when_full():
 # ---------------------------------------------------------------------------
 
 
-def test_write_through_no_allocate_forwards():
+def test_write_through_no_allocate_forwards(simulate):
     # L0: 32 B, 16 B lines, 2 ways, write-through, no write-allocate.
     levels = [level(32, 16, 2, write_back=False, write_allocate=False)]
     trace = [Wr(0x00), R(0x00), Wr(0x04)]
@@ -181,7 +190,7 @@ def test_write_through_no_allocate_forwards():
     )  # no dirty line anywhere: the flush does nothing
 
 
-def test_write_through_write_allocate_fetches_then_forwards():
+def test_write_through_write_allocate_fetches_then_forwards(simulate):
     levels = [level(32, 16, 2, write_back=False, write_allocate=True)]
     # write 0x08: miss, write-allocate: fetch 16 B (demand -> served at mem), install
     # clean, then forward the 4 B write to mem (not demand).
@@ -199,7 +208,7 @@ def test_write_through_write_allocate_fetches_then_forwards():
     )
 
 
-def test_dirty_victim_written_back_as_whole_line_installs_without_fetch():
+def test_dirty_victim_written_back_as_whole_line_installs_without_fetch(simulate):
     # L0: 16 B, 16 B line, 1 way (1 set), write-back, write-allocate.
     # L1: 16 B, 16 B line, 1 way, write-back, NO write-allocate (a whole-line
     #     write-back installs regardless).
@@ -233,7 +242,7 @@ def test_dirty_victim_written_back_as_whole_line_installs_without_fetch():
     )
 
 
-def test_narrow_write_back_follows_write_allocate():
+def test_narrow_write_back_follows_write_allocate(simulate):
     # L0: 4 B, 4 B line, 1 way (1 set) - a register - write-back, write-allocate.
     # L1: 16 B, 16 B line, 1 way, write-back, write-allocate.
     levels = [level(4, 4, 1), level(16, 16, 1)]
@@ -281,7 +290,7 @@ def test_narrow_write_back_follows_write_allocate():
     )
 
 
-def test_write_back_through_write_through_level_installs_below_without_fetch():
+def test_write_back_through_write_through_level_installs_below_without_fetch(simulate):
     # L0: 16 B / 16 B line / 1 way, write-back, write-allocate.
     # L1: same size, write-through, no write-allocate.
     # L2: same size, write-back, write-allocate.
@@ -315,7 +324,7 @@ def test_write_back_through_write_through_level_installs_below_without_fetch():
     )
 
 
-def test_fetch_goes_below_before_victim_write_back():
+def test_fetch_goes_below_before_victim_write_back(simulate):
     # L0: 16 B / 16 B line / 1 way, write-back. L1: 32 B / 16 B line / 2 ways LRU.
     levels = [level(16, 16, 1), level(32, 16, 2, "lru")]
     trace = [Wr(0x00), R(0x10), R(0x20)]
@@ -351,7 +360,7 @@ def test_fetch_goes_below_before_victim_write_back():
 # ---------------------------------------------------------------------------
 
 
-def test_flush_is_counted_apart_in_ascending_line_order():
+def test_flush_is_counted_apart_in_ascending_line_order(simulate):
     # L0: 32 B / 16 B line / 2 ways (1 set), write-back.
     # L1: 16 B / 16 B line / 1 way, write-back.
     levels = [level(32, 16, 2), level(16, 16, 1)]
@@ -392,7 +401,7 @@ def test_flush_is_counted_apart_in_ascending_line_order():
 # ---------------------------------------------------------------------------
 
 
-def test_straddling_access_is_split_per_line_in_address_order():
+def test_straddling_access_is_split_per_line_in_address_order(simulate):
     # L0: 16 B / 16 B line / 1 way, write-back, write-allocate.
     levels = [level(16, 16, 1)]
     trace = [R(0x0C, size=8), Wr(0x1C, size=8)]
@@ -420,7 +429,7 @@ def test_straddling_access_is_split_per_line_in_address_order():
     )
 
 
-def test_wide_write_back_is_split_into_whole_lines_below():
+def test_wide_write_back_is_split_into_whole_lines_below(simulate):
     # L0: 32 B / 32 B line / 1 way. L1: 32 B / 16 B line / 2 ways (1 set).
     levels = [level(32, 32, 1), level(32, 16, 2)]
     trace = [Wr(0x00), R(0x40)]

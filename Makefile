@@ -1,0 +1,22 @@
+# Targets run in the active Python environment (see README: a virtual environment).
+PYTHON ?= python3
+
+.PHONY: install dev run test lint bench
+
+install:  ## the tool
+	$(PYTHON) -m pip install .
+
+dev:  ## the tool, editable, with test and lint tools and the pycachesim peer
+	$(PYTHON) -m pip install -e ".[dev]"
+
+run:  ## the main job on the default config
+	simcache run configs/mobile_soc.yaml --layer depthwise
+
+test:
+	$(PYTHON) -m pytest
+
+lint:
+	ruff check simcache tests benchmarks
+
+bench:  ## speed and memory; paste the output into BENCHMARKS.md
+	$(PYTHON) benchmarks/bench.py

@@ -1,0 +1,148 @@
+"""Cycles and energy from counts × the config's tables. Kernels count; this prices.
+
+`summarize` turns a Result into the plain nested dict that every report format renders
+(the JSON schema of the README).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import __version__
+from . import kernels as K
+from .config import Hierarchy
+from .engine import Result
+from .layers import metrics
+from .loopnest import TENSOR_NAMES
+
+COUNT_FIELDS = ("reads", "writes", "hits", "misses", "hit_rate", "writebacks",
+                "flush_writebacks", "bytes_read", "bytes_written", "served")
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def _counts(run: np.ndarray, flush: np.ndarray) -> dict:
+    """Counters of one level (summed over the tensors chosen) as named fields."""
+    reads, writes = int(run[K.READS]), int(run[K.WRITES])
+    hits = int(run[K.READ_HITS] + run[K.WRITE_HITS])
+    return {
+        "reads": reads,
+        "writes": writes,
+        "hits": hits,
+        "misses": reads + writes - hits,
+        "hit_rate": _ratio(hits, reads + writes),
+        "writebacks": int(run[K.WRITEBACKS]),
+        "flush_writebacks": int(flush[K.WRITEBACKS]),
+        "bytes_read": int(run[K.BYTES_READ]),
+        "bytes_written": int(run[K.BYTES_WRITTEN]),
+        "served": int(run[K.SERVED]),
+    }
+
+
+def _energy(c: np.ndarray, read_pj: tuple[float, float], write_pj: tuple[float, float]) -> dict:
+    """pJ of the requests in counters c: per 64-bit access, scaled by bytes / 8."""
+    rb, wb = c[K.BYTES_READ] / 8, c[K.BYTES_WRITTEN] / 8
+    return {"low": float(rb * read_pj[0] + wb * write_pj[0]),
+            "high": float(rb * read_pj[1] + wb * write_pj[1])}
+
+
+def _add(a: dict, b: dict) -> dict:
+    return {"low": a["low"] + b["low"], "high": a["high"] + b["high"]}
+
+
+def tensors_present(result: Result) -> list[int]:
+    """Tensor categories to break down: the layer's, or those a trace touched."""
+    if result.plan is not None:
+        return sorted({t.category for t in result.plan.tensors})
+    touched = result.counters.sum(axis=(0, 1, 3))
+    return [t for t in range(K.NTENSORS) if touched[t]]
+
+
+def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = None) -> dict:
+    """Counts, cycles and energy per level and per tensor, and the totals."""
+    ctr = result.counters
+    tensors = tensors_present(result)
+    specs = list(hierarchy.levels) + [hierarchy.memory]
+    levels, total_energy, memory_cycles = [], {"low": 0.0, "high": 0.0}, 0
+    for lv, (name, spec) in enumerate(zip(result.level_names, specs, strict=True)):
+        read_pj = spec.energy
+        write_pj = spec.write_energy or spec.energy
+        latency = int(spec.latency)
+
+        def block(ts: list[int], lv: int = lv, latency: int = latency,
+                  read_pj=read_pj, write_pj=write_pj) -> dict:
+            run = ctr[0, lv, ts].sum(axis=0)
+            fl = ctr[1, lv, ts].sum(axis=0)
+            out = _counts(run, fl)
+            out["cycles"] = int(run[K.SERVED]) * latency
+            run_e, flush_e = _energy(run, read_pj, write_pj), _energy(fl, read_pj, write_pj)
+            out["energy_pj"] = _add(run_e, flush_e)
+            out["flush"] = {
+                "reads": int(fl[K.READS]),
+                "writes": int(fl[K.WRITES]),
+                "hits": int(fl[K.READ_HITS] + fl[K.WRITE_HITS]),
+                "misses": int(fl[K.READS] + fl[K.WRITES] - fl[K.READ_HITS] - fl[K.WRITE_HITS]),
+                "bytes_read": int(fl[K.BYTES_READ]),
+                "bytes_written": int(fl[K.BYTES_WRITTEN]),
+                "energy_pj": flush_e,
+            }
+            return out
+
+        entry = {"name": name, "latency": latency, **block(list(range(K.NTENSORS)))}
+        if lv < len(result.geometry):
+            g = result.geometry[lv]
+            entry["geometry"] = {"size": g.size, "line": g.line, "ways": g.ways, "sets": g.sets,
+                                 "policy": g.policy, "write_back": g.write_back,
+                                 "write_allocate": g.write_allocate}
+        entry["by_tensor"] = {TENSOR_NAMES[t]: block([t]) for t in tensors}
+        levels.append(entry)
+        total_energy = _add(total_energy, entry["energy_pj"])
+        memory_cycles += entry["cycles"]
+
+    macs = result.macs
+    mac_cycles = macs * hierarchy.mac_cycles
+    mac_energy = {"low": macs * hierarchy.mac_energy[0], "high": macs * hierarchy.mac_energy[1]}
+    mem = levels[-1]
+    totals = {
+        "cycles": _num(memory_cycles + mac_cycles),
+        "memory_cycles": memory_cycles,
+        "mac_cycles": _num(mac_cycles),
+        "amat": _ratio(memory_cycles, result.accesses),
+        "energy_pj": _add(total_energy, mac_energy),
+        "memory_energy_pj": total_energy,
+        "mac_energy_pj": mac_energy,
+        "macs": macs,
+        "dram_bytes": mem["bytes_read"] + mem["bytes_written"] + mem["flush"]["bytes_read"]
+        + mem["flush"]["bytes_written"],
+    }
+    out = {
+        "simcache": __version__,
+        "config": {"name": hierarchy.name, "description": hierarchy.description,
+                   "path": config_path},
+        "layer": layer_info(result) if result.layer is not None else None,
+        "accesses": result.accesses,
+        "levels": levels,
+        "totals": totals,
+        "seconds": round(result.seconds, 3),
+    }
+    return out
+
+
+def _num(v: float) -> int | float:
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def layer_info(result: Result) -> dict:
+    layer, p = result.layer, result.plan
+    m = metrics(layer)
+    info = layer.model_dump()
+    info.update({
+        "F_out": layer.F_out,
+        "macs": result.macs,
+        "macs_nominal": m.macs,
+        "tensors": [{"name": t.name, "base": t.base, "base_hex": hex(t.base),
+                     "shape": list(t.shape), "bytes": t.nbytes} for t in p.tensors],
+    })
+    return info

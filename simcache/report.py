@@ -1,0 +1,216 @@
+"""A summary (accounting.summarize) → table, JSON or CSV; outputs written whole or not at all."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "json", "csv")
+CSV_COLUMNS = ("level", "tensor", "reads", "writes", "hits", "misses", "hit_rate", "writebacks",
+               "flush_writebacks", "bytes_read", "bytes_written", "served", "cycles",
+               "energy_pj_low", "energy_pj_high", "macs")
+
+
+# ---------------------------------------------------------------- numbers for people
+
+
+def count(n: int | float | None, compact: bool = False) -> str:
+    """12,345,678 exactly, or 12.3M when space is short (JSON and CSV stay exact)."""
+    if n is None:
+        return "–"
+    if compact and abs(n) >= 10_000:
+        for unit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if abs(n) >= unit:
+                return f"{n / unit:.3g}{suffix}"
+    if isinstance(n, float) and not n.is_integer():
+        return f"{n:,.1f}"
+    return f"{int(n):,}"
+
+
+def rate(r: float | None) -> str:
+    return "–" if r is None else f"{100 * r:.2f}%"
+
+
+def _scaled(pj: float, unit: float, name: str) -> str:
+    v = pj / unit
+    return f"{v:.3g} {name}"
+
+
+def _energy_unit(pj: float) -> tuple[float, str]:
+    for unit, name in ((1e9, "mJ"), (1e6, "µJ"), (1e3, "nJ")):
+        if pj >= unit:
+            return unit, name
+    return 1.0, "pJ"
+
+
+def energy(e: dict) -> str:
+    """'3.1–6.2 µJ', or one value when the config gives no range."""
+    unit, name = _energy_unit(e["high"])
+    if e["low"] == e["high"]:
+        return _scaled(e["high"], unit, name)
+    return f"{e['low'] / unit:.3g}–{_scaled(e['high'], unit, name)}"
+
+
+def nbytes(n: float) -> str:
+    for unit, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= unit:
+            return f"{n / unit:.3g} {name}"
+    return f"{int(n)} B"
+
+
+# ---------------------------------------------------------------- formats
+
+
+def to_json(summary: dict) -> str:
+    return json.dumps(summary, indent=2) + "\n"
+
+
+def csv_rows(summary: dict) -> list[dict]:
+    rows = []
+    for lv in summary["levels"]:
+        for tensor, block in [("all", lv)] + list(lv["by_tensor"].items()):
+            row = {k: block[k] for k in CSV_COLUMNS[2:13]}
+            row.update(level=lv["name"], tensor=tensor,
+                       energy_pj_low=block["energy_pj"]["low"],
+                       energy_pj_high=block["energy_pj"]["high"], macs="")
+            rows.append(row)
+    t = summary["totals"]
+    rows.append({"level": "total", "tensor": "all", "cycles": t["cycles"],
+                 "energy_pj_low": t["energy_pj"]["low"], "energy_pj_high": t["energy_pj"]["high"],
+                 "macs": t["macs"]})
+    return rows
+
+
+def to_csv(summary: dict) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, restval="", lineterminator="\n")
+    w.writeheader()
+    for row in csv_rows(summary):
+        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def title(summary: dict) -> str:
+    cfg = summary["config"]
+    head = f"simcache {summary['simcache']} · {cfg['name']}"
+    layer = summary.get("layer")
+    if layer:
+        dims = f"B={layer['B']} M={layer['M']} N={layer['N']} F={layer['F']} K={layer['K']}"
+        if layer["type"] == "group":
+            dims += f" G={layer['G']}"
+        extra = f" stride={layer['stride']}" if layer["stride"] != 1 else ""
+        head += (f" · {layer['type']} {dims}{extra} · padding {layer['padding']}"
+                 f" · order {layer['order']}")
+    return head
+
+
+def _sig(v: float) -> str:
+    """Three significant digits without exponents: 0.00286, 26.4, 1,570."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
+def _table_unit(summary: dict) -> tuple[float, str]:
+    """The smallest energy unit in which the largest figure stays under 10,000."""
+    top = summary["totals"]["energy_pj"]["high"]
+    for unit, name in ((1.0, "pJ"), (1e3, "nJ"), (1e6, "µJ")):
+        if top / unit < 10_000:
+            return unit, name
+    return 1e9, "mJ"
+
+
+def levels_table(summary: dict, by_tensor: bool = False, compact: bool = False) -> Table:
+    unit, uname = _table_unit(summary)
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    table.add_column("\nlevel", no_wrap=True)
+    for name in ("\naccesses", "\nhits", "\nmisses", "hit\nrate", "write-\nbacks",
+                 "flush\nwrite-b.", "\ncycles", f"energy\n{uname}"):
+        table.add_column(name, justify="right", no_wrap=True)
+
+    def joules(e: dict) -> str:
+        lo, hi = e["low"] / unit, e["high"] / unit
+        return _sig(hi) if lo == hi else f"{_sig(lo)}–{_sig(hi)}"
+
+    def add(name: str, b: dict, style: str | None = None) -> None:
+        table.add_row(name, count(b["reads"] + b["writes"], compact), count(b["hits"], compact),
+                      count(b["misses"], compact), rate(b["hit_rate"]),
+                      count(b["writebacks"], compact), count(b["flush_writebacks"], compact),
+                      count(b["cycles"], compact), joules(b["energy_pj"]), style=style)
+
+    for lv in summary["levels"]:
+        add(lv["name"], lv, "bold" if by_tensor else None)
+        if by_tensor:
+            for t, b in lv["by_tensor"].items():
+                add(f"  {t}", b, "dim" if not (b["reads"] + b["writes"]) else None)
+    t = summary["totals"]
+    table.add_row("total", "", "", "", "", "", "", count(t["cycles"], compact),
+                  joules(t["energy_pj"]), style="bold")
+    return table
+
+
+def footer(summary: dict) -> list[str]:
+    t, n = summary["totals"], summary["accesses"]
+    lines = []
+    layer = summary.get("layer")
+    macs = f"{count(t['macs'])} MACs"
+    if layer and layer["macs_nominal"] != t["macs"]:
+        macs += f" ({count(layer['macs_nominal'])} with every tap, Eq. 2.1; padded taps skipped)"
+    lines.append(f"{count(n)} accesses · {macs}")
+    amat = "–" if t["amat"] is None else f"{t['amat']:.3g}"
+    per_mac = f" · {t['cycles'] / t['macs']:.3g} cycles/MAC" if t["macs"] else ""
+    lines.append(f"cycles {count(t['cycles'])} = memory {count(t['memory_cycles'])} + MACs "
+                 f"{count(t['mac_cycles'])} · AMAT {amat} cycles{per_mac}")
+    lines.append(f"energy {energy(t['energy_pj'])} = memory {energy(t['memory_energy_pj'])} + "
+                 f"MACs {energy(t['mac_energy_pj'])} · DRAM traffic {nbytes(t['dram_bytes'])}")
+    if layer:
+        bases = ", ".join(f"{x['name']} {x['base_hex']}" for x in layer["tensors"])
+        lines.append(f"tensor bases: {bases}")
+    secs = summary.get("seconds") or 0
+    speed = f" ({n / secs / 1e6:.1f} M accesses/s)" if secs > 0 else ""
+    lines.append(f"simulated in {secs:.2f} s{speed}")
+    return lines
+
+
+def print_table(summary: dict, console: Console, by_tensor: bool = False) -> None:
+    console.print(title(summary), style="bold", highlight=False, soft_wrap=True)
+    table = levels_table(summary, by_tensor)
+    probe = Console(file=io.StringIO(), width=1000, color_system=None)
+    probe.print(table)
+    if max(map(len, probe.file.getvalue().splitlines())) > console.width:
+        table = levels_table(summary, by_tensor, compact=True)
+    console.print(table)
+    for line in footer(summary):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def to_table(summary: dict, by_tensor: bool = False, width: int = 120) -> str:
+    buf = io.StringIO()
+    print_table(summary, Console(file=buf, width=width, color_system=None), by_tensor)
+    return buf.getvalue()
+
+
+def render(summary: dict, fmt: str, by_tensor: bool = False) -> str:
+    if fmt == "json":
+        return to_json(summary)
+    if fmt == "csv":
+        return to_csv(summary)
+    return to_table(summary, by_tensor)
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write the whole file or nothing: a temporary file beside it, then a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
