@@ -3,8 +3,8 @@ PYTHON ?= python3
 
 .PHONY: install dev run test lint bench
 
-install:  ## the tool
-	$(PYTHON) -m pip install .
+install:  ## the tool (editable: Numba's kernel cache stays in the clone)
+	$(PYTHON) -m pip install -e .
 
 dev:  ## the tool, editable, with test and lint tools and the pycachesim peer
 	$(PYTHON) -m pip install -e ".[dev]"
