@@ -117,6 +117,7 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
         "dram_bytes": mem["bytes_read"] + mem["bytes_written"] + mem["flush"]["bytes_read"]
         + mem["flush"]["bytes_written"],
     }
+    totals["traffic"] = traffic(result, totals["dram_bytes"])
     out = {
         "simcache": __version__,
         "config": {"name": hierarchy.name, "description": hierarchy.description,
@@ -128,6 +129,87 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
         "seconds": round(result.seconds, 3),
     }
     return out
+
+
+def traffic(result: Result, dram_bytes: int) -> dict:
+    """Measured DRAM traffic against the least the layer's metrics allow (Eq. 2.2–2.4)."""
+    out = {"dram_bytes": dram_bytes, "min_bytes": None, "amplification": None,
+           "intensity": _ratio(result.macs, dram_bytes), "intensity_eq24": None}
+    if result.layer is not None:
+        m = metrics(result.layer)
+        out["min_bytes"] = m.min_traffic_bytes
+        out["amplification"] = _ratio(dram_bytes, m.min_traffic_bytes)
+        out["intensity_eq24"] = m.intensity_bytes
+    return out
+
+
+def hit_rates(summary: dict) -> list[float | None]:
+    return [lv["hit_rate"] for lv in summary["levels"][:-1]]
+
+
+def study_row(summary: dict) -> dict:
+    """One line of a batch or layer study: what changes with B and with the layer type."""
+    t, layer = summary["totals"], summary["layer"]
+    macs = t["macs"]
+    row = {"layer": layer["type"], "batch": layer["B"], "macs": macs,
+           "accesses": summary["accesses"]}
+    row.update({f"hit_rate_{k + 1}": r for k, r in enumerate(hit_rates(summary))})
+    row.update({
+        "cycles": t["cycles"],
+        "cycles_per_mac": _ratio(t["cycles"], macs),
+        "energy_pj_low": t["energy_pj"]["low"],
+        "energy_pj_high": t["energy_pj"]["high"],
+        "energy_per_mac_pj_low": _ratio(t["energy_pj"]["low"], macs),
+        "energy_per_mac_pj_high": _ratio(t["energy_pj"]["high"], macs),
+        "dram_bytes": t["dram_bytes"],
+        "dram_bytes_per_mac": _ratio(t["dram_bytes"], macs),
+        "min_dram_bytes": t["traffic"]["min_bytes"],
+        "amplification": t["traffic"]["amplification"],
+    })
+    return row
+
+
+def compare_rows(summaries: list[dict]) -> list[dict]:
+    """One line per config, with ratios to the first."""
+    first = summaries[0]["totals"]
+    rows = []
+    for s in summaries:
+        t = s["totals"]
+        row = {"config": s["config"]["name"], "path": s["config"]["path"]}
+        for k, lv in enumerate(s["levels"][:-1]):
+            row[f"level_{k + 1}"] = lv["name"]
+            row[f"hit_rate_{k + 1}"] = lv["hit_rate"]
+        row.update({
+            "cycles": t["cycles"],
+            "cycles_ratio": _ratio(t["cycles"], first["cycles"]),
+            "cycles_per_mac": _ratio(t["cycles"], t["macs"]),
+            "energy_pj_low": t["energy_pj"]["low"],
+            "energy_pj_high": t["energy_pj"]["high"],
+            "energy_ratio_low": _ratio(t["energy_pj"]["low"], first["energy_pj"]["low"]),
+            "energy_ratio_high": _ratio(t["energy_pj"]["high"], first["energy_pj"]["high"]),
+            "dram_bytes": t["dram_bytes"],
+            "dram_ratio": _ratio(t["dram_bytes"], first["dram_bytes"]),
+            "amplification": t["traffic"]["amplification"],
+        })
+        rows.append(row)
+    return rows
+
+
+def metrics_row(layer, preset: str | None = None) -> dict:
+    """Eq. 2.1–2.4 of one layer, in elements and in bytes."""
+    m = metrics(layer)
+    return {
+        "layer": layer.type, "preset": preset, "batch": layer.B, "M": layer.M, "N": layer.N,
+        "F": layer.F, "K": layer.K, "G": layer.groups, "stride": layer.stride,
+        "F_out": layer.F_out, "dtype_bytes": layer.dtype_bytes,
+        "macs": m.macs, "params": m.params, "activations": m.activations,
+        "inputs": m.inputs, "outputs": m.outputs, "intermediate": m.intermediate,
+        "intensity": m.intensity, "params_bytes": m.params_bytes,
+        "activations_bytes": m.activations_bytes, "intensity_per_byte": m.intensity_bytes,
+        "min_traffic_bytes": m.min_traffic_bytes,
+        # as B grows: MACs and activations grow with B, parameters stay (Section 2.3)
+        "intensity_limit": m.macs / m.activations,
+    }
 
 
 def _num(v: float) -> int | float:

@@ -11,11 +11,20 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from . import __version__, engine
-from .accounting import summarize
+from . import __version__, engine, report
+from .accounting import compare_rows, metrics_row, study_row, summarize
 from .config import ConfigError, Hierarchy, load_hierarchy
-from .layers import LAYER_TYPES, Layer, LayerError, build_layer
+from .layers import (
+    CONV_TYPES,
+    LAYER_TYPES,
+    TABLE_2_2,
+    Layer,
+    LayerError,
+    as_printed,
+    build_layer,
+)
 from .report import FORMATS, print_table, render, write_atomic
+from .study import Job, run_jobs
 
 app = typer.Typer(
     name="simcache",
@@ -62,12 +71,21 @@ ConfigArg = Annotated[Path, typer.Argument(
     help="Hardware config (YAML): cache levels innermost first, then memory. "
     "See configs/thesis.yaml.", show_default=False)]
 LayerOpt = Annotated[str, typer.Option(
+    "--layer", "-l", help=f"Layer type: {', '.join(LAYER_TYPES)}; several separated by "
+    "commas, or 'all'.", show_default=False)]
+OneLayerOpt = Annotated[str, typer.Option(
     "--layer", "-l", help=f"Layer type: {', '.join(LAYER_TYPES)}.", show_default=False)]
 PresetOpt = Annotated[str | None, typer.Option(
     "--preset", help="Dimensions of Table 2.2: early (M=N=32, F=112, K=3) or late "
-    "(M=N=512, F=7, K=3), G=4. Without it the early dimensions are defaults that each "
-    "flag overrides; with it, a contradicting flag is an error.", show_default=False)]
-BatchOpt = Annotated[int, typer.Option("-B", "--batch", help="Batch size B.")]
+    "(M=N=512, F=7, K=3), G=4; or vgg16-fc1 (fc, M=7·7·512, N=4096). Without it the early "
+    "dimensions are defaults that each flag overrides; with it, a contradicting flag is an "
+    "error.", show_default=False)]
+BatchOpt = Annotated[str, typer.Option(
+    "-B", "--batch", help="Batch size B; several separated by commas (1,2,4,8) for a study.")]
+OneBatchOpt = Annotated[int, typer.Option("-B", "--batch", help="Batch size B.")]
+JobsOpt = Annotated[int | None, typer.Option(
+    "--jobs", "-j", help="Simulations run at once when there are several (default: the "
+    "cores available).", show_default=False)]
 DimF = Annotated[int | None, typer.Option("-F", help="Input height and width F.",
                                           show_default=False)]
 DimM = Annotated[int | None, typer.Option("-M", help="Input channels M.", show_default=False)]
@@ -180,7 +198,83 @@ def _emit(text: str, output: Path | None) -> None:
         write_atomic(output, text)
 
 
-# ---------------------------------------------------------------- commands
+def _batches(text: str) -> list[int]:
+    out, bad = [], []
+    for part in text.split(","):
+        part = part.strip()
+        if part.isdigit() and int(part) > 0:
+            out.append(int(part))
+        else:
+            bad.append(part)
+    if bad:
+        shown = ", ".join(repr(b) for b in bad)
+        raise UserError([f"-B/--batch: {shown} is not a positive whole number (e.g. -B 1,2,4)"])
+    return list(dict.fromkeys(out))
+
+
+def _types(text: str) -> list[str]:
+    if text.strip() == "all":
+        return list(LAYER_TYPES)
+    types = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in types if t not in LAYER_TYPES]
+    if bad or not types:
+        raise UserError([f"--layer: unknown layer type {b!r}; choose from "
+                         f"{', '.join(LAYER_TYPES)} or all" for b in bad or [text]])
+    return list(dict.fromkeys(types))
+
+
+# dimensions a layer type fixes, left to the type when several types run at once
+_FIXED = {"pointwise": ("K",), "fc": ("F", "K"), "depthwise": ("N",)}
+
+
+def _layers(types: list[str], batches: list[int], preset: str | None, **dims) -> list[Layer]:
+    """Every (type, batch) layer, or every problem with them."""
+    layers, problems = [], []
+    for t in types:
+        given = dict(dims)
+        if len(types) > 1:
+            for d in _FIXED.get(t, ()):
+                given[d] = None
+            if t != "group":
+                given["G"] = None
+            if preset in ("vgg16-fc1",) and t != "fc":
+                continue
+        for b in batches:
+            try:
+                layers.append(_layer(t, preset, B=b, **given))
+            except UserError as exc:
+                problems += [p for p in exc.problems if p not in problems]
+    if problems:
+        raise UserError(problems)
+    return layers
+
+
+def _gather(*steps):
+    """Run every check, then raise all problems together (one line each)."""
+    problems, values = [], []
+    for step in steps:
+        try:
+            values.append(step())
+        except UserError as exc:
+            problems += exc.problems
+            values.append(None)
+    if problems:
+        raise UserError(problems)
+    return values
+
+
+def _emit_rendered(doc, fmt: str, output: Path | None, build, title: str,
+                   footer: list[str] = ()) -> None:
+    """A table (built to fit), or JSON of `doc`, or `doc` already as CSV text."""
+    if fmt == "table":
+        if output is None:
+            report.show(Console(highlight=False), title, build, footer)
+        else:
+            _emit(report.text(title, build, footer), output)
+    elif fmt == "json":
+        _emit(report.to_json(doc), output)
+    else:
+        _emit(doc, output)
 
 
 @app.command()
@@ -188,7 +282,7 @@ def run(
     config: ConfigArg,
     layer: LayerOpt,
     preset: PresetOpt = None,
-    batch: BatchOpt = 1,
+    batch: BatchOpt = "1",
     F: DimF = None,
     M: DimM = None,
     N: DimN = None,
@@ -202,38 +296,181 @@ def run(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     by_tensor: ByTensorOpt = False,
+    jobs: JobsOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Simulate one layer on one hardware config and report every level.
+    """Simulate a layer on a hardware config and report every level.
+
+    One layer and one batch size give the full report; several (--layer all, -B 1,2,4,8)
+    give one row each: hit rates, cycles, energy and DRAM bytes per MAC.
 
     Example: [bold]simcache run configs/mobile_soc.yaml --layer depthwise[/bold]
     """
-    problems: list[str] = []
-    try:
-        hierarchy = _load(config)
-    except UserError as exc:
-        problems += exc.problems
-    try:
-        lay = _layer(layer, preset, B=batch, M=M, N=N, F=F, K=K, G=G, stride=stride,
-                     padding=padding, pad=pad, order=order, dtype_bytes=dtype_bytes)
-    except UserError as exc:
-        problems += exc.problems
-    try:
-        fmt = _format(fmt, output)
-        _check_output(output)
-    except UserError as exc:
-        problems += exc.problems
-    if problems:
-        raise UserError(problems)
-
+    dims = dict(M=M, N=N, F=F, K=K, G=G, stride=stride, padding=padding, pad=pad, order=order,
+                dtype_bytes=dtype_bytes)
+    hierarchy, layers, fmt = _gather(
+        lambda: _load(config),
+        lambda: _layers(_types(layer), _batches(batch), preset, **dims),
+        lambda: (_format(fmt, output), _check_output(output))[0],
+    )
     _prepare()
-    with _progress(progress, f"{lay.type} on {hierarchy.name}") as update:
-        result = engine.simulate(hierarchy, lay, progress=update)
-    summary = summarize(result, hierarchy, str(config))
-    if fmt == "table" and output is None:
-        print_table(summary, Console(highlight=False), by_tensor)
-    else:
-        _emit(render(summary, fmt, by_tensor), output)
+    with _progress(progress, f"simulating on {hierarchy.name}") as update:
+        results = run_jobs([Job(hierarchy, lay) for lay in layers], jobs, update)
+    summaries = [summarize(r, hierarchy, str(config)) for r in results]
+    if len(summaries) == 1:
+        summary = summaries[0]
+        if fmt == "table" and output is None:
+            print_table(summary, Console(highlight=False), by_tensor)
+        else:
+            _emit(render(summary, fmt, by_tensor), output)
+        return
+    rows = [study_row(s) for s in summaries]
+    names = hierarchy.level_names[:-1]
+    doc = {"simcache": __version__, "config": summaries[0]["config"], "rows": rows,
+           "runs": summaries}
+    first = summaries[0]["layer"]
+    title = (f"simcache {__version__} · {hierarchy.name} · M={first['M']} N={first['N']} "
+             f"F={first['F']} K={first['K']} · padding {first['padding']} · order "
+             f"{first['order']}")
+    _emit_rendered(doc if fmt == "json" else report.rows_to_csv(rows), fmt, output,
+                   lambda c: report.study_table(rows, names, c), title)
+
+
+@app.command()
+def compare(
+    configs: Annotated[list[Path], typer.Argument(
+        help="Two or more hardware configs; ratios are to the first.", show_default=False)],
+    layer: OneLayerOpt,
+    preset: PresetOpt = None,
+    batch: OneBatchOpt = 1,
+    F: DimF = None,
+    M: DimM = None,
+    N: DimN = None,
+    K: DimK = None,
+    G: DimG = None,
+    stride: StrideOpt = 1,
+    padding: PaddingOpt = "skip",
+    pad: PadOpt = None,
+    order: OrderOpt = "bijnmpq",
+    dtype_bytes: DtypeOpt = 4,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    jobs: JobsOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """The same layer on several hardware configs, side by side.
+
+    Example: [bold]simcache compare configs/mobile_soc.yaml configs/server.yaml --layer
+    depthwise[/bold]
+    """
+    def load_all() -> list[Hierarchy]:
+        if len(configs) < 2:
+            raise UserError(["CONFIG: compare needs two or more configs"])
+        out, problems = [], []
+        for c in configs:
+            try:
+                out.append(_load(c))
+            except UserError as exc:
+                problems += exc.problems
+        if problems:
+            raise UserError(problems)
+        return out
+
+    hierarchies, lay, fmt = _gather(
+        load_all,
+        lambda: _layer(layer, preset, B=batch, M=M, N=N, F=F, K=K, G=G, stride=stride,
+                       padding=padding, pad=pad, order=order, dtype_bytes=dtype_bytes),
+        lambda: (_format(fmt, output), _check_output(output))[0],
+    )
+    _prepare()
+    with _progress(progress, f"{lay.type} on {len(hierarchies)} configs") as update:
+        results = run_jobs([Job(h, lay) for h in hierarchies], jobs, update)
+    summaries = [summarize(r, h, str(c)) for r, h, c in zip(results, hierarchies, configs,
+                                                           strict=True)]
+    rows = compare_rows(summaries)
+    doc = {"simcache": __version__, "layer": summaries[0]["layer"], "rows": rows,
+           "runs": summaries}
+    title = f"simcache {__version__} · compare · {lay.describe()}"
+    _emit_rendered(doc if fmt == "json" else report.rows_to_csv(rows), fmt, output,
+                   lambda c: report.compare_table(rows, c), title,
+                   [f"{r['config']}: {s['config']['description']}" for r, s in
+                    zip(rows, summaries, strict=True)])
+
+
+@app.command()
+def metrics(
+    layer: Annotated[str | None, typer.Option(
+        "--layer", "-l", help="Layer type(s), comma separated, or 'all'.",
+        show_default=False)] = None,
+    table: Annotated[bool, typer.Option(
+        "--all", help="Table 2.2 of the document: the five convolution types, early and late "
+        "(or the --preset given), beside the printed figures.")] = False,
+    preset: PresetOpt = None,
+    batch: BatchOpt = "1",
+    F: DimF = None,
+    M: DimM = None,
+    N: DimN = None,
+    K: DimK = None,
+    G: DimG = None,
+    stride: StrideOpt = 1,
+    pad: PadOpt = None,
+    dtype_bytes: DtypeOpt = 4,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Theoretical metrics (Eq. 2.1–2.4): MACs, parameters, activations, arithmetic intensity.
+
+    Examples: [bold]simcache metrics --all[/bold] (Table 2.2);
+    [bold]simcache metrics --layer fc --preset vgg16-fc1 -B 1,2,4,8,16,64,256[/bold]
+    """
+    dims = dict(M=M, N=N, F=F, K=K, G=G, stride=stride, pad=pad, dtype_bytes=dtype_bytes)
+    if table:
+        given = [name for name, v in (("--layer", layer), ("-B/--batch", batch != "1" or None))
+                 if v is not None]
+        given += [f"-{d}" for d in "MNFKG" if dims[d] is not None]
+        problems = [f"{g}: --all prints Table 2.2 (B = 1, its own dimensions); drop {g}"
+                    for g in given]
+        if preset not in (None, "early", "late"):
+            problems.append(f"--preset: Table 2.2 has early and late, not {preset!r}")
+        fmt = _gather(lambda: (_format(fmt, output), _check_output(output))[0])[0]
+        if problems:
+            raise UserError(problems)
+        presets = [preset] if preset else ["early", "late"]
+        rows = []
+        for t in CONV_TYPES:
+            for p in presets:
+                r = metrics_row(build_layer(t, p), p)
+                printed = TABLE_2_2[(t, p)]
+                r["printed"] = list(printed)
+                r["ours"] = [as_printed(v, c) for v, c in
+                             zip((r["params"], r["macs"], r["intensity"]), printed, strict=True)]
+                rows.append(r)
+        footer = ["* differs from the printed Table 2.2 (the dim row); docs/model.md "
+                  "explains each difference:",
+                  "  spatial intensity: the document divided the rounded 1.16e8 MACs;",
+                  "  separable: both factors (K×1 and 1×K) are counted, the document counts one;",
+                  "  group late params: 589,824 rounds to 5.90e5; the document truncated it."]
+        _emit_rendered({"simcache": __version__, "rows": rows} if fmt == "json"
+                       else report.rows_to_csv([{k: (";".join(v) if isinstance(v, list) else v)
+                                                 for k, v in r.items()} for r in rows]),
+                       fmt, output, lambda c: report.table_2_2(rows, c),
+                       "Table 2.2 (Wu 2019): theoretical metrics, B = 1, G = 4", footer)
+        return
+    layers, fmt = _gather(
+        lambda: _layers(_types(layer or "spatial"), _batches(batch), preset, **dims),
+        lambda: (_format(fmt, output), _check_output(output))[0],
+    )
+    rows = [metrics_row(lay, preset) for lay in layers]
+    footer = []
+    for t in dict.fromkeys(r["layer"] for r in rows):
+        limit = next(r["intensity_limit"] for r in rows if r["layer"] == t)
+        if sum(r["layer"] == t for r in rows) > 1:
+            footer.append(f"{t}: as B grows, intensity approaches {limit:.4g} MACs per element "
+                          "(parameters are shared by the batch; Section 2.3)")
+    _emit_rendered({"simcache": __version__, "rows": rows} if fmt == "json"
+                   else report.rows_to_csv(rows), fmt, output,
+                   lambda c: report.metrics_table(rows, c),
+                   "Theoretical metrics (Eq. 2.1–2.4)", footer)
 
 
 # ---------------------------------------------------------------- entry point

@@ -11,10 +11,29 @@ LAYER_TYPES = ("spatial", "separable", "pointwise", "group", "depthwise", "fc")
 DEFAULT_ORDER = "bijnmpq"
 DIMS = ("M", "N", "F", "K", "G")
 
-# Table 2.2 of the document (Wu 2019): typical early and late layers, B = 1, G = 4.
+# Table 2.2 of the document (Wu 2019): typical early and late layers, B = 1, G = 4; and the
+# fully connected example of its section 2.3, VGG16's fc1 (7·7·512 → 4096; Simonyan and
+# Zisserman, "Very deep convolutional networks for large-scale image recognition", 2015).
 PRESETS: dict[str, dict[str, int]] = {
     "early": {"M": 32, "N": 32, "F": 112, "K": 3, "G": 4},
     "late": {"M": 512, "N": 512, "F": 7, "K": 3, "G": 4},
+    "vgg16-fc1": {"M": 7 * 7 * 512, "N": 4096, "F": 1, "K": 1, "G": 1},
+}
+PRESET_TYPES = {"vgg16-fc1": ("fc",)}  # presets that describe one layer type only
+CONV_TYPES = ("spatial", "separable", "pointwise", "group", "depthwise")
+
+# Table 2.2 as printed (Params, MACs, arithmetic intensity), for comparison with ours.
+TABLE_2_2: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("spatial", "early"): ("9,216", "1.16e8", "143"),
+    ("spatial", "late"): ("2.36e6", "1.16e8", "48.1"),
+    ("separable", "early"): ("3072", "3.85e7", "47.8"),
+    ("separable", "late"): ("7.86e5", "3.85e7", "46.1"),
+    ("pointwise", "early"): ("1024", "1.28e7", "16.0"),
+    ("pointwise", "late"): ("2.62e5", "1.28e7", "41.1"),
+    ("group", "early"): ("2304", "2.89e7", "35.9"),
+    ("group", "late"): ("5.89e5", "2.89e7", "45.2"),
+    ("depthwise", "early"): ("288", "3.61e6", "4.50"),
+    ("depthwise", "late"): ("4,608", "2.26e5", "4.12"),
 }
 
 
@@ -138,6 +157,9 @@ def build_layer(type: str, preset: str | None = None, **given) -> Layer:
         raise LayerError([f"layer: unknown layer type {type!r}; choose from {choices}"])
     if preset is not None and preset not in PRESETS:
         raise LayerError([f"preset: unknown preset {preset!r}; choose from {', '.join(PRESETS)}"])
+    if preset in PRESET_TYPES and type not in PRESET_TYPES[preset]:
+        allowed = " or ".join(PRESET_TYPES[preset])
+        raise LayerError([f"preset: {preset!r} is a {allowed} layer, not {type}"])
     dims = dict(PRESETS[preset or "early"])
     problems = []
     if preset is not None:
@@ -167,11 +189,17 @@ def build_layer(type: str, preset: str | None = None, **given) -> Layer:
 class Metrics:
     """Theoretical metrics in elements; `*_bytes` multiply by the element size."""
 
-    macs: int
-    params: int
-    activations: int  # inputs + outputs of the layer (Eq. 2.3)
+    macs: int  # Eq. 2.1, every tap
+    params: int  # Eq. 2.2
+    inputs: int
+    outputs: int
     intermediate: int  # separable only: the tensor between the two nests
     dtype_bytes: int
+
+    @property
+    def activations(self) -> int:
+        """Eq. 2.3: inputs plus outputs of the layer."""
+        return self.inputs + self.outputs
 
     @property
     def intensity(self) -> float:
@@ -188,8 +216,16 @@ class Metrics:
 
     @property
     def intensity_bytes(self) -> float:
-        """MACs per byte of parameters plus activations."""
+        """Eq. 2.4 per byte: MACs per byte of parameters plus activations."""
         return self.intensity / self.dtype_bytes
+
+    @property
+    def min_traffic_bytes(self) -> int:
+        """Bytes a perfect cache still moves to and from memory: every parameter and input
+        read once; every output (and separable's intermediate) read once and written once,
+        because the nest accumulates into it (`y += x * w` reads y first)."""
+        moved = self.params + self.inputs + 2 * self.outputs + 2 * self.intermediate
+        return moved * self.dtype_bytes
 
 
 def metrics(layer: Layer) -> Metrics:
@@ -205,5 +241,16 @@ def metrics(layer: Layer) -> Metrics:
         G = layer.groups
         params = N * (M // G) * K * K
         macs = B * N * (M // G) * K * K * Fo * Fo
-    activations = B * (M * F * F + N * Fo * Fo)
-    return Metrics(macs, params, activations, inter, layer.dtype_bytes)
+    return Metrics(macs, params, B * M * F * F, B * N * Fo * Fo, inter, layer.dtype_bytes)
+
+
+def as_printed(value: float, printed: str) -> str:
+    """`value` in the format of a cell of the document's table: '9,216', '3072', '1.16e8',
+    '48.1', '4.50'."""
+    if "e" in printed:
+        digits = len(printed.split("e")[0].partition(".")[2])
+        mantissa, exp = f"{value:.{digits}e}".split("e")
+        return f"{mantissa}e{int(exp)}"
+    if "." in printed:
+        return f"{value:.{len(printed.partition('.')[2])}f}"
+    return f"{round(value):,}" if "," in printed else f"{round(value)}"

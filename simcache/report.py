@@ -15,7 +15,8 @@ from rich.table import Table
 FORMATS = ("table", "json", "csv")
 CSV_COLUMNS = ("level", "tensor", "reads", "writes", "hits", "misses", "hit_rate", "writebacks",
                "flush_writebacks", "bytes_read", "bytes_written", "served", "cycles",
-               "energy_pj_low", "energy_pj_high", "macs")
+               "energy_pj_low", "energy_pj_high", "macs", "dram_bytes", "min_dram_bytes",
+               "amplification", "intensity", "intensity_eq24")
 
 
 # ---------------------------------------------------------------- numbers for people
@@ -79,22 +80,32 @@ def csv_rows(summary: dict) -> list[dict]:
             row = {k: block[k] for k in CSV_COLUMNS[2:13]}
             row.update(level=lv["name"], tensor=tensor,
                        energy_pj_low=block["energy_pj"]["low"],
-                       energy_pj_high=block["energy_pj"]["high"], macs="")
+                       energy_pj_high=block["energy_pj"]["high"])
             rows.append(row)
     t = summary["totals"]
+    tr = t["traffic"]
     rows.append({"level": "total", "tensor": "all", "cycles": t["cycles"],
                  "energy_pj_low": t["energy_pj"]["low"], "energy_pj_high": t["energy_pj"]["high"],
-                 "macs": t["macs"]})
+                 "macs": t["macs"], "dram_bytes": tr["dram_bytes"],
+                 "min_dram_bytes": tr["min_bytes"], "amplification": tr["amplification"],
+                 "intensity": tr["intensity"], "intensity_eq24": tr["intensity_eq24"]})
     return rows
 
 
-def to_csv(summary: dict) -> str:
+def rows_to_csv(rows: list[dict], columns: tuple[str, ...] | None = None) -> str:
+    """CSV with a header; columns default to the union of the rows' keys in first-seen order."""
+    if columns is None:
+        columns = tuple(dict.fromkeys(k for row in rows for k in row))
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, restval="", lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n")
     w.writeheader()
-    for row in csv_rows(summary):
+    for row in rows:
         w.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return buf.getvalue()
+
+
+def to_csv(summary: dict) -> str:
+    return rows_to_csv(csv_rows(summary), CSV_COLUMNS)
 
 
 def title(summary: dict) -> str:
@@ -167,7 +178,17 @@ def footer(summary: dict) -> list[str]:
     lines.append(f"cycles {count(t['cycles'])} = memory {count(t['memory_cycles'])} + MACs "
                  f"{count(t['mac_cycles'])} · AMAT {amat} cycles{per_mac}")
     lines.append(f"energy {energy(t['energy_pj'])} = memory {energy(t['memory_energy_pj'])} + "
-                 f"MACs {energy(t['mac_energy_pj'])} · DRAM traffic {nbytes(t['dram_bytes'])}")
+                 f"MACs {energy(t['mac_energy_pj'])}")
+    tr = t["traffic"]
+    if tr["min_bytes"] is None:
+        lines.append(f"DRAM traffic {nbytes(tr['dram_bytes'])}")
+    else:
+        lines.append(f"DRAM traffic {nbytes(tr['dram_bytes'])} = {tr['amplification']:.2f} × "
+                     f"the minimum {nbytes(tr['min_bytes'])} (parameters and inputs read once, "
+                     "outputs read and written once)")
+        measured = "–" if tr["intensity"] is None else f"{tr['intensity']:.3g}"
+        lines.append(f"arithmetic intensity {measured} MACs per DRAM byte measured vs "
+                     f"{tr['intensity_eq24']:.3g} by Eq. 2.4")
     if layer:
         bases = ", ".join(f"{x['name']} {x['base_hex']}" for x in layer["tensors"])
         lines.append(f"tensor bases: {bases}")
@@ -177,22 +198,39 @@ def footer(summary: dict) -> list[str]:
     return lines
 
 
-def print_table(summary: dict, console: Console, by_tensor: bool = False) -> None:
-    console.print(title(summary), style="bold", highlight=False, soft_wrap=True)
-    table = levels_table(summary, by_tensor)
+def fitting(build, width: int) -> Table:
+    """build(compact=False) if it fits in `width` columns, else build(compact=True)."""
+    table = build(False)
     probe = Console(file=io.StringIO(), width=1000, color_system=None)
     probe.print(table)
-    if max(map(len, probe.file.getvalue().splitlines())) > console.width:
-        table = levels_table(summary, by_tensor, compact=True)
-    console.print(table)
-    for line in footer(summary):
+    if max(map(len, probe.file.getvalue().splitlines())) > width:
+        table = build(True)
+    return table
+
+
+def show(console: Console, head: str, build, footer: list[str] = ()) -> None:
+    """A title, a table that fits the console, and footer lines."""
+    console.print(head, style="bold", highlight=False, soft_wrap=True)
+    console.print(fitting(build, console.width))
+    for line in footer:
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def to_table(summary: dict, by_tensor: bool = False, width: int = 120) -> str:
+def text(head: str, build, footer: list[str] = (), width: int = 160) -> str:
+    """The same as plain text, for a file."""
     buf = io.StringIO()
-    print_table(summary, Console(file=buf, width=width, color_system=None), by_tensor)
+    show(Console(file=buf, width=width, color_system=None), head, build, footer)
     return buf.getvalue()
+
+
+def print_table(summary: dict, console: Console, by_tensor: bool = False) -> None:
+    show(console, title(summary), lambda c: levels_table(summary, by_tensor, c),
+         footer(summary))
+
+
+def to_table(summary: dict, by_tensor: bool = False, width: int = 120) -> str:
+    return text(title(summary), lambda c: levels_table(summary, by_tensor, c), footer(summary),
+                width)
 
 
 def render(summary: dict, fmt: str, by_tensor: bool = False) -> str:
@@ -214,3 +252,103 @@ def write_atomic(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# ---------------------------------------------------------------- studies and comparisons
+
+
+def _per(v: float | None, digits: str = ".3g") -> str:
+    return "–" if v is None else format(v, digits)
+
+
+def _range(lo: float | None, hi: float | None) -> str:
+    if lo is None:
+        return "–"
+    return _sig(hi) if lo == hi else f"{_sig(lo)}–{_sig(hi)}"
+
+
+def study_table(rows: list[dict], level_names: list[str], compact: bool = False) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1),
+                  title="hit rate per level, then per MAC: cycles, energy, DRAM bytes"
+                  if compact else None, title_justify="left", title_style="")
+    table.add_column("layer" if compact else "\nlayer", no_wrap=True)
+    table.add_column("B" if compact else "\nB", justify="right", no_wrap=True)
+    for name in level_names:
+        table.add_column(name if compact else f"hit rate\n{name}", justify="right",
+                         no_wrap=True)
+    heads = (("cycles", "pJ", "bytes", "÷ min") if compact else
+             ("cycles\n/MAC", "energy\npJ/MAC", "DRAM\nB/MAC", "traffic\n÷ min"))
+    for name in heads:
+        table.add_column(name, justify="right", no_wrap=True)
+    digits = ".1%" if compact else ".2%"
+    for r in rows:
+        rates = ["–" if r[f"hit_rate_{k + 1}"] is None else format(r[f"hit_rate_{k + 1}"], digits)
+                 for k in range(len(level_names))]
+        amp = "–" if r["amplification"] is None else f"{r['amplification']:.2f}×"
+        table.add_row(r["layer"], str(r["batch"]), *rates, _per(r["cycles_per_mac"]),
+                      _range(r["energy_per_mac_pj_low"], r["energy_per_mac_pj_high"]),
+                      _per(r["dram_bytes_per_mac"]), amp)
+    return table
+
+
+def compare_table(rows: list[dict], compact: bool = False) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    table.add_column("")
+    for r in rows:
+        table.add_column(r["config"], justify="right", no_wrap=True)
+    depth = max(len([k for k in r if k.startswith("hit_rate_")]) for r in rows)
+    for k in range(1, depth + 1):
+        cells = [f"{r[f'level_{k}']} {rate(r[f'hit_rate_{k}'])}" if f"level_{k}" in r else "–"
+                 for r in rows]
+        table.add_row(f"level {k} hit rate", *cells)
+
+    def with_ratio(value: str, ratio: float | None, first: bool) -> str:
+        return value if first or ratio is None else f"{value} ({ratio:.2f}×)"
+
+    table.add_row("cycles", *[with_ratio(count(r["cycles"], True), r["cycles_ratio"], k == 0)
+                              for k, r in enumerate(rows)])
+    table.add_row("cycles/MAC", *[_per(r["cycles_per_mac"]) for r in rows])
+    table.add_row("energy", *[with_ratio(energy({"low": r["energy_pj_low"],
+                                                 "high": r["energy_pj_high"]}),
+                                         r["energy_ratio_high"], k == 0)
+                              for k, r in enumerate(rows)])
+    table.add_row("DRAM traffic", *[with_ratio(nbytes(r["dram_bytes"]), r["dram_ratio"], k == 0)
+                                    for k, r in enumerate(rows)])
+    table.add_row("traffic ÷ minimum", *[_per(r["amplification"], ".2f") + "×" for r in rows])
+    return table
+
+
+def metrics_table(rows: list[dict], compact: bool = False) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    for name in ("\nlayer", "\nB", "\nMACs", "\nparams", "acti-\nvations", "MACs per\nelement",
+                 "params\nbytes", "activation\nbytes", "MACs per\nbyte"):
+        table.add_column(name, justify="left" if "layer" in name else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["layer"], str(r["batch"]), count(r["macs"], compact),
+                      count(r["params"], compact), count(r["activations"], compact),
+                      f"{r['intensity']:.4g}", nbytes(r["params_bytes"]),
+                      nbytes(r["activations_bytes"]), f"{r['intensity_per_byte']:.4g}")
+    return table
+
+
+def table_2_2(rows: list[dict], compact: bool = False) -> Table:
+    """Our figures in the document's layout and precision; * marks a cell that differs from
+    the printed one, and a dim row under each layer repeats the printed figures."""
+    presets = list(dict.fromkeys(r["preset"] for r in rows))
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    table.add_column("\n", no_wrap=True)
+    for what in ("Params", "MACs", "Intensity"):
+        for p in presets:
+            table.add_column(f"{what}\n{p}", justify="right", no_wrap=True)
+    by = {(r["layer"], r["preset"]): r for r in rows}
+    for layer in dict.fromkeys(r["layer"] for r in rows):
+        ours, printed = [], []
+        for k in range(3):  # params, MACs, intensity
+            for p in presets:
+                r = by[(layer, p)]
+                mark = "" if r["ours"][k] == r["printed"][k] else "*"
+                ours.append(r["ours"][k] + mark)
+                printed.append(r["printed"][k] + (" " if mark else ""))
+        table.add_row(layer, *ours)
+        table.add_row("  printed", *printed, style="dim")
+    return table

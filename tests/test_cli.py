@@ -121,3 +121,92 @@ def test_console_script_without_traceback():
     assert done.stderr.startswith("error: /no/such.yaml: cannot read config")
     version = subprocess.run(cmd + ["--version"], capture_output=True, text=True)
     assert version.stdout.startswith("simcache ")
+
+
+# ---------------------------------------------------------------- metrics, studies, compare
+
+MOBILE = str(ROOT / "configs" / "mobile_soc.yaml")
+SERVER = str(ROOT / "configs" / "server.yaml")
+
+
+def test_metrics_table_2_2(capsys):
+    code, out, _ = run(capsys, "metrics", "--all")
+    assert code == 0
+    assert "spatial     9,216   2.36e6   1.16e8   1.16e8       142*      48.0*" in out
+    assert "depthwise     288    4,608   3.61e6   2.26e5       4.50       4.12" in out
+
+
+def test_metrics_table_2_2_json_marks_each_cell(capsys):
+    code, out, _ = run(capsys, "metrics", "--all", "--preset", "late", "--format", "json")
+    assert code == 0
+    rows = json.loads(out)["rows"]
+    assert len(rows) == 5 and {r["preset"] for r in rows} == {"late"}
+    pw = next(r for r in rows if r["layer"] == "pointwise")
+    assert pw["ours"] == pw["printed"] == ["2.62e5", "1.28e7", "41.1"]
+
+
+def test_metrics_batch_convergence_csv(capsys):
+    code, out, _ = run(capsys, "metrics", "--layer", "fc", "--preset", "vgg16-fc1",
+                       "-B", "1,4,16", "-f", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [int(r["batch"]) for r in rows] == [1, 4, 16]
+    intensity = [float(r["intensity"]) for r in rows]
+    assert intensity == sorted(intensity)
+    assert {r["params_bytes"] for r in rows} == {str(25088 * 4096 * 4)}
+
+
+def test_batch_study(capsys):
+    code, out, _ = run(capsys, "run", THESIS, "--layer", "fc", "-M", "64", "-N", "32",
+                       "-B", "1,2,8", "-f", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["batch"] for r in rows] == ["1", "2", "8"]
+    for key in ("layer", "macs", "hit_rate_1", "hit_rate_4", "cycles_per_mac",
+                "energy_per_mac_pj_low", "energy_per_mac_pj_high", "dram_bytes_per_mac",
+                "min_dram_bytes", "amplification"):
+        assert key in rows[0]
+    per_mac = [float(r["dram_bytes_per_mac"]) for r in rows]
+    assert per_mac == sorted(per_mac, reverse=True)  # weights are shared by the batch
+
+
+def test_layer_all_study_table(capsys):
+    code, out, _ = run(capsys, "run", THESIS, "--layer", "all", *SMALL, "-G", "2", "-K", "3")
+    assert code == 0
+    for kind in ("spatial", "separable", "pointwise", "group", "depthwise", "fc"):
+        assert f"\n{kind} " in out
+
+
+def test_compare_shipped_configs(capsys):
+    code, out, _ = run(capsys, "compare", MOBILE, SERVER, "--layer", "depthwise", *SMALL)
+    assert code == 0
+    assert "mobile_soc" in out and "server" in out and "L1D" in out
+    code, out, _ = run(capsys, "compare", MOBILE, SERVER, "--layer", "depthwise", *SMALL,
+                       "-f", "json")
+    doc = json.loads(out)
+    assert [r["config"] for r in doc["rows"]] == ["mobile_soc", "server"]
+    assert doc["rows"][0]["cycles_ratio"] == 1.0
+    first, second = (r["totals"]["cycles"] for r in doc["runs"])
+    assert doc["rows"][1]["cycles_ratio"] == pytest.approx(second / first)
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["run", THESIS, "--layer", "fc", "-B", "1,0"],
+     ["error: -B/--batch: '0' is not a positive whole number"]),
+    (["run", THESIS, "--layer", "fc", "-B", "2,x"],
+     ["error: -B/--batch: 'x' is not a positive whole number"]),
+    (["run", THESIS, "--layer", "spatial,conv9"], ["error: --layer: unknown layer type 'conv9'"]),
+    (["run", THESIS, "--layer", "spatial", "--preset", "vgg16-fc1"],
+     ["error: --preset: 'vgg16-fc1' is a fc layer, not spatial"]),
+    (["metrics", "--all", "-F", "9"], ["error: -F: --all prints Table 2.2"]),
+    (["metrics", "--all", "--preset", "vgg16-fc1"], ["error: --preset: Table 2.2 has early"]),
+    (["compare", THESIS, "--layer", "fc"], ["error: CONFIG: compare needs two or more"]),
+    (["compare", THESIS, "/no/x.yaml", "--layer", "fc"], ["error: /no/x.yaml: cannot read"]),
+])
+def test_bad_study_flags(capsys, args, expect):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == len(expect), lines
+    for line, want in zip(lines, expect, strict=True):
+        assert line.startswith(want)

@@ -1,0 +1,53 @@
+"""Many simulations at once: layers × batch sizes, or one layer on several configs.
+
+The kernels release the GIL, so independent runs share the cores on threads; each run
+owns its state arrays. Results come back in the order the jobs were given.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from . import engine
+from .config import Hierarchy
+from .engine import Result
+from .layers import Layer
+from .loopnest import plan
+
+
+@dataclass(frozen=True)
+class Job:
+    hierarchy: Hierarchy
+    layer: Layer
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_jobs(jobs: list[Job], workers: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> list[Result]:
+    """Simulate every job; progress is reported in loop iterations over all jobs."""
+    sizes = [plan(j.layer).iterations for j in jobs]
+    total = sum(sizes)
+    done = [0] * len(jobs)
+    lock = threading.Lock()
+
+    def one(k: int) -> Result:
+        def update(n: int, _total: int) -> None:
+            with lock:
+                done[k] = n
+                if progress is not None:
+                    progress(sum(done), total)
+
+        return engine.simulate(jobs[k].hierarchy, jobs[k].layer, progress=update)
+
+    workers = max(1, min(workers or default_workers(), len(jobs)))
+    if workers == 1:
+        return [one(k) for k in range(len(jobs))]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, range(len(jobs))))
