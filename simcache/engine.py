@@ -34,15 +34,28 @@ class Result:
     geometry: list[Geometry] = field(default_factory=list)
 
 
-class State:
-    """Cache contents of a hierarchy, as flat arrays the kernels update in place."""
+WINDOW_LIMIT = 1 << 25  # entries (int32) of a level's direct lookup window: 128 MiB at most
 
-    def __init__(self, geometry: list[Geometry], seed: int = 1):
-        rows, slot0, set0, hash0 = [], 0, 0, 0
+
+class State:
+    """Cache contents of a hierarchy, as flat arrays the kernels update in place.
+
+    `window` = (first, end) byte addresses that most accesses fall in (a layer's tensors):
+    levels with many ways then find lines there through a direct table (kernels.py)."""
+
+    def __init__(self, geometry: list[Geometry], seed: int = 1,
+                 window: tuple[int, int] | None = None):
+        rows, slot0, set0, hash0, w0 = [], 0, 0, 0, 0
         for g in geometry:
-            hbits = 0
+            hbits, wlo, wsize = 0, 0, 0
             if g.ways > K.SCAN_WAYS:
                 hbits = max(4, math.ceil(math.log2(2 * g.sets * g.ways)))
+                if window is not None:
+                    lbits = g.line.bit_length() - 1
+                    wlo = window[0] >> lbits
+                    wsize = ((window[1] - 1) >> lbits) - wlo + 1
+                    if wsize > WINDOW_LIMIT:
+                        wlo, wsize = 0, 0
             mask = g.sets - 1 if g.sets & (g.sets - 1) == 0 else -1
             row = [0] * K.NGEO
             row[K.G_SETS], row[K.G_WAYS] = g.sets, g.ways
@@ -51,14 +64,19 @@ class State:
             row[K.G_POLICY] = _POLICIES[g.policy]
             row[K.G_SLOT0], row[K.G_SET0], row[K.G_HASH0] = slot0, set0, hash0
             row[K.G_HBITS], row[K.G_MASK] = hbits, mask
+            row[K.G_WLO], row[K.G_WSIZE], row[K.G_W0] = wlo, wsize, w0
             rows.append(row)
             slot0 += g.sets * g.ways
             set0 += g.sets
             hash0 += (1 << hbits) if hbits else 0
+            w0 += wsize
         rows.append([0] * K.NGEO)  # main memory
+        if rows[:-1]:
+            lines = [g.line for g in geometry]
+            rows[0][K.G_CHAIN] = int(all(a <= b for a, b in zip(lines, lines[1:], strict=False)))
         self.geometry = geometry
         self.geo = np.array(rows, dtype=np.int64)
-        nslot, nset, nhash = max(slot0, 1), max(set0, 1), max(hash0, 1)
+        nslot, nset, nhash, nwhere = max(slot0, 1), max(set0, 1), max(hash0, 1), max(w0, 1)
         self.arrays = (
             np.full(nslot, -1, dtype=np.int64),  # tag: line number held by the slot
             np.zeros(nslot, dtype=np.uint8),  # dirty
@@ -70,9 +88,13 @@ class State:
             np.zeros(nset, dtype=np.int32),  # fill: ways that ever held a line
             np.full(nhash, -1, dtype=np.int64),  # hkey: hashed line numbers
             np.full(nhash, -1, dtype=np.int32),  # hslot
+            np.full(nwhere, -1, dtype=np.int32),  # where: slot of each line in the window
             np.array([seed], dtype=np.uint64),  # rng: xorshift64 state
         )
         self.counters = np.zeros((2, len(geometry) + 1, K.NTENSORS, K.NKINDS), dtype=np.int64)
+        # the kernels take flat views of the same memory
+        self.kgeo = self.geo.reshape(-1)
+        self.kctr = self.counters.reshape(-1)
         self._stack = np.zeros((0, 5), dtype=np.int64)
         self._stack_for = 0
 
@@ -93,7 +115,7 @@ class State:
         if len(addr) == 0:
             return
         stack = self.stack(int(np.max(size)))
-        K.run_trace(self.geo, self.arrays, self.counters, stack,
+        K.run_trace(self.kgeo, self.arrays, self.kctr, stack,
                     np.ascontiguousarray(addr, dtype=np.int64),
                     np.ascontiguousarray(size, dtype=np.int64),
                     np.ascontiguousarray(is_write, dtype=np.uint8),
@@ -108,7 +130,7 @@ class State:
             slots = np.arange(first, first + g.sets * g.ways, dtype=np.int64)
             slots = slots[(dirty[slots] != 0) & (tag[slots] >= 0)]
             order = slots[np.argsort(tag[slots], kind="stable")]
-            K.flush_level(self.geo, self.arrays, self.counters, stack, lv, order)
+            K.flush_level(self.kgeo, self.arrays, self.kctr, stack, lv, order)
 
     def contents(self) -> list[list[list[tuple[int, bool] | None]]]:
         """Per level, per set, per way: (line number, dirty) or None — for small tests."""
@@ -132,7 +154,7 @@ def warm_up() -> tuple[float, bool]:
     t0 = time.perf_counter()
     state = State([Geometry("warm-up", 64, 16, 2, 2, "lru", True, True)])
     ext = np.ones(8, dtype=np.int64)
-    K.run_nest(state.geo, state.arrays, state.counters, state.stack(4), np.zeros(8, np.int64),
+    K.run_nest(state.kgeo, state.arrays, state.kctr, state.stack(4), np.zeros(8, np.int64),
                ext, np.zeros((5, 8), np.int64), np.zeros(5, np.int64), np.zeros(3, np.int64),
                4, -1, -1, 0, 1)
     one = np.ones(1, dtype=np.int64)
@@ -148,7 +170,8 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
     t0 = time.perf_counter()
     p = plan(layer)
     geometry = hierarchy.geometry(layer.dtype_bytes)
-    state = State(geometry, hierarchy.seed)
+    window = (min(t.base for t in p.tensors), max(t.base + t.nbytes for t in p.tensors))
+    state = State(geometry, hierarchy.seed, window)
     stack = state.stack(layer.dtype_bytes)
     total, done, macs = p.iterations, 0, 0
     idx = np.zeros(8, dtype=np.int64)
@@ -156,7 +179,7 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
         rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
         for start in range(0, nest.iterations, NEST_CHUNK):
             count = min(NEST_CHUNK, nest.iterations - start)
-            macs += int(K.run_nest(state.geo, state.arrays, state.counters, stack,
+            macs += int(K.run_nest(state.kgeo, state.arrays, state.kctr, stack,
                                    idx[:len(nest.ext)], nest.ext, nest.coef, nest.base,
                                    np.array(nest.tensors, np.int64), nest.dtype_bytes,
                                    rows, cols, start, count))

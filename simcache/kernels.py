@@ -1,14 +1,23 @@
 """Numba kernels: arrays and integers in, counters out.
 
 The state of all cache levels lives in flat arrays (one slot per way of every set of every
-level), described row by row in `geo`. Every set keeps its slots in a doubly linked list,
-most recent (LRU) or newest (FIFO) first, so hits and evictions are O(1). Sets with many
-ways (register files, fully associative caches) find a line through an open-addressing
-hash table per level; sets with few ways are scanned.
+level), described level by level in `geo`. Every set keeps its slots in a doubly linked
+list, most recent (LRU) or newest (FIFO) first, so hits and evictions are O(1). Sets with
+many ways (register files, fully associative caches) find a line through an
+open-addressing hash table per level; sets with few ways are scanned.
+
+A hashed level can also have a direct lookup window, `where[line - first]`, over a range of
+lines known in advance (a layer's tensors): inside it, finding, adding and removing a line
+is one array access, with none of the hash table's data-dependent probing.
 
 Requests below the first level (fetches, write-backs, forwards) go through an explicit
 stack, so that each request is handled completely, with everything it causes below,
-before the next one: the order that docs/model.md fixes.
+before the next one: the order that docs/model.md fixes. The common trace access takes a
+shorter path with the same effect (see `access`).
+
+`geo` and the counters are flat: geo[lv * NGEO + G_*] and
+ctr[((phase * levels + lv) * NTENSORS + tensor) * NKINDS + kind], where `levels` counts
+main memory (the last level). Flat indices keep the hot path short.
 """
 
 from __future__ import annotations
@@ -26,11 +35,14 @@ def njit(*args, **kw):
     kw.setdefault("nogil", True)  # independent runs share the cores on threads
     return _njit(*args, **kw)
 
-# geo columns
+
+# geo fields, per level
 G_SETS, G_WAYS, G_LBITS, G_WB, G_WA, G_POLICY, G_SLOT0, G_SET0, G_HASH0, G_HBITS, G_MASK = range(11)
-NGEO = 11
+G_CHAIN = 11  # level 0 only: 1 if no level's line is larger than the next one's (`access`)
+G_WLO, G_WSIZE, G_W0 = 12, 13, 14  # direct lookup window: first line, lines (0: none), offset
+NGEO = 15
 LRU, FIFO, RANDOM = 0, 1, 2
-# counters: ctr[phase, level, tensor, kind]
+# counter kinds
 READS, WRITES, READ_HITS, WRITE_HITS, WRITEBACKS, BYTES_READ, BYTES_WRITTEN, SERVED = range(8)
 NKINDS = 8
 NTENSORS = 5
@@ -43,12 +55,29 @@ SCAN_WAYS = 16  # sets with more ways than this use the hash table
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-@njit
+@njit(inline="always")
+def _cix(levels, phase, lv, tensor):
+    """Index of the first counter of (phase, level, tensor)."""
+    return ((phase * levels + lv) * NTENSORS + tensor) * NKINDS
+
+
+@njit(inline="always")
+def _set(geo, lv, line):
+    """Global index of the set of `line` at level `lv`."""
+    g = lv * NGEO
+    mask = geo[g + G_MASK]
+    return geo[g + G_SET0] + ((line & mask) if mask >= 0 else (line % geo[g + G_SETS]))
+
+
+# ---------------------------------------------------------------- hash tables
+
+
+@njit(inline="always")
 def _hash(line, hbits):
     return np.int64((np.uint64(line) * _GOLDEN) >> np.uint64(64 - hbits))
 
 
-@njit
+@njit(inline="always")
 def _hash_find(hkey, hslot, h0, hbits, line):
     mask = (np.int64(1) << hbits) - 1
     i = _hash(line, hbits)
@@ -61,7 +90,19 @@ def _hash_find(hkey, hslot, h0, hbits, line):
         i = (i + 1) & mask
 
 
-@njit
+@njit(inline="always")
+def _index_set(geo, hkey, hslot, where, g, line, slot):
+    """Record (slot >= 0) or forget (slot = -1) where a hashed level holds `line`."""
+    k = line - geo[g + G_WLO]
+    if k >= 0 and k < geo[g + G_WSIZE]:
+        where[geo[g + G_W0] + k] = slot
+    elif slot >= 0:
+        _hash_insert(hkey, hslot, geo[g + G_HASH0], geo[g + G_HBITS], line, slot)
+    else:
+        _hash_delete(hkey, hslot, geo[g + G_HASH0], geo[g + G_HBITS], line)
+
+
+@njit(inline="always")
 def _hash_insert(hkey, hslot, h0, hbits, line, slot):
     mask = (np.int64(1) << hbits) - 1
     i = _hash(line, hbits)
@@ -71,7 +112,7 @@ def _hash_insert(hkey, hslot, h0, hbits, line, slot):
     hslot[h0 + i] = slot
 
 
-@njit
+@njit(inline="always")
 def _hash_delete(hkey, hslot, h0, hbits, line):
     # linear probing with backward-shift deletion: no tombstones
     mask = (np.int64(1) << hbits) - 1
@@ -93,7 +134,10 @@ def _hash_delete(hkey, hslot, h0, hbits, line):
     hkey[h0 + i] = -1
 
 
-@njit
+# ---------------------------------------------------------------- sets
+
+
+@njit(inline="always")
 def _unlink(nxt, prv, head, tail, s, slot):
     p = prv[slot]
     n = nxt[slot]
@@ -107,7 +151,7 @@ def _unlink(nxt, prv, head, tail, s, slot):
         tail[s] = p
 
 
-@njit
+@njit(inline="always")
 def _push_front(nxt, prv, head, tail, s, slot):
     h = head[s]
     prv[slot] = -1
@@ -119,17 +163,29 @@ def _push_front(nxt, prv, head, tail, s, slot):
     head[s] = slot
 
 
-@njit
-def _find(geo, tag, nxt, head, hkey, hslot, lv, s, line):
+@njit(inline="always")
+def _touch(geo, nxt, prv, head, tail, lv, s, slot):
+    """A hit: the line becomes most recent under LRU (FIFO and random keep their order)."""
+    if geo[lv * NGEO + G_POLICY] == LRU and head[s] != slot:
+        _unlink(nxt, prv, head, tail, s, slot)
+        _push_front(nxt, prv, head, tail, s, slot)
+
+
+@njit(inline="always")
+def _find(geo, tag, nxt, head, hkey, hslot, where, lv, s, line):
     """Slot holding `line` in global set `s` of level `lv`, or -1."""
     h = head[s]
     if h < 0:
         return np.int64(-1)
     if tag[h] == line:
         return np.int64(h)
-    hbits = geo[lv, G_HBITS]
+    g = lv * NGEO
+    hbits = geo[g + G_HBITS]
     if hbits > 0:
-        return _hash_find(hkey, hslot, geo[lv, G_HASH0], hbits, line)
+        k = line - geo[g + G_WLO]
+        if k >= 0 and k < geo[g + G_WSIZE]:
+            return np.int64(where[geo[g + G_W0] + k])
+        return _hash_find(hkey, hslot, geo[g + G_HASH0], hbits, line)
     slot = nxt[h]
     while slot >= 0:
         if tag[slot] == line:
@@ -138,7 +194,7 @@ def _find(geo, tag, nxt, head, hkey, hslot, lv, s, line):
     return np.int64(-1)
 
 
-@njit
+@njit(inline="always")
 def _xorshift(rng):
     x = rng[0]
     x ^= x << np.uint64(13)
@@ -148,7 +204,7 @@ def _xorshift(rng):
     return x
 
 
-@njit
+@njit(inline="always")
 def _push(stack, sp, lv, addr, size, flags, tensor):
     if sp >= stack.shape[0]:
         raise RuntimeError("simcache: request stack overflow")
@@ -160,59 +216,72 @@ def _push(stack, sp, lv, addr, size, flags, tensor):
     return sp + 1
 
 
-@njit
+@njit(inline="always")
 def _install(geo, st, ctr, phase, stack, sp, lv, s, line, tensor):
     """Place `line` into global set `s` of level `lv`; push a dirty victim's write-back.
 
     Returns (slot, sp)."""
-    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, rng = st
-    ways = geo[lv, G_WAYS]
-    first = geo[lv, G_SLOT0] + (s - geo[lv, G_SET0]) * ways
-    hbits = geo[lv, G_HBITS]
+    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, where, rng = st
+    g = lv * NGEO
+    ways = geo[g + G_WAYS]
+    hbits = geo[g + G_HBITS]
     if fill[s] < ways:
-        slot = first + fill[s]
+        slot = geo[g + G_SLOT0] + (s - geo[g + G_SET0]) * ways + fill[s]
         fill[s] += 1
     else:
-        if geo[lv, G_POLICY] == RANDOM:
+        if geo[g + G_POLICY] == RANDOM:
+            first = geo[g + G_SLOT0] + (s - geo[g + G_SET0]) * ways
             slot = first + np.int64(_xorshift(rng) % np.uint64(ways))
         else:
             slot = np.int64(tail[s])
         if dirty[slot]:
-            lbits = geo[lv, G_LBITS]
-            ctr[phase, lv, owner[slot], WRITEBACKS] += 1
+            lbits = geo[g + G_LBITS]
+            victim = np.int64(owner[slot])
+            ctr[_cix(geo.shape[0] // NGEO, phase, lv, victim) + WRITEBACKS] += 1
             sp = _push(stack, sp, lv + 1, tag[slot] << lbits, np.int64(1) << lbits,
-                       F_WRITE | F_WB, owner[slot])
+                       F_WRITE | F_WB, victim)
         if hbits > 0:
-            _hash_delete(hkey, hslot, geo[lv, G_HASH0], hbits, tag[slot])
+            _index_set(geo, hkey, hslot, where, g, tag[slot], -1)
         _unlink(nxt, prv, head, tail, s, slot)
     tag[slot] = line
     dirty[slot] = 0
     owner[slot] = tensor
     _push_front(nxt, prv, head, tail, s, slot)
     if hbits > 0:
-        _hash_insert(hkey, hslot, geo[lv, G_HASH0], hbits, line, slot)
+        _index_set(geo, hkey, hslot, where, g, line, slot)
     return slot, sp
 
 
-@njit
-def _memory(ctr, phase, mem, size, flags, tensor):
-    if flags & F_WRITE:
-        ctr[phase, mem, tensor, WRITES] += 1
-        ctr[phase, mem, tensor, WRITE_HITS] += 1
-        ctr[phase, mem, tensor, BYTES_WRITTEN] += size
+@njit(inline="always")
+def _count(ctr, c, write, size):
+    """One request of `size` bytes reaches a level (c: its counter block)."""
+    if write:
+        ctr[c + WRITES] += 1
+        ctr[c + BYTES_WRITTEN] += size
     else:
-        ctr[phase, mem, tensor, READS] += 1
-        ctr[phase, mem, tensor, READ_HITS] += 1
-        ctr[phase, mem, tensor, BYTES_READ] += size
-    if flags & F_DEMAND:
-        ctr[phase, mem, tensor, SERVED] += 1
+        ctr[c + READS] += 1
+        ctr[c + BYTES_READ] += size
+
+
+@njit(inline="always")
+def _hit(ctr, c, write, demand):
+    if write:
+        ctr[c + WRITE_HITS] += 1
+    else:
+        ctr[c + READ_HITS] += 1
+    if demand:
+        ctr[c + SERVED] += 1
+
+
+# ---------------------------------------------------------------- requests
 
 
 @njit
 def request(geo, st, ctr, phase, stack, lv, addr, size, flags, tensor):
-    """Handle one request at level `lv` and everything it causes below."""
-    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, rng = st
-    mem = geo.shape[0] - 1
+    """Handle one request at level `lv` and everything it causes below (the general path)."""
+    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, where, rng = st
+    levels = geo.shape[0] // NGEO
+    mem = levels - 1
     sp = _push(stack, 0, lv, addr, size, flags, tensor)
     while sp > 0:
         sp -= 1
@@ -221,15 +290,18 @@ def request(geo, st, ctr, phase, stack, lv, addr, size, flags, tensor):
         size = stack[sp, S_SIZE]
         flags = stack[sp, S_FLAGS]
         tensor = stack[sp, S_TENSOR]
-        if lv == mem:
-            _memory(ctr, phase, mem, size, flags, tensor)
+        write = flags & F_WRITE
+        c = _cix(levels, phase, lv, tensor)
+        if lv == mem:  # main memory always hits and has no lines
+            _count(ctr, c, write, size)
+            _hit(ctr, c, write, flags & F_DEMAND)
             continue
-        lbits = geo[lv, G_LBITS]
+        g = lv * NGEO
+        lbits = geo[g + G_LBITS]
         line = addr >> lbits
-        mask = geo[lv, G_MASK]
-        s = geo[lv, G_SET0] + ((line & mask) if mask >= 0 else (line % geo[lv, G_SETS]))
+        s = _set(geo, lv, line)
         if flags & F_INSTALL:
-            # the fetched line has arrived: only now is the victim chosen
+            # a fetched line has arrived: only now is a random victim drawn
             slot, sp = _install(geo, st, ctr, phase, stack, sp, lv, s, line, tensor)
             if flags & F_DIRTY:
                 dirty[slot] = 1
@@ -242,25 +314,12 @@ def request(geo, st, ctr, phase, stack, lv, addr, size, flags, tensor):
                 hi = min(addr + size, (ln + 1) << lbits)
                 sp = _push(stack, sp, lv, lo, hi - lo, flags, tensor)
             continue
-        write = flags & F_WRITE
-        if write:
-            ctr[phase, lv, tensor, WRITES] += 1
-            ctr[phase, lv, tensor, BYTES_WRITTEN] += size
-        else:
-            ctr[phase, lv, tensor, READS] += 1
-            ctr[phase, lv, tensor, BYTES_READ] += size
-        slot = _find(geo, tag, nxt, head, hkey, hslot, lv, s, line)
-        wb = geo[lv, G_WB]
+        _count(ctr, c, write, size)
+        slot = _find(geo, tag, nxt, head, hkey, hslot, where, lv, s, line)
+        wb = geo[g + G_WB]
         if slot >= 0:
-            if write:
-                ctr[phase, lv, tensor, WRITE_HITS] += 1
-            else:
-                ctr[phase, lv, tensor, READ_HITS] += 1
-            if flags & F_DEMAND:
-                ctr[phase, lv, tensor, SERVED] += 1
-            if geo[lv, G_POLICY] == LRU and head[s] != slot:
-                _unlink(nxt, prv, head, tail, s, slot)
-                _push_front(nxt, prv, head, tail, s, slot)
+            _hit(ctr, c, write, flags & F_DEMAND)
+            _touch(geo, nxt, prv, head, tail, lv, s, slot)
             if write:
                 if wb:
                     dirty[slot] = 1
@@ -268,57 +327,116 @@ def request(geo, st, ctr, phase, stack, lv, addr, size, flags, tensor):
                     sp = _push(stack, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
             continue
         # a miss; the stack is last-in first-out, so what happens last is pushed first
-        if write and (flags & F_WB) and size == (np.int64(1) << lbits):
+        line_bytes = np.int64(1) << lbits
+        if write and (flags & F_WB) and size == line_bytes:
             # a whole dirty line from above: no fetch, every byte is overwritten
             slot, sp = _install(geo, st, ctr, phase, stack, sp, lv, s, line, tensor)
             if wb:
                 dirty[slot] = 1
             else:
                 sp = _push(stack, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
-        elif write and not geo[lv, G_WA]:
+        elif write and not geo[g + G_WA]:
             sp = _push(stack, sp, lv + 1, addr, size, flags, tensor)
         else:
             # read miss, or write-allocate: fetch, install, then dirty or forward
             if write and not wb:
                 sp = _push(stack, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
-            sp = _push(stack, sp, lv, addr, size,
-                       F_INSTALL | (F_DIRTY if write and wb else 0), tensor)
-            sp = _push(stack, sp, lv + 1, line << lbits, np.int64(1) << lbits,
-                       flags & F_DEMAND, tensor)
+            if geo[g + G_POLICY] == RANDOM:
+                # the victim is drawn when the line arrives, after the fetch's own draws
+                sp = _push(stack, sp, lv, addr, size,
+                           F_INSTALL | (F_DIRTY if write and wb else 0), tensor)
+            else:
+                # an LRU or FIFO victim does not depend on what happens below: install now;
+                # its write-back, pushed first, still goes down after the fetch
+                slot, sp = _install(geo, st, ctr, phase, stack, sp, lv, s, line, tensor)
+                if write and wb:
+                    dirty[slot] = 1
+            sp = _push(stack, sp, lv + 1, line << lbits, line_bytes, flags & F_DEMAND, tensor)
 
 
-@njit
-def access(geo, st, ctr, stack, addr, size, flags, tensor):
-    """One trace access (run phase). A hit in the first level's most recent line of the
-    set needs no recency change: handled here without the request machinery."""
-    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, rng = st
-    if geo.shape[0] > 1:
-        lbits = geo[0, G_LBITS]
-        line = addr >> lbits
-        if ((addr + size - 1) >> lbits) == line:
-            mask = geo[0, G_MASK]
-            s = (line & mask) if mask >= 0 else (line % geo[0, G_SETS])
-            h = head[s]
-            if h >= 0 and tag[h] == line and (geo[0, G_WB] or not flags & F_WRITE):
-                if flags & F_WRITE:
-                    ctr[0, 0, tensor, WRITES] += 1
-                    ctr[0, 0, tensor, WRITE_HITS] += 1
-                    ctr[0, 0, tensor, BYTES_WRITTEN] += size
-                    dirty[h] = 1
-                else:
-                    ctr[0, 0, tensor, READS] += 1
-                    ctr[0, 0, tensor, READ_HITS] += 1
-                    ctr[0, 0, tensor, BYTES_READ] += size
-                ctr[0, 0, tensor, SERVED] += 1
-                return
-    request(geo, st, ctr, 0, stack, 0, addr, size, flags | F_DEMAND, tensor)
+@njit(inline="always")
+def access(geo, st, ctr, stack, top, addr, size, flags, tensor):
+    """One trace access (run phase). `top` holds the first level's fields, read once per
+    kernel call: (line bits, set mask, sets, write-back, write-allocate, chain).
+
+    A hit on the most recent line of its set changes nothing but counters (and dirtiness):
+    it is handled first. The next common case also takes a short path: a read, or a write
+    to a write-back, write-allocate first level, inside one line of the first level, when
+    no level's line is larger than the next one's. The access is then one line at every
+    level: it descends until a level hits, and installs on the way back up, deepest first,
+    so that each fetch is complete below before the level above chooses its victim
+    (docs/model.md). Dirty victims and everything else take the general path."""
+    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, where, rng = st
+    lbits0, mask0, sets0, wb0, wa0, chain = top
+    levels = geo.shape[0] // NGEO
+    write = flags & F_WRITE
+    line = addr >> lbits0
+    if levels == 1 or ((addr + size - 1) >> lbits0) != line:
+        request(geo, st, ctr, 0, stack, 0, addr, size, flags | F_DEMAND, tensor)
+        return
+    s = (line & mask0) if mask0 >= 0 else (line % sets0)
+    h = head[s]
+    c = tensor * NKINDS  # run phase, first level
+    if h >= 0 and tag[h] == line and (wb0 or not write):
+        _count(ctr, c, write, size)
+        _hit(ctr, c, write, True)
+        if write:
+            dirty[h] = 1
+        return
+    if not chain or (write and not (wb0 and wa0)):
+        request(geo, st, ctr, 0, stack, 0, addr, size, flags | F_DEMAND, tensor)
+        return
+    # descend until a level hits
+    mem = levels - 1
+    lv = 0
+    nbytes = size
+    while True:
+        c = _cix(levels, 0, lv, tensor)
+        if lv == mem:
+            _count(ctr, c, False, nbytes)
+            _hit(ctr, c, False, True)
+            break
+        w = write and lv == 0
+        _count(ctr, c, w, nbytes)
+        line = addr >> geo[lv * NGEO + G_LBITS]
+        s = _set(geo, lv, line)
+        slot = _find(geo, tag, nxt, head, hkey, hslot, where, lv, s, line)
+        if slot >= 0:
+            _hit(ctr, c, w, True)
+            if w:
+                dirty[slot] = 1
+            _touch(geo, nxt, prv, head, tail, lv, s, slot)
+            break
+        nbytes = np.int64(1) << geo[lv * NGEO + G_LBITS]
+        lv += 1
+    # install where it missed, deepest first
+    while lv > 0:
+        lv -= 1
+        line = addr >> geo[lv * NGEO + G_LBITS]
+        s = _set(geo, lv, line)
+        slot, sp = _install(geo, st, ctr, 0, stack, 0, lv, s, line, tensor)
+        if sp > 0:  # a dirty victim: its write-back goes down completely, now
+            request(geo, st, ctr, 0, stack, stack[0, S_LEVEL], stack[0, S_ADDR],
+                    stack[0, S_SIZE], stack[0, S_FLAGS], stack[0, S_TENSOR])
+        if write and lv == 0:
+            dirty[slot] = 1
+
+
+@njit(inline="always")
+def _top(geo):
+    """The first level's fields for `access`, read once."""
+    return (geo[G_LBITS], geo[G_MASK], geo[G_SETS], geo[G_WB], geo[G_WA], geo[G_CHAIN])
+
+
+# ---------------------------------------------------------------- kernels
 
 
 @njit
 def run_trace(geo, st, ctr, stack, addr, size, is_write, tensor):
     """Replay trace arrays (one chunk) through the hierarchy."""
+    top = _top(geo)
     for k in range(addr.shape[0]):
-        access(geo, st, ctr, stack, addr[k], size[k], F_WRITE if is_write[k] else 0,
+        access(geo, st, ctr, stack, top, addr[k], size[k], F_WRITE if is_write[k] else 0,
                np.int64(tensor[k]))
 
 
@@ -328,6 +446,7 @@ def run_nest(geo, st, ctr, stack, idx, ext, coef, base, tens, dsize, rows, cols,
 
     Each iteration whose input tap is in bounds (rows < 0: no check) reads x, reads w,
     reads y and writes y. `idx` is scratch of ext's length. Returns the MACs performed."""
+    top = _top(geo)
     nd = ext.shape[0]
     rest = start
     for d in range(nd - 1, -1, -1):
@@ -345,10 +464,15 @@ def run_nest(geo, st, ctr, stack, idx, ext, coef, base, tens, dsize, rows, cols,
     macs = np.int64(0)
     for _ in range(count):
         if not check or (row >= 0 and row < rows and col >= 0 and col < cols):
-            access(geo, st, ctr, stack, xa, dsize, 0, tx)
-            access(geo, st, ctr, stack, wa, dsize, 0, tw)
-            access(geo, st, ctr, stack, ya, dsize, 0, ty)
-            access(geo, st, ctr, stack, ya, dsize, F_WRITE, ty)
+            # read x, read w, read y, write y: one loop, so `access` is inlined once
+            for k in range(4):
+                if k == 0:
+                    a, t, f = xa, tx, 0
+                elif k == 1:
+                    a, t, f = wa, tw, 0
+                else:
+                    a, t, f = ya, ty, F_WRITE if k == 3 else 0
+                access(geo, st, ctr, stack, top, a, dsize, f, t)
             macs += 1
         d = nd - 1
         while d >= 0:
@@ -375,13 +499,14 @@ def run_nest(geo, st, ctr, stack, idx, ext, coef, base, tens, dsize, rows, cols,
 def flush_level(geo, st, ctr, stack, lv, order):
     """End of run, one level: write back its dirty lines in the given slot order (flush
     phase). The caller passes the slots sorted by line number."""
-    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, rng = st
-    lbits = geo[lv, G_LBITS]
+    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, where, rng = st
+    levels = geo.shape[0] // NGEO
+    lbits = geo[lv * NGEO + G_LBITS]
     for k in range(order.shape[0]):
         slot = order[k]
         if tag[slot] >= 0 and dirty[slot]:
             dirty[slot] = 0
             t = np.int64(owner[slot])
-            ctr[1, lv, t, WRITEBACKS] += 1
+            ctr[_cix(levels, 1, lv, t) + WRITEBACKS] += 1
             request(geo, st, ctr, 1, stack, lv + 1, tag[slot] << lbits,
                     np.int64(1) << lbits, F_WRITE | F_WB, t)

@@ -31,12 +31,14 @@ def hierarchy(specs: list[dict], seed: int = 1) -> Hierarchy:
     )
 
 
-def run_engine(specs: list[dict], trace: list[tuple], seed: int = 1, element: int = 4):
+def run_engine(specs: list[dict], trace: list[tuple], seed: int = 1, element: int = 4,
+               window: tuple[int, int] | None = None):
     """Replay a list of (addr, size, is_write, tensor) through the engine.
 
-    Returns (counters, contents before the flush), like naive.simulate."""
+    Returns (counters, contents before the flush), like naive.simulate. `window`: the byte
+    range where levels with many ways use their direct lookup table."""
     h = hierarchy(specs, seed)
-    state = State(h.geometry(element), h.seed)
+    state = State(h.geometry(element), h.seed, window)
     if trace:
         arr = np.array(trace, dtype=np.int64)
         state.replay(arr[:, 0], arr[:, 1], arr[:, 2].astype(np.uint8), arr[:, 3].astype(np.int8))

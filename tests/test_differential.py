@@ -60,6 +60,18 @@ def test_random_hierarchy_random_trace(specs, tr, seed):
 
 
 @SETTINGS
+@given(st.lists(level_spec(), min_size=1, max_size=3), trace(), st.integers(0, 4096),
+       st.integers(1, 4096))
+def test_lookup_window_over_part_of_the_trace(specs, tr, first, length):
+    """Lines inside the window are found through the direct table, the others through the
+    hash table; a line may move between the two as sets evict and refill."""
+    want, want_contents = naive.simulate(specs, tr)
+    got, got_contents = run_engine(specs, tr, window=(first, first + length))
+    assert_same(got, want)
+    assert got_contents == want_contents
+
+
+@SETTINGS
 @given(trace(span=1 << 20))
 def test_register_file_over_three_caches(tr):
     """The shape of the shipped configs: a one-element-line register file, then caches."""
@@ -117,8 +129,8 @@ def test_layer_trace_matches_reference(case):
     assert {t.name: t.base for t in p.tensors} == info["bases"]
 
 
-SMALL = [
-    dict(size=32, line=4, ways="full", policy="lru", write_back=True, write_allocate=True),
+SMALL = [  # the first level is a register file: hashed (more than 16 ways) for dtype 2 and 4
+    dict(size=128, line=4, ways="full", policy="lru", write_back=True, write_allocate=True),
     dict(size=256, line=16, ways=2, policy="lru", write_back=True, write_allocate=True),
     dict(size=1024, line=32, ways=4, policy="fifo", write_back=True, write_allocate=True),
 ]
