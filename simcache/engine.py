@@ -174,7 +174,7 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
     state = State(geometry, hierarchy.seed, window)
     stack = state.stack(layer.dtype_bytes)
     total, done, macs = p.iterations, 0, 0
-    idx = np.zeros(8, dtype=np.int64)
+    idx = np.zeros(8, dtype=np.int64)  # odometer scratch: at most 8 loops
     for nest in p.nests:
         rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
         for start in range(0, nest.iterations, NEST_CHUNK):

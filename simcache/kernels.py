@@ -186,6 +186,7 @@ def _find(geo, tag, nxt, head, hkey, hslot, where, lv, s, line):
         if k >= 0 and k < geo[g + G_WSIZE]:
             return np.int64(where[geo[g + G_W0] + k])
         return _hash_find(hkey, hslot, geo[g + G_HASH0], hbits, line)
+    # few ways: walk the set from its most recent line (recent lines are found first)
     slot = nxt[h]
     while slot >= 0:
         if tag[slot] == line:
@@ -357,7 +358,8 @@ def request(geo, st, ctr, phase, stack, lv, addr, size, flags, tensor):
 @njit(inline="always")
 def access(geo, st, ctr, stack, top, addr, size, flags, tensor):
     """One trace access (run phase). `top` holds the first level's fields, read once per
-    kernel call: (line bits, set mask, sets, write-back, write-allocate, chain).
+    kernel call: (line bits, set mask, sets, write-back, write-allocate, chain). Returns
+    True when the first level served it (a hit there, which changed nothing below).
 
     A hit on the most recent line of its set changes nothing but counters (and dirtiness):
     it is handled first. The next common case also takes a short path: a read, or a write
@@ -373,7 +375,7 @@ def access(geo, st, ctr, stack, top, addr, size, flags, tensor):
     line = addr >> lbits0
     if levels == 1 or ((addr + size - 1) >> lbits0) != line:
         request(geo, st, ctr, 0, stack, 0, addr, size, flags | F_DEMAND, tensor)
-        return
+        return False
     s = (line & mask0) if mask0 >= 0 else (line % sets0)
     h = head[s]
     c = tensor * NKINDS  # run phase, first level
@@ -382,10 +384,10 @@ def access(geo, st, ctr, stack, top, addr, size, flags, tensor):
         _hit(ctr, c, write, True)
         if write:
             dirty[h] = 1
-        return
+        return True
     if not chain or (write and not (wb0 and wa0)):
         request(geo, st, ctr, 0, stack, 0, addr, size, flags | F_DEMAND, tensor)
-        return
+        return False
     # descend until a level hits
     mem = levels - 1
     lv = 0
@@ -409,6 +411,7 @@ def access(geo, st, ctr, stack, top, addr, size, flags, tensor):
             break
         nbytes = np.int64(1) << geo[lv * NGEO + G_LBITS]
         lv += 1
+    served_here = lv == 0
     # install where it missed, deepest first
     while lv > 0:
         lv -= 1
@@ -420,6 +423,7 @@ def access(geo, st, ctr, stack, top, addr, size, flags, tensor):
                     stack[0, S_SIZE], stack[0, S_FLAGS], stack[0, S_TENSOR])
         if write and lv == 0:
             dirty[slot] = 1
+    return served_here
 
 
 @njit(inline="always")
@@ -440,14 +444,37 @@ def run_trace(geo, st, ctr, stack, addr, size, is_write, tensor):
                np.int64(tensor[k]))
 
 
+@njit(inline="always")
+def _steps(offset, step, limit):
+    """How many more steps of `step` keep `offset` below `limit` (step >= 0)."""
+    if step == 0:
+        return np.int64(1) << 62
+    return (limit - 1 - offset) // step
+
+
 @njit
 def run_nest(geo, st, ctr, stack, idx, ext, coef, base, tens, dsize, rows, cols, start, count):
     """Walk `count` iterations of a linear loop nest from flat iteration `start`.
 
     Each iteration whose input tap is in bounds (rows < 0: no check) reads x, reads w,
-    reads y and writes y. `idx` is scratch of ext's length. Returns the MACs performed."""
+    reads y and writes y. `idx` is scratch of ext's length. Returns the MACs performed.
+
+    Exact shortcut: when the four accesses of an iteration all hit a write-back first
+    level, the next iterations of the innermost loop that touch the same first-level
+    lines in the same order (and stay in bounds) are all hits too, and leave the state as
+    it is (a repeated sequence of hits reproduces its own LRU order; FIFO and random do
+    not change on hits; dirtiness is already set). They are counted without being walked.
+    """
     top = _top(geo)
+    levels = geo.shape[0] // NGEO
+    lbits0 = top[0]
+    skip_ok = levels > 1 and top[3] != 0  # a write-back first level
     nd = ext.shape[0]
+    inner = nd - 1  # the innermost loop that actually loops
+    while inner > 0 and ext[inner] == 1:
+        inner -= 1
+    for k in range(3):  # a tensor that leaves its line at every step leaves nothing to skip
+        skip_ok = skip_ok and coef[k, inner] < (np.int64(1) << lbits0)
     rest = start
     for d in range(nd - 1, -1, -1):
         idx[d] = rest % ext[d]
@@ -462,9 +489,11 @@ def run_nest(geo, st, ctr, stack, idx, ext, coef, base, tens, dsize, rows, cols,
     tx, tw, ty = np.int64(tens[0]), np.int64(tens[1]), np.int64(tens[2])
     check = rows >= 0
     macs = np.int64(0)
-    for _ in range(count):
+    it = np.int64(0)
+    while it < count:
         if not check or (row >= 0 and row < rows and col >= 0 and col < cols):
             # read x, read w, read y, write y: one loop, so `access` is inlined once
+            hits = 0
             for k in range(4):
                 if k == 0:
                     a, t, f = xa, tx, 0
@@ -472,8 +501,39 @@ def run_nest(geo, st, ctr, stack, idx, ext, coef, base, tens, dsize, rows, cols,
                     a, t, f = wa, tw, 0
                 else:
                     a, t, f = ya, ty, F_WRITE if k == 3 else 0
-                access(geo, st, ctr, stack, top, a, dsize, f, t)
+                if access(geo, st, ctr, stack, top, a, dsize, f, t):
+                    hits += 1
             macs += 1
+            if hits == 4 and skip_ok:
+                m = min(ext[inner] - 1 - idx[inner], count - 1 - it,
+                        _steps(xa, coef[0, inner], ((xa >> lbits0) + 1) << lbits0),
+                        _steps(wa, coef[1, inner], ((wa >> lbits0) + 1) << lbits0),
+                        _steps(ya, coef[2, inner], ((ya >> lbits0) + 1) << lbits0))
+                if check:
+                    m = min(m, _steps(row, coef[3, inner], rows),
+                            _steps(col, coef[4, inner], cols))
+                if m > 0:
+                    for k in range(3):
+                        t = tx if k == 0 else (tw if k == 1 else ty)
+                        c = t * NKINDS
+                        ctr[c + READS] += m
+                        ctr[c + READ_HITS] += m
+                        ctr[c + BYTES_READ] += m * dsize
+                        ctr[c + SERVED] += m
+                    c = ty * NKINDS
+                    ctr[c + WRITES] += m
+                    ctr[c + WRITE_HITS] += m
+                    ctr[c + BYTES_WRITTEN] += m * dsize
+                    ctr[c + SERVED] += m
+                    macs += m
+                    it += m
+                    idx[inner] += m
+                    xa += coef[0, inner] * m
+                    wa += coef[1, inner] * m
+                    ya += coef[2, inner] * m
+                    row += coef[3, inner] * m
+                    col += coef[4, inner] * m
+        it += 1
         d = nd - 1
         while d >= 0:
             idx[d] += 1

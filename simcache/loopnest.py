@@ -175,6 +175,8 @@ def _nest(c: _Conv, order: str, x: Tensor, w: Tensor, y: Tensor, xdims: tuple[in
         "q": (c.Kw, 1, 1, 0, 0, 1),
     }
     dims = tuple(ch for o in order for ch in (("g", "n") if o == "n" else (o,)))
+    # a loop of extent 1 changes nothing: leaving it out shortens the odometer
+    dims = tuple(k for k in dims if table[k][0] > 1) or dims[-1:]
     ext = np.array([table[k][0] for k in dims], dtype=np.int64)
     coef = np.array([[table[k][r + 1] for k in dims] for r in range(5)], dtype=np.int64)
     coef[:3] *= d
