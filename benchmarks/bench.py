@@ -54,7 +54,169 @@ def bench_engine() -> list[str]:
     return rows
 
 
-BENCHES = {"engine": bench_engine}
+# ---------------------------------------------------------------- against pycachesim
+
+PREFIX = 8_000_000  # accesses of each trace given to the peer (its per-access path: 2 M)
+
+
+def caches_only():
+    """The thesis hierarchy without the register level: pycachesim has none."""
+    from simcache.config import Hierarchy
+    d = load_hierarchy(CONFIG).model_dump()
+    d["levels"] = d["levels"][1:]
+    return Hierarchy.model_validate(d)
+
+
+def pycachesim_hierarchy(geometry):
+    from cachesim import Cache, CacheSimulator, MainMemory
+    below, levels = None, []
+    for g in reversed(geometry):
+        below = Cache(g.name, g.sets, g.ways, g.line, "LRU", load_from=below, store_to=below)
+        levels.insert(0, below)
+    mem = MainMemory()
+    mem.load_to(levels[-1])
+    mem.store_from(levels[-1])
+    return CacheSimulator(levels[0], mem), levels
+
+
+def loadstore_items(addr, is_write):
+    """pycachesim's batched format: [(loads, stores), ...], each item's loads before its
+    stores, so a new item starts at every load that follows a store. Same order as the
+    trace."""
+    items, loads, stores = [], [], []
+    for a, w in zip(addr.tolist(), is_write.tolist(), strict=True):
+        if w:
+            stores.append(a)
+        else:
+            if stores:
+                items.append((loads, stores))
+                loads, stores = [], []
+            loads.append(a)
+    items.append((loads, stores))
+    return items
+
+
+def layer_prefix(layer, n):
+    from simcache.loopnest import plan, trace_chunks
+    parts, have = [], 0
+    for chunk in trace_chunks(plan(layer), chunk=1 << 20):
+        parts.append(chunk)
+        have += len(chunk[0])
+        if have >= n:
+            break
+    return [np.concatenate([c[k] for c in parts])[:n] for k in range(4)]
+
+
+def bench_peers() -> list[str]:
+    """The same address streams through the same L1/L2/L3 (LRU, write-back), one core."""
+    import gc
+
+    from simcache.engine import State
+    h = caches_only()
+    geometry = h.geometry(4)
+    rows = ["| layer (early preset) | simulator and path | accesses timed | M accesses/s |"
+            " simcache ÷ this |", "|---|---|---:|---:|---:|"]
+    for kind in ("spatial", "pointwise", "depthwise"):
+        layer = build_layer(kind, "early")
+        addr, size, is_write, tensor = layer_prefix(layer, PREFIX)
+        n = len(addr)
+        # simcache, replaying the materialised trace (arrays in memory)
+        state = State(geometry)
+        t0 = time.perf_counter()
+        state.replay(addr, size, is_write, tensor)
+        sc_trace = n / (time.perf_counter() - t0)
+        # simcache, the whole layer with addresses generated in the kernel
+        t0 = time.perf_counter()
+        r = engine.simulate(h, layer)
+        sc_nest = r.accesses / (time.perf_counter() - t0)
+        # pycachesim, fastest correct per-access call (its load()/store() mis-parse addresses)
+        _, lv = pycachesim_hierarchy(geometry)
+        m = min(n, 2_000_000)
+        aa, ww = addr[:m].tolist(), is_write[:m].tolist()
+        load, store = lv[0].backend.iterload, lv[0].backend.iterstore
+        gc.disable()
+        t0 = time.perf_counter()
+        for a, w in zip(aa, ww, strict=True):
+            (store if w else load)((a,), 4)
+        pcs_one = m / (time.perf_counter() - t0)
+        # pycachesim, batched C call: lists built per 1 M accesses, core time and end to end
+        _, lv = pycachesim_hierarchy(geometry)
+        core = total = 0.0
+        for k in range(0, n, 1 << 20):
+            t0 = time.perf_counter()
+            items = loadstore_items(addr[k:k + (1 << 20)], is_write[k:k + (1 << 20)])
+            t1 = time.perf_counter()
+            lv[0].backend.loadstore(items, 4)
+            t2 = time.perf_counter()
+            core += t2 - t1
+            total += t2 - t0
+        gc.enable()
+        pcs_core, pcs_e2e = n / core, n / total
+        for path, timed, rate in (
+            ("simcache, in-kernel layer (whole layer)", r.accesses, sc_nest),
+            ("simcache, trace arrays", n, sc_trace),
+            ("pycachesim, per access (`iterload`/`iterstore`)", m, pcs_one),
+            ("pycachesim, `loadstore` end to end (lists built)", n, pcs_e2e),
+            ("pycachesim, `loadstore` C call only", n, pcs_core),
+        ):
+            ratios = "" if path.startswith("simcache") else \
+                f"{sc_trace / rate:.1f}× (trace) · {sc_nest / rate:.1f}× (layer)"
+            rows.append(f"| {kind} | {path} | {timed:,} | {rate / 1e6:.1f} | {ratios} |")
+    return rows
+
+
+# ---------------------------------------------------------------- whole networks, memory
+
+
+def bench_vgg16() -> list[str]:
+    """Every VGG16 layer exactly through registers, L1, L2, L3 and DRAM, on both cores."""
+    from simcache.accounting import summarize
+    from simcache.network import load_network
+    from simcache.study import Job, default_workers, run_jobs
+    h = load_hierarchy(CONFIG)
+    net = load_network("models/vgg16.yaml")
+    jobs = [Job(h, x.layer) for x in net.simulated]
+    t0 = time.perf_counter()
+    results = run_jobs(jobs)
+    wall = time.perf_counter() - t0
+    rows = ["| layer | accesses | simulation s | M accesses/s | cycles |",
+            "|---|---:|---:|---:|---:|"]
+    conv_s = conv_n = 0
+    for x, r in zip(net.simulated, results, strict=True):
+        cycles = summarize(r, h)["totals"]["cycles"]
+        rows.append(f"| {x.name} | {r.accesses:,} | {r.seconds:.1f} | "
+                    f"{r.accesses / r.seconds / 1e6:.1f} | {cycles:,} |")
+        if x.type != "fc":
+            conv_s += r.seconds
+            conv_n += r.accesses
+    rows.append("")
+    rows.append(f"Conv stack (13 layers): {conv_n:,} accesses, {conv_s:.0f} s of simulation "
+                f"({conv_n / conv_s / 1e6:.1f} M accesses/s per core). Whole network "
+                f"(16 layers) on {default_workers()} workers: {wall:.0f} s wall time.")
+    return rows
+
+
+def bench_memory() -> list[str]:
+    """Peak resident memory of a fresh process simulating one large layer."""
+    import subprocess
+    cases = [("VGG16 fc6 (411 MB of weights)", "--layer fc -M 25088 -N 4096"),
+             ("VGG16 conv1_2 (224², 64→64)", "--layer spatial -M 64 -N 64 -F 224 -K 3")]
+    rows = ["| layer | command | peak RSS MiB | seconds |", "|---|---|---:|---:|"]
+    for name, flags in cases:
+        cmd = f"simcache run {CONFIG} {flags} -f json --no-progress"
+        code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+                f"subprocess.run({cmd.split()!r}, check=True, stdout=subprocess.DEVNULL); "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "
+                "time.perf_counter() - t)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout.split()
+        rows.append(f"| {name} | `{cmd}` | {float(out[0]):.0f} | {float(out[1]):.1f} |")
+    return rows
+
+
+BENCHES = {"engine": bench_engine, "peers": bench_peers, "memory": bench_memory,
+           "vgg16": bench_vgg16}
+DEFAULT = ("engine", "peers", "memory")  # vgg16 takes minutes: ask for it by name
 
 
 def main(names: list[str]) -> None:
@@ -65,7 +227,7 @@ def main(names: list[str]) -> None:
     print(f"- kernels: {'compiled' if compiled else 'loaded from cache'} in {seconds:.1f} s "
           "(not counted below)")
     print(f"- config: `{CONFIG}`\n")
-    for name in names or list(BENCHES):
+    for name in names or DEFAULT:
         print(f"### {name}\n")
         print("\n".join(BENCHES[name]()))
         print()

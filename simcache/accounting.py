@@ -195,6 +195,40 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
     return rows
 
 
+def network_rows(net, summaries: list[dict]) -> list[dict]:
+    """One row per simulated layer of a network, with its share of the totals."""
+    total_cycles = sum(s["totals"]["cycles"] for s in summaries) or 1
+    total_energy = sum(s["totals"]["energy_pj"]["high"] for s in summaries) or 1
+    rows = []
+    for x, s in zip(net.simulated, summaries, strict=True):
+        lay, t = x.layer, s["totals"]
+        rows.append({
+            "name": x.name, "type": lay.type, "M": lay.M, "N": lay.N, "F": lay.F, "K": lay.K,
+            "stride": lay.stride, "F_out": lay.F_out, "batch": lay.B, "macs": t["macs"],
+            "accesses": s["accesses"], "cycles": t["cycles"],
+            "cycles_share": t["cycles"] / total_cycles,
+            "energy_pj_low": t["energy_pj"]["low"], "energy_pj_high": t["energy_pj"]["high"],
+            "energy_share": t["energy_pj"]["high"] / total_energy,
+            "dram_bytes": t["dram_bytes"], "min_dram_bytes": t["traffic"]["min_bytes"],
+            "amplification": t["traffic"]["amplification"],
+            **{f"hit_rate_{k + 1}": r for k, r in enumerate(hit_rates(s))},
+        })
+    return rows
+
+
+def network_totals(rows: list[dict], summaries: list[dict]) -> dict:
+    macs = sum(r["macs"] for r in rows)
+    return {
+        "layers": len(rows), "macs": macs, "accesses": sum(r["accesses"] for r in rows),
+        "cycles": sum(r["cycles"] for r in rows),
+        "energy_pj": {"low": sum(r["energy_pj_low"] for r in rows),
+                      "high": sum(r["energy_pj_high"] for r in rows)},
+        "dram_bytes": sum(r["dram_bytes"] for r in rows),
+        "min_dram_bytes": sum(r["min_dram_bytes"] for r in rows),
+        "seconds": round(sum(s["seconds"] for s in summaries), 3),
+    }
+
+
 def metrics_row(layer, preset: str | None = None) -> dict:
     """Eq. 2.1–2.4 of one layer, in elements and in bytes."""
     m = metrics(layer)

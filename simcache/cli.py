@@ -12,7 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import __version__, engine, report
-from .accounting import compare_rows, metrics_row, study_row, summarize
+from .accounting import (
+    compare_rows,
+    metrics_row,
+    network_rows,
+    network_totals,
+    study_row,
+    summarize,
+)
 from .config import ConfigError, Hierarchy, load_hierarchy
 from .layers import (
     CONV_TYPES,
@@ -23,8 +30,9 @@ from .layers import (
     as_printed,
     build_layer,
 )
+from .network import NetworkError, load_network
 from .report import FORMATS, print_table, render, write_atomic
-from .study import Job, run_jobs
+from .study import Job, default_workers, estimate_seconds, run_jobs
 
 app = typer.Typer(
     name="simcache",
@@ -191,6 +199,16 @@ def _prepare() -> None:
                   "(first run only; later runs reuse the cache)")
 
 
+def _announce(jobs: list[Job], workers: int | None) -> None:
+    """Say beforehand when a run will take a while."""
+    seconds = estimate_seconds(jobs, workers)
+    if seconds >= 10:
+        w = max(1, min(workers or default_workers(), len(jobs)))
+        span = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+        err.print(f"simcache: {len(jobs)} simulation{'s' if len(jobs) > 1 else ''} on {w} "
+                  f"core{'s' if w > 1 else ''}: about {span} (estimate)")
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -314,8 +332,10 @@ def run(
         lambda: (_format(fmt, output), _check_output(output))[0],
     )
     _prepare()
+    work = [Job(hierarchy, lay) for lay in layers]
+    _announce(work, jobs)
     with _progress(progress, f"simulating on {hierarchy.name}") as update:
-        results = run_jobs([Job(hierarchy, lay) for lay in layers], jobs, update)
+        results = run_jobs(work, jobs, update)
     summaries = [summarize(r, hierarchy, str(config)) for r in results]
     if len(summaries) == 1:
         summary = summaries[0]
@@ -383,8 +403,10 @@ def compare(
         lambda: (_format(fmt, output), _check_output(output))[0],
     )
     _prepare()
+    work = [Job(h, lay) for h in hierarchies]
+    _announce(work, jobs)
     with _progress(progress, f"{lay.type} on {len(hierarchies)} configs") as update:
-        results = run_jobs([Job(h, lay) for h in hierarchies], jobs, update)
+        results = run_jobs(work, jobs, update)
     summaries = [summarize(r, h, str(c)) for r, h, c in zip(results, hierarchies, configs,
                                                            strict=True)]
     rows = compare_rows(summaries)
@@ -395,6 +417,60 @@ def compare(
                    lambda c: report.compare_table(rows, c), title,
                    [f"{r['config']}: {s['config']['description']}" for r, s in
                     zip(rows, summaries, strict=True)])
+
+
+@app.command()
+def network(
+    config: ConfigArg,
+    model: Annotated[Path, typer.Argument(
+        help="Network file: a layer list such as models/vgg16.yaml.", show_default=False)],
+    batch: OneBatchOpt = 1,
+    padding: PaddingOpt = "skip",
+    order: OrderOpt = "bijnmpq",
+    dtype_bytes: DtypeOpt = 4,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    jobs: JobsOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Every layer of a network on one hardware config: a row per layer, and the totals.
+
+    Each layer starts with cold caches, as if run alone, so layers run in parallel.
+    Layers that are not loop nests (pooling, concatenation, additions, activations) are
+    listed as skipped.
+
+    Example: [bold]simcache network configs/thesis.yaml models/squeezenet.yaml[/bold]
+    """
+    def load_net():
+        try:
+            return load_network(model, batch=batch, padding=padding, order=order,
+                                dtype_bytes=dtype_bytes)
+        except NetworkError as exc:
+            raise UserError(exc.problems) from None
+
+    hierarchy, net, fmt = _gather(
+        lambda: _load(config),
+        load_net,
+        lambda: (_format(fmt, output), _check_output(output))[0],
+    )
+    _prepare()
+    work = [Job(hierarchy, x.layer) for x in net.simulated]
+    _announce(work, jobs)
+    with _progress(progress, f"{net.name} on {hierarchy.name}") as update:
+        results = run_jobs(work, jobs, update)
+    summaries = [summarize(r, hierarchy, str(config)) for r in results]
+    rows = network_rows(net, summaries)
+    totals = network_totals(rows, summaries)
+    skipped = [{"name": x.name, "type": x.type, "reason": x.skipped} for x in net.skipped]
+    doc = {"simcache": __version__, "network": {"name": net.name, "source": net.source,
+                                                "path": str(model)},
+           "config": summaries[0]["config"] if summaries else None, "rows": rows,
+           "totals": totals, "skipped": skipped, "runs": summaries}
+    title = (f"simcache {__version__} · {net.name} on {hierarchy.name} · B={batch} · "
+             f"padding {padding} · order {order}")
+    _emit_rendered(doc if fmt == "json" else report.rows_to_csv(rows), fmt, output,
+                   lambda c: report.network_table(rows, totals, c), title,
+                   report.network_footer(rows, totals, skipped))
 
 
 @app.command()

@@ -95,6 +95,7 @@ class State:
         # the kernels take flat views of the same memory
         self.kgeo = self.geo.reshape(-1)
         self.kctr = self.counters.reshape(-1)
+        self.quick = np.zeros(4 * K.NTENSORS, dtype=np.int64)  # scratch, see kernels._fold
         self._stack = np.zeros((0, 5), dtype=np.int64)
         self._stack_for = 0
 
@@ -115,7 +116,7 @@ class State:
         if len(addr) == 0:
             return
         stack = self.stack(int(np.max(size)))
-        K.run_trace(self.kgeo, self.arrays, self.kctr, stack,
+        K.run_trace(self.kgeo, self.arrays, self.kctr, self.quick, stack,
                     np.ascontiguousarray(addr, dtype=np.int64),
                     np.ascontiguousarray(size, dtype=np.int64),
                     np.ascontiguousarray(is_write, dtype=np.uint8),
@@ -154,7 +155,8 @@ def warm_up() -> tuple[float, bool]:
     t0 = time.perf_counter()
     state = State([Geometry("warm-up", 64, 16, 2, 2, "lru", True, True)])
     ext = np.ones(8, dtype=np.int64)
-    K.run_nest(state.kgeo, state.arrays, state.kctr, state.stack(4), np.zeros(8, np.int64),
+    K.run_nest(state.kgeo, state.arrays, state.kctr, state.quick, state.stack(4),
+               np.zeros(8, np.int64),
                ext, np.zeros((5, 8), np.int64), np.zeros(5, np.int64), np.zeros(3, np.int64),
                4, -1, -1, 0, 1)
     one = np.ones(1, dtype=np.int64)
@@ -179,7 +181,7 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
         rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
         for start in range(0, nest.iterations, NEST_CHUNK):
             count = min(NEST_CHUNK, nest.iterations - start)
-            macs += int(K.run_nest(state.kgeo, state.arrays, state.kctr, stack,
+            macs += int(K.run_nest(state.kgeo, state.arrays, state.kctr, state.quick, stack,
                                    idx[:len(nest.ext)], nest.ext, nest.coef, nest.base,
                                    np.array(nest.tensors, np.int64), nest.dtype_bytes,
                                    rows, cols, start, count))

@@ -102,7 +102,7 @@ def _index_set(geo, hkey, hslot, where, g, line, slot):
         _hash_delete(hkey, hslot, geo[g + G_HASH0], geo[g + G_HBITS], line)
 
 
-@njit(inline="always")
+@njit
 def _hash_insert(hkey, hslot, h0, hbits, line, slot):
     mask = (np.int64(1) << hbits) - 1
     i = _hash(line, hbits)
@@ -112,7 +112,7 @@ def _hash_insert(hkey, hslot, h0, hbits, line, slot):
     hslot[h0 + i] = slot
 
 
-@njit(inline="always")
+@njit
 def _hash_delete(hkey, hslot, h0, hbits, line):
     # linear probing with backward-shift deletion: no tombstones
     mask = (np.int64(1) << hbits) - 1
@@ -186,13 +186,17 @@ def _find(geo, tag, nxt, head, hkey, hslot, where, lv, s, line):
         if k >= 0 and k < geo[g + G_WSIZE]:
             return np.int64(where[geo[g + G_W0] + k])
         return _hash_find(hkey, hslot, geo[g + G_HASH0], hbits, line)
-    # few ways: walk the set from its most recent line (recent lines are found first)
-    slot = nxt[h]
-    while slot >= 0:
-        if tag[slot] == line:
-            return np.int64(slot)
-        slot = nxt[slot]
-    return np.int64(-1)
+    # few ways: the second most recent line is common (two streams in one set); past it,
+    # compare every way without branching (a way never filled holds -1, no line number)
+    second = nxt[h]
+    if second >= 0 and tag[second] == line:
+        return np.int64(second)
+    ways = geo[g + G_WAYS]
+    first = geo[g + G_SLOT0] + (s - geo[g + G_SET0]) * ways
+    found = np.int64(-1)
+    for slot in range(first, first + ways):
+        found = slot if tag[slot] == line else found
+    return found
 
 
 @njit(inline="always")
@@ -355,11 +359,63 @@ def request(geo, st, ctr, phase, stack, lv, addr, size, flags, tensor):
             sp = _push(stack, sp, lv + 1, line << lbits, line_bytes, flags & F_DEMAND, tensor)
 
 
+@njit
+def _write_back(geo, st, ctr, stack, lv, addr, size, tensor):
+    """A dirty line of `size` bytes arrives at level `lv` (run phase), handled completely.
+
+    The common cases are handled here: memory, or a write-back level with lines of the
+    same size, where it hits (now dirty) or is installed without a fetch (whole line).
+    A further dirty victim, and every other case, takes the general path."""
+    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, where, rng = st
+    levels = geo.shape[0] // NGEO
+    c = _cix(levels, 0, lv, tensor)
+    if lv == levels - 1:
+        _count(ctr, c, True, size)
+        _hit(ctr, c, True, False)
+        return
+    g = lv * NGEO
+    if not geo[g + G_WB] or (np.int64(1) << geo[g + G_LBITS]) != size:
+        request(geo, st, ctr, 0, stack, lv, addr, size, F_WRITE | F_WB, tensor)
+        return
+    line = addr >> geo[g + G_LBITS]
+    s = _set(geo, lv, line)
+    _count(ctr, c, True, size)
+    slot = _find(geo, tag, nxt, head, hkey, hslot, where, lv, s, line)
+    if slot >= 0:
+        _hit(ctr, c, True, False)
+        _touch(geo, nxt, prv, head, tail, lv, s, slot)
+    else:
+        slot, sp = _install(geo, st, ctr, 0, stack, 0, lv, s, line, tensor)
+        if sp > 0:
+            request(geo, st, ctr, 0, stack, stack[0, S_LEVEL], stack[0, S_ADDR],
+                    stack[0, S_SIZE], stack[0, S_FLAGS], stack[0, S_TENSOR])
+    dirty[slot] = 1
+
+
 @njit(inline="always")
-def access(geo, st, ctr, stack, top, addr, size, flags, tensor):
+def _fold(ctr, quick):
+    """Add the first level's quick counts (hits on the most recent line: always demand
+    hits in the run phase) into the counters, and clear them."""
+    for t in range(NTENSORS):
+        c = t * NKINDS
+        q = t * 4
+        ctr[c + READS] += quick[q]
+        ctr[c + READ_HITS] += quick[q]
+        ctr[c + BYTES_READ] += quick[q + 1]
+        ctr[c + WRITES] += quick[q + 2]
+        ctr[c + WRITE_HITS] += quick[q + 2]
+        ctr[c + BYTES_WRITTEN] += quick[q + 3]
+        ctr[c + SERVED] += quick[q] + quick[q + 2]
+        for k in range(4):
+            quick[q + k] = 0
+
+
+@njit(inline="always")
+def access(geo, st, ctr, quick, stack, top, addr, size, flags, tensor):
     """One trace access (run phase). `top` holds the first level's fields, read once per
-    kernel call: (line bits, set mask, sets, write-back, write-allocate, chain). Returns
-    True when the first level served it (a hit there, which changed nothing below).
+    kernel call: (line bits, set mask, sets, write-back, write-allocate, chain); `quick`
+    counts the commonest case (see `_fold`). Returns True when the first level served it
+    (a hit there, which changed nothing below).
 
     A hit on the most recent line of its set changes nothing but counters (and dirtiness):
     it is handled first. The next common case also takes a short path: a read, or a write
@@ -378,10 +434,10 @@ def access(geo, st, ctr, stack, top, addr, size, flags, tensor):
         return False
     s = (line & mask0) if mask0 >= 0 else (line % sets0)
     h = head[s]
-    c = tensor * NKINDS  # run phase, first level
     if h >= 0 and tag[h] == line and (wb0 or not write):
-        _count(ctr, c, write, size)
-        _hit(ctr, c, write, True)
+        q = tensor * 4 + (2 if write else 0)  # (count, bytes) of reads, then of writes
+        quick[q] += 1
+        quick[q + 1] += size
         if write:
             dirty[h] = 1
         return True
@@ -419,8 +475,8 @@ def access(geo, st, ctr, stack, top, addr, size, flags, tensor):
         s = _set(geo, lv, line)
         slot, sp = _install(geo, st, ctr, 0, stack, 0, lv, s, line, tensor)
         if sp > 0:  # a dirty victim: its write-back goes down completely, now
-            request(geo, st, ctr, 0, stack, stack[0, S_LEVEL], stack[0, S_ADDR],
-                    stack[0, S_SIZE], stack[0, S_FLAGS], stack[0, S_TENSOR])
+            _write_back(geo, st, ctr, stack, stack[0, S_LEVEL], stack[0, S_ADDR],
+                        stack[0, S_SIZE], stack[0, S_TENSOR])
         if write and lv == 0:
             dirty[slot] = 1
     return served_here
@@ -436,12 +492,13 @@ def _top(geo):
 
 
 @njit
-def run_trace(geo, st, ctr, stack, addr, size, is_write, tensor):
+def run_trace(geo, st, ctr, quick, stack, addr, size, is_write, tensor):
     """Replay trace arrays (one chunk) through the hierarchy."""
     top = _top(geo)
     for k in range(addr.shape[0]):
-        access(geo, st, ctr, stack, top, addr[k], size[k], F_WRITE if is_write[k] else 0,
-               np.int64(tensor[k]))
+        access(geo, st, ctr, quick, stack, top, addr[k], size[k],
+               F_WRITE if is_write[k] else 0, np.int64(tensor[k]))
+    _fold(ctr, quick)
 
 
 @njit(inline="always")
@@ -453,7 +510,8 @@ def _steps(offset, step, limit):
 
 
 @njit
-def run_nest(geo, st, ctr, stack, idx, ext, coef, base, tens, dsize, rows, cols, start, count):
+def run_nest(geo, st, ctr, quick, stack, idx, ext, coef, base, tens, dsize, rows, cols, start,
+             count):
     """Walk `count` iterations of a linear loop nest from flat iteration `start`.
 
     Each iteration whose input tap is in bounds (rows < 0: no check) reads x, reads w,
@@ -501,7 +559,7 @@ def run_nest(geo, st, ctr, stack, idx, ext, coef, base, tens, dsize, rows, cols,
                     a, t, f = wa, tw, 0
                 else:
                     a, t, f = ya, ty, F_WRITE if k == 3 else 0
-                if access(geo, st, ctr, stack, top, a, dsize, f, t):
+                if access(geo, st, ctr, quick, stack, top, a, dsize, f, t):
                     hits += 1
             macs += 1
             if hits == 4 and skip_ok:
@@ -552,6 +610,7 @@ def run_nest(geo, st, ctr, stack, idx, ext, coef, base, tens, dsize, rows, cols,
             row -= coef[3, d] * e
             col -= coef[4, d] * e
             d -= 1
+    _fold(ctr, quick)
     return macs
 
 

@@ -352,3 +352,67 @@ def table_2_2(rows: list[dict], compact: bool = False) -> Table:
         table.add_row(layer, *ours)
         table.add_row("  printed", *printed, style="dim")
     return table
+
+
+def _short_type(r: dict) -> str:
+    """conv3x3, 1x1, dw3x3, group3x3, sep3, fc."""
+    k = r["K"]
+    return {"spatial": f"conv{k}x{k}", "pointwise": "1x1", "depthwise": f"dw{k}x{k}",
+            "group": f"group{k}x{k}", "separable": f"sep{k}", "fc": "fc"}[r["type"]]
+
+
+def network_table(rows: list[dict], totals: dict, compact: bool = False) -> Table:
+    unit, uname = _table_unit({"totals": {"energy_pj": totals["energy_pj"]}})
+    bunit, bname = next(((u, n) for u, n in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB"))
+                         if totals["dram_bytes"] >= 10 * u), (1, "B"))
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    heads = ("layer", "type", "M→N", "F/S", "MACs", "cycles", "%", f"energy {uname}",
+             f"DRAM {bname}")
+    for k, name in enumerate(heads):
+        table.add_column(name, justify="left" if k < 2 else "right", no_wrap=True,
+                         max_width=12 if compact and k == 0 else None, overflow="ellipsis")
+    digits = ".2g" if compact else ".3g"
+
+    def sig(v: float) -> str:
+        return f"{v:,.0f}" if v >= 100 else format(v, digits)
+
+    def joules(lo: float, hi: float) -> str:
+        lo, hi = lo / unit, hi / unit
+        return sig(hi) if lo == hi else f"{sig(lo)}–{sig(hi)}"
+
+    for r in rows:
+        size = f"{r['F']}/{r['stride']}" if r["stride"] != 1 else str(r["F"])
+        table.add_row(r["name"], _short_type(r), f"{r['M']}→{r['N']}", size,
+                      count(r["macs"], compact), count(r["cycles"], compact),
+                      f"{100 * r['cycles_share']:.1f}",
+                      joules(r["energy_pj_low"], r["energy_pj_high"]),
+                      f"{r['dram_bytes'] / bunit:.3g}")
+    e = totals["energy_pj"]
+    table.add_row("total", "", "", "", count(totals["macs"], compact),
+                  count(totals["cycles"], compact), "100", joules(e["low"], e["high"]),
+                  f"{totals['dram_bytes'] / bunit:.3g}", style="bold")
+    return table
+
+
+def network_footer(rows: list[dict], totals: dict, skipped: list[dict]) -> list[str]:
+    lines = [f"{totals['layers']} layers simulated; F/S: input size / stride; types: convKxK "
+             "spatial, 1x1 pointwise, dwKxK depthwise, groupKxK, sepK separable, fc"]
+    top = sorted(rows, key=lambda r: r["cycles"], reverse=True)[:3]
+    if top:
+        lines.append("dominant layers (cycles): " + ", ".join(
+            f"{r['name']} {100 * r['cycles_share']:.1f}%" for r in top))
+    if totals["min_dram_bytes"]:
+        lines.append(f"DRAM traffic {nbytes(totals['dram_bytes'])} = "
+                     f"{totals['dram_bytes'] / totals['min_dram_bytes']:.2f} × the layers' "
+                     f"minimum {nbytes(totals['min_dram_bytes'])}; each layer starts with cold "
+                     "caches")
+    if skipped:
+        kinds: dict[str, int] = {}
+        for x in skipped:
+            kinds[x["type"]] = kinds.get(x["type"], 0) + 1
+        lines.append(f"skipped {len(skipped)} layers that are not loop nests: " + ", ".join(
+            f"{n} {k}" for k, n in kinds.items()) + " (listed in --format json)")
+    secs = totals["seconds"]
+    lines.append(f"simulated {count(totals['accesses'])} accesses in {secs:.1f} s of "
+                 "simulation time")
+    return lines

@@ -25,6 +25,24 @@ class Job:
     layer: Layer
 
 
+# Rough single-core speeds (accesses per second) behind the estimate printed before long
+# runs, from BENCHMARKS.md: a register file as the first level costs most.
+RATE_WITH_REGISTERS = 60e6
+RATE_CACHES_ONLY = 130e6
+
+
+def estimate_seconds(jobs: list[Job], workers: int | None = None) -> float:
+    """About how long the jobs take (loop iterations × 4 accesses at the rates above)."""
+    total = 0.0
+    for j in jobs:
+        geometry = j.hierarchy.geometry(j.layer.dtype_bytes)
+        registers = bool(geometry) and geometry[0].line <= 8
+        rate = RATE_WITH_REGISTERS if registers else RATE_CACHES_ONLY
+        total += 4 * plan(j.layer).iterations / rate
+    workers = max(1, min(workers or default_workers(), len(jobs)))
+    return total / workers
+
+
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
