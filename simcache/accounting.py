@@ -13,7 +13,7 @@ from . import kernels as K
 from .config import Hierarchy
 from .engine import Result
 from .layers import metrics
-from .loopnest import TENSOR_NAMES
+from .loopnest import NONE, TENSOR_NAMES
 
 COUNT_FIELDS = ("reads", "writes", "hits", "misses", "hit_rate", "writebacks",
                 "flush_writebacks", "bytes_read", "bytes_written", "served")
@@ -57,7 +57,9 @@ def tensors_present(result: Result) -> list[int]:
     if result.plan is not None:
         return sorted({t.category for t in result.plan.tensors})
     touched = result.counters.sum(axis=(0, 1, 3))
-    return [t for t in range(K.NTENSORS) if touched[t]]
+    ids = [t for t in range(K.NTENSORS) if touched[t] and t != NONE]
+    # a trace without tensor ids has no per-tensor breakdown
+    return ids + [NONE] if ids and touched[NONE] else ids
 
 
 def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = None) -> dict:

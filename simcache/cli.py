@@ -33,6 +33,8 @@ from .layers import (
 from .network import NetworkError, load_network
 from .report import FORMATS, print_table, render, write_atomic
 from .study import Job, default_workers, estimate_seconds, run_jobs
+from .traces import FORMATS as TRACE_FORMATS
+from .traces import TraceError, TraceReader, write_trace
 
 app = typer.Typer(
     name="simcache",
@@ -471,6 +473,119 @@ def network(
     _emit_rendered(doc if fmt == "json" else report.rows_to_csv(rows), fmt, output,
                    lambda c: report.network_table(rows, totals, c), title,
                    report.network_footer(rows, totals, skipped))
+
+
+TraceFormatOpt = Annotated[str | None, typer.Option(
+    "--trace-format", help=f"Trace file format: {', '.join(TRACE_FORMATS)} (default: from the "
+    "file name; .gz adds gzip). --format stays the report's format.", show_default=False)]
+
+
+@app.command()
+def trace(
+    layer: OneLayerOpt,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Trace file to write: .din (Dinero IV text), .bin (Dinero IV "
+        "binary), .npz (simcache, with tensor ids); .gz on .din or .bin adds gzip.",
+        show_default=False)],
+    preset: PresetOpt = None,
+    batch: OneBatchOpt = 1,
+    F: DimF = None,
+    M: DimM = None,
+    N: DimN = None,
+    K: DimK = None,
+    G: DimG = None,
+    stride: StrideOpt = 1,
+    padding: PaddingOpt = "skip",
+    pad: PadOpt = None,
+    order: OrderOpt = "bijnmpq",
+    dtype_bytes: DtypeOpt = 4,
+    trace_format: TraceFormatOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Write a layer's address stream to a trace file, streamed (whole or not at all).
+
+    Example: [bold]simcache trace --layer depthwise -F 28 -o traces/depthwise.din[/bold]
+    """
+    from .loopnest import plan as make_plan
+    from .traces import detect
+
+    def fmt_ok():
+        try:
+            detect(output, trace_format)
+        except TraceError as exc:
+            raise UserError(exc.problems) from None
+        _check_output(output)
+
+    lay, _ = _gather(
+        lambda: _layer(layer, preset, B=batch, M=M, N=N, F=F, K=K, G=G, stride=stride,
+                       padding=padding, pad=pad, order=order, dtype_bytes=dtype_bytes),
+        fmt_ok,
+    )
+    p = make_plan(lay)
+    with _progress(progress, f"writing {output.name}") as update:
+        try:
+            n = write_trace(p, output, trace_format, update)
+        except TraceError as exc:
+            raise UserError(exc.problems) from None
+    err.print(f"simcache: wrote {n:,} accesses of {lay.describe()} to {output} "
+              f"({report.nbytes(output.stat().st_size)})")
+
+
+@app.command()
+def replay(
+    config: ConfigArg,
+    trace_file: Annotated[Path, typer.Argument(
+        metavar="TRACE", help="Trace file: .din, .bin, .npz, .lackey (or --trace-format), "
+        "optionally .gz.", show_default=False)],
+    trace_format: TraceFormatOpt = None,
+    skip_bad: Annotated[bool, typer.Option(
+        "--skip-bad", help="Skip records that do not parse, and count them, instead of "
+        "stopping at the first.")] = False,
+    dtype_bytes: Annotated[int, typer.Option(
+        "--dtype-bytes", help="Element size, for levels whose line is 'element'.")] = 4,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    by_tensor: ByTensorOpt = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Replay a trace file through a hardware config; report as `run` does.
+
+    Example: [bold]simcache replay configs/thesis.yaml traces/spatial_small.din[/bold]
+    """
+    def open_trace() -> TraceReader:
+        try:
+            return TraceReader(trace_file, trace_format, skip_bad)
+        except TraceError as exc:
+            raise UserError(exc.problems) from None
+
+    def dtype_ok() -> None:
+        if dtype_bytes not in (1, 2, 4, 8):
+            raise UserError([f"--dtype-bytes: {dtype_bytes} is not 1, 2, 4 or 8"])
+
+    hierarchy, reader, fmt, _ = _gather(
+        lambda: _load(config), open_trace,
+        lambda: (_format(fmt, output), _check_output(output))[0], dtype_ok,
+    )
+    _prepare()
+    with _progress(progress, f"replaying {trace_file.name}") as update:
+        def chunks():
+            for chunk in reader:
+                if update is not None:
+                    update(reader.position(), reader.size)
+                yield chunk
+        try:
+            result = engine.simulate_trace(hierarchy, chunks(), dtype_bytes)
+        except TraceError as exc:
+            raise UserError(exc.problems) from None
+    summary = summarize(result, hierarchy, str(config))
+    summary["trace"] = {"path": str(trace_file), "format": reader.fmt + (".gz" if reader.gz
+                                                                        else ""),
+                        "accesses": reader.accesses, "instructions": reader.instructions,
+                        "skipped": reader.skipped, "examples": reader.examples}
+    if fmt == "table" and output is None:
+        print_table(summary, Console(highlight=False), by_tensor)
+    else:
+        _emit(render(summary, fmt, by_tensor), output)
 
 
 @app.command()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from .outfile import atomic_output
 
 FORMATS = ("table", "json", "csv")
 CSV_COLUMNS = ("level", "tensor", "reads", "writes", "hits", "misses", "hit_rate", "writebacks",
@@ -172,13 +172,26 @@ def footer(summary: dict) -> list[str]:
     macs = f"{count(t['macs'])} MACs"
     if layer and layer["macs_nominal"] != t["macs"]:
         macs += f" ({count(layer['macs_nominal'])} with every tap, Eq. 2.1; padded taps skipped)"
-    lines.append(f"{count(n)} accesses · {macs}")
     amat = "–" if t["amat"] is None else f"{t['amat']:.3g}"
-    per_mac = f" · {t['cycles'] / t['macs']:.3g} cycles/MAC" if t["macs"] else ""
-    lines.append(f"cycles {count(t['cycles'])} = memory {count(t['memory_cycles'])} + MACs "
-                 f"{count(t['mac_cycles'])} · AMAT {amat} cycles{per_mac}")
-    lines.append(f"energy {energy(t['energy_pj'])} = memory {energy(t['memory_energy_pj'])} + "
-                 f"MACs {energy(t['mac_energy_pj'])}")
+    if layer:
+        lines.append(f"{count(n)} accesses · {macs}")
+        per_mac = f" · {t['cycles'] / t['macs']:.3g} cycles/MAC" if t["macs"] else ""
+        lines.append(f"cycles {count(t['cycles'])} = memory {count(t['memory_cycles'])} + MACs "
+                     f"{count(t['mac_cycles'])} · AMAT {amat} cycles{per_mac}")
+        lines.append(f"energy {energy(t['energy_pj'])} = memory "
+                     f"{energy(t['memory_energy_pj'])} + MACs {energy(t['mac_energy_pj'])}")
+    else:  # a trace: accesses only, no MACs
+        lines.append(f"{count(n)} accesses · cycles {count(t['cycles'])} · AMAT {amat} cycles "
+                     f"· energy {energy(t['energy_pj'])}")
+    trace = summary.get("trace")
+    if trace:
+        extra = ""
+        if trace["instructions"]:
+            extra += f" · {count(trace['instructions'])} instruction fetches left out"
+        if trace["skipped"]:
+            extra += f" · {count(trace['skipped'])} bad records skipped"
+        lines.append(f"trace {trace['path']} ({trace['format']}){extra}")
+        lines += [f"  skipped: {e}" for e in trace["examples"]]
     tr = t["traffic"]
     if tr["min_bytes"] is None:
         lines.append(f"DRAM traffic {nbytes(tr['dram_bytes'])}")
@@ -194,7 +207,8 @@ def footer(summary: dict) -> list[str]:
         lines.append(f"tensor bases: {bases}")
     secs = summary.get("seconds") or 0
     speed = f" ({n / secs / 1e6:.1f} M accesses/s)" if secs > 0 else ""
-    lines.append(f"simulated in {secs:.2f} s{speed}")
+    verb = "simulated" if layer else "read and replayed"
+    lines.append(f"{verb} in {secs:.2f} s{speed}")
     return lines
 
 
@@ -242,16 +256,9 @@ def render(summary: dict, fmt: str, by_tensor: bool = False) -> str:
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write the whole file or nothing: a temporary file beside it, then a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the whole file or nothing."""
+    with atomic_output(path, "w") as f:
+        f.write(text)
 
 
 # ---------------------------------------------------------------- studies and comparisons

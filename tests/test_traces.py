@@ -1,0 +1,174 @@
+"""Trace files: round trips, the formats' rules, and bad input."""
+
+import gzip
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import hierarchy
+from simcache import loopnest
+from simcache.cli import main
+from simcache.engine import simulate, simulate_trace
+from simcache.layers import make_layer
+from simcache.loopnest import plan
+from simcache.traces import TraceError, TraceReader, write_trace
+
+ROOT = Path(__file__).parent.parent
+THESIS = str(ROOT / "configs" / "thesis.yaml")
+SPECS = [dict(size=64, line=4, ways="full", policy="lru", write_back=True, write_allocate=True),
+         dict(size=512, line=32, ways=2, policy="lru", write_back=True, write_allocate=True),
+         dict(size=2048, line=64, ways=4, policy="fifo", write_back=True, write_allocate=True)]
+
+
+def run(*args) -> int:
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return exc.code or 0
+    return 0
+
+
+@pytest.mark.parametrize("ext", ["din", "din.gz", "bin", "bin.gz", "npz"])
+@pytest.mark.parametrize("kind", ["spatial", "separable", "group", "depthwise", "fc"])
+def test_round_trip_gives_the_counters_of_run(tmp_path, ext, kind):
+    layer = make_layer(type=kind, M=4, N=4, F=1 if kind == "fc" else 5,
+                       K=1 if kind == "fc" else 3, G=2 if kind == "group" else 1)
+    path = tmp_path / f"t.{ext}"
+    n = write_trace(plan(layer), path)
+    h = hierarchy(SPECS)
+    want = simulate(h, layer)
+    reader = TraceReader(path)
+    got = simulate_trace(h, reader)
+    assert n == reader.accesses == want.accesses
+    if ext.startswith("bin"):  # no tensor ids in Dinero's binary records
+        assert np.array_equal(got.counters.sum(axis=2), want.counters.sum(axis=2))
+    else:
+        assert np.array_equal(got.counters, want.counters)
+        assert reader.tensor_ids
+
+
+def read_all(path, **kw):
+    reader = TraceReader(path, **kw)
+    chunks = list(reader)
+    return reader, [np.concatenate([c[k] for c in chunks]) for k in range(4)]
+
+
+def test_dinero_din_rules(tmp_path):
+    p = tmp_path / "a.din"
+    p.write_text("0 1003\n1 0x2004 and a comment Dinero ignores\n2 400000\n\n# note\n"
+                 "0 3000 8 w\n")
+    reader, (addr, size, w, t) = read_all(p)
+    # without a size, Dinero IV's word: address rounded down to 4, 4 bytes
+    assert addr.tolist() == [0x1000, 0x2004, 0x3000]
+    assert size.tolist() == [4, 4, 8]
+    assert w.tolist() == [0, 1, 0]
+    assert t.tolist() == [4, 4, loopnest.W]
+    assert reader.instructions == 1
+
+
+def test_lackey(tmp_path):
+    p = tmp_path / "a.lackey"
+    p.write_text("==123== Lackey, an example Valgrind tool\nI  0400d7d4,3\n"
+                 " L 7ff000398,8\n S 04222cac,4\n M 0421b8b4,4\n")
+    reader, (addr, size, w, _) = read_all(p)
+    assert addr.tolist() == [0x7FF000398, 0x4222CAC, 0x421B8B4, 0x421B8B4]
+    assert size.tolist() == [8, 4, 4, 4]
+    assert w.tolist() == [0, 1, 0, 1]  # M: a read, then a write
+    assert reader.instructions == 1
+
+
+@pytest.mark.parametrize("name,content,expect", [
+    ("a.din", "0 1000\nzz 12\n", "a.din:2: label 'zz' is not a number"),
+    ("a.din", "0 1000\n7 12\n", "a.din:2: label 7 is not a data read (0) or write (1)"),
+    ("a.din", "0 1000\n0 12g4\n", "a.din:2: '12g4' is not a hexadecimal address"),
+    ("a.din", "0 1ffffffffffffffff\n", "a.din:1: address 1ffffffffffffffff does not fit"),
+    ("a.din", "0 1000 0\n", "a.din:1: size '0' is not a positive number"),
+    ("a.din", "1\n", "a.din:1: expected 'label address'"),
+    ("a.din", "", "a.din: empty trace: no data accesses"),
+    ("a.lackey", " Q 1000,4\n", "a.lackey:1: unknown access kind 'Q'"),
+    ("a.lackey", " L 1000\n", "a.lackey:1: expected 'I|L|S|M address,size'"),
+    ("a.bin", b"\x00\x10\x00\x00\x04\x00\x00\x00\x00\x10", "a.bin:byte 8: truncated record"),
+    ("a.bin", b"\x00\x10\x00\x00\x04\x00\x09\x00", "a.bin:byte 0: access type 9"),
+    ("a.trace", "0 1000\n", "cannot tell the trace format from the name"),
+])
+def test_bad_records_name_the_file_and_line(tmp_path, name, content, expect):
+    p = tmp_path / name
+    p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(TraceError) as info:
+        read_all(p)
+    assert len(info.value.problems) == 1
+    assert expect in info.value.problems[0]
+
+
+def test_skip_bad_counts_instead(tmp_path):
+    p = tmp_path / "a.din"
+    p.write_text("0 1000\nzz 12\n1 2000\n9 1\n")
+    reader, (addr, *_rest) = read_all(p, skip_bad=True)
+    assert addr.tolist() == [0x1000, 0x2000]
+    assert reader.skipped == 2 and len(reader.examples) == 2
+
+
+def test_replay_errors_exit_2_and_write_nothing(tmp_path, capsys):
+    p = tmp_path / "a.din.gz"
+    with gzip.open(p, "wt") as f:
+        f.write("0 1000\n0 zz\n")
+    out = tmp_path / "r.json"
+    assert run("replay", THESIS, str(p), "-o", str(out)) == 2
+    assert capsys.readouterr().err.strip() == \
+        f"error: {p}:2: 'zz' is not a hexadecimal address"
+    assert not out.exists()
+    assert run("replay", THESIS, str(p), "--skip-bad", "-o", str(out)) == 0
+    assert out.exists()
+
+
+def test_replay_report_has_no_tensors_without_ids(tmp_path, capsys):
+    p = tmp_path / "a.din"
+    p.write_text("0 10000\n1 10000\n0 20000\n")
+    assert run("replay", THESIS, str(p), "-f", "json") == 0
+    import json
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["accesses"] == 3 and doc["layer"] is None
+    assert all(lv["by_tensor"] == {} for lv in doc["levels"])
+    assert doc["trace"]["format"] == "din"
+
+
+def test_trace_command_and_binary_address_limit(tmp_path, capsys):
+    out = tmp_path / "d.npz"
+    assert run("trace", "--layer", "depthwise", "-F", "6", "-M", "4", "-o", str(out)) == 0
+    assert TraceReader(out).fmt == "npz"
+    big = tmp_path / "fc.bin"
+    assert run("trace", "--layer", "fc", "-M", "65536", "-N", "16384", "-o", str(big)) == 2
+    assert "32-bit addresses" in capsys.readouterr().err
+    assert not big.exists() and list(tmp_path.iterdir()) == [out]
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    def interrupted(*a, **k):
+        yield from loopnest.trace_chunks(*a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("simcache.traces.trace_chunks", interrupted)
+    target = tmp_path / "x.din"
+    with pytest.raises(KeyboardInterrupt):
+        write_trace(plan(make_layer(type="pointwise", M=2, N=2, F=4, K=1)), target)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None or shutil.which("gcc") is None,
+                    reason="valgrind or gcc is not installed")
+def test_a_real_program_traced_by_valgrind_lackey(tmp_path):
+    src = tmp_path / "sum.c"
+    src.write_text("int a[256];\nint main(void) { int s = 0;\n"
+                   "  for (int i = 0; i < 256; i++) a[i] = i;\n"
+                   "  for (int i = 0; i < 256; i++) s += a[i];\n  return s & 1; }\n")
+    subprocess.run(["gcc", "-O0", "-o", str(tmp_path / "sum"), str(src)], check=True)
+    log = tmp_path / "sum.lackey"
+    subprocess.run(["valgrind", "--tool=lackey", "--trace-mem=yes", f"--log-file={log}",
+                    str(tmp_path / "sum")], check=False, capture_output=True)
+    reader, (addr, size, w, _) = read_all(log)
+    assert reader.accesses > 512 and reader.instructions > 0
+    assert w.sum() >= 256  # at least the stores into a[]
+    assert run("replay", THESIS, str(log), "-f", "json") == 0
