@@ -110,6 +110,13 @@ def test_bad_config_and_bad_layer_reported_together(capsys, tmp_path):
     assert lines[1] == "error: -N: a depthwise convolution has N = M = 32, got 5"
 
 
+def test_compilation_is_reported_once():
+    """Numba counts compilations per process; only a warm-up that compiled says so."""
+    from simcache import engine
+    engine.warm_up()
+    assert engine.warm_up()[1] is False
+
+
 def test_console_script_without_traceback():
     bin_dir = Path(sys.executable).parent
     exe = bin_dir / "simcache"
