@@ -21,6 +21,8 @@ from simcache.config import load_hierarchy
 from simcache.layers import build_layer
 
 CONFIG = "configs/thesis.yaml"
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from helpers import loadstore_items  # noqa: E402  (pycachesim's batched format)
 
 
 def machine() -> str:
@@ -77,23 +79,6 @@ def pycachesim_hierarchy(geometry):
     mem.load_to(levels[-1])
     mem.store_from(levels[-1])
     return CacheSimulator(levels[0], mem), levels
-
-
-def loadstore_items(addr, is_write):
-    """pycachesim's batched format: [(loads, stores), ...], each item's loads before its
-    stores, so a new item starts at every load that follows a store. Same order as the
-    trace."""
-    items, loads, stores = [], [], []
-    for a, w in zip(addr.tolist(), is_write.tolist(), strict=True):
-        if w:
-            stores.append(a)
-        else:
-            if stores:
-                items.append((loads, stores))
-                loads, stores = [], []
-            loads.append(a)
-    items.append((loads, stores))
-    return items
 
 
 def layer_prefix(layer, n):

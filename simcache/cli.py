@@ -24,6 +24,7 @@ from .config import ConfigError, Hierarchy, load_hierarchy
 from .layers import (
     CONV_TYPES,
     LAYER_TYPES,
+    PRESET_TYPES,
     TABLE_2_2,
     Layer,
     LayerError,
@@ -167,6 +168,12 @@ def _format(fmt: str | None, output: Path | None) -> str:
     return fmt
 
 
+def _output(fmt: str | None, output: Path | None) -> str:
+    """The report format, once the output path is known to be writable."""
+    _check_output(output)
+    return _format(fmt, output)
+
+
 def _check_output(output: Path | None) -> None:
     if output is not None and not output.parent.is_dir():
         raise UserError([f"--output: directory {str(output.parent)!r} does not exist"])
@@ -257,8 +264,8 @@ def _layers(types: list[str], batches: list[int], preset: str | None, **dims) ->
                 given[d] = None
             if t != "group":
                 given["G"] = None
-            if preset in ("vgg16-fc1",) and t != "fc":
-                continue
+            if t not in PRESET_TYPES.get(preset, (t,)):
+                continue  # a preset of one layer type (vgg16-fc1) applies to that type only
         for b in batches:
             try:
                 layers.append(_layer(t, preset, B=b, **given))
@@ -283,9 +290,9 @@ def _gather(*steps):
     return values
 
 
-def _emit_rendered(doc, fmt: str, output: Path | None, build, title: str,
-                   footer: list[str] = ()) -> None:
-    """A table (built to fit), or JSON of `doc`, or `doc` already as CSV text."""
+def _emit_rendered(fmt: str, output: Path | None, doc: dict, rows: list[dict], build,
+                   title: str, footer: list[str] = ()) -> None:
+    """A table (built to fit), the JSON document, or the rows as CSV."""
     if fmt == "table":
         if output is None:
             report.show(Console(highlight=False), title, build, footer)
@@ -294,7 +301,7 @@ def _emit_rendered(doc, fmt: str, output: Path | None, build, title: str,
     elif fmt == "json":
         _emit(report.to_json(doc), output)
     else:
-        _emit(doc, output)
+        _emit(report.rows_to_csv(rows), output)
 
 
 @app.command()
@@ -331,7 +338,7 @@ def run(
     hierarchy, layers, fmt = _gather(
         lambda: _load(config),
         lambda: _layers(_types(layer), _batches(batch), preset, **dims),
-        lambda: (_format(fmt, output), _check_output(output))[0],
+        lambda: _output(fmt, output),
     )
     _prepare()
     work = [Job(hierarchy, lay) for lay in layers]
@@ -354,8 +361,7 @@ def run(
     title = (f"simcache {__version__} · {hierarchy.name} · M={first['M']} N={first['N']} "
              f"F={first['F']} K={first['K']} · padding {first['padding']} · order "
              f"{first['order']}")
-    _emit_rendered(doc if fmt == "json" else report.rows_to_csv(rows), fmt, output,
-                   lambda c: report.study_table(rows, names, c), title)
+    _emit_rendered(fmt, output, doc, rows, lambda c: report.study_table(rows, names, c), title)
 
 
 @app.command()
@@ -402,7 +408,7 @@ def compare(
         load_all,
         lambda: _layer(layer, preset, B=batch, M=M, N=N, F=F, K=K, G=G, stride=stride,
                        padding=padding, pad=pad, order=order, dtype_bytes=dtype_bytes),
-        lambda: (_format(fmt, output), _check_output(output))[0],
+        lambda: _output(fmt, output),
     )
     _prepare()
     work = [Job(h, lay) for h in hierarchies]
@@ -415,8 +421,7 @@ def compare(
     doc = {"simcache": __version__, "layer": summaries[0]["layer"], "rows": rows,
            "runs": summaries}
     title = f"simcache {__version__} · compare · {lay.describe()}"
-    _emit_rendered(doc if fmt == "json" else report.rows_to_csv(rows), fmt, output,
-                   lambda c: report.compare_table(rows, c), title,
+    _emit_rendered(fmt, output, doc, rows, lambda c: report.compare_table(rows, c), title,
                    [f"{r['config']}: {s['config']['description']}" for r, s in
                     zip(rows, summaries, strict=True)])
 
@@ -453,7 +458,7 @@ def network(
     hierarchy, net, fmt = _gather(
         lambda: _load(config),
         load_net,
-        lambda: (_format(fmt, output), _check_output(output))[0],
+        lambda: _output(fmt, output),
     )
     _prepare()
     work = [Job(hierarchy, x.layer) for x in net.simulated]
@@ -470,9 +475,8 @@ def network(
            "totals": totals, "skipped": skipped, "runs": summaries}
     title = (f"simcache {__version__} · {net.name} on {hierarchy.name} · B={batch} · "
              f"padding {padding} · order {order}")
-    _emit_rendered(doc if fmt == "json" else report.rows_to_csv(rows), fmt, output,
-                   lambda c: report.network_table(rows, totals, c), title,
-                   report.network_footer(rows, totals, skipped))
+    _emit_rendered(fmt, output, doc, rows, lambda c: report.network_table(rows, totals, c),
+                   title, report.network_footer(rows, totals, skipped))
 
 
 TraceFormatOpt = Annotated[str | None, typer.Option(
@@ -564,7 +568,7 @@ def replay(
 
     hierarchy, reader, fmt, _ = _gather(
         lambda: _load(config), open_trace,
-        lambda: (_format(fmt, output), _check_output(output))[0], dtype_ok,
+        lambda: _output(fmt, output), dtype_ok,
     )
     _prepare()
     with _progress(progress, f"replaying {trace_file.name}") as update:
@@ -623,7 +627,7 @@ def metrics(
                     for g in given]
         if preset not in (None, "early", "late"):
             problems.append(f"--preset: Table 2.2 has early and late, not {preset!r}")
-        fmt = _gather(lambda: (_format(fmt, output), _check_output(output))[0])[0]
+        fmt = _gather(lambda: _output(fmt, output))[0]
         if problems:
             raise UserError(problems)
         presets = [preset] if preset else ["early", "late"]
@@ -641,15 +645,15 @@ def metrics(
                   "  spatial intensity: the document divided the rounded 1.16e8 MACs;",
                   "  separable: both factors (K×1 and 1×K) are counted, the document counts one;",
                   "  group late params: 589,824 rounds to 5.90e5; the document truncated it."]
-        _emit_rendered({"simcache": __version__, "rows": rows} if fmt == "json"
-                       else report.rows_to_csv([{k: (";".join(v) if isinstance(v, list) else v)
-                                                 for k, v in r.items()} for r in rows]),
-                       fmt, output, lambda c: report.table_2_2(rows, c),
+        flat = [{k: (";".join(v) if isinstance(v, list) else v) for k, v in r.items()}
+                for r in rows]
+        _emit_rendered(fmt, output, {"simcache": __version__, "rows": rows}, flat,
+                       lambda c: report.table_2_2(rows, c),
                        "Table 2.2 (Wu 2019): theoretical metrics, B = 1, G = 4", footer)
         return
     layers, fmt = _gather(
         lambda: _layers(_types(layer or "spatial"), _batches(batch), preset, **dims),
-        lambda: (_format(fmt, output), _check_output(output))[0],
+        lambda: _output(fmt, output),
     )
     rows = [metrics_row(lay, preset) for lay in layers]
     footer = []
@@ -658,10 +662,9 @@ def metrics(
         if sum(r["layer"] == t for r in rows) > 1:
             footer.append(f"{t}: as B grows, intensity approaches {limit:.4g} MACs per element "
                           "(parameters are shared by the batch; Section 2.3)")
-    _emit_rendered({"simcache": __version__, "rows": rows} if fmt == "json"
-                   else report.rows_to_csv(rows), fmt, output,
-                   lambda c: report.metrics_table(rows, c),
-                   "Theoretical metrics (Eq. 2.1–2.4)", footer)
+    _emit_rendered(fmt, output, {"simcache": __version__, "rows": rows}, rows,
+                   lambda c: report.metrics_table(rows, c), "Theoretical metrics (Eq. 2.1–2.4)",
+                   footer)
 
 
 # ---------------------------------------------------------------- entry point

@@ -45,3 +45,30 @@ def run_engine(specs: list[dict], trace: list[tuple], seed: int = 1, element: in
     contents = state.contents()
     state.flush()
     return state.counters, contents
+
+
+def cli(*args: str) -> int:
+    """Run the simcache command line in this process; its exit code."""
+    from simcache.cli import main
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return exc.code or 0
+    return 0
+
+
+def loadstore_items(addr, is_write) -> list:
+    """A trace in pycachesim's batched format, in trace order: [(loads, stores), ...],
+    each item's loads before its stores, so a new item starts at every load that follows a
+    store. (Shared by tests/test_pycachesim.py and benchmarks/bench.py.)"""
+    items, loads, stores = [], [], []
+    for a, w in zip(addr.tolist(), is_write.tolist(), strict=True):
+        if w:
+            stores.append(a)
+        else:
+            if stores:
+                items.append((loads, stores))
+                loads, stores = [], []
+            loads.append(a)
+    items.append((loads, stores))
+    return items

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from simcache.cli import main
+from helpers import cli
 from simcache.layers import metrics
 from simcache.network import NetworkError, load_network
 
@@ -78,18 +78,11 @@ def test_bad_network_names_file_line_and_entry(tmp_path, edit, expect):
     assert edit[1].split(",")[0].split("{")[-1].strip() in p.read_text().splitlines()[line_no - 1]
 
 
-def run(*args) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
-
 
 def test_network_command(capsys, tmp_path):
     p = tmp_path / "tiny.yaml"
     p.write_text(TINY)
-    assert run("network", THESIS, str(p), "-f", "json") == 0
+    assert cli("network", THESIS, str(p), "-f", "json") == 0
     doc = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in doc["rows"]] == ["c1", "a", "b", "g", "fc"]
     assert [s["name"] for s in doc["skipped"]] == ["r1", "p1", "cat", "pool"]
@@ -100,10 +93,10 @@ def test_network_command(capsys, tmp_path):
 def test_network_table_and_error_exit(capsys, tmp_path):
     p = tmp_path / "tiny.yaml"
     p.write_text(TINY)
-    assert run("network", THESIS, str(p)) == 0
+    assert cli("network", THESIS, str(p)) == 0
     out = capsys.readouterr().out
     assert "dominant layers (cycles)" in out and "skipped 4 layers" in out
     p.write_text(TINY.replace("M: 12, N: 10", "M: 13, N: 10"))
-    assert run("network", THESIS, str(p)) == 2
+    assert cli("network", THESIS, str(p)) == 2
     assert "layers.8 (fc): M = 13, F = 1 but its input provides 12 channels" in \
         capsys.readouterr().err

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import loadstore_items
 from simcache import kernels as K
 from simcache.config import Geometry
 from simcache.engine import State
@@ -42,18 +43,7 @@ def build(geometry: list[Geometry]):
 
 
 def replay(levels, addr, is_write) -> None:
-    """pycachesim's batched call, in trace order: items (loads, stores), loads first."""
-    items, loads, stores = [], [], []
-    for a, w in zip(addr.tolist(), is_write.tolist(), strict=True):
-        if w:
-            stores.append(a)
-        else:
-            if stores:
-                items.append((loads, stores))
-                loads, stores = [], []
-            loads.append(a)
-    items.append((loads, stores))
-    levels[0].backend.loadstore(items, 4)
+    levels[0].backend.loadstore(loadstore_items(addr, is_write), 4)
 
 
 def observed(levels, geometry, is_write) -> dict:

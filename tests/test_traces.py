@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import hierarchy
+from helpers import cli, hierarchy
 from simcache import loopnest
-from simcache.cli import main
 from simcache.engine import simulate, simulate_trace
 from simcache.layers import make_layer
 from simcache.loopnest import plan
@@ -22,13 +21,6 @@ SPECS = [dict(size=64, line=4, ways="full", policy="lru", write_back=True, write
          dict(size=512, line=32, ways=2, policy="lru", write_back=True, write_allocate=True),
          dict(size=2048, line=64, ways=4, policy="fifo", write_back=True, write_allocate=True)]
 
-
-def run(*args) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
 
 
 @pytest.mark.parametrize("ext", ["din", "din.gz", "bin", "bin.gz", "npz"])
@@ -116,18 +108,18 @@ def test_replay_errors_exit_2_and_write_nothing(tmp_path, capsys):
     with gzip.open(p, "wt") as f:
         f.write("0 1000\n0 zz\n")
     out = tmp_path / "r.json"
-    assert run("replay", THESIS, str(p), "-o", str(out)) == 2
+    assert cli("replay", THESIS, str(p), "-o", str(out)) == 2
     assert capsys.readouterr().err.strip() == \
         f"error: {p}:2: 'zz' is not a hexadecimal address"
     assert not out.exists()
-    assert run("replay", THESIS, str(p), "--skip-bad", "-o", str(out)) == 0
+    assert cli("replay", THESIS, str(p), "--skip-bad", "-o", str(out)) == 0
     assert out.exists()
 
 
 def test_replay_report_has_no_tensors_without_ids(tmp_path, capsys):
     p = tmp_path / "a.din"
     p.write_text("0 10000\n1 10000\n0 20000\n")
-    assert run("replay", THESIS, str(p), "-f", "json") == 0
+    assert cli("replay", THESIS, str(p), "-f", "json") == 0
     import json
     doc = json.loads(capsys.readouterr().out)
     assert doc["accesses"] == 3 and doc["layer"] is None
@@ -137,10 +129,10 @@ def test_replay_report_has_no_tensors_without_ids(tmp_path, capsys):
 
 def test_trace_command_and_binary_address_limit(tmp_path, capsys):
     out = tmp_path / "d.npz"
-    assert run("trace", "--layer", "depthwise", "-F", "6", "-M", "4", "-o", str(out)) == 0
+    assert cli("trace", "--layer", "depthwise", "-F", "6", "-M", "4", "-o", str(out)) == 0
     assert TraceReader(out).fmt == "npz"
     big = tmp_path / "fc.bin"
-    assert run("trace", "--layer", "fc", "-M", "65536", "-N", "16384", "-o", str(big)) == 2
+    assert cli("trace", "--layer", "fc", "-M", "65536", "-N", "16384", "-o", str(big)) == 2
     assert "32-bit addresses" in capsys.readouterr().err
     assert not big.exists() and list(tmp_path.iterdir()) == [out]
 
@@ -171,4 +163,4 @@ def test_a_real_program_traced_by_valgrind_lackey(tmp_path):
     reader, (addr, size, w, _) = read_all(log)
     assert reader.accesses > 512 and reader.instructions > 0
     assert w.sum() >= 256  # at least the stores into a[]
-    assert run("replay", THESIS, str(log), "-f", "json") == 0
+    assert cli("replay", THESIS, str(log), "-f", "json") == 0
