@@ -15,9 +15,6 @@ from .engine import Result
 from .layers import metrics
 from .loopnest import NONE, TENSOR_NAMES
 
-COUNT_FIELDS = ("reads", "writes", "hits", "misses", "hit_rate", "writebacks",
-                "flush_writebacks", "bytes_read", "bytes_written", "served")
-
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None

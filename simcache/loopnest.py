@@ -69,9 +69,6 @@ class Plan:
     def iterations(self) -> int:
         return sum(n.iterations for n in self.nests)
 
-    def tensor(self, name: str) -> Tensor:
-        return next(t for t in self.tensors if t.name == name)
-
 
 @dataclass(frozen=True)
 class _Conv:
