@@ -1,23 +1,37 @@
-"""Numba kernels: arrays and integers in, counters out.
+"""Numba kernels: one state array and trace arrays in, counters (in the state) out.
 
-The state of all cache levels lives in flat arrays (one slot per way of every set of every
-level), described level by level in `geo`. Every set keeps its slots in a doubly linked
-list, most recent (LRU) or newest (FIFO) first, so hits and evictions are O(1). Sets with
-many ways (register files, fully associative caches) find a line through an
-open-addressing hash table per level; sets with few ways are scanned.
+The whole simulation state is one flat int64 array `S`, cut into regions whose offsets
+the state itself records (engine.State lays it out):
 
-A hashed level can also have a direct lookup window, `where[line - first]`, over a range of
-lines known in advance (a layer's tensors): inside it, finding, adding and removing a line
-is one array access, with none of the hash table's data-dependent probing.
+- a header (`H_*`): number of levels (main memory counts as the last one), where the
+  counters, the quick counters and the request stack start, the stack's depth, and the
+  random generator's state;
+- one geometry row of `NGEO` fields per level (`G_*`), from `HDR` on;
+- the counters, ctr[((phase * levels + level) * NTENSORS + tensor) * NKINDS + kind];
+- per cache level, two words per way of every set: the line number it holds (-1: never
+  filled), and a meta word (bit 0 dirty, bits 1-3 the owning tensor, bits 4+ the physical
+  way), each in a region of its own so that scanning a set reads only line numbers;
+- for sets with many ways (register files, fully associative caches), recency lists and a
+  line index (an open-addressing hash table, and a direct window over the lines of a
+  layer's tensors);
+- the request stack.
 
-Requests below the first level (fetches, write-backs, forwards) go through an explicit
-stack, so that each request is handled completely, with everything it causes below,
-before the next one: the order that docs/model.md fixes. The common trace access takes a
-shorter path with the same effect (see `access`).
+One array instead of a dozen keeps the generated code small: each array an njit function
+takes costs Numba seven values, and with a dozen of them the hot loops spilled to memory.
 
-`geo` and the counters are flat: geo[lv * NGEO + G_*] and
-ctr[((phase * levels + lv) * NTENSORS + tensor) * NKINDS + kind], where `levels` counts
-main memory (the last level). Flat indices keep the hot path short.
+Sets with few ways (`SCAN_WAYS` or fewer) keep their lines in recency order under LRU, most
+recent first, and in order of installation under FIFO, newest first: a lookup scans from
+the most recent line, the victim is always the last slot, and the most recent line is
+always the first, so the commonest case (a hit on it) is one comparison. The meta word
+remembers each line's physical way, which is what docs/model.md and the tests speak of.
+Random sets keep their lines in physical order. Sets with many ways keep their lines in
+place, linked in recency order, and find a line through the index.
+
+A trace access that hits its first level (where that level hashes its sets: that hits the
+most recent line) is handled inline in the kernel loops (`_access`). Everything else is a
+call to `_miss`, which handles the commonest remaining case on a short path, and all
+others through `request`. That handles each request completely, with everything it causes
+below, before the next one (the order docs/model.md fixes), with an explicit stack.
 """
 
 from __future__ import annotations
@@ -36,37 +50,59 @@ def njit(*args, **kw):
     return _njit(*args, **kw)
 
 
-# geo fields, per level
-G_SETS, G_WAYS, G_LBITS, G_WB, G_WA, G_POLICY, G_SLOT0, G_SET0, G_HASH0, G_HBITS, G_MASK = range(11)
-G_CHAIN = 11  # level 0 only: 1 if no level's line is larger than the next one's (`access`)
-G_WLO, G_WSIZE, G_W0 = 12, 13, 14  # direct lookup window: first line, lines (0: none), offset
-NGEO = 15
+# header fields
+H_LEVELS, H_CTR, H_QUICK, H_STACK, H_DEPTH, H_RNG = range(6)
+HDR = 8  # the first level's geometry row starts here
+# geometry fields, per level. G_TAG, G_META: its slots' line numbers and meta words; G_NXT
+# to G_WHERE are used by hashed levels only
+(G_SETS, G_WAYS, G_LBITS, G_WB, G_WA, G_POLICY, G_MASK, G_HBITS, G_TAG, G_META, G_NXT,
+ G_PRV, G_HEAD, G_TAIL, G_FILL, G_HKEY, G_HSLOT, G_WLO, G_WSIZE, G_WHERE, G_CHAIN) = range(21)
+NGEO = 21
+# G_CHAIN (first level only): 1 if no level's line is larger than the next one's (`_miss`)
+# G_WLO, G_WSIZE, G_WHERE: the direct lookup window's first line, its lines (0: none), and
+# where its table starts
 LRU, FIFO, RANDOM = 0, 1, 2
+# meta word of a record
+M_DIRTY, M_OWNER, M_WAY = 1, 1, 4  # the dirty bit; shifts of the owner and way fields
 # counter kinds
 READS, WRITES, READ_HITS, WRITE_HITS, WRITEBACKS, BYTES_READ, BYTES_WRITTEN, SERVED = range(8)
 NKINDS = 8
 NTENSORS = 5
 # request flags; F_INSTALL marks a stack entry that installs a fetched line (F_DIRTY: dirty)
 F_WRITE, F_DEMAND, F_WB, F_INSTALL, F_DIRTY = 1, 2, 4, 8, 16
+# phases, and the first level, as typed integers: a literal argument would compile a
+# function once more for that value
+RUN, FLUSH = np.int64(0), np.int64(1)
 # stack columns
 S_LEVEL, S_ADDR, S_SIZE, S_FLAGS, S_TENSOR = range(5)
-SCAN_WAYS = 16  # sets with more ways than this use the hash table
+NSTACK = 5
+SCAN_WAYS = 16  # sets with more ways than this are hashed
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
+# S[_u(i)]: an unsigned index, for which Numba skips its check for negative indices (about
+# a third of the simulation's time); the cast itself costs nothing
+_u = np.uint64
+
+
 @njit(inline="always")
-def _cix(levels, phase, lv, tensor):
+def _geo(lv):
+    """Index of level `lv`'s geometry row."""
+    return HDR + lv * NGEO
+
+
+@njit(inline="always")
+def _cix(S, phase, lv, tensor):
     """Index of the first counter of (phase, level, tensor)."""
-    return ((phase * levels + lv) * NTENSORS + tensor) * NKINDS
+    return S[H_CTR] + ((phase * S[H_LEVELS] + lv) * NTENSORS + tensor) * NKINDS
 
 
 @njit(inline="always")
-def _set(geo, lv, line):
-    """Global index of the set of `line` at level `lv`."""
-    g = lv * NGEO
-    mask = geo[g + G_MASK]
-    return geo[g + G_SET0] + ((line & mask) if mask >= 0 else (line % geo[g + G_SETS]))
+def _set(S, g, line):
+    """Set of `line` at the level whose row starts at `g`."""
+    mask = S[_u(g + G_MASK)]
+    return (line & mask) if mask >= 0 else (line % S[_u(g + G_SETS)])
 
 
 # ---------------------------------------------------------------- hash tables
@@ -78,238 +114,301 @@ def _hash(line, hbits):
 
 
 @njit(inline="always")
-def _hash_find(hkey, hslot, h0, hbits, line):
+def _hash_find(S, g, line):
+    hk, hs, hbits = S[_u(g + G_HKEY)], S[_u(g + G_HSLOT)], S[_u(g + G_HBITS)]
     mask = (np.int64(1) << hbits) - 1
     i = _hash(line, hbits)
     while True:
-        k = hkey[h0 + i]
+        k = S[_u(hk + i)]
         if k == line:
-            return np.int64(hslot[h0 + i])
+            return S[_u(hs + i)]
         if k < 0:
             return np.int64(-1)
         i = (i + 1) & mask
 
 
-@njit(inline="always")
-def _index_set(geo, hkey, hslot, where, g, line, slot):
-    """Record (slot >= 0) or forget (slot = -1) where a hashed level holds `line`."""
-    k = line - geo[g + G_WLO]
-    if k >= 0 and k < geo[g + G_WSIZE]:
-        where[geo[g + G_W0] + k] = slot
-    elif slot >= 0:
-        _hash_insert(hkey, hslot, geo[g + G_HASH0], geo[g + G_HBITS], line, slot)
-    else:
-        _hash_delete(hkey, hslot, geo[g + G_HASH0], geo[g + G_HBITS], line)
-
-
 @njit
-def _hash_insert(hkey, hslot, h0, hbits, line, slot):
+def _hash_insert(S, g, line, slot):
+    hk, hs, hbits = S[_u(g + G_HKEY)], S[_u(g + G_HSLOT)], S[_u(g + G_HBITS)]
     mask = (np.int64(1) << hbits) - 1
     i = _hash(line, hbits)
-    while hkey[h0 + i] >= 0:
+    while S[_u(hk + i)] >= 0:
         i = (i + 1) & mask
-    hkey[h0 + i] = line
-    hslot[h0 + i] = slot
+    S[_u(hk + i)] = line
+    S[_u(hs + i)] = slot
 
 
 @njit
-def _hash_delete(hkey, hslot, h0, hbits, line):
+def _hash_delete(S, g, line):
     # linear probing with backward-shift deletion: no tombstones
+    hk, hs, hbits = S[_u(g + G_HKEY)], S[_u(g + G_HSLOT)], S[_u(g + G_HBITS)]
     mask = (np.int64(1) << hbits) - 1
     i = _hash(line, hbits)
-    while hkey[h0 + i] != line:
+    while S[_u(hk + i)] != line:
         i = (i + 1) & mask
     j = i
     while True:
         j = (j + 1) & mask
-        k = hkey[h0 + j]
+        k = S[_u(hk + j)]
         if k < 0:
             break
         home = _hash(k, hbits)
         # move k back to the hole at i if its home is not cyclically in (i, j]
         if (j > i and (home <= i or home > j)) or (j < i and (home <= i and home > j)):
-            hkey[h0 + i] = k
-            hslot[h0 + i] = hslot[h0 + j]
+            S[_u(hk + i)] = k
+            S[_u(hs + i)] = S[_u(hs + j)]
             i = j
-    hkey[h0 + i] = -1
+    S[_u(hk + i)] = -1
+
+
+@njit(inline="always")
+def _index_set(S, g, line, slot):
+    """Record (slot >= 0) or forget (slot = -1) where a hashed level holds `line`."""
+    k = line - S[_u(g + G_WLO)]
+    if k >= 0 and k < S[_u(g + G_WSIZE)]:
+        S[_u(S[_u(g + G_WHERE)] + k)] = slot
+    elif slot >= 0:
+        _hash_insert(S, g, line, slot)
+    else:
+        _hash_delete(S, g, line)
+
+
+# ---------------------------------------------------------------- recency lists (hashed)
+
+
+@njit(inline="always")
+def _unlink(S, g, s, slot):
+    nxt, prv = S[_u(g + G_NXT)], S[_u(g + G_PRV)]
+    p = S[_u(prv + slot)]
+    n = S[_u(nxt + slot)]
+    if p >= 0:
+        S[_u(nxt + p)] = n
+    else:
+        S[_u(S[_u(g + G_HEAD)] + s)] = n
+    if n >= 0:
+        S[_u(prv + n)] = p
+    else:
+        S[_u(S[_u(g + G_TAIL)] + s)] = p
+
+
+@njit(inline="always")
+def _push_front(S, g, s, slot):
+    nxt, prv, head = S[_u(g + G_NXT)], S[_u(g + G_PRV)], S[_u(g + G_HEAD)]
+    h = S[_u(head + s)]
+    S[_u(prv + slot)] = -1
+    S[_u(nxt + slot)] = h
+    if h >= 0:
+        S[_u(prv + h)] = slot
+    else:
+        S[_u(S[_u(g + G_TAIL)] + s)] = slot
+    S[_u(head + s)] = slot
 
 
 # ---------------------------------------------------------------- sets
 
 
 @njit(inline="always")
-def _unlink(nxt, prv, head, tail, s, slot):
-    p = prv[slot]
-    n = nxt[slot]
-    if p >= 0:
-        nxt[p] = n
-    else:
-        head[s] = n
-    if n >= 0:
-        prv[n] = p
-    else:
-        tail[s] = p
-
-
-@njit(inline="always")
-def _push_front(nxt, prv, head, tail, s, slot):
-    h = head[s]
-    prv[slot] = -1
-    nxt[slot] = h
-    if h >= 0:
-        prv[h] = slot
-    else:
-        tail[s] = slot
-    head[s] = slot
-
-
-@njit(inline="always")
-def _touch(geo, nxt, prv, head, tail, lv, s, slot):
-    """A hit: the line becomes most recent under LRU (FIFO and random keep their order)."""
-    if geo[lv * NGEO + G_POLICY] == LRU and head[s] != slot:
-        _unlink(nxt, prv, head, tail, s, slot)
-        _push_front(nxt, prv, head, tail, s, slot)
-
-
-@njit(inline="always")
-def _find(geo, tag, nxt, head, hkey, hslot, where, lv, s, line):
-    """Slot holding `line` in global set `s` of level `lv`, or -1."""
-    h = head[s]
-    if h < 0:
-        return np.int64(-1)
-    if tag[h] == line:
-        return np.int64(h)
-    g = lv * NGEO
-    hbits = geo[g + G_HBITS]
-    if hbits > 0:
-        k = line - geo[g + G_WLO]
-        if k >= 0 and k < geo[g + G_WSIZE]:
-            return np.int64(where[geo[g + G_W0] + k])
-        return _hash_find(hkey, hslot, geo[g + G_HASH0], hbits, line)
-    # few ways: the second most recent line is common (two streams in one set); past it,
-    # compare every way without branching (a way never filled holds -1, no line number)
-    second = nxt[h]
-    if second >= 0 and tag[second] == line:
-        return np.int64(second)
-    ways = geo[g + G_WAYS]
-    first = geo[g + G_SLOT0] + (s - geo[g + G_SET0]) * ways
-    found = np.int64(-1)
+def _find(S, g, s, line):
+    """Slot (set * ways + way position) holding `line` in set `s`, or -1."""
+    tag = S[_u(g + G_TAG)]
+    if S[_u(g + G_HBITS)] > 0:
+        h = S[_u(S[_u(g + G_HEAD)] + s)]
+        if h >= 0 and S[_u(tag + h)] == line:
+            return h
+        k = line - S[_u(g + G_WLO)]
+        if k >= 0 and k < S[_u(g + G_WSIZE)]:
+            return S[_u(S[_u(g + G_WHERE)] + k)]
+        return _hash_find(S, g, line)
+    # from the most recent on; slots never filled are all at the end
+    ways = S[_u(g + G_WAYS)]
+    first = s * ways
     for slot in range(first, first + ways):
-        found = slot if tag[slot] == line else found
-    return found
+        t = S[_u(tag + slot)]
+        if t == line:
+            return slot
+        if t < 0:
+            break
+    return np.int64(-1)
 
 
 @njit(inline="always")
-def _xorshift(rng):
-    x = rng[0]
+def _touch(S, g, s, slot):
+    """A hit: the line becomes most recent under LRU (FIFO and random keep their order).
+    Returns the slot that now holds it."""
+    if S[_u(g + G_POLICY)] != LRU:
+        return slot
+    if S[_u(g + G_HBITS)] > 0:
+        if S[_u(S[_u(g + G_HEAD)] + s)] != slot:
+            _unlink(S, g, s, slot)
+            _push_front(S, g, s, slot)
+        return slot
+    first = s * S[_u(g + G_WAYS)]
+    if slot != first:
+        _shift(S, S[_u(g + G_TAG)], first, slot)
+        _shift(S, S[_u(g + G_META)], first, slot)
+    return first
+
+
+@njit(inline="always")
+def _shift(S, base, first, slot):
+    """Move S[_u(base + slot)] to S[_u(base + first)], the values between one place up."""
+    v = S[_u(base + slot)]
+    for i in range(base + slot, base + first, -1):
+        S[_u(i)] = S[_u(i - 1)]
+    S[_u(base + first)] = v
+
+
+@njit(inline="always")
+def _xorshift(S):
+    x = np.uint64(S[H_RNG])
     x ^= x << np.uint64(13)
     x ^= x >> np.uint64(7)
     x ^= x << np.uint64(17)
-    rng[0] = x
+    S[H_RNG] = np.int64(x)
     return x
 
 
 @njit(inline="always")
-def _push(stack, sp, lv, addr, size, flags, tensor):
-    if sp >= stack.shape[0]:
+def _push(S, sp, lv, addr, size, flags, tensor):
+    if sp >= S[H_DEPTH]:
         raise RuntimeError("simcache: request stack overflow")
-    stack[sp, S_LEVEL] = lv
-    stack[sp, S_ADDR] = addr
-    stack[sp, S_SIZE] = size
-    stack[sp, S_FLAGS] = flags
-    stack[sp, S_TENSOR] = tensor
+    e = S[H_STACK] + sp * NSTACK
+    S[_u(e + S_LEVEL)] = lv
+    S[_u(e + S_ADDR)] = addr
+    S[_u(e + S_SIZE)] = size
+    S[_u(e + S_FLAGS)] = flags
+    S[_u(e + S_TENSOR)] = tensor
     return sp + 1
 
 
 @njit(inline="always")
-def _install(geo, st, ctr, phase, stack, sp, lv, s, line, tensor):
-    """Place `line` into global set `s` of level `lv`; push a dirty victim's write-back.
+def _evict(S, g, lv, phase, slot, sp):
+    """The line in `slot` leaves: push its write-back if it is dirty. Returns sp."""
+    meta = S[_u(S[_u(g + G_META)] + slot)]
+    if meta & M_DIRTY:
+        lbits = S[_u(g + G_LBITS)]
+        victim = (meta >> M_OWNER) & 7
+        S[_u(_cix(S, phase, lv, victim) + WRITEBACKS)] += 1
+        addr = S[_u(S[_u(g + G_TAG)] + slot)] << lbits
+        sp = _push(S, sp, lv + 1, addr, np.int64(1) << lbits, F_WRITE | F_WB, victim)
+    return sp
+
+
+@njit(inline="always")
+def _install(S, lv, phase, sp, s, line, tensor):
+    """Place `line` into set `s` of level `lv` (clean); push a dirty victim's write-back.
 
     Returns (slot, sp)."""
-    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, where, rng = st
-    g = lv * NGEO
-    ways = geo[g + G_WAYS]
-    hbits = geo[g + G_HBITS]
-    if fill[s] < ways:
-        slot = geo[g + G_SLOT0] + (s - geo[g + G_SET0]) * ways + fill[s]
-        fill[s] += 1
-    else:
-        if geo[g + G_POLICY] == RANDOM:
-            first = geo[g + G_SLOT0] + (s - geo[g + G_SET0]) * ways
-            slot = first + np.int64(_xorshift(rng) % np.uint64(ways))
+    g = _geo(lv)
+    tag, meta = S[_u(g + G_TAG)], S[_u(g + G_META)]
+    ways = S[_u(g + G_WAYS)]
+    first = s * ways
+    if S[_u(g + G_HBITS)] > 0:
+        fill = S[_u(g + G_FILL)] + s
+        if S[_u(fill)] < ways:
+            slot = first + S[_u(fill)]
+            S[_u(fill)] += 1
         else:
-            slot = np.int64(tail[s])
-        if dirty[slot]:
-            lbits = geo[g + G_LBITS]
-            victim = np.int64(owner[slot])
-            ctr[_cix(geo.shape[0] // NGEO, phase, lv, victim) + WRITEBACKS] += 1
-            sp = _push(stack, sp, lv + 1, tag[slot] << lbits, np.int64(1) << lbits,
-                       F_WRITE | F_WB, victim)
-        if hbits > 0:
-            _index_set(geo, hkey, hslot, where, g, tag[slot], -1)
-        _unlink(nxt, prv, head, tail, s, slot)
-    tag[slot] = line
-    dirty[slot] = 0
-    owner[slot] = tensor
-    _push_front(nxt, prv, head, tail, s, slot)
-    if hbits > 0:
-        _index_set(geo, hkey, hslot, where, g, line, slot)
-    return slot, sp
+            if S[_u(g + G_POLICY)] == RANDOM:
+                slot = first + np.int64(_xorshift(S) % np.uint64(ways))
+            else:
+                slot = S[_u(S[_u(g + G_TAIL)] + s)]
+            sp = _evict(S, g, lv, phase, slot, sp)
+            _index_set(S, g, S[_u(tag + slot)], -1)
+            _unlink(S, g, s, slot)
+        S[_u(tag + slot)] = line
+        S[_u(meta + slot)] = tensor << M_OWNER
+        _push_front(S, g, s, slot)
+        _index_set(S, g, line, slot)
+        return slot, sp
+    # a scanned set; if it is not full, the lowest way never filled is its first empty slot
+    last = first + ways - 1
+    empty = last + 1
+    if S[_u(tag + last)] < 0:
+        empty = first
+        while S[_u(tag + empty)] >= 0:
+            empty += 1
+    if S[_u(g + G_POLICY)] == RANDOM:  # in place: slots in physical order
+        if empty <= last:
+            slot = empty
+        else:
+            slot = first + np.int64(_xorshift(S) % np.uint64(ways))
+            sp = _evict(S, g, lv, phase, slot, sp)
+        S[_u(tag + slot)] = line
+        S[_u(meta + slot)] = (tensor << M_OWNER) | ((slot - first) << M_WAY)
+        return slot, sp
+    # LRU and FIFO: the victim is the last slot; the new line goes first
+    if empty <= last:
+        way = empty - first
+    else:
+        empty = last
+        sp = _evict(S, g, lv, phase, last, sp)
+        way = S[_u(meta + last)] >> M_WAY
+    _shift(S, tag, first, empty)
+    _shift(S, meta, first, empty)
+    S[_u(tag + first)] = line
+    S[_u(meta + first)] = (tensor << M_OWNER) | (way << M_WAY)
+    return first, sp
 
 
 @njit(inline="always")
-def _count(ctr, c, write, size):
+def _dirty(S, lv, slot):
+    S[_u(S[_u(_geo(lv) + G_META)] + slot)] |= M_DIRTY
+
+
+@njit(inline="always")
+def _count(S, c, write, size):
     """One request of `size` bytes reaches a level (c: its counter block)."""
     if write:
-        ctr[c + WRITES] += 1
-        ctr[c + BYTES_WRITTEN] += size
+        S[_u(c + WRITES)] += 1
+        S[_u(c + BYTES_WRITTEN)] += size
     else:
-        ctr[c + READS] += 1
-        ctr[c + BYTES_READ] += size
+        S[_u(c + READS)] += 1
+        S[_u(c + BYTES_READ)] += size
 
 
 @njit(inline="always")
-def _hit(ctr, c, write, demand):
+def _hit(S, c, write, demand):
     if write:
-        ctr[c + WRITE_HITS] += 1
+        S[_u(c + WRITE_HITS)] += 1
     else:
-        ctr[c + READ_HITS] += 1
+        S[_u(c + READ_HITS)] += 1
     if demand:
-        ctr[c + SERVED] += 1
+        S[_u(c + SERVED)] += 1
 
 
 # ---------------------------------------------------------------- requests
 
 
 @njit
-def request(geo, st, ctr, phase, stack, lv, addr, size, flags, tensor):
+def request(S, phase, lv, addr, size, flags, tensor):
     """Handle one request at level `lv` and everything it causes below (the general path)."""
-    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, where, rng = st
-    levels = geo.shape[0] // NGEO
-    mem = levels - 1
-    sp = _push(stack, 0, lv, addr, size, flags, tensor)
+    mem = S[H_LEVELS] - 1
+    st = S[H_STACK]
+    sp = _push(S, 0, lv, addr, size, flags, tensor)
     while sp > 0:
         sp -= 1
-        lv = stack[sp, S_LEVEL]
-        addr = stack[sp, S_ADDR]
-        size = stack[sp, S_SIZE]
-        flags = stack[sp, S_FLAGS]
-        tensor = stack[sp, S_TENSOR]
+        e = st + sp * NSTACK
+        lv = S[_u(e + S_LEVEL)]
+        addr = S[_u(e + S_ADDR)]
+        size = S[_u(e + S_SIZE)]
+        flags = S[_u(e + S_FLAGS)]
+        tensor = S[_u(e + S_TENSOR)]
         write = flags & F_WRITE
-        c = _cix(levels, phase, lv, tensor)
+        c = _cix(S, phase, lv, tensor)
         if lv == mem:  # main memory always hits and has no lines
-            _count(ctr, c, write, size)
-            _hit(ctr, c, write, flags & F_DEMAND)
+            _count(S, c, write, size)
+            _hit(S, c, write, flags & F_DEMAND)
             continue
-        g = lv * NGEO
-        lbits = geo[g + G_LBITS]
+        g = _geo(lv)
+        lbits = S[_u(g + G_LBITS)]
         line = addr >> lbits
-        s = _set(geo, lv, line)
+        s = _set(S, g, line)
         if flags & F_INSTALL:
             # a fetched line has arrived: only now is a random victim drawn
-            slot, sp = _install(geo, st, ctr, phase, stack, sp, lv, s, line, tensor)
+            slot, sp = _install(S, lv, phase, sp, s, line, tensor)
             if flags & F_DIRTY:
-                dirty[slot] = 1
+                _dirty(S, lv, slot)
             continue
         last = (addr + size - 1) >> lbits
         if last != line:
@@ -317,188 +416,236 @@ def request(geo, st, ctr, phase, stack, lv, addr, size, flags, tensor):
             for ln in range(last, line - 1, -1):
                 lo = max(addr, ln << lbits)
                 hi = min(addr + size, (ln + 1) << lbits)
-                sp = _push(stack, sp, lv, lo, hi - lo, flags, tensor)
+                sp = _push(S, sp, lv, lo, hi - lo, flags, tensor)
             continue
-        _count(ctr, c, write, size)
-        slot = _find(geo, tag, nxt, head, hkey, hslot, where, lv, s, line)
-        wb = geo[g + G_WB]
+        _count(S, c, write, size)
+        slot = _find(S, g, s, line)
+        wb = S[_u(g + G_WB)]
         if slot >= 0:
-            _hit(ctr, c, write, flags & F_DEMAND)
-            _touch(geo, nxt, prv, head, tail, lv, s, slot)
+            _hit(S, c, write, flags & F_DEMAND)
+            slot = _touch(S, g, s, slot)
             if write:
                 if wb:
-                    dirty[slot] = 1
+                    _dirty(S, lv, slot)
                 else:
-                    sp = _push(stack, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
+                    sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
             continue
         # a miss; the stack is last-in first-out, so what happens last is pushed first
         line_bytes = np.int64(1) << lbits
         if write and (flags & F_WB) and size == line_bytes:
             # a whole dirty line from above: no fetch, every byte is overwritten
-            slot, sp = _install(geo, st, ctr, phase, stack, sp, lv, s, line, tensor)
+            slot, sp = _install(S, lv, phase, sp, s, line, tensor)
             if wb:
-                dirty[slot] = 1
+                _dirty(S, lv, slot)
             else:
-                sp = _push(stack, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
-        elif write and not geo[g + G_WA]:
-            sp = _push(stack, sp, lv + 1, addr, size, flags, tensor)
+                sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
+        elif write and not S[_u(g + G_WA)]:
+            sp = _push(S, sp, lv + 1, addr, size, flags, tensor)
         else:
             # read miss, or write-allocate: fetch, install, then dirty or forward
             if write and not wb:
-                sp = _push(stack, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
-            if geo[g + G_POLICY] == RANDOM:
+                sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
+            if S[_u(g + G_POLICY)] == RANDOM:
                 # the victim is drawn when the line arrives, after the fetch's own draws
-                sp = _push(stack, sp, lv, addr, size,
+                sp = _push(S, sp, lv, addr, size,
                            F_INSTALL | (F_DIRTY if write and wb else 0), tensor)
             else:
                 # an LRU or FIFO victim does not depend on what happens below: install now;
                 # its write-back, pushed first, still goes down after the fetch
-                slot, sp = _install(geo, st, ctr, phase, stack, sp, lv, s, line, tensor)
+                slot, sp = _install(S, lv, phase, sp, s, line, tensor)
                 if write and wb:
-                    dirty[slot] = 1
-            sp = _push(stack, sp, lv + 1, line << lbits, line_bytes, flags & F_DEMAND, tensor)
+                    _dirty(S, lv, slot)
+            sp = _push(S, sp, lv + 1, line << lbits, line_bytes, flags & F_DEMAND, tensor)
 
 
 @njit
-def _write_back(geo, st, ctr, stack, lv, addr, size, tensor):
+def _write_back(S, lv, addr, size, tensor):
     """A dirty line of `size` bytes arrives at level `lv` (run phase), handled completely.
 
     The common cases are handled here: memory, or a write-back level with lines of the
     same size, where it hits (now dirty) or is installed without a fetch (whole line).
     A further dirty victim, and every other case, takes the general path."""
-    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, where, rng = st
-    levels = geo.shape[0] // NGEO
-    c = _cix(levels, 0, lv, tensor)
-    if lv == levels - 1:
-        _count(ctr, c, True, size)
-        _hit(ctr, c, True, False)
+    c = _cix(S, 0, lv, tensor)
+    if lv == S[H_LEVELS] - 1:
+        _count(S, c, True, size)
+        _hit(S, c, True, False)
         return
-    g = lv * NGEO
-    if not geo[g + G_WB] or (np.int64(1) << geo[g + G_LBITS]) != size:
-        request(geo, st, ctr, 0, stack, lv, addr, size, F_WRITE | F_WB, tensor)
+    g = _geo(lv)
+    if not S[_u(g + G_WB)] or (np.int64(1) << S[_u(g + G_LBITS)]) != size:
+        request(S, RUN, lv, addr, size, F_WRITE | F_WB, tensor)
         return
-    line = addr >> geo[g + G_LBITS]
-    s = _set(geo, lv, line)
-    _count(ctr, c, True, size)
-    slot = _find(geo, tag, nxt, head, hkey, hslot, where, lv, s, line)
+    line = addr >> S[_u(g + G_LBITS)]
+    s = _set(S, g, line)
+    _count(S, c, True, size)
+    slot = _find(S, g, s, line)
     if slot >= 0:
-        _hit(ctr, c, True, False)
-        _touch(geo, nxt, prv, head, tail, lv, s, slot)
+        _hit(S, c, True, False)
+        slot = _touch(S, g, s, slot)
     else:
-        slot, sp = _install(geo, st, ctr, 0, stack, 0, lv, s, line, tensor)
+        slot, sp = _install(S, lv, 0, 0, s, line, tensor)
         if sp > 0:
-            request(geo, st, ctr, 0, stack, stack[0, S_LEVEL], stack[0, S_ADDR],
-                    stack[0, S_SIZE], stack[0, S_FLAGS], stack[0, S_TENSOR])
-    dirty[slot] = 1
+            e = S[H_STACK]
+            request(S, RUN, S[_u(e + S_LEVEL)], S[_u(e + S_ADDR)], S[_u(e + S_SIZE)],
+                    S[_u(e + S_FLAGS)], S[_u(e + S_TENSOR)])
+    _dirty(S, lv, slot)
 
 
-@njit(inline="always")
-def _fold(ctr, quick):
-    """Add the first level's quick counts (hits on the most recent line: always demand
-    hits in the run phase) into the counters, and clear them."""
-    for t in range(NTENSORS):
-        c = t * NKINDS
-        q = t * 4
-        ctr[c + READS] += quick[q]
-        ctr[c + READ_HITS] += quick[q]
-        ctr[c + BYTES_READ] += quick[q + 1]
-        ctr[c + WRITES] += quick[q + 2]
-        ctr[c + WRITE_HITS] += quick[q + 2]
-        ctr[c + BYTES_WRITTEN] += quick[q + 3]
-        ctr[c + SERVED] += quick[q] + quick[q + 2]
-        for k in range(4):
-            quick[q + k] = 0
+@njit
+def _miss(S, addr, size, write, tensor, missed):
+    """A trace access (run phase) that `_access` did not serve (`missed`: because the first
+    level does not hold its line). Returns True when the first level served it.
 
-
-@njit(inline="always")
-def access(geo, st, ctr, quick, stack, top, addr, size, flags, tensor):
-    """One trace access (run phase). `top` holds the first level's fields, read once per
-    kernel call: (line bits, set mask, sets, write-back, write-allocate, chain); `quick`
-    counts the commonest case (see `_fold`). Returns True when the first level served it
-    (a hit there, which changed nothing below).
-
-    A hit on the most recent line of its set changes nothing but counters (and dirtiness):
-    it is handled first. The next common case also takes a short path: a read, or a write
-    to a write-back, write-allocate first level, inside one line of the first level, when
-    no level's line is larger than the next one's. The access is then one line at every
-    level: it descends until a level hits, and installs on the way back up, deepest first,
-    so that each fetch is complete below before the level above chooses its victim
-    (docs/model.md). Dirty victims and everything else take the general path."""
-    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, where, rng = st
-    lbits0, mask0, sets0, wb0, wa0, chain = top
-    levels = geo.shape[0] // NGEO
-    write = flags & F_WRITE
-    line = addr >> lbits0
-    if levels == 1 or ((addr + size - 1) >> lbits0) != line:
-        request(geo, st, ctr, 0, stack, 0, addr, size, flags | F_DEMAND, tensor)
-        return False
-    s = (line & mask0) if mask0 >= 0 else (line % sets0)
-    h = head[s]
-    if h >= 0 and tag[h] == line and (wb0 or not write):
-        q = tensor * 4 + (2 if write else 0)  # (count, bytes) of reads, then of writes
-        quick[q] += 1
-        quick[q + 1] += size
-        if write:
-            dirty[h] = 1
-        return True
-    if not chain or (write and not (wb0 and wa0)):
-        request(geo, st, ctr, 0, stack, 0, addr, size, flags | F_DEMAND, tensor)
+    The common case takes a short path: a read, or a write to a write-back,
+    write-allocate first level, inside one line of the first level, when no level's line
+    is larger than the next one's. The access is then one line at every level: it descends
+    until a level hits, and installs on the way back up, deepest first, so that each fetch
+    is complete below before the level above chooses its victim (docs/model.md). Dirty
+    victims and everything else take the general path."""
+    levels = S[H_LEVELS]
+    g = _geo(0)
+    lbits0 = S[_u(g + G_LBITS)]
+    flags = (F_WRITE if write else 0) | F_DEMAND
+    if levels == 1 or ((addr + size - 1) >> lbits0) != (addr >> lbits0) or not S[_u(g + G_CHAIN)] \
+            or (write and not (S[_u(g + G_WB)] and S[_u(g + G_WA)])):
+        request(S, RUN, RUN, addr, size, flags, tensor)
         return False
     # descend until a level hits
     mem = levels - 1
     lv = 0
     nbytes = size
+    if missed:  # known: count the first level's miss and go on below
+        _count(S, _cix(S, 0, 0, tensor), write, size)
+        nbytes = np.int64(1) << lbits0
+        lv = 1
     while True:
-        c = _cix(levels, 0, lv, tensor)
+        c = _cix(S, 0, lv, tensor)
         if lv == mem:
-            _count(ctr, c, False, nbytes)
-            _hit(ctr, c, False, True)
+            _count(S, c, False, nbytes)
+            _hit(S, c, False, True)
             break
+        g = _geo(lv)
         w = write and lv == 0
-        _count(ctr, c, w, nbytes)
-        line = addr >> geo[lv * NGEO + G_LBITS]
-        s = _set(geo, lv, line)
-        slot = _find(geo, tag, nxt, head, hkey, hslot, where, lv, s, line)
+        _count(S, c, w, nbytes)
+        line = addr >> S[_u(g + G_LBITS)]
+        s = _set(S, g, line)
+        slot = _find(S, g, s, line)
         if slot >= 0:
-            _hit(ctr, c, w, True)
+            _hit(S, c, w, True)
+            slot = _touch(S, g, s, slot)
             if w:
-                dirty[slot] = 1
-            _touch(geo, nxt, prv, head, tail, lv, s, slot)
+                _dirty(S, lv, slot)
             break
-        nbytes = np.int64(1) << geo[lv * NGEO + G_LBITS]
+        nbytes = np.int64(1) << S[_u(g + G_LBITS)]
         lv += 1
     served_here = lv == 0
     # install where it missed, deepest first
     while lv > 0:
         lv -= 1
-        line = addr >> geo[lv * NGEO + G_LBITS]
-        s = _set(geo, lv, line)
-        slot, sp = _install(geo, st, ctr, 0, stack, 0, lv, s, line, tensor)
+        g = _geo(lv)
+        line = addr >> S[_u(g + G_LBITS)]
+        s = _set(S, g, line)
+        slot, sp = _install(S, lv, 0, 0, s, line, tensor)
         if sp > 0:  # a dirty victim: its write-back goes down completely, now
-            _write_back(geo, st, ctr, stack, stack[0, S_LEVEL], stack[0, S_ADDR],
-                        stack[0, S_SIZE], stack[0, S_TENSOR])
+            e = S[H_STACK]
+            _write_back(S, S[_u(e + S_LEVEL)], S[_u(e + S_ADDR)], S[_u(e + S_SIZE)],
+                        S[_u(e + S_TENSOR)])
         if write and lv == 0:
-            dirty[slot] = 1
+            _dirty(S, 0, slot)
     return served_here
-
-
-@njit(inline="always")
-def _top(geo):
-    """The first level's fields for `access`, read once."""
-    return (geo[G_LBITS], geo[G_MASK], geo[G_SETS], geo[G_WB], geo[G_WA], geo[G_CHAIN])
 
 
 # ---------------------------------------------------------------- kernels
 
 
+@njit(inline="always")
+def _top(S):
+    """The first level's fields for `_access`, read once per kernel call."""
+    g = _geo(0)
+    scanned = S[_u(g + G_HBITS)] == 0
+    return (S[H_LEVELS] > 1, S[_u(g + G_LBITS)], S[_u(g + G_MASK)], S[_u(g + G_SETS)],
+            S[_u(g + G_WB)] != 0, scanned, S[_u(g + G_WAYS)], S[_u(g + G_TAG)],
+            S[_u(g + G_META)], S[_u(g + G_HEAD)], scanned and S[_u(g + G_WAYS)] > 1,
+            S[_u(g + G_POLICY)] == LRU, S[H_QUICK])
+
+
+@njit(inline="always")
+def _access(S, top, addr, size, write, tensor):
+    """One trace access (run phase). Returns True when the first level served it.
+
+    If the first level is write-back, a hit on the most recent line of its set (under
+    FIFO, the newest; under random, the first way), or in a scanned set on the one
+    after it, is handled here: it changes nothing but counters (the quick counters, see
+    `_fold`), dirtiness and, for the second line under LRU, the order of the first two.
+    The rest is a call to `_miss`."""
+    cached, lbits0, mask0, sets0, wb0, scanned0, ways0, tag0, meta0, head0, pair0, lru0, \
+        quick = top
+    line = addr >> lbits0
+    missed = False
+    if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
+        s = (line & mask0) if mask0 >= 0 else (line % sets0)
+        h = s * ways0 if scanned0 else S[_u(head0 + s)]
+        if h >= 0 and S[_u(tag0 + h)] != line:
+            if not scanned0:
+                h = -1
+            elif pair0 and S[_u(tag0 + h + 1)] == line:
+                if lru0:  # the second most recent becomes the most recent
+                    S[_u(tag0 + h + 1)] = S[_u(tag0 + h)]
+                    S[_u(tag0 + h)] = line
+                    m = S[_u(meta0 + h)]
+                    S[_u(meta0 + h)] = S[_u(meta0 + h + 1)]
+                    S[_u(meta0 + h + 1)] = m
+                else:
+                    h += 1
+            else:
+                first = h
+                h = -1
+                for slot in range(first + 2, first + ways0):
+                    t = S[_u(tag0 + slot)]
+                    if t == line:
+                        h = slot
+                        break
+                    if t < 0:
+                        break
+                missed = h < 0  # the first level does not hold the line
+                if h >= 0 and lru0:
+                    _shift(S, tag0, first, h)
+                    _shift(S, meta0, first, h)
+                    h = first
+        if h >= 0:
+            q = quick + tensor * 4 + (2 if write else 0)  # (count, bytes) of reads, writes
+            S[_u(q)] += 1
+            S[_u(q + 1)] += size
+            if write:
+                S[_u(meta0 + h)] |= M_DIRTY
+            return True
+    return _miss(S, addr, size, write, tensor, missed)
+
+
 @njit
-def run_trace(geo, st, ctr, quick, stack, addr, size, is_write, tensor):
+def _fold(S):
+    """Add the first level's quick counts (hits on the most recent line: always demand
+    hits in the run phase) into the counters, and clear them."""
+    for t in range(NTENSORS):
+        c = _cix(S, 0, 0, t)
+        q = S[H_QUICK] + t * 4
+        S[_u(c + READS)] += S[_u(q)]
+        S[_u(c + READ_HITS)] += S[_u(q)]
+        S[_u(c + BYTES_READ)] += S[_u(q + 1)]
+        S[_u(c + WRITES)] += S[_u(q + 2)]
+        S[_u(c + WRITE_HITS)] += S[_u(q + 2)]
+        S[_u(c + BYTES_WRITTEN)] += S[_u(q + 3)]
+        S[_u(c + SERVED)] += S[_u(q)] + S[_u(q + 2)]
+        for k in range(4):
+            S[_u(q + k)] = 0
+
+
+@njit
+def run_trace(S, addr, size, is_write, tensor):
     """Replay trace arrays (one chunk) through the hierarchy."""
-    top = _top(geo)
+    top = _top(S)
     for k in range(addr.shape[0]):
-        access(geo, st, ctr, quick, stack, top, addr[k], size[k],
-               F_WRITE if is_write[k] else 0, np.int64(tensor[k]))
-    _fold(ctr, quick)
+        _access(S, top, addr[k], size[k], is_write[k] != 0, np.int64(tensor[k]))
+    _fold(S)
 
 
 @njit(inline="always")
@@ -510,8 +657,7 @@ def _steps(offset, step, limit):
 
 
 @njit
-def run_nest(geo, st, ctr, quick, stack, idx, ext, coef, base, tens, dsize, rows, cols, start,
-             count):
+def run_nest(S, idx, ext, coef, base, tens, dsize, rows, cols, start, count):
     """Walk `count` iterations of a linear loop nest from flat iteration `start`.
 
     Each iteration whose input tap is in bounds (rows < 0: no check) reads x, reads w,
@@ -523,10 +669,10 @@ def run_nest(geo, st, ctr, quick, stack, idx, ext, coef, base, tens, dsize, rows
     it is (a repeated sequence of hits reproduces its own LRU order; FIFO and random do
     not change on hits; dirtiness is already set). They are counted without being walked.
     """
-    top = _top(geo)
-    levels = geo.shape[0] // NGEO
-    lbits0 = top[0]
-    skip_ok = levels > 1 and top[3] != 0  # a write-back first level
+    top = _top(S)
+    lbits0 = top[1]
+    skip_ok = top[0] and top[4]  # a write-back first level
+    ctr0 = _cix(S, 0, 0, 0)
     nd = ext.shape[0]
     inner = nd - 1  # the innermost loop that actually loops
     while inner > 0 and ext[inner] == 1:
@@ -550,16 +696,16 @@ def run_nest(geo, st, ctr, quick, stack, idx, ext, coef, base, tens, dsize, rows
     it = np.int64(0)
     while it < count:
         if not check or (row >= 0 and row < rows and col >= 0 and col < cols):
-            # read x, read w, read y, write y: one loop, so `access` is inlined once
+            # read x, read w, read y, write y: one loop, so `_access` is inlined once
             hits = 0
             for k in range(4):
                 if k == 0:
-                    a, t, f = xa, tx, 0
+                    a, t = xa, tx
                 elif k == 1:
-                    a, t, f = wa, tw, 0
+                    a, t = wa, tw
                 else:
-                    a, t, f = ya, ty, F_WRITE if k == 3 else 0
-                if access(geo, st, ctr, quick, stack, top, a, dsize, f, t):
+                    a, t = ya, ty
+                if _access(S, top, a, dsize, k == 3, t):
                     hits += 1
             macs += 1
             if hits == 4 and skip_ok:
@@ -573,16 +719,16 @@ def run_nest(geo, st, ctr, quick, stack, idx, ext, coef, base, tens, dsize, rows
                 if m > 0:
                     for k in range(3):
                         t = tx if k == 0 else (tw if k == 1 else ty)
-                        c = t * NKINDS
-                        ctr[c + READS] += m
-                        ctr[c + READ_HITS] += m
-                        ctr[c + BYTES_READ] += m * dsize
-                        ctr[c + SERVED] += m
-                    c = ty * NKINDS
-                    ctr[c + WRITES] += m
-                    ctr[c + WRITE_HITS] += m
-                    ctr[c + BYTES_WRITTEN] += m * dsize
-                    ctr[c + SERVED] += m
+                        c = ctr0 + t * NKINDS
+                        S[_u(c + READS)] += m
+                        S[_u(c + READ_HITS)] += m
+                        S[_u(c + BYTES_READ)] += m * dsize
+                        S[_u(c + SERVED)] += m
+                    c = ctr0 + ty * NKINDS
+                    S[_u(c + WRITES)] += m
+                    S[_u(c + WRITE_HITS)] += m
+                    S[_u(c + BYTES_WRITTEN)] += m * dsize
+                    S[_u(c + SERVED)] += m
                     macs += m
                     it += m
                     idx[inner] += m
@@ -610,22 +756,23 @@ def run_nest(geo, st, ctr, quick, stack, idx, ext, coef, base, tens, dsize, rows
             row -= coef[3, d] * e
             col -= coef[4, d] * e
             d -= 1
-    _fold(ctr, quick)
+    _fold(S)
     return macs
 
 
 @njit
-def flush_level(geo, st, ctr, stack, lv, order):
+def flush_level(S, lv, order):
     """End of run, one level: write back its dirty lines in the given slot order (flush
     phase). The caller passes the slots sorted by line number."""
-    tag, dirty, owner, nxt, prv, head, tail, fill, hkey, hslot, where, rng = st
-    levels = geo.shape[0] // NGEO
-    lbits = geo[lv * NGEO + G_LBITS]
+    g = _geo(lv)
+    tag = S[_u(g + G_TAG)]
+    lbits = S[_u(g + G_LBITS)]
+    meta = S[_u(g + G_META)]
     for k in range(order.shape[0]):
         slot = order[k]
-        if tag[slot] >= 0 and dirty[slot]:
-            dirty[slot] = 0
-            t = np.int64(owner[slot])
-            ctr[_cix(levels, 1, lv, t) + WRITEBACKS] += 1
-            request(geo, st, ctr, 1, stack, lv + 1, tag[slot] << lbits,
-                    np.int64(1) << lbits, F_WRITE | F_WB, t)
+        if S[_u(tag + slot)] >= 0 and S[_u(meta + slot)] & M_DIRTY:
+            S[_u(meta + slot)] &= ~np.int64(M_DIRTY)
+            t = (S[_u(meta + slot)] >> M_OWNER) & 7
+            S[_u(_cix(S, 1, lv, t) + WRITEBACKS)] += 1
+            request(S, FLUSH, lv + 1, S[_u(tag + slot)] << lbits, np.int64(1) << lbits,
+                    F_WRITE | F_WB, t)
