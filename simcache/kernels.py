@@ -73,6 +73,7 @@ F_WRITE, F_DEMAND, F_WB, F_INSTALL, F_DIRTY = 1, 2, 4, 8, 16
 # phases, and the first level, as typed integers: a literal argument would compile a
 # function once more for that value
 RUN, FLUSH = np.int64(0), np.int64(1)
+BY_MISS, QUICK = 1, 2  # what `_access` returns when the first level serves an access
 # stack columns
 S_LEVEL, S_ADDR, S_SIZE, S_FLAGS, S_TENSOR = range(5)
 NSTACK = 5
@@ -219,16 +220,18 @@ def _find(S, g, s, line):
         if k >= 0 and k < S[_u(g + G_WSIZE)]:
             return S[_u(S[_u(g + G_WHERE)] + k)]
         return _hash_find(S, g, line)
-    # from the most recent on; slots never filled are all at the end
     ways = S[_u(g + G_WAYS)]
-    first = s * ways
-    for slot in range(first, first + ways):
-        t = S[_u(tag + slot)]
-        if t == line:
-            return slot
-        if t < 0:
-            break
-    return np.int64(-1)
+    return _scan(S, tag, s * ways, (s + 1) * ways, line)
+
+
+@njit(inline="always")
+def _scan(S, tag, lo, hi, line):
+    """The slot in [lo, hi) that holds `line`, or -1: every slot compared, without
+    branches (a line is in at most one; a slot never filled holds -1, no line number)."""
+    found = np.int64(-1)
+    for slot in range(lo, hi):
+        found = slot if S[_u(tag + slot)] == line else found
+    return found
 
 
 @njit(inline="always")
@@ -570,7 +573,8 @@ def _top(S):
 
 @njit(inline="always")
 def _access(S, top, addr, size, write, tensor):
-    """One trace access (run phase). Returns True when the first level served it.
+    """One trace access (run phase). Returns QUICK when the first level served it here (the
+caller counts it), BY_MISS when it served it in `_miss`, and 0 when it missed.
 
     If the first level is write-back, a hit on the most recent line of its set (under
     FIFO, the newest; under random, the first way), or in a scanned set on the one
@@ -599,26 +603,17 @@ def _access(S, top, addr, size, write, tensor):
             else:
                 first = h
                 h = -1
-                for slot in range(first + 2, first + ways0):
-                    t = S[_u(tag0 + slot)]
-                    if t == line:
-                        h = slot
-                        break
-                    if t < 0:
-                        break
+                h = _scan(S, tag0, first + 2, first + ways0, line)
                 missed = h < 0  # the first level does not hold the line
                 if h >= 0 and lru0:
                     _shift(S, tag0, first, h)
                     _shift(S, meta0, first, h)
                     h = first
         if h >= 0:
-            q = quick + tensor * 4 + (2 if write else 0)  # (count, bytes) of reads, writes
-            S[_u(q)] += 1
-            S[_u(q + 1)] += size
             if write:
                 S[_u(meta0 + h)] |= M_DIRTY
-            return True
-    return _miss(S, addr, size, write, tensor, missed)
+            return QUICK
+    return BY_MISS if _miss(S, addr, size, write, tensor, missed) else 0
 
 
 @njit
@@ -643,8 +638,13 @@ def _fold(S):
 def run_trace(S, addr, size, is_write, tensor):
     """Replay trace arrays (one chunk) through the hierarchy."""
     top = _top(S)
+    quick = top[-1]
     for k in range(addr.shape[0]):
-        _access(S, top, addr[k], size[k], is_write[k] != 0, np.int64(tensor[k]))
+        n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
+        if _access(S, top, addr[k], n, w, t) == QUICK:
+            q = quick + t * 4 + (2 if w else 0)  # (count, bytes) of reads, then of writes
+            S[_u(q)] += 1
+            S[_u(q + 1)] += n
     _fold(S)
 
 
@@ -691,24 +691,23 @@ def run_nest(S, idx, ext, coef, base, tens, dsize, rows, cols, start, count):
         row += coef[3, d] * idx[d]
         col += coef[4, d] * idx[d]
     tx, tw, ty = np.int64(tens[0]), np.int64(tens[1]), np.int64(tens[2])
+    qx = qw = qry = qwy = np.int64(0)  # quick hits: x, w and y reads, y writes
     check = rows >= 0
     macs = np.int64(0)
     it = np.int64(0)
     while it < count:
         if not check or (row >= 0 and row < rows and col >= 0 and col < cols):
-            # read x, read w, read y, write y: one loop, so `_access` is inlined once
-            hits = 0
-            for k in range(4):
-                if k == 0:
-                    a, t = xa, tx
-                elif k == 1:
-                    a, t = wa, tw
-                else:
-                    a, t = ya, ty
-                if _access(S, top, a, dsize, k == 3, t):
-                    hits += 1
+            # read x, read w, read y, write y; quick hits are counted in registers
+            rx = _access(S, top, xa, dsize, False, tx)
+            rw = _access(S, top, wa, dsize, False, tw)
+            ry = _access(S, top, ya, dsize, False, ty)
+            wy = _access(S, top, ya, dsize, True, ty)
+            qx += rx == QUICK
+            qw += rw == QUICK
+            qry += ry == QUICK
+            qwy += wy == QUICK
             macs += 1
-            if hits == 4 and skip_ok:
+            if rx and rw and ry and wy and skip_ok:
                 m = min(ext[inner] - 1 - idx[inner], count - 1 - it,
                         _steps(xa, coef[0, inner], ((xa >> lbits0) + 1) << lbits0),
                         _steps(wa, coef[1, inner], ((wa >> lbits0) + 1) << lbits0),
@@ -756,6 +755,10 @@ def run_nest(S, idx, ext, coef, base, tens, dsize, rows, cols, start, count):
             row -= coef[3, d] * e
             col -= coef[4, d] * e
             d -= 1
+    quick = top[-1]
+    for t, q, n in ((tx, 0, qx), (tw, 0, qw), (ty, 0, qry), (ty, 2, qwy)):
+        S[_u(quick + t * 4 + q)] += n
+        S[_u(quick + t * 4 + q + 1)] += n * dsize
     _fold(S)
     return macs
 
