@@ -568,7 +568,8 @@ def _top(S):
     return (S[H_LEVELS] > 1, S[_u(g + G_LBITS)], S[_u(g + G_MASK)], S[_u(g + G_SETS)],
             S[_u(g + G_WB)] != 0, scanned, S[_u(g + G_WAYS)], S[_u(g + G_TAG)],
             S[_u(g + G_META)], S[_u(g + G_HEAD)], scanned and S[_u(g + G_WAYS)] > 1,
-            S[_u(g + G_POLICY)] == LRU, S[H_QUICK])
+            S[_u(g + G_POLICY)] == LRU, S[_u(g + G_WLO)], S[_u(g + G_WSIZE)],
+            S[_u(g + G_WHERE)], S[H_QUICK])
 
 
 @njit(inline="always")
@@ -582,15 +583,21 @@ caller counts it), BY_MISS when it served it in `_miss`, and 0 when it missed.
     `_fold`), dirtiness and, for the second line under LRU, the order of the first two.
     The rest is a call to `_miss`."""
     cached, lbits0, mask0, sets0, wb0, scanned0, ways0, tag0, meta0, head0, pair0, lru0, \
-        quick = top
+        wlo0, wsize0, where0, _ = top
     line = addr >> lbits0
     missed = False
     if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
         s = (line & mask0) if mask0 >= 0 else (line % sets0)
         h = s * ways0 if scanned0 else S[_u(head0 + s)]
         if h >= 0 and S[_u(tag0 + h)] != line:
-            if not scanned0:
+            if not scanned0:  # hashed: a line of the direct window is found here
+                k = line - wlo0
                 h = -1
+                if k >= 0 and k < wsize0:
+                    h = S[_u(where0 + k)]
+                    missed = h < 0
+                    if h >= 0 and lru0:
+                        _relink(S, s, h)
             elif pair0 and S[_u(tag0 + h + 1)] == line:
                 if lru0:  # the second most recent becomes the most recent
                     S[_u(tag0 + h + 1)] = S[_u(tag0 + h)]
@@ -614,6 +621,14 @@ caller counts it), BY_MISS when it served it in `_miss`, and 0 when it missed.
                 S[_u(meta0 + h)] |= M_DIRTY
             return QUICK
     return BY_MISS if _miss(S, addr, size, write, tensor, missed) else 0
+
+
+@njit
+def _relink(S, s, slot):
+    """A hit on `slot` of set `s` of a hashed first level, under LRU: it becomes the most
+    recent (a call, so that the kernel loops stay small)."""
+    _unlink(S, HDR, s, slot)
+    _push_front(S, HDR, s, slot)
 
 
 @njit
