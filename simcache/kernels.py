@@ -70,9 +70,10 @@ NKINDS = 8
 NTENSORS = 5
 # request flags; F_INSTALL marks a stack entry that installs a fetched line (F_DIRTY: dirty)
 F_WRITE, F_DEMAND, F_WB, F_INSTALL, F_DIRTY = 1, 2, 4, 8, 16
-# phases, and the first level, as typed integers: a literal argument would compile a
+# phases, and reads and writes, as typed values: a literal argument would compile a
 # function once more for that value
 RUN, FLUSH = np.int64(0), np.int64(1)
+READ, WRITE = np.bool_(False), np.bool_(True)
 BY_MISS, QUICK = 1, 2  # what `_access` returns when the first level serves an access
 # stack columns
 S_LEVEL, S_ADDR, S_SIZE, S_FLAGS, S_TENSOR = range(5)
@@ -713,10 +714,10 @@ def run_nest(S, idx, ext, coef, base, tens, dsize, rows, cols, start, count):
     while it < count:
         if not check or (row >= 0 and row < rows and col >= 0 and col < cols):
             # read x, read w, read y, write y; quick hits are counted in registers
-            rx = _access(S, top, xa, dsize, False, tx)
-            rw = _access(S, top, wa, dsize, False, tw)
-            ry = _access(S, top, ya, dsize, False, ty)
-            wy = _access(S, top, ya, dsize, True, ty)
+            rx = _access(S, top, xa, dsize, READ, tx)
+            rw = _access(S, top, wa, dsize, READ, tw)
+            ry = _access(S, top, ya, dsize, READ, ty)
+            wy = _access(S, top, ya, dsize, WRITE, ty)
             qx += rx == QUICK
             qw += rw == QUICK
             qry += ry == QUICK
