@@ -255,7 +255,7 @@ def _touch(S, g, s, slot):
 
 @njit(inline="always")
 def _shift(S, base, first, slot):
-    """Move S[_u(base + slot)] to S[_u(base + first)], the values between one place up."""
+    """Move S[base + slot] to S[base + first], and the values between one place up."""
     v = S[_u(base + slot)]
     for i in range(base + slot, base + first, -1):
         S[_u(i)] = S[_u(i - 1)]
@@ -576,13 +576,15 @@ def _top(S):
 @njit(inline="always")
 def _access(S, top, addr, size, write, tensor):
     """One trace access (run phase). Returns QUICK when the first level served it here (the
-caller counts it), BY_MISS when it served it in `_miss`, and 0 when it missed.
+    caller counts it, see `_fold`), BY_MISS when it served it in `_miss`, and 0 when it
+    did not hold the line.
 
-    If the first level is write-back, a hit on the most recent line of its set (under
-    FIFO, the newest; under random, the first way), or in a scanned set on the one
-    after it, is handled here: it changes nothing but counters (the quick counters, see
-    `_fold`), dirtiness and, for the second line under LRU, the order of the first two.
-    The rest is a call to `_miss`."""
+    If the first level is write-back, a hit there changes only its dirtiness and the order
+    of its set, and is handled here: in a scanned set by comparing with the first line,
+    then the second, then every other (under LRU the line then moves to the front); in a
+    hashed set by comparing with the most recent line, then looking the line up in the
+    direct window. The rest is a call to `_miss`, which is told when the first level is
+    known not to hold the line."""
     cached, lbits0, mask0, sets0, wb0, scanned0, ways0, tag0, meta0, head0, pair0, lru0, \
         wlo0, wsize0, where0, _ = top
     line = addr >> lbits0
@@ -610,7 +612,6 @@ caller counts it), BY_MISS when it served it in `_miss`, and 0 when it missed.
                     h += 1
             else:
                 first = h
-                h = -1
                 h = _scan(S, tag0, first + 2, first + ways0, line)
                 missed = h < 0  # the first level does not hold the line
                 if h >= 0 and lru0:
@@ -634,8 +635,8 @@ def _relink(S, s, slot):
 
 @njit
 def _fold(S):
-    """Add the first level's quick counts (hits on the most recent line: always demand
-    hits in the run phase) into the counters, and clear them."""
+    """Add the first level's quick counts (the hits `_access` handled: demand hits in the
+    run phase) into the counters, and clear them."""
     for t in range(NTENSORS):
         c = _cix(S, 0, 0, t)
         q = S[H_QUICK] + t * 4

@@ -32,16 +32,18 @@ def hierarchy(specs: list[dict], seed: int = 1) -> Hierarchy:
 
 
 def run_engine(specs: list[dict], trace: list[tuple], seed: int = 1, element: int = 4,
-               window: tuple[int, int] | None = None):
+               window: tuple[int, int] | None = None, cuts: list[int] | None = None):
     """Replay a list of (addr, size, is_write, tensor) through the engine.
 
     Returns (counters, contents before the flush), like naive.simulate. `window`: the byte
-    range where levels with many ways use their direct lookup table."""
+    range where levels with many ways use their direct lookup table. `cuts`: replay the
+    trace in chunks, split before these indices."""
     h = hierarchy(specs, seed)
     state = State(h.geometry(element), h.seed, window)
     if trace:
         arr = np.array(trace, dtype=np.int64)
-        state.replay(arr[:, 0], arr[:, 1], arr[:, 2].astype(np.uint8), arr[:, 3].astype(np.int8))
+        for c in np.split(arr, sorted(cuts or [])):
+            state.replay(c[:, 0], c[:, 1], c[:, 2].astype(np.uint8), c[:, 3].astype(np.int8))
     contents = state.contents()
     state.flush()
     return state.counters, contents

@@ -60,6 +60,29 @@ def test_random_hierarchy_random_trace(specs, tr, seed):
 
 
 @SETTINGS
+@given(st.lists(level_spec(), min_size=1, max_size=3), trace(),
+       st.lists(st.integers(0, 400), max_size=4))
+def test_trace_in_chunks(specs, tr, cuts):
+    """Chunks are one trace: the state carries over, also when a later chunk's larger
+    accesses make the engine grow its request stack (and so its state array)."""
+    want, want_contents = naive.simulate(specs, tr)
+    got, got_contents = run_engine(specs, tr, cuts=cuts)
+    assert_same(got, want)
+    assert got_contents == want_contents
+
+
+def test_stack_growth_keeps_the_state():
+    """Small accesses first, then one of 300 bytes: the stack grows between the chunks."""
+    specs = [dict(size=64, line=16, ways=2, policy="lru", write_back=True,
+                  write_allocate=True)]
+    tr = [(0, 4, 1, 0), (16, 4, 0, 1), (40, 300, 1, 2), (0, 4, 0, 0)]
+    want, want_contents = naive.simulate(specs, tr)
+    got, got_contents = run_engine(specs, tr, cuts=[2])
+    assert_same(got, want)
+    assert got_contents == want_contents
+
+
+@SETTINGS
 @given(st.lists(level_spec(), min_size=1, max_size=3), trace(), st.integers(0, 4096),
        st.integers(1, 4096))
 def test_lookup_window_over_part_of_the_trace(specs, tr, first, length):
