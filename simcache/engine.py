@@ -42,10 +42,12 @@ class State:
     (its layout: kernels.py).
 
     `window` = (first, end) byte addresses that most accesses fall in (a layer's tensors):
-    levels with many ways then find lines there through a direct table (kernels.py)."""
+    levels with many ways then find lines there through a direct table (kernels.py).
+    `max_access`: the largest access expected, in bytes (the request stack grows if a
+    larger one comes, at the cost of copying the state)."""
 
     def __init__(self, geometry: list[Geometry], seed: int = 1,
-                 window: tuple[int, int] | None = None):
+                 window: tuple[int, int] | None = None, max_access: int = 8):
         levels = len(geometry) + 1  # main memory is the last
         off = K.HDR + levels * K.NGEO
         ctr, off = off, off + 2 * levels * K.NTENSORS * K.NKINDS
@@ -87,17 +89,18 @@ class State:
             rows[0][K.G_CHAIN] = int(all(a <= b for a, b in zip(lines, lines[1:], strict=False)))
         self.geometry = geometry
         self._stack_at = off
-        self.S = np.full(off, -1, dtype=np.int64)
+        depth = self._depth(max_access)
+        self.S = np.full(off + depth * K.NSTACK, -1, dtype=np.int64)
         S = self.S
         S[:K.HDR] = 0
         S[K.H_LEVELS], S[K.H_CTR], S[K.H_QUICK] = levels, ctr, quick
-        S[K.H_STACK], S[K.H_DEPTH] = off, 0
+        S[K.H_STACK], S[K.H_DEPTH] = off, depth
         S[K.H_RNG] = np.array([seed], dtype=np.uint64).view(np.int64)[0]
         S[K.HDR:ctr] = np.array(rows, dtype=np.int64).reshape(-1)
         S[ctr:quick + 4 * K.NTENSORS] = 0  # counters and quick counters
         for start, end in fill:
             S[start:end] = 0
-        self._stack_for = 0
+        self._stack_for = max_access
 
     @property
     def geo(self) -> np.ndarray:
@@ -110,14 +113,19 @@ class State:
         c, n = int(self.S[K.H_CTR]), len(self.geometry) + 1
         return self.S[c:c + 2 * n * K.NTENSORS * K.NKINDS].reshape(2, n, K.NTENSORS, K.NKINDS)
 
+    def _depth(self, max_access: int) -> int:
+        """Stack entries that an access of `max_access` bytes can need at once."""
+        depth, size = 8, max_access
+        for g in self.geometry:
+            pieces = -(-size // g.line) + 1
+            depth += pieces + 4  # fetch, install, forward, victim write-back
+            size = max(size, g.line)
+        return depth
+
     def reserve(self, max_access: int) -> None:
         """Make the request stack deep enough for accesses of up to `max_access` bytes."""
         if max_access > self._stack_for:
-            depth, size = 8, max_access
-            for g in self.geometry:
-                pieces = -(-size // g.line) + 1
-                depth += pieces + 4  # fetch, install, forward, victim write-back
-                size = max(size, g.line)
+            depth = self._depth(max_access)
             if depth > self.S[K.H_DEPTH]:
                 self.S = np.concatenate(
                     [self.S[:self._stack_at], np.zeros(depth * K.NSTACK, dtype=np.int64)])
@@ -143,7 +151,6 @@ class State:
 
     def flush(self) -> None:
         """Write every dirty line down, level by level, each in ascending line order."""
-        self.reserve(self._stack_for or 8)
         for lv in range(len(self.geometry)):
             tag, meta, _ = self._records(lv)
             slots = np.flatnonzero(((meta & K.M_DIRTY) != 0) & (tag >= 0))
@@ -179,7 +186,6 @@ def warm_up() -> tuple[float, bool]:
     t0 = time.perf_counter()
     state = State([Geometry("warm-up", 64, 16, 2, 2, "lru", True, True)])
     ext = np.ones(8, dtype=np.int64)
-    state.reserve(4)
     K.run_nest(state.S, np.zeros(8, np.int64),
                ext, np.zeros((5, 8), np.int64), np.zeros(5, np.int64), np.zeros(3, np.int64),
                4, -1, -1, 0, 1)
@@ -195,8 +201,7 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
     p = plan(layer)
     geometry = hierarchy.geometry(layer.dtype_bytes)
     window = (min(t.base for t in p.tensors), max(t.base + t.nbytes for t in p.tensors))
-    state = State(geometry, hierarchy.seed, window)
-    state.reserve(layer.dtype_bytes)
+    state = State(geometry, hierarchy.seed, window, layer.dtype_bytes)
     total, done, macs = p.iterations, 0, 0
     idx = np.zeros(8, dtype=np.int64)  # odometer scratch: at most 8 loops
     for nest in p.nests:
