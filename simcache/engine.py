@@ -53,6 +53,7 @@ class State:
         ctr, off = off, off + 2 * levels * K.NTENSORS * K.NKINDS
         quick, off = off, off + 4 * K.NTENSORS  # scratch, see kernels._fold
         rows, fill = [], []  # fill: (start, end) of regions that start at 0, not -1
+        orders = []  # (start, end, value): every other word, the order words of sets
         for g in geometry:
             row = [0] * K.NGEO
             row[K.G_SETS], row[K.G_WAYS] = g.sets, g.ways
@@ -64,7 +65,14 @@ class State:
             row[K.G_TAG], off = off, off + nslot
             row[K.G_META], off = off, off + nslot
             fill.append((row[K.G_META], off))  # meta words: 0
-            if g.ways > K.SCAN_WAYS:
+            if g.ways <= K.SCAN_WAYS:
+                # set words (most recent line, order word); in the order word the ways
+                # never filled come last, the lowest last (kernels._install)
+                row[K.G_SW], off = off, off + 2 * g.sets
+                orders.append((row[K.G_SW] + 1, off,
+                               sum((g.ways - 1 - k) << (4 * k) for k in range(g.ways))))
+                row[K.G_OMASK] = (1 << 4 * g.ways) - 1 if g.ways < 16 else -1
+            else:
                 hbits = max(4, math.ceil(math.log2(2 * nslot)))
                 row[K.G_HBITS] = hbits
                 row[K.G_NXT], off = off, off + nslot
@@ -100,6 +108,8 @@ class State:
         S[ctr:quick + 4 * K.NTENSORS] = 0  # counters and quick counters
         for start, end in fill:
             S[start:end] = 0
+        for start, end, value in orders:
+            S[start:end:2] = value
         self._stack_for = max_access
 
     @property
@@ -162,14 +172,13 @@ class State:
         tests."""
         out = []
         for lv, g in enumerate(self.geometry):
-            tag, meta, hashed = self._records(lv)
+            tag, meta, _ = self._records(lv)
             sets = []
             for s in range(g.sets):
                 ways: list[tuple[int, bool] | None] = [None] * g.ways
                 for k in range(s * g.ways, (s + 1) * g.ways):
                     if tag[k] >= 0:
-                        way = k - s * g.ways if hashed else int(meta[k]) >> K.M_WAY
-                        ways[way] = (int(tag[k]), bool(meta[k] & K.M_DIRTY))
+                        ways[k - s * g.ways] = (int(tag[k]), bool(meta[k] & K.M_DIRTY))
                 sets.append(ways)
             out.append(sets)
         return out

@@ -9,8 +9,9 @@ the state itself records (engine.State lays it out):
 - one geometry row of `NGEO` fields per level (`G_*`), from `HDR` on;
 - the counters, ctr[((phase * levels + level) * NTENSORS + tensor) * NKINDS + kind];
 - per cache level, two words per way of every set: the line number it holds (-1: never
-  filled), and a meta word (bit 0 dirty, bits 1-3 the owning tensor, bits 4+ the physical
-  way), each in a region of its own so that scanning a set reads only line numbers;
+  filled), and a meta word (bit 0 dirty, bits 1-3 the owning tensor), each in a region of
+  its own so that scanning a set reads only line numbers; for sets with few ways, two set
+  words per set;
 - for sets with many ways (register files, fully associative caches), recency lists and a
   line index (an open-addressing hash table, and a direct window over the lines of a
   layer's tensors);
@@ -19,13 +20,14 @@ the state itself records (engine.State lays it out):
 One array instead of a dozen keeps the generated code small: each array an njit function
 takes costs Numba seven values, and with a dozen of them the hot loops spilled to memory.
 
-Sets with few ways (`SCAN_WAYS` or fewer) keep their lines in recency order under LRU, most
-recent first, and in order of installation under FIFO, newest first: a lookup scans from
-the most recent line, the victim is always the last slot, and the most recent line is
-always the first, so the commonest case (a hit on it) is one comparison. The meta word
-remembers each line's physical way, which is what docs/model.md and the tests speak of.
-Random sets keep their lines in physical order. Sets with many ways keep their lines in
-place, linked in recency order, and find a line through the index.
+Sets with few ways (`SCAN_WAYS` or fewer) keep each line in its way, and two set words: the
+most recent line, and an order word that lists the ways in 4-bit fields, by recency under
+LRU (most recent first) and by installation under FIFO (newest first). The commonest case,
+a hit on the most recent line, is one comparison; any other lookup compares every way
+without branches; a hit or an installation reorders the ways in a few operations on the
+order word, and the victim is the last way in it (random sets use only its lowest field).
+Sets with many ways keep their lines in place, linked in recency order, and find a line
+through the index.
 
 A trace access that hits its first level (where that level hashes its sets: that hits the
 most recent line) is handled inline in the kernel loops (`_access`). Everything else is a
@@ -56,14 +58,17 @@ HDR = 8  # the first level's geometry row starts here
 # geometry fields, per level. G_TAG, G_META: its slots' line numbers and meta words; G_NXT
 # to G_WHERE are used by hashed levels only
 (G_SETS, G_WAYS, G_LBITS, G_WB, G_WA, G_POLICY, G_MASK, G_HBITS, G_TAG, G_META, G_NXT,
- G_PRV, G_HEAD, G_TAIL, G_FILL, G_HKEY, G_HSLOT, G_WLO, G_WSIZE, G_WHERE, G_CHAIN) = range(21)
-NGEO = 21
+ G_PRV, G_HEAD, G_TAIL, G_FILL, G_HKEY, G_HSLOT, G_WLO, G_WSIZE, G_WHERE, G_CHAIN, G_SW,
+ G_OMASK) = range(23)
+NGEO = 23
+# G_SW, G_OMASK (scanned levels only): where the set words start (two per set: the most
+# recent line, or -1, and the order word), and the mask of an order word's used bits
 # G_CHAIN (first level only): 1 if no level's line is larger than the next one's (`_miss`)
 # G_WLO, G_WSIZE, G_WHERE: the direct lookup window's first line, its lines (0: none), and
 # where its table starts
 LRU, FIFO, RANDOM = 0, 1, 2
 # meta word of a record
-M_DIRTY, M_OWNER, M_WAY = 1, 1, 4  # the dirty bit; shifts of the owner and way fields
+M_DIRTY, M_OWNER = 1, 1  # the dirty bit; the shift of the owner field
 # counter kinds
 READS, WRITES, READ_HITS, WRITE_HITS, WRITEBACKS, BYTES_READ, BYTES_WRITTEN, SERVED = range(8)
 NKINDS = 8
@@ -81,6 +86,8 @@ NSTACK = 5
 SCAN_WAYS = 16  # sets with more ways than this are hashed
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_NIB1 = np.uint64(0x1111111111111111)  # 1 in every 4-bit field of an order word
+_NIB8 = np.uint64(0x8888888888888888)  # the top bit of every field
 
 
 # S[_u(i)]: an unsigned index, for which Numba skips its check for negative indices (about
@@ -246,20 +253,29 @@ def _touch(S, g, s, slot):
             _unlink(S, g, s, slot)
             _push_front(S, g, s, slot)
         return slot
-    first = s * S[_u(g + G_WAYS)]
-    if slot != first:
-        _shift(S, S[_u(g + G_TAG)], first, slot)
-        _shift(S, S[_u(g + G_META)], first, slot)
-    return first
+    o = S[_u(g + G_SW)] + 2 * s
+    line = S[_u(S[_u(g + G_TAG)] + slot)]
+    if S[_u(o)] != line:
+        _front(S, o, slot - s * S[_u(g + G_WAYS)])
+        S[_u(o)] = line
+    return slot
 
 
 @njit(inline="always")
-def _shift(S, base, first, slot):
-    """Move S[base + slot] to S[base + first], and the values between one place up."""
-    v = S[_u(base + slot)]
-    for i in range(base + slot, base + first, -1):
-        S[_u(i)] = S[_u(i - 1)]
-    S[_u(base + first)] = v
+def _front(S, o, way):
+    """Move `way` to the front (most recent) of the order word S[o + 1].
+
+    An order word lists a scanned set's ways in 4-bit fields, the most recent (under FIFO:
+    the newest) in the lowest. Without branches: find the field holding `way` (the lowest
+    zero field of the word xor `way` in every field), then shift the fields below it up."""
+    order = np.uint64(S[_u(o + 1)])
+    w = np.uint64(way)
+    x = order ^ (w * _NIB1)
+    zero = (x - _NIB1) & ~x & _NIB8  # its lowest bit: the top bit of the lowest zero field
+    top = zero & (~zero + np.uint64(1))
+    above = order & ~((top << np.uint64(1)) - np.uint64(1))
+    below = order & ((top >> np.uint64(3)) - np.uint64(1))
+    S[_u(o + 1)] = np.int64(above | (below << np.uint64(4)) | w)
 
 
 @njit(inline="always")
@@ -325,34 +341,32 @@ def _install(S, lv, phase, sp, s, line, tensor):
         _push_front(S, g, s, slot)
         _index_set(S, g, line, slot)
         return slot, sp
-    # a scanned set; if it is not full, the lowest way never filled is its first empty slot
-    last = first + ways - 1
-    empty = last + 1
-    if S[_u(tag + last)] < 0:
-        empty = first
-        while S[_u(tag + empty)] >= 0:
-            empty += 1
-    if S[_u(g + G_POLICY)] == RANDOM:  # in place: slots in physical order
-        if empty <= last:
-            slot = empty
+    # a scanned set: lines stay in their ways
+    o = S[_u(g + G_SW)] + 2 * s
+    order = np.uint64(S[_u(o + 1)])
+    if S[_u(g + G_POLICY)] == RANDOM:
+        last = first + ways - 1
+        if S[_u(tag + last)] < 0:  # not full: the lowest way never filled
+            slot = first
+            while S[_u(tag + slot)] >= 0:
+                slot += 1
         else:
             slot = first + np.int64(_xorshift(S) % np.uint64(ways))
             sp = _evict(S, g, lv, phase, slot, sp)
-        S[_u(tag + slot)] = line
-        S[_u(meta + slot)] = (tensor << M_OWNER) | ((slot - first) << M_WAY)
-        return slot, sp
-    # LRU and FIFO: the victim is the last slot; the new line goes first
-    if empty <= last:
-        way = empty - first
+        order = np.uint64(slot - first)  # only its lowest field is used: the recent line's
     else:
-        empty = last
-        sp = _evict(S, g, lv, phase, last, sp)
-        way = S[_u(meta + last)] >> M_WAY
-    _shift(S, tag, first, empty)
-    _shift(S, meta, first, empty)
-    S[_u(tag + first)] = line
-    S[_u(meta + first)] = (tensor << M_OWNER) | (way << M_WAY)
-    return first, sp
+        # LRU and FIFO: the victim is the last way in order. Ways never filled start
+        # there, lowest last, and are never touched, so they are used lowest first; their
+        # meta words are 0 (not dirty)
+        way = (order >> np.uint64(4 * (ways - 1))) & np.uint64(15)
+        slot = first + np.int64(way)
+        sp = _evict(S, g, lv, phase, slot, sp)
+        order = ((order << np.uint64(4)) | way) & np.uint64(S[_u(g + G_OMASK)])
+    S[_u(tag + slot)] = line
+    S[_u(meta + slot)] = tensor << M_OWNER
+    S[_u(o)] = line
+    S[_u(o + 1)] = np.int64(order)
+    return slot, sp
 
 
 @njit(inline="always")
@@ -568,7 +582,7 @@ def _top(S):
     scanned = S[_u(g + G_HBITS)] == 0
     return (S[H_LEVELS] > 1, S[_u(g + G_LBITS)], S[_u(g + G_MASK)], S[_u(g + G_SETS)],
             S[_u(g + G_WB)] != 0, scanned, S[_u(g + G_WAYS)], S[_u(g + G_TAG)],
-            S[_u(g + G_META)], S[_u(g + G_HEAD)], scanned and S[_u(g + G_WAYS)] > 1,
+            S[_u(g + G_META)], S[_u(g + G_HEAD)], S[_u(g + G_SW)],
             S[_u(g + G_POLICY)] == LRU, S[_u(g + G_WLO)], S[_u(g + G_WSIZE)],
             S[_u(g + G_WHERE)], S[H_QUICK])
 
@@ -580,20 +594,39 @@ def _access(S, top, addr, size, write, tensor):
     did not hold the line.
 
     If the first level is write-back, a hit there changes only its dirtiness and the order
-    of its set, and is handled here: in a scanned set by comparing with the first line,
-    then the second, then every other (under LRU the line then moves to the front); in a
+    of its set, and is handled here: in a scanned set by comparing with the most recent
+    line, then the second in order, then every way (under LRU the line then becomes the
+    most recent); in a
     hashed set by comparing with the most recent line, then looking the line up in the
     direct window. The rest is a call to `_miss`, which is told when the first level is
     known not to hold the line."""
-    cached, lbits0, mask0, sets0, wb0, scanned0, ways0, tag0, meta0, head0, pair0, lru0, \
+    cached, lbits0, mask0, sets0, wb0, scanned0, ways0, tag0, meta0, head0, sw0, lru0, \
         wlo0, wsize0, where0, _ = top
     line = addr >> lbits0
     missed = False
     if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
         s = (line & mask0) if mask0 >= 0 else (line % sets0)
-        h = s * ways0 if scanned0 else S[_u(head0 + s)]
-        if h >= 0 and S[_u(tag0 + h)] != line:
-            if not scanned0:  # hashed: a line of the direct window is found here
+        if scanned0:
+            first = s * ways0
+            o = sw0 + 2 * s
+            order = S[_u(o + 1)]
+            if S[_u(o)] == line:  # the most recent line
+                h = first + (order & 15)
+            elif S[_u(tag0 + first + ((order >> 4) & 15))] == line:  # the second
+                h = first + ((order >> 4) & 15)
+                if lru0:  # swap the two lowest fields
+                    S[_u(o + 1)] = ((order & ~np.int64(255)) | ((order & 15) << 4)
+                                    | ((order >> 4) & 15))
+                    S[_u(o)] = line
+            else:
+                h = _scan(S, tag0, first, first + ways0, line)
+                missed = h < 0  # the first level does not hold the line
+                if h >= 0 and lru0:
+                    _front(S, o, h - first)
+                    S[_u(o)] = line
+        else:
+            h = S[_u(head0 + s)]
+            if h >= 0 and S[_u(tag0 + h)] != line:  # a line of the direct window is found here
                 k = line - wlo0
                 h = -1
                 if k >= 0 and k < wsize0:
@@ -601,23 +634,6 @@ def _access(S, top, addr, size, write, tensor):
                     missed = h < 0
                     if h >= 0 and lru0:
                         _relink(S, s, h)
-            elif pair0 and S[_u(tag0 + h + 1)] == line:
-                if lru0:  # the second most recent becomes the most recent
-                    S[_u(tag0 + h + 1)] = S[_u(tag0 + h)]
-                    S[_u(tag0 + h)] = line
-                    m = S[_u(meta0 + h)]
-                    S[_u(meta0 + h)] = S[_u(meta0 + h + 1)]
-                    S[_u(meta0 + h + 1)] = m
-                else:
-                    h += 1
-            else:
-                first = h
-                h = _scan(S, tag0, first + 2, first + ways0, line)
-                missed = h < 0  # the first level does not hold the line
-                if h >= 0 and lru0:
-                    _shift(S, tag0, first, h)
-                    _shift(S, meta0, first, h)
-                    h = first
         if h >= 0:
             if write:
                 S[_u(meta0 + h)] |= M_DIRTY
