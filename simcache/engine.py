@@ -78,7 +78,6 @@ class State:
                 row[K.G_NXT], off = off, off + nslot
                 row[K.G_PRV], off = off, off + nslot
                 row[K.G_HEAD], off = off, off + g.sets
-                row[K.G_TAIL], off = off, off + g.sets
                 row[K.G_FILL], off = off, off + g.sets
                 fill.append((row[K.G_FILL], off))  # ways filled: 0
                 row[K.G_HKEY], off = off, off + (1 << hbits)

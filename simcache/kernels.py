@@ -12,7 +12,7 @@ the state itself records (engine.State lays it out):
   filled), and a meta word (bit 0 dirty, bits 1-3 the owning tensor), each in a region of
   its own so that scanning a set reads only line numbers; for sets with few ways, two set
   words per set;
-- for sets with many ways (register files, fully associative caches), recency lists and a
+- for sets with many ways (register files, fully associative caches), recency rings and a
   line index (an open-addressing hash table, and a direct window over the lines of a
   layer's tensors);
 - the request stack.
@@ -26,7 +26,8 @@ LRU (most recent first) and by installation under FIFO (newest first). The commo
 a hit on the most recent line, is one comparison; any other lookup compares every way
 without branches; a hit or an installation reorders the ways in a few operations on the
 order word, and the victim is the last way in it (random sets use only its lowest field).
-Sets with many ways keep their lines in place, linked in recency order, and find a line
+Sets with many ways keep their lines in place, linked in a ring in recency order (so that
+reusing the least recent slot for a new line only moves the ring's head), and find a line
 through the index.
 
 A trace access that hits its first level (where that level hashes its sets: that hits the
@@ -58,9 +59,9 @@ HDR = 8  # the first level's geometry row starts here
 # geometry fields, per level. G_TAG, G_META: its slots' line numbers and meta words; G_NXT
 # to G_WHERE are used by hashed levels only
 (G_SETS, G_WAYS, G_LBITS, G_WB, G_WA, G_POLICY, G_MASK, G_HBITS, G_TAG, G_META, G_NXT,
- G_PRV, G_HEAD, G_TAIL, G_FILL, G_HKEY, G_HSLOT, G_WLO, G_WSIZE, G_WHERE, G_CHAIN, G_SW,
- G_OMASK) = range(23)
-NGEO = 23
+ G_PRV, G_HEAD, G_FILL, G_HKEY, G_HSLOT, G_WLO, G_WSIZE, G_WHERE, G_CHAIN, G_SW,
+ G_OMASK) = range(22)
+NGEO = 22
 # G_SW, G_OMASK (scanned levels only): where the set words start (two per set: the most
 # recent line, or -1, and the order word), and the mask of an order word's used bits
 # G_CHAIN (first level only): 1 if no level's line is larger than the next one's (`_miss`)
@@ -182,35 +183,49 @@ def _index_set(S, g, line, slot):
         _hash_delete(S, g, line)
 
 
-# ---------------------------------------------------------------- recency lists (hashed)
+# ---------------------------------------------------------------- recency rings (hashed)
 
 
 @njit(inline="always")
-def _unlink(S, g, s, slot):
+def _to_front(S, g, s, slot):
+    """Make `slot`, already in set `s`'s ring, the most recent.
+
+    A hashed set's filled slots form a ring, linked both ways, most recent first (the set's
+    head), so the least recent is the head's predecessor. Making that one the most recent
+    (a hit on it, or reusing it for a new line) only moves the head."""
+    hd = S[_u(g + G_HEAD)] + s
+    h = S[_u(hd)]
+    if slot == h:
+        return
     nxt, prv = S[_u(g + G_NXT)], S[_u(g + G_PRV)]
-    p = S[_u(prv + slot)]
-    n = S[_u(nxt + slot)]
-    if p >= 0:
+    t = S[_u(prv + h)]
+    if slot != t:  # take it out, and put it back between the least and the most recent
+        p, n = S[_u(prv + slot)], S[_u(nxt + slot)]
         S[_u(nxt + p)] = n
-    else:
-        S[_u(S[_u(g + G_HEAD)] + s)] = n
-    if n >= 0:
         S[_u(prv + n)] = p
-    else:
-        S[_u(S[_u(g + G_TAIL)] + s)] = p
+        S[_u(nxt + slot)] = h
+        S[_u(prv + slot)] = t
+        S[_u(nxt + t)] = slot
+        S[_u(prv + h)] = slot
+    S[_u(hd)] = slot
 
 
 @njit(inline="always")
-def _push_front(S, g, s, slot):
-    nxt, prv, head = S[_u(g + G_NXT)], S[_u(g + G_PRV)], S[_u(g + G_HEAD)]
-    h = S[_u(head + s)]
-    S[_u(prv + slot)] = -1
-    S[_u(nxt + slot)] = h
-    if h >= 0:
-        S[_u(prv + h)] = slot
+def _add_front(S, g, s, slot):
+    """Add `slot`, not yet filled, to set `s`'s ring as the most recent."""
+    hd = S[_u(g + G_HEAD)] + s
+    h = S[_u(hd)]
+    nxt, prv = S[_u(g + G_NXT)], S[_u(g + G_PRV)]
+    if h < 0:
+        S[_u(nxt + slot)] = slot
+        S[_u(prv + slot)] = slot
     else:
-        S[_u(S[_u(g + G_TAIL)] + s)] = slot
-    S[_u(head + s)] = slot
+        t = S[_u(prv + h)]
+        S[_u(nxt + slot)] = h
+        S[_u(prv + slot)] = t
+        S[_u(nxt + t)] = slot
+        S[_u(prv + h)] = slot
+    S[_u(hd)] = slot
 
 
 # ---------------------------------------------------------------- sets
@@ -249,9 +264,7 @@ def _touch(S, g, s, slot):
     if S[_u(g + G_POLICY)] != LRU:
         return slot
     if S[_u(g + G_HBITS)] > 0:
-        if S[_u(S[_u(g + G_HEAD)] + s)] != slot:
-            _unlink(S, g, s, slot)
-            _push_front(S, g, s, slot)
+        _to_front(S, g, s, slot)
         return slot
     o = S[_u(g + G_SW)] + 2 * s
     line = S[_u(S[_u(g + G_TAG)] + slot)]
@@ -328,17 +341,17 @@ def _install(S, lv, phase, sp, s, line, tensor):
         if S[_u(fill)] < ways:
             slot = first + S[_u(fill)]
             S[_u(fill)] += 1
+            _add_front(S, g, s, slot)
         else:
             if S[_u(g + G_POLICY)] == RANDOM:
                 slot = first + np.int64(_xorshift(S) % np.uint64(ways))
-            else:
-                slot = S[_u(S[_u(g + G_TAIL)] + s)]
+            else:  # the least recent (LRU), or the oldest (FIFO)
+                slot = S[_u(S[_u(g + G_PRV)] + S[_u(S[_u(g + G_HEAD)] + s)])]
             sp = _evict(S, g, lv, phase, slot, sp)
             _index_set(S, g, S[_u(tag + slot)], -1)
-            _unlink(S, g, s, slot)
+            _to_front(S, g, s, slot)
         S[_u(tag + slot)] = line
         S[_u(meta + slot)] = tensor << M_OWNER
-        _push_front(S, g, s, slot)
         _index_set(S, g, line, slot)
         return slot, sp
     # a scanned set: lines stay in their ways
@@ -645,8 +658,7 @@ def _access(S, top, addr, size, write, tensor):
 def _relink(S, s, slot):
     """A hit on `slot` of set `s` of a hashed first level, under LRU: it becomes the most
     recent (a call, so that the kernel loops stay small)."""
-    _unlink(S, HDR, s, slot)
-    _push_front(S, HDR, s, slot)
+    _to_front(S, HDR, s, slot)
 
 
 @njit
