@@ -2,8 +2,9 @@
 
 Prints Markdown with the command, machine and date, ready for BENCHMARKS.md. Every figure
 is measured in this run, after a warm-up that compiles or loads the kernels. Each speed is
-the best of REPEAT runs, for every simulator alike: a shared virtual machine slows single
-runs by up to a third at random.
+the best of REPEAT runs, for every simulator alike: a shared virtual machine slows runs
+by up to half, in spells of seconds to minutes, so the runs against pycachesim go in rounds
+that time every path once each.
 """
 
 from __future__ import annotations
@@ -60,12 +61,7 @@ def bench_engine() -> list[str]:
 # ---------------------------------------------------------------- against pycachesim
 
 PREFIX = 8_000_000  # accesses of each trace given to the peer (its per-access path: 2 M)
-REPEAT = 3  # every path of both simulators is timed this often; the best run counts
-
-
-def best(run) -> float:
-    """The highest of REPEAT measured rates: the run least disturbed by the machine."""
-    return max(run() for _ in range(REPEAT))
+REPEAT = 5  # every path of both simulators is timed this often; the best run counts
 
 
 def caches_only():
@@ -111,7 +107,10 @@ def bench_peers() -> list[str]:
 
 
 def peer_rows(kind, h, geometry) -> list[str]:
-    """One layer's rows of bench_peers: every path timed REPEAT times, the best kept."""
+    """One layer's rows of bench_peers: every path timed REPEAT times, the best kept.
+
+    The runs go in rounds, one run of every path per round, so that a slow spell of the
+    shared machine (which lasts seconds to minutes) falls on all of them alike."""
     import gc
 
     from simcache.engine import State
@@ -126,10 +125,14 @@ def peer_rows(kind, h, geometry) -> list[str]:
         t0 = time.perf_counter()
         state.replay(addr, size, is_write, tensor)
         return n / (time.perf_counter() - t0)
-    sc_trace = best(sc_replay)
+
     # simcache, the whole layer with addresses generated in the kernel
-    runs = [engine.simulate(h, layer) for _ in range(REPEAT)]
-    sc_nest = max(x.accesses / x.seconds for x in runs)
+    accesses = []
+
+    def sc_layer():
+        r = engine.simulate(h, layer)
+        accesses.append(r.accesses)
+        return r.accesses / r.seconds
     # pycachesim, fastest correct per-access call (its load()/store() mis-parse addresses)
     m = min(n, 2_000_000)
     aa, ww = addr[:m].tolist(), is_write[:m].tolist()
@@ -157,12 +160,12 @@ def peer_rows(kind, h, geometry) -> list[str]:
         return n / core, n / total
 
     gc.disable()
-    pcs_one = best(pcs_per_access)
-    batched = [pcs_batched() for _ in range(REPEAT)]
+    rounds = [(sc_layer(), sc_replay(), pcs_per_access(), *pcs_batched())
+              for _ in range(REPEAT)]
     gc.enable()
-    pcs_core, pcs_e2e = max(c for c, _ in batched), max(e for _, e in batched)
+    sc_nest, sc_trace, pcs_one, pcs_core, pcs_e2e = (max(col) for col in zip(*rounds, strict=True))
     for path, timed, rate in (
-        ("simcache, in-kernel layer (whole layer)", runs[0].accesses, sc_nest),
+        ("simcache, in-kernel layer (whole layer)", accesses[0], sc_nest),
         ("simcache, trace arrays", n, sc_trace),
         ("pycachesim, per access (`iterload`/`iterstore`)", m, pcs_one),
         ("pycachesim, `loadstore` end to end (lists built)", n, pcs_e2e),

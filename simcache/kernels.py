@@ -20,10 +20,10 @@ the state itself records (engine.State lays it out):
 One array instead of a dozen keeps the generated code small: each array an njit function
 takes costs Numba seven values, and with a dozen of them the hot loops spilled to memory.
 
-Sets with few ways (`SCAN_WAYS` or fewer) keep each line in its way, and two set words: the
-most recent line, and an order word that lists the ways in 4-bit fields, by recency under
-LRU (most recent first) and by installation under FIFO (newest first). The commonest case,
-a hit on the most recent line, is one comparison; any other lookup compares every way
+Sets with few ways (`SCAN_WAYS` or fewer) keep each line in its way, and two set words: an
+order word that lists the ways in 4-bit fields, by recency under LRU (most recent first)
+and by installation under FIFO (newest first), and the line of its first way. The
+commonest case, a hit on that line, is one comparison; any other lookup compares every way
 without branches; a hit or an installation reorders the ways in a few operations on the
 order word, and the victim is the last way in it (random sets use only its lowest field).
 Sets with many ways keep their lines in place, linked in a ring in recency order (so that
@@ -62,8 +62,8 @@ HDR = 8  # the first level's geometry row starts here
  G_PRV, G_HEAD, G_FILL, G_HKEY, G_HSLOT, G_WLO, G_WSIZE, G_WHERE, G_CHAIN, G_SW,
  G_OMASK) = range(22)
 NGEO = 22
-# G_SW, G_OMASK (scanned levels only): where the set words start (two per set: the most
-# recent line, or -1, and the order word), and the mask of an order word's used bits
+# G_SW, G_OMASK (scanned levels only): where the set words start (two per set: the line of
+# the order word's first way, or -1, then the order word), and the mask of its used bits
 # G_CHAIN (first level only): 1 if no level's line is larger than the next one's (`_miss`)
 # G_WLO, G_WSIZE, G_WHERE: the direct lookup window's first line, its lines (0: none), and
 # where its table starts
@@ -260,7 +260,7 @@ def _scan(S, tag, lo, hi, line):
 @njit(inline="always")
 def _touch(S, g, s, slot):
     """A hit: the line becomes most recent under LRU (FIFO and random keep their order).
-    Returns the slot that now holds it."""
+    Returns its slot (lines stay in their slots)."""
     if S[_u(g + G_POLICY)] != LRU:
         return slot
     if S[_u(g + G_HBITS)] > 0:
@@ -607,11 +607,10 @@ def _access(S, top, addr, size, write, tensor):
     did not hold the line.
 
     If the first level is write-back, a hit there changes only its dirtiness and the order
-    of its set, and is handled here: in a scanned set by comparing with the most recent
-    line, then the second in order, then every way (under LRU the line then becomes the
-    most recent); in a
-    hashed set by comparing with the most recent line, then looking the line up in the
-    direct window. The rest is a call to `_miss`, which is told when the first level is
+    of its set, and is handled here: in a scanned set by comparing with the first line in
+    its order, then the second, then every way (under LRU the line then becomes the most
+    recent); in a hashed set by comparing with the most recent line, then looking the line
+    up in the direct window. The rest is a call to `_miss`, which is told when the first level is
     known not to hold the line."""
     cached, lbits0, mask0, sets0, wb0, scanned0, ways0, tag0, meta0, head0, sw0, lru0, \
         wlo0, wsize0, where0, _ = top
