@@ -203,10 +203,7 @@ def _to_front(S, g, s, slot):
         p, n = S[_u(prv + slot)], S[_u(nxt + slot)]
         S[_u(nxt + p)] = n
         S[_u(prv + n)] = p
-        S[_u(nxt + slot)] = h
-        S[_u(prv + slot)] = t
-        S[_u(nxt + t)] = slot
-        S[_u(prv + h)] = slot
+        _link(S, nxt, prv, t, slot, h)
     S[_u(hd)] = slot
 
 
@@ -217,15 +214,19 @@ def _add_front(S, g, s, slot):
     h = S[_u(hd)]
     nxt, prv = S[_u(g + G_NXT)], S[_u(g + G_PRV)]
     if h < 0:
-        S[_u(nxt + slot)] = slot
-        S[_u(prv + slot)] = slot
+        _link(S, nxt, prv, slot, slot, slot)
     else:
-        t = S[_u(prv + h)]
-        S[_u(nxt + slot)] = h
-        S[_u(prv + slot)] = t
-        S[_u(nxt + t)] = slot
-        S[_u(prv + h)] = slot
+        _link(S, nxt, prv, S[_u(prv + h)], slot, h)
     S[_u(hd)] = slot
+
+
+@njit(inline="always")
+def _link(S, nxt, prv, t, slot, h):
+    """Link `slot` between `t` and `h` of a ring (all three the same: a ring of one)."""
+    S[_u(nxt + slot)] = h
+    S[_u(prv + slot)] = t
+    S[_u(nxt + t)] = slot
+    S[_u(prv + h)] = slot
 
 
 # ---------------------------------------------------------------- sets
