@@ -66,8 +66,9 @@ class State:
             row[K.G_META], off = off, off + nslot
             fill.append((row[K.G_META], off))  # meta words: 0
             if g.ways <= K.SCAN_WAYS:
-                # set words (most recent line, order word); in the order word the ways
-                # never filled come last, the lowest last (kernels._install)
+                # set words (the line of the order's first way, then the order word); in
+                # the order word the ways never filled come last, the lowest last
+                # (kernels._install)
                 row[K.G_SW], off = off, off + 2 * g.sets
                 orders.append((row[K.G_SW] + 1, off,
                                sum((g.ways - 1 - k) << (4 * k) for k in range(g.ways))))
@@ -151,17 +152,17 @@ class State:
                     np.ascontiguousarray(is_write, dtype=np.uint8),
                     np.ascontiguousarray(tensor, dtype=np.int8))
 
-    def _records(self, lv: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """A level's (line numbers, meta words) per slot, and whether its sets are hashed."""
+    def _records(self, lv: int) -> tuple[np.ndarray, np.ndarray]:
+        """A level's line numbers and meta words, per slot (set * ways + way)."""
         g = self.geometry[lv]
         n = g.sets * g.ways
         tag, meta = int(self.geo[lv, K.G_TAG]), int(self.geo[lv, K.G_META])
-        return self.S[tag:tag + n], self.S[meta:meta + n], int(self.geo[lv, K.G_HBITS]) > 0
+        return self.S[tag:tag + n], self.S[meta:meta + n]
 
     def flush(self) -> None:
         """Write every dirty line down, level by level, each in ascending line order."""
         for lv in range(len(self.geometry)):
-            tag, meta, _ = self._records(lv)
+            tag, meta = self._records(lv)
             slots = np.flatnonzero(((meta & K.M_DIRTY) != 0) & (tag >= 0))
             order = slots[np.argsort(tag[slots], kind="stable")]
             K.flush_level(self.S, lv, order)
@@ -171,7 +172,7 @@ class State:
         tests."""
         out = []
         for lv, g in enumerate(self.geometry):
-            tag, meta, _ = self._records(lv)
+            tag, meta = self._records(lv)
             sets = []
             for s in range(g.sets):
                 ways: list[tuple[int, bool] | None] = [None] * g.ways
