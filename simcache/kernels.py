@@ -30,8 +30,9 @@ Sets with many ways keep their lines in place, linked in a ring in recency order
 reusing the least recent slot for a new line only moves the ring's head), and find a line
 through the index.
 
-A trace access that hits its first level (where that level hashes its sets: that hits the
-most recent line) is handled inline in the kernel loops (`_access`). Everything else is a
+A trace access that hits its first level (where that level hashes its sets: its most
+recent line, or a line of its direct window) is handled inline in the kernel loops
+(`_access`). Everything else is a
 call to `_miss`, which handles the commonest remaining case on a short path, and all
 others through `request`. That handles each request completely, with everything it causes
 below, before the next one (the order docs/model.md fixes), with an explicit stack.
