@@ -81,7 +81,9 @@ F_WRITE, F_DEMAND, F_WB, F_INSTALL, F_DIRTY = 1, 2, 4, 8, 16
 # function once more for that value
 RUN, FLUSH = np.int64(0), np.int64(1)
 READ, WRITE = np.bool_(False), np.bool_(True)
-BY_MISS, QUICK = 1, 2  # what `_access` returns when the first level serves an access
+# what `_access` returns when the first level serves an access (BY_MISS, QUICK), and what
+# `_miss` returns when the access needs the general path (GENERAL)
+BY_MISS, QUICK, GENERAL = 1, 2, 3
 # stack columns
 S_LEVEL, S_ADDR, S_SIZE, S_FLAGS, S_TENSOR = range(5)
 NSTACK = 5
@@ -234,19 +236,35 @@ def _link(S, nxt, prv, t, slot, h):
 
 
 @njit(inline="always")
-def _find(S, g, s, line):
-    """Slot (set * ways + way position) holding `line` in set `s`, or -1."""
+def _lookup(S, g, s, line):
+    """A lookup that hits makes the line the most recent under LRU (FIFO and random keep
+    their order). Returns the slot (set * ways + way) holding `line` in set `s`, or -1.
+
+    A scanned set compares its first way in order, then every way; a hashed set its most
+    recent line, then the index. Lines stay in their slots."""
     tag = S[_u(g + G_TAG)]
+    lru = S[_u(g + G_POLICY)] == LRU
     if S[_u(g + G_HBITS)] > 0:
         h = S[_u(S[_u(g + G_HEAD)] + s)]
         if h >= 0 and S[_u(tag + h)] == line:
             return h
         k = line - S[_u(g + G_WLO)]
         if k >= 0 and k < S[_u(g + G_WSIZE)]:
-            return S[_u(S[_u(g + G_WHERE)] + k)]
-        return _hash_find(S, g, line)
-    ways = S[_u(g + G_WAYS)]
-    return _scan(S, tag, s * ways, (s + 1) * ways, line)
+            slot = S[_u(S[_u(g + G_WHERE)] + k)]
+        else:
+            slot = _hash_find(S, g, line)
+        if slot >= 0 and lru:
+            _to_front(S, g, s, slot)
+        return slot
+    o = S[_u(g + G_SW)] + 2 * s
+    first = s * S[_u(g + G_WAYS)]
+    if S[_u(o)] == line:
+        return first + (S[_u(o + 1)] & 15)
+    slot = _scan(S, tag, first, first + S[_u(g + G_WAYS)], line)
+    if slot >= 0 and lru:
+        _front(S, o, slot - first)
+        S[_u(o)] = line
+    return slot
 
 
 @njit(inline="always")
@@ -257,23 +275,6 @@ def _scan(S, tag, lo, hi, line):
     for slot in range(lo, hi):
         found = slot if S[_u(tag + slot)] == line else found
     return found
-
-
-@njit(inline="always")
-def _touch(S, g, s, slot):
-    """A hit: the line becomes most recent under LRU (FIFO and random keep their order).
-    Returns its slot (lines stay in their slots)."""
-    if S[_u(g + G_POLICY)] != LRU:
-        return slot
-    if S[_u(g + G_HBITS)] > 0:
-        _to_front(S, g, s, slot)
-        return slot
-    o = S[_u(g + G_SW)] + 2 * s
-    line = S[_u(S[_u(g + G_TAG)] + slot)]
-    if S[_u(o)] != line:
-        _front(S, o, slot - s * S[_u(g + G_WAYS)])
-        S[_u(o)] = line
-    return slot
 
 
 @njit(inline="always")
@@ -452,11 +453,10 @@ def request(S, phase, lv, addr, size, flags, tensor):
                 sp = _push(S, sp, lv, lo, hi - lo, flags, tensor)
             continue
         _count(S, c, write, size)
-        slot = _find(S, g, s, line)
+        slot = _lookup(S, g, s, line)
         wb = S[_u(g + G_WB)]
         if slot >= 0:
             _hit(S, c, write, flags & F_DEMAND)
-            slot = _touch(S, g, s, slot)
             if write:
                 if wb:
                     _dirty(S, lv, slot)
@@ -510,10 +510,9 @@ def _write_back(S, lv, addr, size, tensor):
     line = addr >> S[_u(g + G_LBITS)]
     s = _set(S, g, line)
     _count(S, c, True, size)
-    slot = _find(S, g, s, line)
+    slot = _lookup(S, g, s, line)
     if slot >= 0:
         _hit(S, c, True, False)
-        slot = _touch(S, g, s, slot)
     else:
         slot, sp = _install(S, lv, 0, 0, s, line, tensor)
         if sp > 0:
@@ -537,11 +536,9 @@ def _miss(S, addr, size, write, tensor, missed):
     levels = S[H_LEVELS]
     g = _geo(0)
     lbits0 = S[_u(g + G_LBITS)]
-    flags = (F_WRITE if write else 0) | F_DEMAND
     if levels == 1 or ((addr + size - 1) >> lbits0) != (addr >> lbits0) or not S[_u(g + G_CHAIN)] \
             or (write and not (S[_u(g + G_WB)] and S[_u(g + G_WA)])):
-        request(S, RUN, RUN, addr, size, flags, tensor)
-        return False
+        return GENERAL
     # descend until a level hits
     mem = levels - 1
     lv = 0
@@ -561,16 +558,15 @@ def _miss(S, addr, size, write, tensor, missed):
         _count(S, c, w, nbytes)
         line = addr >> S[_u(g + G_LBITS)]
         s = _set(S, g, line)
-        slot = _find(S, g, s, line)
+        slot = _lookup(S, g, s, line)
         if slot >= 0:
             _hit(S, c, w, True)
-            slot = _touch(S, g, s, slot)
             if w:
                 _dirty(S, lv, slot)
             break
         nbytes = np.int64(1) << S[_u(g + G_LBITS)]
         lv += 1
-    served_here = lv == 0
+    served_here = BY_MISS if lv == 0 else 0
     # install where it missed, deepest first
     while lv > 0:
         lv -= 1
@@ -599,7 +595,7 @@ def _top(S):
             S[_u(g + G_WB)] != 0, scanned, S[_u(g + G_WAYS)], S[_u(g + G_TAG)],
             S[_u(g + G_META)], S[_u(g + G_HEAD)], S[_u(g + G_SW)],
             S[_u(g + G_POLICY)] == LRU, S[_u(g + G_WLO)], S[_u(g + G_WSIZE)],
-            S[_u(g + G_WHERE)], S[H_QUICK])
+            S[_u(g + G_WHERE)], S[_u(g + G_OMASK)], S[H_QUICK])
 
 
 @njit(inline="always")
@@ -615,7 +611,7 @@ def _access(S, top, addr, size, write, tensor):
     up in the direct window. The rest is a call to `_miss`, which is told when the first level is
     known not to hold the line."""
     cached, lbits0, mask0, sets0, wb0, scanned0, ways0, tag0, meta0, head0, sw0, lru0, \
-        wlo0, wsize0, where0, _ = top
+        wlo0, wsize0, where0, omask0, _ = top
     line = addr >> lbits0
     missed = False
     if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
@@ -633,11 +629,19 @@ def _access(S, top, addr, size, write, tensor):
                                     | ((order >> 4) & 15))
                     S[_u(o)] = line
             else:
-                h = _scan(S, tag0, first, first + ways0, line)
-                missed = h < 0  # the first level does not hold the line
-                if h >= 0 and lru0:
-                    _front(S, o, h - first)
-                    S[_u(o)] = line
+                shift = 4 * (ways0 - 1)
+                last = (order >> shift) & 15
+                if S[_u(tag0 + first + last)] == line:  # the last (a cyclic sweep of a set)
+                    h = first + last
+                    if lru0:  # it becomes the first: rotate the fields
+                        S[_u(o + 1)] = ((order << 4) | last) & omask0
+                        S[_u(o)] = line
+                else:
+                    h = _scan(S, tag0, first, first + ways0, line)
+                    missed = h < 0  # the first level does not hold the line
+                    if h >= 0 and lru0:
+                        _front(S, o, h - first)
+                        S[_u(o)] = line
         else:
             h = S[_u(head0 + s)]
             if h >= 0 and S[_u(tag0 + h)] != line:  # a line of the direct window is found here
@@ -652,7 +656,11 @@ def _access(S, top, addr, size, write, tensor):
             if write:
                 S[_u(meta0 + h)] |= M_DIRTY
             return QUICK
-    return BY_MISS if _miss(S, addr, size, write, tensor, missed) else 0
+    r = _miss(S, addr, size, write, tensor, missed)
+    if r == GENERAL:
+        request(S, RUN, RUN, addr, size, (F_WRITE if write else 0) | F_DEMAND, tensor)
+        return 0
+    return r
 
 
 @njit

@@ -145,6 +145,31 @@ def test_fifo_and_lru_differ_on_one_set(simulate):
     )
 
 
+def test_lru_cyclic_sweep_hits_the_least_recent_way(simulate):
+    # 48 B, 16 B lines, 3 ways -> 1 set. A, B, C, D = lines 0, 1, 2, 3. A sweep over as
+    # many lines as ways hits the least recent line every time (the engine's kernel loop
+    # checks that way before comparing all of them).
+    trace = [R(0x00), R(0x10), R(0x20), R(0x00), R(0x10), R(0x20), Wr(0x00), R(0x30),
+             R(0x10)]
+    # A, B, C miss -> ways 0, 1, 2; order [A, B, C]. A hit: [B, C, A]; B hit: [C, A, B];
+    # C hit: [A, B, C]. write A: hit, dirty; [B, C, A]. D miss: victim B (way 1) ->
+    # [A, D, C], order [C, A, D]. B miss: victim C (way 2) -> [A, D, B].
+    counters, contents = simulate([level(48, 16, 3, "lru")], trace)
+    assert contents == [[[(0, True), (3, False), (1, False)]]]
+    # L0: 8 reads (32 B), 3 of them hits; 1 write (4 B), a hit. mem: 5 fetches of 16 B.
+    # Flush: A (x) written back, 16 B.
+    check(
+        counters,
+        {
+            ("run", 0, "x"): dict(reads=8, read_hits=3, bytes_read=32, writes=1,
+                                  write_hits=1, bytes_written=4, served=4),
+            ("run", 1, "x"): dict(reads=5, read_hits=5, bytes_read=80, served=5),
+            ("flush", 0, "x"): dict(writebacks=1),
+            ("flush", 1, "x"): dict(writes=1, write_hits=1, bytes_written=16),
+        },
+    )
+
+
 def test_random_victim_is_r_mod_ways_drawn_only_when_full(simulate):
     # 48 B, 16 B lines, 3 ways -> 1 set. Lines 0,1,2 fill ways 0,1,2 with no draw;
     # line 3 needs a victim: first draw from seed 1 is 1082269761, mod 3 = 0 -> way 0.
