@@ -690,15 +690,23 @@ def _fold(S):
 
 @njit
 def run_trace(S, addr, size, is_write, tensor):
-    """Replay trace arrays (one chunk) through the hierarchy."""
+    """Replay trace arrays (one chunk) through the hierarchy.
+
+    The quick counts are every access, counted in a pass of their own, less those that
+    `_access` did not serve quickly: counting the quick ones in the simulation loop, as
+    they happen, cost more than that pass (BENCHMARKS.md)."""
     top = _top(S)
     quick = top[-1]
+    for k in range(addr.shape[0]):  # (count, bytes) of reads, then of writes
+        q = quick + np.int64(tensor[k]) * 4 + (2 if is_write[k] != 0 else 0)
+        S[_u(q)] += 1
+        S[_u(q + 1)] += size[k]
     for k in range(addr.shape[0]):
         n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
-        if _access(S, top, addr[k], n, w, t) == QUICK:
-            q = quick + t * 4 + (2 if w else 0)  # (count, bytes) of reads, then of writes
-            S[_u(q)] += 1
-            S[_u(q + 1)] += n
+        if _access(S, top, addr[k], n, w, t) != QUICK:
+            q = quick + t * 4 + (2 if w else 0)
+            S[_u(q)] -= 1
+            S[_u(q + 1)] -= n
     _fold(S)
 
 
