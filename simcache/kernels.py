@@ -23,9 +23,11 @@ takes costs Numba seven values, and with a dozen of them the hot loops spilled t
 Sets with few ways (`SCAN_WAYS` or fewer) keep each line in its way, and two set words: an
 order word that lists the ways in 4-bit fields, by recency under LRU (most recent first)
 and by installation under FIFO (newest first), and the line of its first way. The
-commonest case, a hit on that line, is one comparison; any other lookup compares every way
-without branches; a hit or an installation reorders the ways in a few operations on the
-order word, and the victim is the last way in it (random sets use only its lowest field).
+commonest case, a hit on that line, is one comparison; the kernel loops then try the
+second and the last way (a set swept in a cycle hits its least recent line), and any other
+lookup compares every way without branches; a hit or an installation reorders the ways
+in a few operations on the order word, and the victim is the last way in it (random sets
+use only its lowest field).
 Sets with many ways keep their lines in place, linked in a ring in recency order (so that
 reusing the least recent slot for a new line only moves the ring's head), and find a line
 through the index.
@@ -606,10 +608,10 @@ def _access(S, top, addr, size, write, tensor):
 
     If the first level is write-back, a hit there changes only its dirtiness and the order
     of its set, and is handled here: in a scanned set by comparing with the first line in
-    its order, then the second, then every way (under LRU the line then becomes the most
-    recent); in a hashed set by comparing with the most recent line, then looking the line
-    up in the direct window. The rest is a call to `_miss`, which is told when the first level is
-    known not to hold the line."""
+    its order, then the second, then the last, then every way (under LRU the line then
+    becomes the most recent); in a hashed set by comparing with the most recent line, then
+    looking the line up in the direct window. The rest is a call to `_miss`, which is told
+    when the first level is known not to hold the line."""
     cached, lbits0, mask0, sets0, wb0, scanned0, ways0, tag0, meta0, head0, sw0, lru0, \
         wlo0, wsize0, where0, omask0, _ = top
     line = addr >> lbits0
