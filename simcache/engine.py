@@ -110,7 +110,7 @@ class State:
             S[start:end] = 0
         for start, end, value in orders:
             S[start:end:2] = value
-        self._stack_for = max_access
+        S[K.H_FITS] = max_access
 
     @property
     def geo(self) -> np.ndarray:
@@ -134,23 +134,26 @@ class State:
 
     def reserve(self, max_access: int) -> None:
         """Make the request stack deep enough for accesses of up to `max_access` bytes."""
-        if max_access > self._stack_for:
+        if max_access > self.S[K.H_FITS]:
             depth = self._depth(max_access)
             if depth > self.S[K.H_DEPTH]:
                 self.S = np.concatenate(
                     [self.S[:self._stack_at], np.zeros(depth * K.NSTACK, dtype=np.int64)])
                 self.S[K.H_DEPTH] = depth
-            self._stack_for = max_access
+            self.S[K.H_FITS] = max_access
 
     def replay(self, addr, size, is_write, tensor) -> None:
         """Run one chunk of trace arrays (run phase)."""
         if len(addr) == 0:
             return
-        self.reserve(int(np.max(size)))
-        K.run_trace(self.S, np.ascontiguousarray(addr, dtype=np.int64),
-                    np.ascontiguousarray(size, dtype=np.int64),
-                    np.ascontiguousarray(is_write, dtype=np.uint8),
-                    np.ascontiguousarray(tensor, dtype=np.int8))
+        arrays = (np.ascontiguousarray(addr, dtype=np.int64),
+                  np.ascontiguousarray(size, dtype=np.int64),
+                  np.ascontiguousarray(is_write, dtype=np.uint8),
+                  np.ascontiguousarray(tensor, dtype=np.int8))
+        # the kernel finds the largest access in a pass it makes anyway; if the stack is
+        # too shallow for it, it does nothing and says so
+        while (largest := K.run_trace(self.S, *arrays)) > 0:
+            self.reserve(int(largest))
 
     def _records(self, lv: int) -> tuple[np.ndarray, np.ndarray]:
         """A level's line numbers and meta words, per slot (set * ways + way)."""

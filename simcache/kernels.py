@@ -56,8 +56,8 @@ def njit(*args, **kw):
     return _njit(*args, **kw)
 
 
-# header fields
-H_LEVELS, H_CTR, H_QUICK, H_STACK, H_DEPTH, H_RNG = range(6)
+# header fields; H_FITS: the largest access (bytes) the request stack is deep enough for
+H_LEVELS, H_CTR, H_QUICK, H_STACK, H_DEPTH, H_RNG, H_FITS = range(7)
 HDR = 8  # the first level's geometry row starts here
 # geometry fields, per level. G_TAG, G_META: its slots' line numbers and meta words; G_NXT
 # to G_WHERE are used by hashed levels only
@@ -692,17 +692,27 @@ def _fold(S):
 
 @njit
 def run_trace(S, addr, size, is_write, tensor):
-    """Replay trace arrays (one chunk) through the hierarchy.
+    """Replay trace arrays (one chunk) through the hierarchy. Returns 0; or, having
+    changed nothing, the largest access's size when the request stack is not deep enough
+    for it (the caller deepens the stack and calls again).
 
     The quick counts are every access, counted in a pass of their own, less those that
     `_access` did not serve quickly: counting the quick ones in the simulation loop, as
     they happen, cost more than that pass (BENCHMARKS.md)."""
     top = _top(S)
     quick = top[-1]
+    largest = np.int64(0)
     for k in range(addr.shape[0]):  # (count, bytes) of reads, then of writes
         q = quick + np.int64(tensor[k]) * 4 + (2 if is_write[k] != 0 else 0)
         S[_u(q)] += 1
         S[_u(q + 1)] += size[k]
+        largest = max(largest, size[k])
+    if largest > S[H_FITS]:
+        for k in range(addr.shape[0]):  # undone
+            q = quick + np.int64(tensor[k]) * 4 + (2 if is_write[k] != 0 else 0)
+            S[_u(q)] -= 1
+            S[_u(q + 1)] -= size[k]
+        return largest
     for k in range(addr.shape[0]):
         n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
         if _access(S, top, addr[k], n, w, t) != QUICK:
@@ -710,6 +720,7 @@ def run_trace(S, addr, size, is_write, tensor):
             S[_u(q)] -= 1
             S[_u(q + 1)] -= n
     _fold(S)
+    return np.int64(0)
 
 
 @njit(inline="always")
