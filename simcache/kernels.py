@@ -259,10 +259,11 @@ def _lookup(S, g, s, line):
             _to_front(S, g, s, slot)
         return slot
     o = S[_u(g + G_SW)] + 2 * s
-    first = s * S[_u(g + G_WAYS)]
+    ways = S[_u(g + G_WAYS)]
+    first = s * ways
     if S[_u(o)] == line:
         return first + (S[_u(o + 1)] & 15)
-    slot = _scan(S, tag, first, first + S[_u(g + G_WAYS)], line)
+    slot = _scan(S, tag, first, first + ways, line)
     if slot >= 0 and lru:
         _front(S, o, slot - first)
         S[_u(o)] = line
@@ -690,6 +691,19 @@ def _fold(S):
             S[_u(q + k)] = 0
 
 
+@njit(inline="always")
+def _tally(S, quick, size, is_write, tensor, sign):
+    """Add `sign` times every access of a chunk to the quick counts: (count, bytes) of
+    reads, then of writes, per tensor. Returns the largest access's size."""
+    largest = np.int64(0)
+    for k in range(size.shape[0]):
+        q = quick + np.int64(tensor[k]) * 4 + (2 if is_write[k] != 0 else 0)
+        S[_u(q)] += sign
+        S[_u(q + 1)] += sign * size[k]
+        largest = max(largest, size[k])
+    return largest
+
+
 @njit
 def run_trace(S, addr, size, is_write, tensor):
     """Replay trace arrays (one chunk) through the hierarchy. Returns 0; or, having
@@ -701,17 +715,9 @@ def run_trace(S, addr, size, is_write, tensor):
     they happen, cost more than that pass (BENCHMARKS.md)."""
     top = _top(S)
     quick = top[-1]
-    largest = np.int64(0)
-    for k in range(addr.shape[0]):  # (count, bytes) of reads, then of writes
-        q = quick + np.int64(tensor[k]) * 4 + (2 if is_write[k] != 0 else 0)
-        S[_u(q)] += 1
-        S[_u(q + 1)] += size[k]
-        largest = max(largest, size[k])
+    largest = _tally(S, quick, size, is_write, tensor, 1)
     if largest > S[H_FITS]:
-        for k in range(addr.shape[0]):  # undone
-            q = quick + np.int64(tensor[k]) * 4 + (2 if is_write[k] != 0 else 0)
-            S[_u(q)] -= 1
-            S[_u(q + 1)] -= size[k]
+        _tally(S, quick, size, is_write, tensor, -1)  # undone
         return largest
     for k in range(addr.shape[0]):
         n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
