@@ -692,14 +692,21 @@ def _fold(S):
 
 
 @njit(inline="always")
+def _quick_add(S, quick, tensor, write, count, nbytes):
+    """Add to the quick counts of `tensor`'s reads or writes: (count, bytes) of reads,
+    then of writes, four words per tensor from `quick`."""
+    q = quick + tensor * 4 + (2 if write else 0)
+    S[_u(q)] += count
+    S[_u(q + 1)] += nbytes
+
+
+@njit(inline="always")
 def _tally(S, quick, size, is_write, tensor, sign):
-    """Add `sign` times every access of a chunk to the quick counts: (count, bytes) of
-    reads, then of writes, per tensor. Returns the largest access's size."""
+    """Add `sign` times every access of a chunk to the quick counts. Returns the largest
+    access's size."""
     largest = np.int64(0)
     for k in range(size.shape[0]):
-        q = quick + np.int64(tensor[k]) * 4 + (2 if is_write[k] != 0 else 0)
-        S[_u(q)] += sign
-        S[_u(q + 1)] += sign * size[k]
+        _quick_add(S, quick, np.int64(tensor[k]), is_write[k] != 0, sign, sign * size[k])
         largest = max(largest, size[k])
     return largest
 
@@ -722,9 +729,7 @@ def run_trace(S, addr, size, is_write, tensor):
     for k in range(addr.shape[0]):
         n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
         if _access(S, top, addr[k], n, w, t) != QUICK:
-            q = quick + t * 4 + (2 if w else 0)
-            S[_u(q)] -= 1
-            S[_u(q + 1)] -= n
+            _quick_add(S, quick, t, w, -1, -n)
     _fold(S)
     return np.int64(0)
 
@@ -837,9 +842,8 @@ def run_nest(S, idx, ext, coef, base, tens, dsize, rows, cols, start, count):
             col -= coef[4, d] * e
             d -= 1
     quick = top[-1]
-    for t, q, n in ((tx, 0, qx), (tw, 0, qw), (ty, 0, qry), (ty, 2, qwy)):
-        S[_u(quick + t * 4 + q)] += n
-        S[_u(quick + t * 4 + q + 1)] += n * dsize
+    for t, w, n in ((tx, READ, qx), (tw, READ, qw), (ty, READ, qry), (ty, WRITE, qwy)):
+        _quick_add(S, quick, t, w, n, n * dsize)
     _fold(S)
     return macs
 
