@@ -35,6 +35,7 @@ class Result:
 
 
 WINDOW_LIMIT = 1 << 24  # entries (int64) of a level's direct lookup window: 128 MiB at most
+BOX = 1024  # entries of the outbox of a first level with many ways (kernels._defer)
 
 
 class State:
@@ -44,10 +45,14 @@ class State:
     `window` = (first, end) byte addresses that most accesses fall in (a layer's tensors):
     levels with many ways then find lines there through a direct table (kernels.py).
     `max_access`: the largest access expected, in bytes (the request stack grows if a
-    larger one comes, at the cost of copying the state)."""
+    larger one comes, at the cost of copying the state).
+    `box`: entries of the outbox where a first level with many ways (a register file) puts
+    what it sends below, if its policy draws no random numbers (kernels._defer); default
+    `BOX`."""
 
     def __init__(self, geometry: list[Geometry], seed: int = 1,
-                 window: tuple[int, int] | None = None, max_access: int = 8):
+                 window: tuple[int, int] | None = None, max_access: int = 8,
+                 box: int | None = None):
         levels = len(geometry) + 1  # main memory is the last
         off = K.HDR + levels * K.NGEO
         ctr, off = off, off + 2 * levels * K.NTENSORS * K.NKINDS
@@ -92,9 +97,15 @@ class State:
                         row[K.G_WHERE], off = off, off + wsize
             rows.append(row)
         rows.append([0] * K.NGEO)  # main memory
+        boxed = 0
         if geometry:
             lines = [g.line for g in geometry]
             rows[0][K.G_CHAIN] = int(all(a <= b for a, b in zip(lines, lines[1:], strict=False)))
+            g = geometry[0]
+            if (rows[0][K.G_HBITS] > 0 and rows[0][K.G_CHAIN] and g.policy != "random"
+                    and g.write_back and g.write_allocate):
+                boxed = max(BOX if box is None else box, 2)  # a fetch and a write-back
+                box, off = off, off + 2 * boxed
         self.geometry = geometry
         self._stack_at = off
         depth = self._depth(max_access)
@@ -111,6 +122,9 @@ class State:
         for start, end, value in orders:
             S[start:end:2] = value
         S[K.H_FITS] = max_access
+        self.hashed = bool(geometry) and geometry[0].ways > K.SCAN_WAYS  # kernels.RUN_NEST
+        if boxed:
+            S[K.H_BOX], S[K.H_BOXCAP] = box, boxed
 
     @property
     def geo(self) -> np.ndarray:
@@ -152,8 +166,14 @@ class State:
                   np.ascontiguousarray(tensor, dtype=np.int8))
         # the kernel finds the largest access in a pass it makes anyway; if the stack is
         # too shallow for it, it does nothing and says so
-        while (largest := K.run_trace(self.S, *arrays)) > 0:
+        while (largest := K.RUN_TRACE[self.hashed](self.S, *arrays)) > 0:
             self.reserve(int(largest))
+
+    def walk(self, idx, ext, coef, base, tensors, dtype_bytes, rows, cols, start, count) -> int:
+        """Walk `count` iterations of a loop nest from `start` (kernels.run_nest). Returns
+        the MACs performed."""
+        return int(K.RUN_NEST[self.hashed](self.S, idx, ext, coef, base, tensors, dtype_bytes,
+                                           rows, cols, start, count))
 
     def _records(self, lv: int) -> tuple[np.ndarray, np.ndarray]:
         """A level's line numbers and meta words, per slot (set * ways + way)."""
@@ -188,22 +208,24 @@ class State:
 
 
 def warm_up() -> tuple[float, bool]:
-    """Compile or load the kernels on a tiny problem. Returns (seconds, compiled now)."""
-    kernels = (K.run_nest, K.run_trace, K.flush_level)
+    """Compile or load the kernels on tiny problems, for first levels of few and of many
+    ways. Returns (seconds, compiled now)."""
+    kernels = (*K.RUN_NEST, *K.RUN_TRACE, K.flush_level)
 
     def misses() -> int:  # Numba's count of compilations that found no cache, per process
         return sum(sum(k.stats.cache_misses.values()) for k in kernels)
 
     before = misses()
     t0 = time.perf_counter()
-    state = State([Geometry("warm-up", 64, 16, 2, 2, "lru", True, True)])
-    ext = np.ones(8, dtype=np.int64)
-    K.run_nest(state.S, np.zeros(8, np.int64),
-               ext, np.zeros((5, 8), np.int64), np.zeros(5, np.int64), np.zeros(3, np.int64),
-               4, -1, -1, 0, 1)
-    one = np.ones(1, dtype=np.int64)
-    state.replay(one, one, one.astype(np.uint8), one.astype(np.int8))
-    state.flush()
+    for first in (Geometry("warm-up", 64, 16, 2, 2, "lru", True, True),
+                  Geometry("warm-up", 128, 4, 32, 1, "lru", True, True)):
+        state = State([first])
+        ext = np.ones(8, dtype=np.int64)
+        state.walk(np.zeros(8, np.int64), ext, np.zeros((5, 8), np.int64),
+                   np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, 0, 1)
+        one = np.ones(1, dtype=np.int64)
+        state.replay(one, one, one.astype(np.uint8), one.astype(np.int8))
+        state.flush()
     return time.perf_counter() - t0, misses() > before
 
 
@@ -220,9 +242,9 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
         rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
         for start in range(0, nest.iterations, NEST_CHUNK):
             count = min(NEST_CHUNK, nest.iterations - start)
-            macs += int(K.run_nest(state.S, idx[:len(nest.ext)], nest.ext, nest.coef, nest.base,
-                                   np.array(nest.tensors, np.int64), nest.dtype_bytes,
-                                   rows, cols, start, count))
+            macs += state.walk(idx[:len(nest.ext)], nest.ext, nest.coef, nest.base,
+                               np.array(nest.tensors, np.int64), nest.dtype_bytes,
+                               rows, cols, start, count)
             done += count
             if progress is not None:
                 progress(done, total)

@@ -56,9 +56,11 @@ def njit(*args, **kw):
     return _njit(*args, **kw)
 
 
-# header fields; H_FITS: the largest access (bytes) the request stack is deep enough for
-H_LEVELS, H_CTR, H_QUICK, H_STACK, H_DEPTH, H_RNG, H_FITS = range(7)
-HDR = 8  # the first level's geometry row starts here
+# header fields; H_FITS: the largest access (bytes) the request stack is deep enough for;
+# H_BOX, H_BOXCAP, H_BOXN: where the outbox starts (0: none), its entries, and how many
+# it holds (`_defer`)
+H_LEVELS, H_CTR, H_QUICK, H_STACK, H_DEPTH, H_RNG, H_FITS, H_BOX, H_BOXCAP, H_BOXN = range(10)
+HDR = 10  # the first level's geometry row starts here
 # geometry fields, per level. G_TAG, G_META: its slots' line numbers and meta words; G_NXT
 # to G_WHERE are used by hashed levels only
 (G_SETS, G_WAYS, G_LBITS, G_WB, G_WA, G_POLICY, G_MASK, G_HBITS, G_TAG, G_META, G_NXT,
@@ -528,28 +530,40 @@ def _write_back(S, lv, addr, size, tensor):
 @njit
 def _miss(S, addr, size, write, tensor, missed):
     """A trace access (run phase) that `_access` did not serve (`missed`: because the first
-    level does not hold its line). Returns True when the first level served it.
+    level does not hold its line). Returns BY_MISS when the first level served it, 0 when
+    a level below did, and GENERAL when it needs the general path.
 
     The common case takes a short path: a read, or a write to a write-back,
     write-allocate first level, inside one line of the first level, when no level's line
-    is larger than the next one's. The access is then one line at every level: it descends
-    until a level hits, and installs on the way back up, deepest first, so that each fetch
-    is complete below before the level above chooses its victim (docs/model.md). Dirty
-    victims and everything else take the general path."""
+    is larger than the next one's (`_fetch`). Everything else takes the general path.
+    What `_defer` put in the outbox goes first."""
+    if S[H_BOXN] > 0:
+        _drain(S)
     levels = S[H_LEVELS]
     g = _geo(0)
     lbits0 = S[_u(g + G_LBITS)]
     if levels == 1 or ((addr + size - 1) >> lbits0) != (addr >> lbits0) or not S[_u(g + G_CHAIN)] \
             or (write and not (S[_u(g + G_WB)] and S[_u(g + G_WA)])):
         return GENERAL
-    # descend until a level hits
-    mem = levels - 1
-    lv = 0
-    nbytes = size
+    lv, nbytes = np.int64(0), size
     if missed:  # known: count the first level's miss and go on below
         _count(S, _cix(S, 0, 0, tensor), write, size)
-        nbytes = np.int64(1) << lbits0
-        lv = 1
+        lv, nbytes = np.int64(1), np.int64(1) << lbits0
+    return BY_MISS if _fetch(S, 0, lv, addr, nbytes, write, tensor) == 0 else 0
+
+
+@njit(inline="always")
+def _fetch(S, first, lv, addr, nbytes, write, tensor):
+    """A demand request of `nbytes` inside one line, from level `first` (a read, or a write
+    to a write-back, write-allocate level `first`), whose lookup starts at level `lv`
+    (`first` or the one below, when level `first` is known to miss and has counted it).
+    Run phase, no level's line larger than the next one's: it is one line at every level.
+    Returns the level that served it.
+
+    It descends until a level hits, and installs on the way back up to level `first`,
+    deepest first, so that each fetch is complete below before the level above chooses its
+    victim (docs/model.md); a dirty victim's write-back goes down completely at once."""
+    mem = S[H_LEVELS] - 1
     while True:
         c = _cix(S, 0, lv, tensor)
         if lv == mem:
@@ -557,7 +571,7 @@ def _miss(S, addr, size, write, tensor, missed):
             _hit(S, c, False, True)
             break
         g = _geo(lv)
-        w = write and lv == 0
+        w = write and lv == first
         _count(S, c, w, nbytes)
         line = addr >> S[_u(g + G_LBITS)]
         s = _set(S, g, line)
@@ -569,9 +583,8 @@ def _miss(S, addr, size, write, tensor, missed):
             break
         nbytes = np.int64(1) << S[_u(g + G_LBITS)]
         lv += 1
-    served_here = BY_MISS if lv == 0 else 0
-    # install where it missed, deepest first
-    while lv > 0:
+    served = lv
+    while lv > first:  # install where it missed, deepest first
         lv -= 1
         g = _geo(lv)
         line = addr >> S[_u(g + G_LBITS)]
@@ -581,9 +594,70 @@ def _miss(S, addr, size, write, tensor, missed):
             e = S[H_STACK]
             _write_back(S, S[_u(e + S_LEVEL)], S[_u(e + S_ADDR)], S[_u(e + S_SIZE)],
                         S[_u(e + S_TENSOR)])
-        if write and lv == 0:
-            _dirty(S, 0, slot)
-    return served_here
+        if write and lv == first:
+            _dirty(S, lv, slot)
+    return served
+
+
+# ---------------------------------------------------------------- deferred requests
+
+
+@njit(inline="always")
+def _defer(S, top, s, line, size, write, tensor):
+    """A trace access that misses a first level of many ways (LRU or FIFO, write-back and
+    write-allocate) whose set `s` is full, inside one line of it, in its direct window.
+    Returns False, having changed nothing, when the set is not full.
+
+    The first level installs the line now and puts what it sends below, the fetch and then
+    any dirty victim's write-back, in the outbox; `_drain` sends them on later, in order.
+    The outcome is the same as sending them at once: such a level draws no random number,
+    and nothing below it changes it; every other path drains the outbox first."""
+    _, lbits0, _, _, _, ways0, tag0, meta0, head0, _, _, wlo0, wsize0, where0, _, _ = top
+    g = _geo(0)
+    if S[_u(S[_u(g + G_FILL)] + s)] < ways0:
+        return False
+    n = S[H_BOXN]
+    if n + 2 > S[H_BOXCAP]:
+        _drain(S)
+        n = 0
+    h = S[_u(head0 + s)]
+    slot = S[_u(S[_u(g + G_PRV)] + h)]  # the least recent (LRU) or the oldest (FIFO)
+    old, m = S[_u(tag0 + slot)], S[_u(meta0 + slot)]
+    _count(S, _cix(S, 0, 0, tensor), write, size)
+    e = S[H_BOX] + 2 * n
+    S[_u(e)] = line << lbits0  # an entry: the address, then the tensor and 1 for a write-back
+    S[_u(e + 1)] = tensor << 1
+    if m & M_DIRTY:
+        victim = (m >> M_OWNER) & 7
+        S[_u(_cix(S, 0, 0, victim) + WRITEBACKS)] += 1
+        S[_u(e + 2)] = old << lbits0
+        S[_u(e + 3)] = (victim << 1) | 1
+        n += 1
+    S[H_BOXN] = n + 1
+    k = old - wlo0
+    if k >= 0 and k < wsize0:
+        S[_u(where0 + k)] = -1
+    else:
+        _hash_delete(S, g, old)
+    S[_u(head0 + s)] = slot  # the ring's order stays: its head moves back by one
+    S[_u(tag0 + slot)] = line
+    S[_u(meta0 + slot)] = (tensor << M_OWNER) | (M_DIRTY if write else 0)
+    S[_u(where0 + line - wlo0)] = slot
+    return True
+
+
+@njit
+def _drain(S):
+    """Send the outbox's requests to the second level, in order, each completely."""
+    nbytes = np.int64(1) << S[_u(_geo(0) + G_LBITS)]
+    box = S[H_BOX]
+    for k in range(S[H_BOXN]):
+        addr, code = S[_u(box + 2 * k)], S[_u(box + 2 * k + 1)]
+        if code & 1:
+            _write_back(S, 1, addr, nbytes, code >> 1)
+        else:
+            _fetch(S, 1, 1, addr, nbytes, False, code >> 1)
+    S[H_BOXN] = 0
 
 
 # ---------------------------------------------------------------- kernels
@@ -593,16 +667,15 @@ def _miss(S, addr, size, write, tensor, missed):
 def _top(S):
     """The first level's fields for `_access`, read once per kernel call."""
     g = _geo(0)
-    scanned = S[_u(g + G_HBITS)] == 0
     return (S[H_LEVELS] > 1, S[_u(g + G_LBITS)], S[_u(g + G_MASK)], S[_u(g + G_SETS)],
-            S[_u(g + G_WB)] != 0, scanned, S[_u(g + G_WAYS)], S[_u(g + G_TAG)],
+            S[_u(g + G_WB)] != 0, S[_u(g + G_WAYS)], S[_u(g + G_TAG)],
             S[_u(g + G_META)], S[_u(g + G_HEAD)], S[_u(g + G_SW)],
             S[_u(g + G_POLICY)] == LRU, S[_u(g + G_WLO)], S[_u(g + G_WSIZE)],
             S[_u(g + G_WHERE)], S[_u(g + G_OMASK)], S[H_QUICK])
 
 
 @njit(inline="always")
-def _access(S, top, addr, size, write, tensor):
+def _access(S, top, addr, size, write, tensor, hashed):
     """One trace access (run phase). Returns QUICK when the first level served it here (the
     caller counts it, see `_fold`), BY_MISS when it served it in `_miss`, and 0 when it
     did not hold the line.
@@ -613,13 +686,13 @@ def _access(S, top, addr, size, write, tensor):
     becomes the most recent); in a hashed set by comparing with the most recent line, then
     looking the line up in the direct window. The rest is a call to `_miss`, which is told
     when the first level is known not to hold the line."""
-    cached, lbits0, mask0, sets0, wb0, scanned0, ways0, tag0, meta0, head0, sw0, lru0, \
+    cached, lbits0, mask0, sets0, wb0, ways0, tag0, meta0, head0, sw0, lru0, \
         wlo0, wsize0, where0, omask0, _ = top
     line = addr >> lbits0
     missed = False
     if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
         s = (line & mask0) if mask0 >= 0 else (line % sets0)
-        if scanned0:
+        if not hashed:
             first = s * ways0
             o = sw0 + 2 * s
             order = S[_u(o + 1)]
@@ -655,6 +728,8 @@ def _access(S, top, addr, size, write, tensor):
                     missed = h < 0
                     if h >= 0 and lru0:
                         _relink(S, s, h)
+                    elif missed and S[H_BOX] > 0 and _defer(S, top, s, line, size, write, tensor):
+                        return 0
         if h >= 0:
             if write:
                 S[_u(meta0 + h)] |= M_DIRTY
@@ -711,29 +786,6 @@ def _tally(S, quick, size, is_write, tensor, sign):
     return largest
 
 
-@njit
-def run_trace(S, addr, size, is_write, tensor):
-    """Replay trace arrays (one chunk) through the hierarchy. Returns 0; or, having
-    changed nothing, the largest access's size when the request stack is not deep enough
-    for it (the caller deepens the stack and calls again).
-
-    The quick counts are every access, counted in a pass of their own, less those that
-    `_access` did not serve quickly: counting the quick ones in the simulation loop, as
-    they happen, cost more than that pass (BENCHMARKS.md)."""
-    top = _top(S)
-    quick = top[-1]
-    largest = _tally(S, quick, size, is_write, tensor, 1)
-    if largest > S[H_FITS]:
-        _tally(S, quick, size, is_write, tensor, -1)  # undone
-        return largest
-    for k in range(addr.shape[0]):
-        n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
-        if _access(S, top, addr[k], n, w, t) != QUICK:
-            _quick_add(S, quick, t, w, -1, -n)
-    _fold(S)
-    return np.int64(0)
-
-
 @njit(inline="always")
 def _steps(offset, step, limit):
     """How many more steps of `step` keep `offset` below `limit` (step >= 0)."""
@@ -742,110 +794,145 @@ def _steps(offset, step, limit):
     return (limit - 1 - offset) // step
 
 
-@njit
-def run_nest(S, idx, ext, coef, base, tens, dsize, rows, cols, start, count):
-    """Walk `count` iterations of a linear loop nest from flat iteration `start`.
+def _loops(hashed):
+    """The kernel loops for a first level whose sets are hashed (`hashed`), or scanned:
+    each is compiled without the other's lookups (a closure's variable is a constant to
+    Numba), which keeps its loop small."""
 
-    Each iteration whose input tap is in bounds (rows < 0: no check) reads x, reads w,
-    reads y and writes y. `idx` is scratch of ext's length. Returns the MACs performed.
+    @njit
+    def run_trace(S, addr, size, is_write, tensor):
+        """Replay trace arrays (one chunk) through the hierarchy. Returns 0; or, having
+        changed nothing, the largest access's size when the request stack is not deep enough
+        for it (the caller deepens the stack and calls again).
 
-    Exact shortcut: when the four accesses of an iteration all hit a write-back first
-    level, the next iterations of the innermost loop that touch the same first-level
-    lines in the same order (and stay in bounds) are all hits too, and leave the state as
-    it is (a repeated sequence of hits reproduces its own LRU order; FIFO and random do
-    not change on hits; dirtiness is already set). They are counted without being walked.
-    """
-    top = _top(S)
-    lbits0 = top[1]
-    skip_ok = top[0] and top[4]  # a write-back first level
-    ctr0 = _cix(S, 0, 0, 0)
-    nd = ext.shape[0]
-    inner = nd - 1  # the innermost loop that actually loops
-    while inner > 0 and ext[inner] == 1:
-        inner -= 1
-    for k in range(3):  # a tensor that leaves its line at every step leaves nothing to skip
-        skip_ok = skip_ok and coef[k, inner] < (np.int64(1) << lbits0)
-    rest = start
-    for d in range(nd - 1, -1, -1):
-        idx[d] = rest % ext[d]
-        rest //= ext[d]
-    xa, wa, ya, row, col = base[0], base[1], base[2], base[3], base[4]
-    for d in range(nd):
-        xa += coef[0, d] * idx[d]
-        wa += coef[1, d] * idx[d]
-        ya += coef[2, d] * idx[d]
-        row += coef[3, d] * idx[d]
-        col += coef[4, d] * idx[d]
-    tx, tw, ty = np.int64(tens[0]), np.int64(tens[1]), np.int64(tens[2])
-    qx = qw = qry = qwy = np.int64(0)  # quick hits: x, w and y reads, y writes
-    check = rows >= 0
-    macs = np.int64(0)
-    it = np.int64(0)
-    while it < count:
-        if not check or (row >= 0 and row < rows and col >= 0 and col < cols):
-            # read x, read w, read y, write y; quick hits are counted in registers
-            rx = _access(S, top, xa, dsize, READ, tx)
-            rw = _access(S, top, wa, dsize, READ, tw)
-            ry = _access(S, top, ya, dsize, READ, ty)
-            wy = _access(S, top, ya, dsize, WRITE, ty)
-            qx += rx == QUICK
-            qw += rw == QUICK
-            qry += ry == QUICK
-            qwy += wy == QUICK
-            macs += 1
-            if rx and rw and ry and wy and skip_ok:
-                m = min(ext[inner] - 1 - idx[inner], count - 1 - it,
-                        _steps(xa, coef[0, inner], ((xa >> lbits0) + 1) << lbits0),
-                        _steps(wa, coef[1, inner], ((wa >> lbits0) + 1) << lbits0),
-                        _steps(ya, coef[2, inner], ((ya >> lbits0) + 1) << lbits0))
-                if check:
-                    m = min(m, _steps(row, coef[3, inner], rows),
-                            _steps(col, coef[4, inner], cols))
-                if m > 0:
-                    for k in range(3):
-                        t = tx if k == 0 else (tw if k == 1 else ty)
-                        c = ctr0 + t * NKINDS
-                        S[_u(c + READS)] += m
-                        S[_u(c + READ_HITS)] += m
-                        S[_u(c + BYTES_READ)] += m * dsize
+        The quick counts are every access, counted in a pass of their own, less those that
+        `_access` did not serve quickly: counting the quick ones in the simulation loop, as
+        they happen, cost more than that pass (BENCHMARKS.md)."""
+        top = _top(S)
+        quick = top[-1]
+        largest = _tally(S, quick, size, is_write, tensor, 1)
+        if largest > S[H_FITS]:
+            _tally(S, quick, size, is_write, tensor, -1)  # undone
+            return largest
+        for k in range(addr.shape[0]):
+            n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
+            if _access(S, top, addr[k], n, w, t, hashed) != QUICK:
+                _quick_add(S, quick, t, w, -1, -n)
+        _drain(S)
+        _fold(S)
+        return np.int64(0)
+
+    @njit
+    def run_nest(S, idx, ext, coef, base, tens, dsize, rows, cols, start, count):
+        """Walk `count` iterations of a linear loop nest from flat iteration `start`.
+
+        Each iteration whose input tap is in bounds (rows < 0: no check) reads x, reads w,
+        reads y and writes y. `idx` is scratch of ext's length. Returns the MACs performed.
+
+        Exact shortcut: when the four accesses of an iteration all hit a write-back first
+        level, the next iterations of the innermost loop that touch the same first-level
+        lines in the same order (and stay in bounds) are all hits too, and leave the state as
+        it is (a repeated sequence of hits reproduces its own LRU order; FIFO and random do
+        not change on hits; dirtiness is already set). They are counted without being walked.
+        """
+        top = _top(S)
+        lbits0 = top[1]
+        skip_ok = top[0] and top[4]  # a write-back first level
+        ctr0 = _cix(S, 0, 0, 0)
+        nd = ext.shape[0]
+        inner = nd - 1  # the innermost loop that actually loops
+        while inner > 0 and ext[inner] == 1:
+            inner -= 1
+        for k in range(3):  # a tensor that leaves its line at every step leaves nothing to skip
+            skip_ok = skip_ok and coef[k, inner] < (np.int64(1) << lbits0)
+        rest = start
+        for d in range(nd - 1, -1, -1):
+            idx[d] = rest % ext[d]
+            rest //= ext[d]
+        xa, wa, ya, row, col = base[0], base[1], base[2], base[3], base[4]
+        for d in range(nd):
+            xa += coef[0, d] * idx[d]
+            wa += coef[1, d] * idx[d]
+            ya += coef[2, d] * idx[d]
+            row += coef[3, d] * idx[d]
+            col += coef[4, d] * idx[d]
+        tx, tw, ty = np.int64(tens[0]), np.int64(tens[1]), np.int64(tens[2])
+        qx = qw = qry = qwy = np.int64(0)  # quick hits: x, w and y reads, y writes
+        check = rows >= 0
+        macs = np.int64(0)
+        it = np.int64(0)
+        while it < count:
+            if not check or (row >= 0 and row < rows and col >= 0 and col < cols):
+                # read x, read w, read y, write y; quick hits are counted in registers
+                rx = _access(S, top, xa, dsize, READ, tx, hashed)
+                rw = _access(S, top, wa, dsize, READ, tw, hashed)
+                ry = _access(S, top, ya, dsize, READ, ty, hashed)
+                wy = _access(S, top, ya, dsize, WRITE, ty, hashed)
+                qx += rx == QUICK
+                qw += rw == QUICK
+                qry += ry == QUICK
+                qwy += wy == QUICK
+                macs += 1
+                if rx and rw and ry and wy and skip_ok:
+                    m = min(ext[inner] - 1 - idx[inner], count - 1 - it,
+                            _steps(xa, coef[0, inner], ((xa >> lbits0) + 1) << lbits0),
+                            _steps(wa, coef[1, inner], ((wa >> lbits0) + 1) << lbits0),
+                            _steps(ya, coef[2, inner], ((ya >> lbits0) + 1) << lbits0))
+                    if check:
+                        m = min(m, _steps(row, coef[3, inner], rows),
+                                _steps(col, coef[4, inner], cols))
+                    if m > 0:
+                        for k in range(3):
+                            t = tx if k == 0 else (tw if k == 1 else ty)
+                            c = ctr0 + t * NKINDS
+                            S[_u(c + READS)] += m
+                            S[_u(c + READ_HITS)] += m
+                            S[_u(c + BYTES_READ)] += m * dsize
+                            S[_u(c + SERVED)] += m
+                        c = ctr0 + ty * NKINDS
+                        S[_u(c + WRITES)] += m
+                        S[_u(c + WRITE_HITS)] += m
+                        S[_u(c + BYTES_WRITTEN)] += m * dsize
                         S[_u(c + SERVED)] += m
-                    c = ctr0 + ty * NKINDS
-                    S[_u(c + WRITES)] += m
-                    S[_u(c + WRITE_HITS)] += m
-                    S[_u(c + BYTES_WRITTEN)] += m * dsize
-                    S[_u(c + SERVED)] += m
-                    macs += m
-                    it += m
-                    idx[inner] += m
-                    xa += coef[0, inner] * m
-                    wa += coef[1, inner] * m
-                    ya += coef[2, inner] * m
-                    row += coef[3, inner] * m
-                    col += coef[4, inner] * m
-        it += 1
-        d = nd - 1
-        while d >= 0:
-            idx[d] += 1
-            xa += coef[0, d]
-            wa += coef[1, d]
-            ya += coef[2, d]
-            row += coef[3, d]
-            col += coef[4, d]
-            if idx[d] < ext[d]:
-                break
-            e = ext[d]
-            idx[d] = 0
-            xa -= coef[0, d] * e
-            wa -= coef[1, d] * e
-            ya -= coef[2, d] * e
-            row -= coef[3, d] * e
-            col -= coef[4, d] * e
-            d -= 1
-    quick = top[-1]
-    for t, w, n in ((tx, READ, qx), (tw, READ, qw), (ty, READ, qry), (ty, WRITE, qwy)):
-        _quick_add(S, quick, t, w, n, n * dsize)
-    _fold(S)
-    return macs
+                        macs += m
+                        it += m
+                        idx[inner] += m
+                        xa += coef[0, inner] * m
+                        wa += coef[1, inner] * m
+                        ya += coef[2, inner] * m
+                        row += coef[3, inner] * m
+                        col += coef[4, inner] * m
+            it += 1
+            d = nd - 1
+            while d >= 0:
+                idx[d] += 1
+                xa += coef[0, d]
+                wa += coef[1, d]
+                ya += coef[2, d]
+                row += coef[3, d]
+                col += coef[4, d]
+                if idx[d] < ext[d]:
+                    break
+                e = ext[d]
+                idx[d] = 0
+                xa -= coef[0, d] * e
+                wa -= coef[1, d] * e
+                ya -= coef[2, d] * e
+                row -= coef[3, d] * e
+                col -= coef[4, d] * e
+                d -= 1
+        quick = top[-1]
+        for t, w, n in ((tx, READ, qx), (tw, READ, qw), (ty, READ, qry), (ty, WRITE, qwy)):
+            _quick_add(S, quick, t, w, n, n * dsize)
+        _drain(S)
+        _fold(S)
+        return macs
+
+    return run_trace, run_nest
+
+
+# the kernels, indexed by whether the first level is hashed
+RUN_TRACE, RUN_NEST = zip(_loops(False), _loops(True), strict=True)
 
 
 @njit

@@ -32,14 +32,16 @@ def hierarchy(specs: list[dict], seed: int = 1) -> Hierarchy:
 
 
 def run_engine(specs: list[dict], trace: list[tuple], seed: int = 1, element: int = 4,
-               window: tuple[int, int] | None = None, cuts: list[int] | None = None):
+               window: tuple[int, int] | None = None, cuts: list[int] | None = None,
+               box: int | None = None):
     """Replay a list of (addr, size, is_write, tensor) through the engine.
 
     Returns (counters, contents before the flush), like naive.simulate. `window`: the byte
     range where levels with many ways use their direct lookup table. `cuts`: replay the
-    trace in chunks, split before these indices."""
+    trace in chunks, split before these indices. `box`: entries of the first level's
+    outbox (engine.State)."""
     h = hierarchy(specs, seed)
-    state = State(h.geometry(element), h.seed, window)
+    state = State(h.geometry(element), h.seed, window, box=box)
     if trace:
         arr = np.array(trace, dtype=np.int64)
         for c in np.split(arr, sorted(cuts or [])):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import naive
 from helpers import hierarchy, run_engine
+from simcache import engine
 from simcache.engine import simulate
 from simcache.layers import make_layer
 from simcache.loopnest import plan, trace_chunks
@@ -85,12 +89,14 @@ def test_stack_growth_keeps_the_state():
 
 @SETTINGS
 @given(st.lists(level_spec(), min_size=1, max_size=3), trace(), st.integers(0, 4096),
-       st.integers(1, 4096))
-def test_lookup_window_over_part_of_the_trace(specs, tr, first, length):
+       st.integers(1, 4096), st.sampled_from([2, 3, 1024]))
+def test_lookup_window_over_part_of_the_trace(specs, tr, first, length, box):
     """Lines inside the window are found through the direct table, the others through the
-    hash table; a line may move between the two as sets evict and refill."""
+    hash table; a line may move between the two as sets evict and refill. A first level
+    with many ways defers what it sends below to its outbox (kernels._defer), which here
+    also fills up."""
     want, want_contents = naive.simulate(specs, tr)
-    got, got_contents = run_engine(specs, tr, window=(first, first + length))
+    got, got_contents = run_engine(specs, tr, window=(first, first + length), box=box)
     assert_same(got, want)
     assert got_contents == want_contents
 
@@ -161,14 +167,42 @@ SMALL = [  # the first level is a register file: hashed (more than 16 ways) for 
 
 
 @settings(max_examples=80, deadline=None)
-@given(layer_case(), st.sampled_from(["lru", "fifo", "random"]))
-def test_layer_simulation_matches_reference(case, policy):
+@given(layer_case(), st.sampled_from(["lru", "fifo", "random"]), st.sampled_from([2, 5, 1024]))
+def test_layer_simulation_matches_reference(case, policy, box):
+    """Whole layers through a register file and two caches; the register file's outbox
+    (kernels._defer) of `box` entries."""
     specs = [dict(s, policy=policy) if k == 1 else s for k, s in enumerate(SMALL)]
     specs[0] = dict(specs[0], line=case["dtype_bytes"])
     layer = make_layer(**case)
     tr, info = naive_layer(case)
     want, _ = naive.simulate(specs, tr)
-    result = simulate(hierarchy(specs), layer)
+    with patch.object(engine, "BOX", box):
+        result = simulate(hierarchy(specs), layer)
     assert_same(result.counters, want)
     assert result.macs == info["macs"]
     assert result.accesses == len(tr)
+
+
+@pytest.mark.parametrize("policy", ["lru", "fifo"])
+@pytest.mark.parametrize("box, window", [(2, 160), (1024, 80)])
+def test_register_file_defers_fetches_and_write_backs(policy, box, window):
+    """A 32-register file over a small cache: sweeps of 40 elements, read then written, miss
+    every time once the file is full, and each miss evicts a dirty register. The fetches
+    and write-backs of the lines in the direct window go through the outbox: one of two
+    entries, drained at every miss; or one that is drained only when a line outside the
+    window (half of them) misses and takes the general path. The counts are the
+    reference's either way."""
+    specs = [
+        dict(size=128, line=4, ways=32, policy=policy, write_back=True, write_allocate=True),
+        dict(size=64, line=16, ways=2, policy="lru", write_back=True, write_allocate=True),
+    ]  # the cache holds 4 of the sweep's 10 lines: the order of its requests matters
+    tr = [(4 * e, 4, w, e % 3) for _ in range(3) for e in range(40) for w in (0, 1)]
+    want, want_contents = naive.simulate(specs, tr)
+    got, got_contents = run_engine(specs, tr, window=(0, window), box=box)
+    assert_same(got, want)
+    assert got_contents == want_contents
+    # registers: 120 read misses, as many write hits, and a write-back for every miss
+    # after the first 32
+    assert want[0, 0, :, naive.COUNTER_NAMES.index("read_hits")].sum() == 0
+    assert want[0, 0, :, naive.COUNTER_NAMES.index("write_hits")].sum() == 120
+    assert want[0, 0, :, naive.COUNTER_NAMES.index("writebacks")].sum() == 120 - 32
