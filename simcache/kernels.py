@@ -244,8 +244,8 @@ def _lookup(S, g, s, line):
     """A lookup that hits makes the line the most recent under LRU (FIFO and random keep
     their order). Returns the slot (set * ways + way) holding `line` in set `s`, or -1.
 
-    A scanned set compares its first way in order, then every way; a hashed set its most
-    recent line, then the index. Lines stay in their slots."""
+    A scanned set is probed (`_probe`); a hashed set compares its most recent line, then
+    looks in the index. Lines stay in their slots."""
     tag = S[_u(g + G_TAG)]
     lru = S[_u(g + G_POLICY)] == LRU
     if S[_u(g + G_HBITS)] > 0:
@@ -260,11 +260,36 @@ def _lookup(S, g, s, line):
         if slot >= 0 and lru:
             _to_front(S, g, s, slot)
         return slot
-    o = S[_u(g + G_SW)] + 2 * s
     ways = S[_u(g + G_WAYS)]
-    first = s * ways
-    if S[_u(o)] == line:
-        return first + (S[_u(o + 1)] & 15)
+    return _probe(S, S[_u(g + G_SW)] + 2 * s, s * ways, tag, ways, line, lru,
+                  S[_u(g + G_OMASK)])
+
+
+@njit(inline="always")
+def _probe(S, o, first, tag, ways, line, lru, omask):
+    """The slot holding `line` in a scanned set, or -1; under LRU a hit makes it the most
+    recent. `o`: the set's words; `first`: its first slot; `omask`: the used bits of its
+    order word.
+
+    It compares the first way in order, then the second, then the last (a set swept in a
+    cycle hits its least recent line), then every way. The first two reorder the order
+    word's fields in a few operations: a swap of its two lowest fields, or a rotation (the
+    same operation as an installation)."""
+    order = S[_u(o + 1)]
+    if S[_u(o)] == line:  # the most recent line
+        return first + (order & 15)
+    second = (order >> 4) & 15
+    if S[_u(tag + first + second)] == line:
+        if lru:  # swap the two lowest fields
+            S[_u(o + 1)] = (order & ~np.int64(255)) | ((order & 15) << 4) | second
+            S[_u(o)] = line
+        return first + second
+    last = (order >> (4 * (ways - 1))) & 15
+    if S[_u(tag + first + last)] == line:
+        if lru:  # it becomes the first: rotate the fields
+            S[_u(o + 1)] = ((order << 4) | last) & omask
+            S[_u(o)] = line
+        return first + last
     slot = _scan(S, tag, first, first + ways, line)
     if slot >= 0 and lru:
         _front(S, o, slot - first)
@@ -648,15 +673,35 @@ def _defer(S, top, s, line, size, write, tensor):
 
 @njit
 def _drain(S):
-    """Send the outbox's requests to the second level, in order, each completely."""
+    """Send the outbox's requests to the second level, in order, each completely.
+
+    A fetch that hits a scanned second level is handled here, with that level's fields
+    read once; the rest as `_miss` would (`_fetch`, `_write_back`)."""
     nbytes = np.int64(1) << S[_u(_geo(0) + G_LBITS)]
     box = S[H_BOX]
+    g = _geo(1)
+    probe = S[H_LEVELS] > 2 and S[_u(g + G_HBITS)] == 0  # a scanned cache, not memory
+    lbits, mask, sets, ways = S[_u(g + G_LBITS)], S[_u(g + G_MASK)], S[_u(g + G_SETS)], \
+        S[_u(g + G_WAYS)]
+    tag, sw, lru, omask = S[_u(g + G_TAG)], S[_u(g + G_SW)], S[_u(g + G_POLICY)] == LRU, \
+        S[_u(g + G_OMASK)]
+    ctr = _cix(S, 0, 1, 0)
     for k in range(S[H_BOXN]):
         addr, code = S[_u(box + 2 * k)], S[_u(box + 2 * k + 1)]
+        t = code >> 1
         if code & 1:
-            _write_back(S, 1, addr, nbytes, code >> 1)
+            _write_back(S, 1, addr, nbytes, t)
+        elif probe:
+            line = addr >> lbits
+            s = (line & mask) if mask >= 0 else (line % sets)
+            c = ctr + t * NKINDS
+            _count(S, c, False, nbytes)
+            if _probe(S, sw + 2 * s, s * ways, tag, ways, line, lru, omask) >= 0:
+                _hit(S, c, False, True)
+            else:  # on below, then installed here
+                _fetch(S, 1, 2, addr, np.int64(1) << lbits, False, t)
         else:
-            _fetch(S, 1, 1, addr, nbytes, False, code >> 1)
+            _fetch(S, 1, 1, addr, nbytes, False, t)
     S[H_BOXN] = 0
 
 
@@ -693,31 +738,8 @@ def _access(S, top, addr, size, write, tensor, hashed):
     if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
         s = (line & mask0) if mask0 >= 0 else (line % sets0)
         if not hashed:
-            first = s * ways0
-            o = sw0 + 2 * s
-            order = S[_u(o + 1)]
-            if S[_u(o)] == line:  # the most recent line
-                h = first + (order & 15)
-            elif S[_u(tag0 + first + ((order >> 4) & 15))] == line:  # the second
-                h = first + ((order >> 4) & 15)
-                if lru0:  # swap the two lowest fields
-                    S[_u(o + 1)] = ((order & ~np.int64(255)) | ((order & 15) << 4)
-                                    | ((order >> 4) & 15))
-                    S[_u(o)] = line
-            else:
-                shift = 4 * (ways0 - 1)
-                last = (order >> shift) & 15
-                if S[_u(tag0 + first + last)] == line:  # the last (a cyclic sweep of a set)
-                    h = first + last
-                    if lru0:  # it becomes the first: rotate the fields
-                        S[_u(o + 1)] = ((order << 4) | last) & omask0
-                        S[_u(o)] = line
-                else:
-                    h = _scan(S, tag0, first, first + ways0, line)
-                    missed = h < 0  # the first level does not hold the line
-                    if h >= 0 and lru0:
-                        _front(S, o, h - first)
-                        S[_u(o)] = line
+            h = _probe(S, sw0 + 2 * s, s * ways0, tag0, ways0, line, lru0, omask0)
+            missed = h < 0  # the first level does not hold the line
         else:
             h = S[_u(head0 + s)]
             if h >= 0 and S[_u(tag0 + h)] != line:  # a line of the direct window is found here
