@@ -624,6 +624,12 @@ def _fetch(S, first, lv, addr, nbytes, write, tensor):
     return served
 
 
+@njit
+def _fetch_call(S, first, lv, addr, nbytes, write, tensor):
+    """`_fetch`, as a call: where it is rare (`_drain`), inlining it only costs compile time."""
+    return _fetch(S, first, lv, addr, nbytes, write, tensor)
+
+
 # ---------------------------------------------------------------- deferred requests
 
 
@@ -686,22 +692,24 @@ def _drain(S):
     tag, sw, lru, omask = S[_u(g + G_TAG)], S[_u(g + G_SW)], S[_u(g + G_POLICY)] == LRU, \
         S[_u(g + G_OMASK)]
     ctr = _cix(S, 0, 1, 0)
+    second = np.int64(1)  # typed: a literal argument would compile `_write_back` again
     for k in range(S[H_BOXN]):
         addr, code = S[_u(box + 2 * k)], S[_u(box + 2 * k + 1)]
         t = code >> 1
         if code & 1:
-            _write_back(S, 1, addr, nbytes, t)
-        elif probe:
+            _write_back(S, second, addr, nbytes, t)
+            continue
+        lv, size = second, nbytes
+        if probe:
             line = addr >> lbits
             s = (line & mask) if mask >= 0 else (line % sets)
             c = ctr + t * NKINDS
             _count(S, c, False, nbytes)
             if _probe(S, sw + 2 * s, s * ways, tag, ways, line, lru, omask) >= 0:
                 _hit(S, c, False, True)
-            else:  # on below, then installed here
-                _fetch(S, 1, 2, addr, np.int64(1) << lbits, False, t)
-        else:
-            _fetch(S, 1, 1, addr, nbytes, False, t)
+                continue
+            lv, size = second + 1, np.int64(1) << lbits  # on below, then installed here
+        _fetch_call(S, second, lv, addr, size, READ, t)
     S[H_BOXN] = 0
 
 
