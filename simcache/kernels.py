@@ -15,6 +15,7 @@ the state itself records (engine.State lays it out):
 - for sets with many ways (register files, fully associative caches), recency rings and a
   line index (an open-addressing hash table, and a direct window over the lines of a
   layer's tensors);
+- the outbox of a first level with many ways (`_defer`);
 - the request stack.
 
 One array instead of a dozen keeps the generated code small: each array an njit function
@@ -23,9 +24,9 @@ takes costs Numba seven values, and with a dozen of them the hot loops spilled t
 Sets with few ways (`SCAN_WAYS` or fewer) keep each line in its way, and two set words: an
 order word that lists the ways in 4-bit fields, by recency under LRU (most recent first)
 and by installation under FIFO (newest first), and the line of its first way. The
-commonest case, a hit on that line, is one comparison; the kernel loops then try the
-second and the last way (a set swept in a cycle hits its least recent line), and any other
-lookup compares every way without branches; a hit or an installation reorders the ways
+commonest case, a hit on that line, is one comparison; a probe then tries the second and
+the last way (a set swept in a cycle hits its least recent line), and then compares every
+way without branches (`_probe`); a hit or an installation reorders the ways
 in a few operations on the order word, and the victim is the last way in it (random sets
 use only its lowest field).
 Sets with many ways keep their lines in place, linked in a ring in recency order (so that
@@ -34,10 +35,13 @@ through the index.
 
 A trace access that hits its first level (where that level hashes its sets: its most
 recent line, or a line of its direct window) is handled inline in the kernel loops
-(`_access`). Everything else is a
-call to `_miss`, which handles the commonest remaining case on a short path, and all
-others through `request`. That handles each request completely, with everything it causes
-below, before the next one (the order docs/model.md fixes), with an explicit stack.
+(`_access`), and so is a hashed first level's miss on a line of its window (`_defer`): it
+installs the line and leaves what it sends below in the outbox, which `_drain` sends on,
+in order. Everything else is a call to `_miss`, which handles the commonest remaining case
+on a short path, and all others through `request`. That handles each request completely,
+with everything it causes below, before the next one (the order docs/model.md fixes),
+with an explicit stack. The kernel loops are compiled once for each kind of first level
+(`_loops`).
 """
 
 from __future__ import annotations
