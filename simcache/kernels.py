@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit as _njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 
 def njit(*args, **kw):
@@ -822,9 +823,13 @@ def _tally(S, quick, size, is_write, tensor, sign):
 
 @njit(inline="always")
 def _steps(offset, step, limit):
-    """How many more steps of `step` keep `offset` below `limit` (step >= 0)."""
+    """How many more steps of `step` keep `offset` below `limit` (step >= 0, offset <
+    limit). A step that is a power of two, as a layer's usually are, is a shift: a
+    division took a good part of the skip."""
     if step == 0:
         return np.int64(1) << 62
+    if step & (step - 1) == 0:
+        return (limit - 1 - offset) >> trailing_zeros(step)
     return (limit - 1 - offset) // step
 
 
@@ -872,7 +877,6 @@ def _loops(hashed):
         top = _top(S)
         lbits0 = top[1]
         skip_ok = top[0] and top[4]  # a write-back first level
-        ctr0 = _cix(S, 0, 0, 0)
         nd = ext.shape[0]
         inner = nd - 1  # the innermost loop that actually loops
         while inner > 0 and ext[inner] == 1:
@@ -915,19 +919,11 @@ def _loops(hashed):
                     if check:
                         m = min(m, _steps(row, coef[3, inner], rows),
                                 _steps(col, coef[4, inner], cols))
-                    if m > 0:
-                        for k in range(3):
-                            t = tx if k == 0 else (tw if k == 1 else ty)
-                            c = ctr0 + t * NKINDS
-                            S[_u(c + READS)] += m
-                            S[_u(c + READ_HITS)] += m
-                            S[_u(c + BYTES_READ)] += m * dsize
-                            S[_u(c + SERVED)] += m
-                        c = ctr0 + ty * NKINDS
-                        S[_u(c + WRITES)] += m
-                        S[_u(c + WRITE_HITS)] += m
-                        S[_u(c + BYTES_WRITTEN)] += m * dsize
-                        S[_u(c + SERVED)] += m
+                    if m > 0:  # first-level hits, like those `_access` serves
+                        qx += m
+                        qw += m
+                        qry += m
+                        qwy += m
                         macs += m
                         it += m
                         idx[inner] += m
