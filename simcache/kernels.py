@@ -35,13 +35,13 @@ through the index.
 
 A trace access that hits its first level (where that level hashes its sets: its most
 recent line, or a line of its direct window) is handled inline in the kernel loops
-(`_access_scanned`, `_access_hashed`), and so is a hashed first level's miss on a line of
-its window (`_defer`): it installs the line and leaves what it sends below in the outbox,
-which `_drain` sends on, in order. Everything else is a call to `_miss`, which handles the
-commonest remaining case on a short path, and all others through `request`. That handles
-each request completely, with everything it causes below, before the next one (the order
-docs/model.md fixes), with an explicit stack. The kernel loops are compiled once for each
-kind of first level (`_loops`).
+(`_access`), and so is a hashed first level's miss on a line of its window (`_defer`): it
+installs the line and leaves what it sends below in the outbox, which `_drain` sends on,
+in order. Everything else is a call to `_miss`, which handles the commonest remaining case
+on a short path, and all others through `request`. That handles each request completely,
+with everything it causes below, before the next one (the order docs/model.md fixes),
+with an explicit stack. The kernel loops are compiled once for each kind of first level
+(`_loops`).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ F_WRITE, F_DEMAND, F_WB, F_INSTALL, F_DIRTY = 1, 2, 4, 8, 16
 # function once more for that value
 RUN, FLUSH = np.int64(0), np.int64(1)
 READ, WRITE = np.bool_(False), np.bool_(True)
-# what `_access_*` returns when the first level serves an access (BY_MISS, QUICK), and what
+# what `_access` returns when the first level serves an access (BY_MISS, QUICK), and what
 # `_miss` returns when the access needs the general path (GENERAL)
 BY_MISS, QUICK, GENERAL = 1, 2, 3
 # stack columns
@@ -559,7 +559,7 @@ def _write_back(S, lv, addr, size, tensor):
 
 @njit
 def _miss(S, addr, size, write, tensor, missed):
-    """A trace access (run phase) that `_access_*` did not serve (`missed`: because the first
+    """A trace access (run phase) that `_access` did not serve (`missed`: because the first
     level does not hold its line). Returns BY_MISS when the first level served it, 0 when
     a level below did, and GENERAL when it needs the general path.
 
@@ -723,7 +723,7 @@ def _drain(S):
 
 @njit(inline="always")
 def _top(S):
-    """The first level's fields for `_access_*`, read once per kernel call."""
+    """The first level's fields for `_access`, read once per kernel call."""
     g = _geo(0)
     return (S[H_LEVELS] > 1, S[_u(g + G_LBITS)], S[_u(g + G_MASK)], S[_u(g + G_SETS)],
             S[_u(g + G_WB)] != 0, S[_u(g + G_WAYS)], S[_u(g + G_TAG)],
@@ -733,65 +733,42 @@ def _top(S):
 
 
 @njit(inline="always")
-def _access_scanned(S, top, addr, size, write, tensor):
-    """One trace access (run phase) to a first level of few ways. Returns QUICK when the
-    first level served it here (the caller counts it, see `_fold`), BY_MISS when it
-    served it in `_miss`, and 0 when it did not hold the line.
+def _access(S, top, addr, size, write, tensor, hashed):
+    """One trace access (run phase). Returns QUICK when the first level served it here (the
+    caller counts it, see `_fold`), BY_MISS when it served it in `_miss`, and 0 when it
+    did not hold the line.
 
     If the first level is write-back, a hit there changes only its dirtiness and the order
-    of its set, and is handled here: its set is probed (`_probe`). The rest is a call to
-    `_miss`, which is told when the first level is known not to hold the line."""
-    cached, lbits0, mask0, sets0, wb0, ways0, tag0, meta0, _, sw0, lru0, _, _, _, omask0, \
-        _ = top
+    of its set, and is handled here: in a scanned set by comparing with the first line in
+    its order, then the second, then the last, then every way (under LRU the line then
+    becomes the most recent); in a hashed set by comparing with the most recent line, then
+    looking the line up in the direct window. The rest is a call to `_miss`, which is told
+    when the first level is known not to hold the line."""
+    cached, lbits0, mask0, sets0, wb0, ways0, tag0, meta0, head0, sw0, lru0, \
+        wlo0, wsize0, where0, omask0, _ = top
     line = addr >> lbits0
     missed = False
     if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
         s = (line & mask0) if mask0 >= 0 else (line % sets0)
-        h = _probe(S, sw0 + 2 * s, s * ways0, tag0, ways0, line, lru0, omask0)
+        if not hashed:
+            h = _probe(S, sw0 + 2 * s, s * ways0, tag0, ways0, line, lru0, omask0)
+            missed = h < 0  # the first level does not hold the line
+        else:
+            h = S[_u(head0 + s)]
+            if h >= 0 and S[_u(tag0 + h)] != line:  # a line of the direct window is found here
+                k = line - wlo0
+                h = -1
+                if k >= 0 and k < wsize0:
+                    h = S[_u(where0 + k)]
+                    missed = h < 0
+                    if h >= 0 and lru0:
+                        _relink(S, s, h)
+                    elif missed and S[H_BOX] > 0 and _defer(S, top, s, line, size, write, tensor):
+                        return 0
         if h >= 0:
-            return _quick_hit(S, meta0, h, write)
-        missed = True
-    return _beyond(S, addr, size, write, tensor, missed)
-
-
-@njit(inline="always")
-def _access_hashed(S, top, addr, size, write, tensor):
-    """`_access_scanned`, for a first level of many ways: a hit on its most recent line, or
-    on a line of its direct window, is handled here, and so is a miss on a line of that
-    window once its set is full (`_defer`)."""
-    cached, lbits0, mask0, sets0, wb0, _, tag0, meta0, head0, _, lru0, wlo0, wsize0, \
-        where0, _, _ = top
-    line = addr >> lbits0
-    missed = False
-    if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
-        s = (line & mask0) if mask0 >= 0 else (line % sets0)
-        h = S[_u(head0 + s)]
-        if h >= 0 and S[_u(tag0 + h)] != line:  # a line of the direct window is found here
-            k = line - wlo0
-            h = -1
-            if k >= 0 and k < wsize0:
-                h = S[_u(where0 + k)]
-                missed = h < 0
-                if h >= 0 and lru0:
-                    _relink(S, s, h)
-                elif missed and S[H_BOX] > 0 and _defer(S, top, s, line, size, write, tensor):
-                    return 0
-        if h >= 0:
-            return _quick_hit(S, meta0, h, write)
-    return _beyond(S, addr, size, write, tensor, missed)
-
-
-@njit(inline="always")
-def _quick_hit(S, meta0, slot, write):
-    """A first-level hit handled in the kernel loop: a write makes the line dirty."""
-    if write:
-        S[_u(meta0 + slot)] |= M_DIRTY
-    return QUICK
-
-
-@njit(inline="always")
-def _beyond(S, addr, size, write, tensor, missed):
-    """A trace access that the kernel loop did not serve: `_miss`, or the general path."""
+            if write:
+                S[_u(meta0 + h)] |= M_DIRTY
+            return QUICK
     r = _miss(S, addr, size, write, tensor, missed)
     if r == GENERAL:
         request(S, RUN, RUN, addr, size, (F_WRITE if write else 0) | F_DEMAND, tensor)
@@ -808,7 +785,7 @@ def _relink(S, s, slot):
 
 @njit
 def _fold(S):
-    """Add the first level's quick counts (the hits `_access_*` handled: demand hits in the
+    """Add the first level's quick counts (the hits `_access` handled: demand hits in the
     run phase) into the counters, and clear them."""
     for t in range(NTENSORS):
         c = _cix(S, 0, 0, t)
@@ -858,9 +835,8 @@ def _steps(offset, step, limit):
 
 def _loops(hashed):
     """The kernel loops for a first level whose sets are hashed (`hashed`), or scanned:
-    each is compiled with only its own kind of access (Numba inlines the function a
-    closure's variable names), which keeps its loop small."""
-    access = _access_hashed if hashed else _access_scanned
+    each is compiled without the other's lookups (a closure's variable is a constant to
+    Numba), which keeps its loop small."""
 
     @njit
     def run_trace(S, addr, size, is_write, tensor):
@@ -869,7 +845,7 @@ def _loops(hashed):
         for it (the caller deepens the stack and calls again).
 
         The quick counts are every access, counted in a pass of their own, less those that
-        `_access_*` did not serve quickly: counting the quick ones in the simulation loop, as
+        `_access` did not serve quickly: counting the quick ones in the simulation loop, as
         they happen, cost more than that pass (BENCHMARKS.md)."""
         top = _top(S)
         quick = top[-1]
@@ -879,7 +855,7 @@ def _loops(hashed):
             return largest
         for k in range(addr.shape[0]):
             n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
-            if access(S, top, addr[k], n, w, t) != QUICK:
+            if _access(S, top, addr[k], n, w, t, hashed) != QUICK:
                 _quick_add(S, quick, t, w, -1, -n)
         _drain(S)
         _fold(S)
@@ -926,10 +902,10 @@ def _loops(hashed):
         while it < count:
             if not check or (row >= 0 and row < rows and col >= 0 and col < cols):
                 # read x, read w, read y, write y; quick hits are counted in registers
-                rx = access(S, top, xa, dsize, READ, tx)
-                rw = access(S, top, wa, dsize, READ, tw)
-                ry = access(S, top, ya, dsize, READ, ty)
-                wy = access(S, top, ya, dsize, WRITE, ty)
+                rx = _access(S, top, xa, dsize, READ, tx, hashed)
+                rw = _access(S, top, wa, dsize, READ, tw, hashed)
+                ry = _access(S, top, ya, dsize, READ, ty, hashed)
+                wy = _access(S, top, ya, dsize, WRITE, ty, hashed)
                 qx += rx == QUICK
                 qw += rw == QUICK
                 qry += ry == QUICK
@@ -943,7 +919,7 @@ def _loops(hashed):
                     if check:
                         m = min(m, _steps(row, coef[3, inner], rows),
                                 _steps(col, coef[4, inner], cols))
-                    if m > 0:  # first-level hits, like those `_access_*` serves
+                    if m > 0:  # first-level hits, like those `_access` serves
                         qx += m
                         qw += m
                         qry += m
