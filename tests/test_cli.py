@@ -117,6 +117,18 @@ def test_compilation_is_reported_once():
     assert engine.warm_up()[1] is False
 
 
+def test_a_second_process_loads_the_kernels_from_the_cache():
+    """Later runs reuse the compiled kernels (README). A kernel whose cache key changes from
+    one process to the next (a closure over a Numba function does) compiles again in every
+    run, which no test inside one process can see."""
+    from simcache import engine
+    engine.warm_up()  # compiled, or loaded, here first
+    code = "from simcache import engine; print(engine.warm_up()[1])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).resolve().parents[1])
+    assert done.stdout.strip() == "False"
+
+
 def test_console_script_without_traceback():
     bin_dir = Path(sys.executable).parent
     exe = bin_dir / "simcache"
