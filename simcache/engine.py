@@ -97,15 +97,17 @@ class State:
                         row[K.G_WHERE], off = off, off + wsize
             rows.append(row)
         rows.append([0] * K.NGEO)  # main memory
-        boxed = 0
+        # the kernels for a first level of many ways (kernels.RUN_NEST), and its outbox
+        self.hashed = bool(geometry) and rows[0][K.G_HBITS] > 0
+        boxed = box_at = 0
         if geometry:
             lines = [g.line for g in geometry]
             rows[0][K.G_CHAIN] = int(all(a <= b for a, b in zip(lines, lines[1:], strict=False)))
             g = geometry[0]
-            if (rows[0][K.G_HBITS] > 0 and rows[0][K.G_CHAIN] and g.policy != "random"
+            if (self.hashed and rows[0][K.G_CHAIN] and g.policy != "random"
                     and g.write_back and g.write_allocate):
                 boxed = max(BOX if box is None else box, 2)  # a fetch and a write-back
-                box, off = off, off + 2 * boxed
+                box_at, off = off, off + 2 * boxed
         self.geometry = geometry
         self._stack_at = off
         depth = self._depth(max_access)
@@ -122,9 +124,8 @@ class State:
         for start, end, value in orders:
             S[start:end:2] = value
         S[K.H_FITS] = max_access
-        self.hashed = bool(geometry) and geometry[0].ways > K.SCAN_WAYS  # kernels.RUN_NEST
         if boxed:
-            S[K.H_BOX], S[K.H_BOXCAP] = box, boxed
+            S[K.H_BOX], S[K.H_BOXCAP] = box_at, boxed
 
     @property
     def geo(self) -> np.ndarray:

@@ -277,9 +277,9 @@ def _probe(S, o, first, tag, ways, line, lru, omask):
     order word.
 
     It compares the first way in order, then the second, then the last (a set swept in a
-    cycle hits its least recent line), then every way. The first two reorder the order
-    word's fields in a few operations: a swap of its two lowest fields, or a rotation (the
-    same operation as an installation)."""
+    cycle hits its least recent line), then every way. A hit on the second or the last way
+    reorders the order word's fields in a few operations: a swap of its two lowest fields,
+    or a rotation (the same operation as an installation)."""
     order = S[_u(o + 1)]
     if S[_u(o)] == line:  # the most recent line
         return first + (order & 15)
@@ -824,8 +824,8 @@ def _tally(S, quick, size, is_write, tensor, sign):
 @njit(inline="always")
 def _steps(offset, step, limit):
     """How many more steps of `step` keep `offset` below `limit` (step >= 0, offset <
-    limit). A step that is a power of two, as a layer's usually are, is a shift: a
-    division took a good part of the skip."""
+    limit). A step that is a power of two, as a layer's usually are, is a shift instead of
+    a division."""
     if step == 0:
         return np.int64(1) << 62
     if step & (step - 1) == 0:
