@@ -20,7 +20,7 @@ from .accounting import (
     study_row,
     summarize,
 )
-from .config import ConfigError, Hierarchy, load_hierarchy
+from .config import ConfigError, Geometry, Hierarchy, load_hierarchy
 from .layers import (
     CONV_TYPES,
     LAYER_TYPES,
@@ -196,13 +196,15 @@ def _progress(enabled: bool, what: str):
         yield update
 
 
-def _prepare() -> None:
-    """Load (or on the first run, compile) the kernels, saying so when it takes a while."""
+def _prepare(geometries: list[list[Geometry]]) -> None:
+    """Load (or on the first run, compile) the kernels these hierarchies need, saying so
+    when it takes a while."""
+    kinds = {engine.hashed_first_level(g) for g in geometries}
     if err.is_terminal:
         with err.status("loading the simulation kernels (compiled once, then cached)…"):
-            seconds, compiled = engine.warm_up()
+            seconds, compiled = engine.warm_up(kinds)
     else:
-        seconds, compiled = engine.warm_up()
+        seconds, compiled = engine.warm_up(kinds)
     if compiled:
         err.print(f"simcache: compiled the simulation kernels in {seconds:.1f} s "
                   "(first run only; later runs reuse the cache)")
@@ -340,8 +342,8 @@ def run(
         lambda: _layers(_types(layer), _batches(batch), preset, **dims),
         lambda: _output(fmt, output),
     )
-    _prepare()
     work = [Job(hierarchy, lay) for lay in layers]
+    _prepare([j.geometry() for j in work])
     _announce(work, jobs)
     with _progress(progress, f"simulating on {hierarchy.name}") as update:
         results = run_jobs(work, jobs, update)
@@ -410,8 +412,8 @@ def compare(
                        padding=padding, pad=pad, order=order, dtype_bytes=dtype_bytes),
         lambda: _output(fmt, output),
     )
-    _prepare()
     work = [Job(h, lay) for h in hierarchies]
+    _prepare([j.geometry() for j in work])
     _announce(work, jobs)
     with _progress(progress, f"{lay.type} on {len(hierarchies)} configs") as update:
         results = run_jobs(work, jobs, update)
@@ -460,8 +462,8 @@ def network(
         load_net,
         lambda: _output(fmt, output),
     )
-    _prepare()
     work = [Job(hierarchy, x.layer) for x in net.simulated]
+    _prepare([j.geometry() for j in work])
     _announce(work, jobs)
     with _progress(progress, f"{net.name} on {hierarchy.name}") as update:
         results = run_jobs(work, jobs, update)
@@ -570,7 +572,7 @@ def replay(
         lambda: _load(config), open_trace,
         lambda: _output(fmt, output), dtype_ok,
     )
-    _prepare()
+    _prepare([hierarchy.geometry(dtype_bytes)])
     with _progress(progress, f"replaying {trace_file.name}") as update:
         def chunks():
             for chunk in reader:

@@ -98,7 +98,7 @@ class State:
             rows.append(row)
         rows.append([0] * K.NGEO)  # main memory
         # the kernels for a first level of many ways (kernels.RUN_NEST), and its outbox
-        self.hashed = bool(geometry) and rows[0][K.G_HBITS] > 0
+        self.hashed = hashed_first_level(geometry)
         boxed = box_at = 0
         if geometry:
             lines = [g.line for g in geometry]
@@ -208,19 +208,25 @@ class State:
         return out
 
 
-def warm_up() -> tuple[float, bool]:
-    """Compile or load the kernels on tiny problems, for first levels of few and of many
-    ways. Returns (seconds, compiled now)."""
+def hashed_first_level(geometry: list[Geometry]) -> bool:
+    """Whether the first level has many ways (hashed sets), which selects the kernels."""
+    return bool(geometry) and geometry[0].ways > K.SCAN_WAYS
+
+
+def warm_up(kinds: Iterable[bool] = (False, True)) -> tuple[float, bool]:
+    """Compile or load the kernels on tiny problems, for first levels of few ways (False)
+    and of many (True), or only those `kinds`. Returns (seconds, compiled now)."""
     kernels = (*K.RUN_NEST, *K.RUN_TRACE, K.flush_level)
+    firsts = {False: Geometry("warm-up", 64, 16, 2, 2, "lru", True, True),
+              True: Geometry("warm-up", 128, 4, 32, 1, "lru", True, True)}
 
     def misses() -> int:  # Numba's count of compilations that found no cache, per process
         return sum(sum(k.stats.cache_misses.values()) for k in kernels)
 
     before = misses()
     t0 = time.perf_counter()
-    for first in (Geometry("warm-up", 64, 16, 2, 2, "lru", True, True),
-                  Geometry("warm-up", 128, 4, 32, 1, "lru", True, True)):
-        state = State([first])
+    for kind in sorted(set(kinds)):
+        state = State([firsts[kind]])
         ext = np.ones(8, dtype=np.int64)
         state.walk(np.zeros(8, np.int64), ext, np.zeros((5, 8), np.int64),
                    np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, 0, 1)

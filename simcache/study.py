@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import engine
-from .config import Hierarchy
+from .config import Geometry, Hierarchy
 from .engine import Result
 from .layers import Layer
 from .loopnest import plan
@@ -23,6 +23,10 @@ from .loopnest import plan
 class Job:
     hierarchy: Hierarchy
     layer: Layer
+
+    def geometry(self) -> list[Geometry]:
+        """The hierarchy's cache levels for this layer's element size."""
+        return self.hierarchy.geometry(self.layer.dtype_bytes)
 
 
 # Rough single-core speeds (accesses per second) behind the estimate printed before long
@@ -35,7 +39,7 @@ def estimate_seconds(jobs: list[Job], workers: int | None = None) -> float:
     """About how long the jobs take (loop iterations × 4 accesses at the rates above)."""
     total = 0.0
     for j in jobs:
-        geometry = j.hierarchy.geometry(j.layer.dtype_bytes)
+        geometry = j.geometry()
         registers = bool(geometry) and geometry[0].line <= 8
         rate = RATE_WITH_REGISTERS if registers else RATE_CACHES_ONLY
         total += 4 * plan(j.layer).iterations / rate

@@ -117,6 +117,25 @@ def test_compilation_is_reported_once():
     assert engine.warm_up()[1] is False
 
 
+def test_a_run_prepares_only_the_kernels_its_first_level_needs(capsys, monkeypatch, tmp_path):
+    """The kernels come in two kinds, for a first level of few or of many ways; a first run
+    compiles only the kind its config needs (a register file: many)."""
+    import yaml
+
+    from simcache import engine
+    asked = []
+    real = engine.warm_up
+    monkeypatch.setattr(engine, "warm_up", lambda kinds: asked.append(set(kinds)) or real(kinds))
+    data = yaml.safe_load(Path(THESIS).read_text())
+    data["levels"] = data["levels"][1:]  # no register file: L1 (8 ways) comes first
+    caches = tmp_path / "caches.yaml"
+    caches.write_text(yaml.safe_dump(data))
+    for config in (THESIS, str(caches)):
+        code, _, err = run(capsys, "run", config, "--layer", "depthwise", *SMALL, "-f", "json")
+        assert code == 0, err
+    assert asked == [{True}, {False}]
+
+
 def test_a_second_process_loads_the_kernels_from_the_cache():
     """Later runs reuse the compiled kernels (README). A kernel whose cache key changes from
     one process to the next (a closure over a Numba function does) compiles again in every
