@@ -690,12 +690,8 @@ def _drain(S):
     read once; the rest as `_miss` would (`_fetch`, `_write_back`)."""
     nbytes = np.int64(1) << S[_u(_geo(0) + G_LBITS)]
     box = S[H_BOX]
-    g = _geo(1)
-    probe = S[H_LEVELS] > 2 and S[_u(g + G_HBITS)] == 0  # a scanned cache, not memory
-    lbits, mask, sets, ways = S[_u(g + G_LBITS)], S[_u(g + G_MASK)], S[_u(g + G_SETS)], \
-        S[_u(g + G_WAYS)]
-    tag, sw, lru, omask = S[_u(g + G_TAG)], S[_u(g + G_SW)], S[_u(g + G_POLICY)] == LRU, \
-        S[_u(g + G_OMASK)]
+    probe = S[H_LEVELS] > 2 and S[_u(_geo(1) + G_HBITS)] == 0  # a scanned cache, not memory
+    _, lbits, mask, sets, _, ways, tag, _, _, sw, lru, _, _, _, omask, _ = _top(S, 1)
     ctr = _cix(S, 0, 1, 0)
     second = np.int64(1)  # typed: a literal argument would compile `_write_back` again
     for k in range(S[H_BOXN]):
@@ -722,9 +718,11 @@ def _drain(S):
 
 
 @njit(inline="always")
-def _top(S):
-    """The first level's fields for `_access`, read once per kernel call."""
-    g = _geo(0)
+def _top(S, lv):
+    """Level `lv`'s fields for the lookups of the kernel loops (the first level, `_access`)
+    and of `_drain` (the second), read once per call. The first field says whether the
+    first level is a cache; the last is where the quick counts start."""
+    g = _geo(lv)
     return (S[H_LEVELS] > 1, S[_u(g + G_LBITS)], S[_u(g + G_MASK)], S[_u(g + G_SETS)],
             S[_u(g + G_WB)] != 0, S[_u(g + G_WAYS)], S[_u(g + G_TAG)],
             S[_u(g + G_META)], S[_u(g + G_HEAD)], S[_u(g + G_SW)],
@@ -847,7 +845,7 @@ def _loops(hashed):
         The quick counts are every access, counted in a pass of their own, less those that
         `_access` did not serve quickly: counting the quick ones in the simulation loop, as
         they happen, cost more than that pass (BENCHMARKS.md)."""
-        top = _top(S)
+        top = _top(S, 0)
         quick = top[-1]
         largest = _tally(S, quick, size, is_write, tensor, 1)
         if largest > S[H_FITS]:
@@ -874,7 +872,7 @@ def _loops(hashed):
         it is (a repeated sequence of hits reproduces its own LRU order; FIFO and random do
         not change on hits; dirtiness is already set). They are counted without being walked.
         """
-        top = _top(S)
+        top = _top(S, 0)
         lbits0 = top[1]
         skip_ok = top[0] and top[4]  # a write-back first level
         nd = ext.shape[0]
