@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from .errors import SimcacheError
+
 __all__ = [
     "CacheLevel",
     "ConfigError",
@@ -30,12 +32,8 @@ __all__ = [
 ]
 
 
-class ConfigError(Exception):
+class ConfigError(SimcacheError):
     """One or more problems, each already formatted as one line."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 # ---------------------------------------------------------------- units

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .errors import SimcacheError
+
 LAYER_TYPES = ("spatial", "separable", "pointwise", "group", "depthwise", "fc")
 DEFAULT_ORDER = "bijnmpq"
 DIMS = ("M", "N", "F", "K", "G")
@@ -37,12 +39,8 @@ TABLE_2_2: dict[tuple[str, str], tuple[str, str, str]] = {
 }
 
 
-class LayerError(Exception):
+class LayerError(SimcacheError):
     """Problems with a layer description, one formatted line each."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 class Layer(BaseModel):

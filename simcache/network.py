@@ -18,16 +18,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config import validation_problems
+from .errors import SimcacheError
 from .layers import LAYER_TYPES, Layer, LayerError, make_layer
 
 SKIPPED_TYPES = ("maxpool", "avgpool", "globalavgpool", "concat", "add", "flatten", "relu",
                  "relu6", "batchnorm", "dropout", "softmax")
 
 
-class NetworkError(Exception):
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class NetworkError(SimcacheError):
+    """Problems with a network file, one formatted line each."""
 
 
 class Entry(BaseModel):

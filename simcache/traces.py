@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SimcacheError
 from .loopnest import NONE, TENSOR_NAMES, Plan, trace_chunks
 from .outfile import atomic_output
 
@@ -38,12 +39,8 @@ BIN_RECORD = np.dtype([("addr", "<u4"), ("size", "<u2"), ("type", "u1"), ("pad",
 TENSOR_IDS = {name: k for k, name in enumerate(TENSOR_NAMES)}
 
 
-class TraceError(Exception):
+class TraceError(SimcacheError):
     """Problems with a trace file, one formatted line each (`file:line: message`)."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def detect(path: str | Path, given: str | None = None) -> tuple[str, bool]:
