@@ -1,47 +1,44 @@
-"""The simcache command line. The only place that prints errors and chooses exit codes."""
+"""The simcache command line: parse, call the Python API (api.py), render.
 
-from __future__ import annotations
+The only place that prints errors and chooses exit codes: 2 for bad input (one line per
+problem), 130 for Ctrl-C, 128 + N for signal N; never a traceback for a user's mistake.
+"""
 
+import codecs
+import errno
+import functools
+import inspect
+import io
+import os
+import re
+import shutil
+import signal
 import sys
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from . import __version__, engine, report
-from .accounting import (
-    compare_rows,
-    metrics_row,
-    network_rows,
-    network_totals,
-    study_row,
-    summarize,
-)
-from .config import ConfigError, Geometry, Hierarchy, load_hierarchy
-from .layers import (
-    CONV_TYPES,
-    LAYER_TYPES,
-    PRESET_TYPES,
-    TABLE_2_2,
-    Layer,
-    LayerError,
-    as_printed,
-    build_layer,
-)
-from .network import NetworkError, load_network
-from .report import FORMATS, print_table, render, write_atomic
-from .study import Job, default_workers, estimate_seconds, run_jobs
+from . import __version__, api, engine, report, shipped
+from .accounting import metrics_row
+from .errors import SimcacheError
+from .layers import CONV_TYPES, LAYER_TYPES, PRESETS, TABLE_2_2, as_printed, build_layer
+from .outfile import check_target
+from .report import print_table, render, write_atomic
+from .study import default_workers, estimate_seconds
 from .traces import FORMATS as TRACE_FORMATS
-from .traces import TraceError, TraceReader, write_trace
+from .traces import TraceError, write_trace
 
 app = typer.Typer(
     name="simcache",
     help="Show exactly what a neural-network layer does to a memory hierarchy: the layer's "
     "loop nest is replayed through registers, caches and DRAM, and every level reports "
-    "hits, misses, write-backs, cycles and energy.",
+    "hits, misses, write-backs, cycles and energy. Configs and models are given by path or "
+    "by a shipped name (`simcache configs` lists them).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -50,15 +47,6 @@ app = typer.Typer(
 )
 
 err = Console(stderr=True, highlight=False)
-
-
-class UserError(Exception):
-    """Bad input: one line per problem, exit code 2."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
 
 # the document's symbols, as flags
 FLAG_NAMES = {"B": "-B/--batch", "M": "-M", "N": "-N", "F": "-F", "K": "-K", "G": "-G",
@@ -76,57 +64,147 @@ def _flag_problems(problems: list[str]) -> list[str]:
     return out
 
 
+# ---------------------------------------------------------------- value types
+
+
+def whole(low: int = 1):
+    """A parser of whole numbers written in ASCII digits (int() would take '١٢'), at least
+    `low`."""
+    def parse(value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            n = value
+        else:
+            text = str(value).strip()
+            if not re.fullmatch(r"[0-9]+", text):
+                raise typer.BadParameter(f"{value!r} is not a whole number (digits 0-9)")
+            n = int(text)
+        if n < low:
+            raise typer.BadParameter(f"must be at least {low}, got {n}")
+        return n
+    return parse
+
+
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """An enum whose values are `values`, so that --help lists them."""
+    return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)  # type: ignore
+
+
+Format = _choices("Format", report.FORMATS)
+Padding = _choices("Padding", ("skip", "explicit"))
+Preset = _choices("Preset", tuple(PRESETS))
+LayerType = _choices("LayerType", LAYER_TYPES)
+TraceFormat = _choices("TraceFormat", TRACE_FORMATS)
+SKIP = Padding("skip")
+
+
+def _value(v: Any) -> Any:
+    return v.value if isinstance(v, Enum) else v
+
+
 # ---------------------------------------------------------------- shared options
 
-ConfigArg = Annotated[Path, typer.Argument(
-    help="Hardware config (YAML): cache levels innermost first, then memory. "
-    "See configs/thesis.yaml.", show_default=False)]
+
+def _opt(*names: str, help: str, low: int | None = None, **kw: Any) -> Any:
+    if low is not None:
+        kw["parser"] = whole(low)
+    return typer.Option(*names, help=help, show_default=kw.pop("show_default", False), **kw)
+
+
+# option groups: each is (parameter name, annotation, default); a command decorated with
+# @_with(GROUP) receives the group's values as one dict named after the group
+DIMS = [
+    ("preset", Annotated[Preset | None, _opt(
+        "--preset", help="Dimensions of Table 2.2: early (M=N=32, F=112, K=3) or late "
+        "(M=N=512, F=7, K=3), G=4; or vgg16-fc1 (fc, M=7·7·512, N=4096). Without it the "
+        "early dimensions are defaults that each flag overrides; with it, a contradicting "
+        "flag is an error.")], None),
+    ("F", Annotated[int | None, _opt("-F", help="Input height and width F.", low=1)], None),
+    ("M", Annotated[int | None, _opt("-M", help="Input channels M.", low=1)], None),
+    ("N", Annotated[int | None, _opt("-N", help="Output channels (filters) N.", low=1)],
+     None),
+    ("K", Annotated[int | None, _opt("-K", help="Kernel height and width K.", low=1)], None),
+    ("G", Annotated[int | None, _opt("-G", help="Groups G (group convolution).", low=1)],
+     None),
+    ("stride", Annotated[int, _opt("--stride", help="Stride S.", low=1, show_default=True)],
+     1),
+    ("padding", Annotated[Padding, _opt(
+        "--padding", help="skip: taps outside the input make no access; explicit: the input "
+        "is stored pre-padded and every tap reads memory.", show_default=True)],
+     SKIP),
+    ("pad", Annotated[int | None, _opt(
+        "--pad", help="Symmetric padding amount (default: K//2 before, K-1-K//2 after, which "
+        "keeps F' = F at stride 1).", low=0)], None),
+    ("order", Annotated[str, _opt(
+        "--order", help="Loop order, outermost first: a permutation of b i j n m p q "
+        "(batch, output row, output col, filter, channel, kernel row, kernel col).",
+        show_default=True)], "bijnmpq"),
+    ("dtype_bytes", Annotated[int, _opt(
+        "--dtype-bytes", help="Bytes per element: 1, 2, 4 or 8.", low=1, show_default=True)],
+     4),
+]
+OUTPUT = [
+    ("fmt", Annotated[Format | None, _opt(
+        "--format", "-f", help="table (for people), json or csv (for programs). Default: "
+        "table, or the --output file's extension.")], None),
+    ("output", Annotated[str | None, _opt(
+        "--output", "-o", help="Write the result to this file (whole or not at all; a "
+        "device such as /dev/null is written to as it is) instead of standard output.")],
+     None),
+]
+RUNNING = [
+    ("jobs", Annotated[int | None, _opt(
+        "--jobs", "-j", help="Simulations run at once when there are several (default: the "
+        "cores available).", low=1)], None),
+    ("progress", Annotated[bool, typer.Option(
+        "--progress/--no-progress", help="Show a progress bar on long runs (terminal only).")],
+     True),
+]
+GROUPS = {"dims": DIMS, "out": OUTPUT, "running": RUNNING}
+
+
+def _with(*group_names: str, drop: tuple[str, ...] = ()):
+    """Add option groups to a command: its parameters named in `group_names` receive the
+    group's values as a dict (`drop` leaves options out of a group for this command)."""
+    def deco(fn):
+        sig = inspect.signature(fn)
+        own = [p for p in sig.parameters.values() if p.name not in group_names]
+        added = {g: [o for o in GROUPS[g] if o[0] not in drop] for g in group_names}
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                   annotation=ann)
+                 for g in group_names for name, ann, default in added[g]]
+
+        @functools.wraps(fn)
+        def wrapper(**kw):
+            for g in group_names:
+                kw[g] = {name: _value(kw.pop(name)) for name, _, _ in added[g]}
+            return fn(**kw)
+
+        params = own + extra
+        wrapper.__signature__ = sig.replace(parameters=params)
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        del wrapper.__wrapped__  # typer must see the new signature, not fn's
+        return wrapper
+    return deco
+
+
+ConfigArg = Annotated[str, typer.Argument(
+    metavar="CONFIG", help="Hardware config: a shipped name (mobile_soc, server, thesis) or a "
+    "YAML file (cache levels innermost first, then memory; see configs/thesis.yaml).",
+    show_default=False)]
 LayerOpt = Annotated[str, typer.Option(
     "--layer", "-l", help=f"Layer type: {', '.join(LAYER_TYPES)}; several separated by "
     "commas, or 'all'.", show_default=False)]
-OneLayerOpt = Annotated[str, typer.Option(
-    "--layer", "-l", help=f"Layer type: {', '.join(LAYER_TYPES)}.", show_default=False)]
-PresetOpt = Annotated[str | None, typer.Option(
-    "--preset", help="Dimensions of Table 2.2: early (M=N=32, F=112, K=3) or late "
-    "(M=N=512, F=7, K=3), G=4; or vgg16-fc1 (fc, M=7·7·512, N=4096). Without it the early "
-    "dimensions are defaults that each flag overrides; with it, a contradicting flag is an "
-    "error.", show_default=False)]
+OneLayerOpt = Annotated[LayerType, typer.Option("--layer", "-l", help="Layer type.",
+                                                show_default=False)]
 BatchOpt = Annotated[str, typer.Option(
     "-B", "--batch", help="Batch size B; several separated by commas (1,2,4,8) for a study.")]
-OneBatchOpt = Annotated[int, typer.Option("-B", "--batch", help="Batch size B.")]
-JobsOpt = Annotated[int | None, typer.Option(
-    "--jobs", "-j", help="Simulations run at once when there are several (default: the "
-    "cores available).", show_default=False)]
-DimF = Annotated[int | None, typer.Option("-F", help="Input height and width F.",
-                                          show_default=False)]
-DimM = Annotated[int | None, typer.Option("-M", help="Input channels M.", show_default=False)]
-DimN = Annotated[int | None, typer.Option("-N", help="Output channels (filters) N.",
-                                          show_default=False)]
-DimK = Annotated[int | None, typer.Option("-K", help="Kernel height and width K.",
-                                          show_default=False)]
-DimG = Annotated[int | None, typer.Option("-G", help="Groups G (group convolution).",
-                                          show_default=False)]
-StrideOpt = Annotated[int, typer.Option("--stride", help="Stride S.")]
-PaddingOpt = Annotated[str, typer.Option(
-    "--padding", help="skip: taps outside the input make no access; explicit: the input is "
-    "stored pre-padded and every tap reads memory.")]
-PadOpt = Annotated[int | None, typer.Option(
-    "--pad", help="Symmetric padding amount (default: K//2 before, K-1-K//2 after, which "
-    "keeps F' = F at stride 1).", show_default=False)]
-OrderOpt = Annotated[str, typer.Option(
-    "--order", help="Loop order, outermost first: a permutation of b i j n m p q "
-    "(batch, output row, output col, filter, channel, kernel row, kernel col).")]
-DtypeOpt = Annotated[int, typer.Option("--dtype-bytes", help="Bytes per element: 1, 2, 4 or 8.")]
-FormatOpt = Annotated[str | None, typer.Option(
-    "--format", "-f", help="table (for people), json or csv (for programs). Default: table, "
-    "or the --output file's extension.", show_default=False)]
-OutputOpt = Annotated[Path | None, typer.Option(
-    "--output", "-o", help="Write the result to this file (whole or not at all) instead of "
-    "standard output.", show_default=False)]
+OneBatchOpt = Annotated[int, typer.Option("-B", "--batch", help="Batch size B.",
+                                          parser=whole(1))]
 ByTensorOpt = Annotated[bool, typer.Option(
     "--by-tensor", help="Break every level down by tensor (x, w, y) in the table.")]
-ProgressOpt = Annotated[bool, typer.Option(
-    "--progress/--no-progress", help="Show a progress bar on long runs (terminal only).")]
+TraceFormatOpt = Annotated[TraceFormat | None, typer.Option(
+    "--trace-format", help="Trace file format (default: from the file name; .gz adds gzip). "
+    "--format stays the report's format.", show_default=False)]
 
 
 def _version(value: bool) -> None:
@@ -145,38 +223,39 @@ def _root(version: Annotated[bool, typer.Option(
 # ---------------------------------------------------------------- helpers
 
 
-def _load(config: Path) -> Hierarchy:
+def _api(call, *args, **kw):
+    """Call the API; its problems become ours, with flags for layer fields."""
     try:
-        return load_hierarchy(config)
-    except ConfigError as exc:
-        raise UserError(exc.problems) from None
+        return call(*args, **kw)
+    except SimcacheError as exc:
+        raise SimcacheError(_flag_problems(exc.problems)) from None
 
 
-def _layer(layer: str, preset: str | None, **dims) -> Layer:
-    try:
-        return build_layer(layer, preset, **dims)
-    except LayerError as exc:
-        raise UserError(_flag_problems(exc.problems)) from None
-
-
-def _format(fmt: str | None, output: Path | None) -> str:
+def _format(fmt: str | None, output: str | None) -> str:
     if fmt is None:
-        suffix = output.suffix.lower().lstrip(".") if output else ""
+        suffix = Path(output).suffix.lower().lstrip(".") if output else ""
         return suffix if suffix in ("json", "csv") else "table"
-    if fmt not in FORMATS:
-        raise UserError([f"--format: {fmt!r} is not one of {', '.join(FORMATS)}"])
     return fmt
 
 
-def _output(fmt: str | None, output: Path | None) -> str:
-    """The report format, once the output path is known to be writable."""
-    _check_output(output)
-    return _format(fmt, output)
+def _out(out: dict) -> tuple[str, Path | None]:
+    """The report format and the output path, once the path is known to be writable."""
+    path = check_target(out["output"], "--output") if out["output"] is not None else None
+    return _format(out["fmt"], out["output"]), path
 
 
-def _check_output(output: Path | None) -> None:
-    if output is not None and not output.parent.is_dir():
-        raise UserError([f"--output: directory {str(output.parent)!r} does not exist"])
+def _gather(*steps):
+    """Run every check, then raise all problems together (one line each)."""
+    problems, values = [], []
+    for step in steps:
+        try:
+            values.append(step())
+        except SimcacheError as exc:
+            problems += [p for p in _flag_problems(exc.problems) if p not in problems]
+            values.append(None)
+    if problems:
+        raise SimcacheError(problems)
+    return values
 
 
 @contextmanager
@@ -196,9 +275,13 @@ def _progress(enabled: bool, what: str):
         yield update
 
 
-def _prepare(geometries: list[list[Geometry]]) -> None:
-    """Load (or on the first run, compile) the kernels these hierarchies need, saying so
-    when it takes a while."""
+def _say(text: str) -> None:
+    err.print(text, soft_wrap=True, markup=False)
+
+
+def _prepare(geometries, jobs) -> None:
+    """Before simulating: load (or on the first run, compile) the kernels these hierarchies
+    need, saying so; then say when the runs will take a while."""
     kinds = {engine.hashed_first_level(g) for g in geometries}
     if err.is_terminal:
         with err.status("loading the simulation kernels (compiled once, then cached)…"):
@@ -206,38 +289,108 @@ def _prepare(geometries: list[list[Geometry]]) -> None:
     else:
         seconds, compiled = engine.warm_up(kinds)
     if compiled:
-        err.print(f"simcache: compiled the simulation kernels in {seconds:.1f} s "
-                  "(first run only; later runs reuse the cache)")
+        _say(f"simcache: compiled the simulation kernels in {seconds:.1f} s "
+             "(first run only; later runs reuse the cache)")
+    if jobs:
+        _announce(jobs, _prepare.workers)
 
 
-def _announce(jobs: list[Job], workers: int | None) -> None:
+_prepare.workers = None
+
+
+def _announce(jobs, workers: int | None) -> None:
     """Say beforehand when a run will take a while."""
     seconds = estimate_seconds(jobs, workers)
     if seconds >= 10:
         w = max(1, min(workers or default_workers(), len(jobs)))
         span = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
-        err.print(f"simcache: {len(jobs)} simulation{'s' if len(jobs) > 1 else ''} on {w} "
-                  f"core{'s' if w > 1 else ''}: about {span} (estimate)")
+        _say(f"simcache: {len(jobs)} simulation{'s' if len(jobs) > 1 else ''} on {w} "
+             f"core{'s' if w > 1 else ''}: about {span} (estimate)")
+
+
+def _on_start(workers: int | None):
+    _prepare.workers = workers
+    return _prepare
+
+
+def _stdout(text: str) -> None:
+    """Write to standard output; a closed or full one is an error, not a traceback."""
+    if sys.stdout is None:
+        raise SimcacheError(["standard output: it is closed; give -o FILE"])
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        _silence_stdout()
+        why = ("it was closed before the result was written" if exc.errno == errno.EPIPE
+               else exc.strerror or str(exc))
+        raise SimcacheError([f"standard output: {why}"]) from None
+
+
+def _silence_stdout() -> None:
+    """After a failed write, send what Python still flushes at exit nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
-        sys.stdout.write(text)
-    else:
+        _stdout(text)
+        return
+    try:
         write_atomic(output, text)
+    except OSError as exc:
+        raise SimcacheError([f"--output: {output}: {exc.strerror or exc}"]) from None
+
+
+def _show(render_to) -> None:
+    """Render with `render_to(console)` into text (styled on a terminal, at its width;
+    plain elsewhere), then write it to standard output in one piece."""
+    tty = bool(sys.stdout) and sys.stdout.isatty()
+    width = shutil.get_terminal_size((80, 24)).columns if tty else 80
+    buf = io.StringIO()
+    render_to(Console(file=buf, width=width, highlight=False, force_terminal=tty,
+                      color_system="auto" if tty else None))
+    _stdout(buf.getvalue())
+
+
+def _emit_rendered(fmt: str, output: Path | None, doc: dict, rows: list[dict], build,
+                   title: str, footer: list[str] = (), csv_text: str | None = None) -> None:
+    """A table (built to fit), the JSON document, or the rows as CSV."""
+    if fmt == "table":
+        if output is None:
+            _show(lambda c: report.show(c, title, build, footer))
+        else:
+            _emit(report.text(title, build, footer), output)
+    elif fmt == "json":
+        _emit(report.to_json(doc), output)
+    else:
+        _emit(csv_text if csv_text is not None else report.rows_to_csv(rows), output)
+
+
+def _emit_run(result: api.RunResult, fmt: str, output: Path | None, by_tensor: bool) -> None:
+    summary = result.to_dict()
+    if fmt == "table" and output is None:
+        _show(lambda c: print_table(summary, c, by_tensor))
+    else:
+        _emit(render(summary, fmt, by_tensor), output)
 
 
 def _batches(text: str) -> list[int]:
     out, bad = [], []
     for part in text.split(","):
         part = part.strip()
-        if part.isdigit() and int(part) > 0:
+        if re.fullmatch(r"[0-9]+", part) and int(part) > 0:
             out.append(int(part))
         else:
             bad.append(part)
     if bad:
         shown = ", ".join(repr(b) for b in bad)
-        raise UserError([f"-B/--batch: {shown} is not a positive whole number (e.g. -B 1,2,4)"])
+        raise SimcacheError([f"-B/--batch: {shown} is not a positive whole number "
+                             "(digits 0-9, e.g. -B 1,2,4)"])
     return list(dict.fromkeys(out))
 
 
@@ -247,200 +400,98 @@ def _types(text: str) -> list[str]:
     types = [t.strip() for t in text.split(",") if t.strip()]
     bad = [t for t in types if t not in LAYER_TYPES]
     if bad or not types:
-        raise UserError([f"--layer: unknown layer type {b!r}; choose from "
-                         f"{', '.join(LAYER_TYPES)} or all" for b in bad or [text]])
+        raise SimcacheError([f"--layer: unknown layer type {b!r}; choose from "
+                             f"{', '.join(LAYER_TYPES)} or all" for b in bad or [text]])
     return list(dict.fromkeys(types))
 
 
-# dimensions a layer type fixes, left to the type when several types run at once
-_FIXED = {"pointwise": ("K",), "fc": ("F", "K"), "depthwise": ("N",)}
-
-
-def _layers(types: list[str], batches: list[int], preset: str | None, **dims) -> list[Layer]:
-    """Every (type, batch) layer, or every problem with them."""
-    layers, problems = [], []
-    for t in types:
-        given = dict(dims)
-        if len(types) > 1:
-            for d in _FIXED.get(t, ()):
-                given[d] = None
-            if t != "group":
-                given["G"] = None
-            if t not in PRESET_TYPES.get(preset, (t,)):
-                continue  # a preset of one layer type (vgg16-fc1) applies to that type only
-        for b in batches:
-            try:
-                layers.append(_layer(t, preset, B=b, **given))
-            except UserError as exc:
-                problems += [p for p in exc.problems if p not in problems]
-    if problems:
-        raise UserError(problems)
-    return layers
-
-
-def _gather(*steps):
-    """Run every check, then raise all problems together (one line each)."""
-    problems, values = [], []
-    for step in steps:
-        try:
-            values.append(step())
-        except UserError as exc:
-            problems += exc.problems
-            values.append(None)
-    if problems:
-        raise UserError(problems)
-    return values
-
-
-def _emit_rendered(fmt: str, output: Path | None, doc: dict, rows: list[dict], build,
-                   title: str, footer: list[str] = ()) -> None:
-    """A table (built to fit), the JSON document, or the rows as CSV."""
-    if fmt == "table":
-        if output is None:
-            report.show(Console(highlight=False), title, build, footer)
-        else:
-            _emit(report.text(title, build, footer), output)
-    elif fmt == "json":
-        _emit(report.to_json(doc), output)
-    else:
-        _emit(report.rows_to_csv(rows), output)
+# ---------------------------------------------------------------- commands
 
 
 @app.command()
-def run(
-    config: ConfigArg,
-    layer: LayerOpt,
-    preset: PresetOpt = None,
-    batch: BatchOpt = "1",
-    F: DimF = None,
-    M: DimM = None,
-    N: DimN = None,
-    K: DimK = None,
-    G: DimG = None,
-    stride: StrideOpt = 1,
-    padding: PaddingOpt = "skip",
-    pad: PadOpt = None,
-    order: OrderOpt = "bijnmpq",
-    dtype_bytes: DtypeOpt = 4,
-    fmt: FormatOpt = None,
-    output: OutputOpt = None,
-    by_tensor: ByTensorOpt = False,
-    jobs: JobsOpt = None,
-    progress: ProgressOpt = True,
-) -> None:
+@_with("dims", "out", "running")
+def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
+        by_tensor: ByTensorOpt = False, dims=None, out=None, running=None) -> None:
     """Simulate a layer on a hardware config and report every level.
 
     One layer and one batch size give the full report; several (--layer all, -B 1,2,4,8)
     give one row each: hit rates, cycles, energy and DRAM bytes per MAC.
 
-    Example: [bold]simcache run configs/mobile_soc.yaml --layer depthwise[/bold]
+    Example: [bold]simcache run mobile_soc --layer depthwise[/bold]
     """
-    dims = dict(M=M, N=N, F=F, K=K, G=G, stride=stride, padding=padding, pad=pad, order=order,
-                dtype_bytes=dtype_bytes)
-    hierarchy, layers, fmt = _gather(
-        lambda: _load(config),
-        lambda: _layers(_types(layer), _batches(batch), preset, **dims),
-        lambda: _output(fmt, output),
-    )
-    work = [Job(hierarchy, lay) for lay in layers]
-    _prepare([j.geometry() for j in work])
-    _announce(work, jobs)
-    with _progress(progress, f"simulating on {hierarchy.name}") as update:
-        results = run_jobs(work, jobs, update)
-    summaries = [summarize(r, hierarchy, str(config)) for r in results]
-    if len(summaries) == 1:
-        summary = summaries[0]
-        if fmt == "table" and output is None:
-            print_table(summary, Console(highlight=False), by_tensor)
-        else:
-            _emit(render(summary, fmt, by_tensor), output)
+    preset = dims.pop("preset")
+    types, batches, (fmt, output) = _gather(lambda: _types(layer), lambda: _batches(batch),
+                                            lambda: _out(out))
+    if len(types) == 1 and len(batches) == 1:
+        with _progress(running["progress"], "simulating") as update:
+            result = _api(api.simulate, config, types[0], preset=preset, B=batches[0],
+                          progress=update, on_start=_on_start(1), **dims)
+        _emit_run(result, fmt, output, by_tensor)
         return
-    rows = [study_row(s) for s in summaries]
-    names = hierarchy.level_names[:-1]
-    doc = {"simcache": __version__, "config": summaries[0]["config"], "rows": rows,
-           "runs": summaries}
-    first = summaries[0]["layer"]
-    title = (f"simcache {__version__} · {hierarchy.name} · M={first['M']} N={first['N']} "
-             f"F={first['F']} K={first['K']} · padding {first['padding']} · order "
-             f"{first['order']}")
-    _emit_rendered(fmt, output, doc, rows, lambda c: report.study_table(rows, names, c), title)
+    with _progress(running["progress"], "simulating") as update:
+        study = _api(api.study, config, types, batches, preset=preset, jobs=running["jobs"],
+                     progress=update, on_start=_on_start(running["jobs"]), **dims)
+    first = study.runs[0].layer
+    title = (f"simcache {__version__} · {study.runs[0].config} · M={first['M']} "
+             f"N={first['N']} F={first['F']} K={first['K']} · padding {first['padding']} · "
+             f"order {first['order']}")
+    _emit_rendered(fmt, output, study.to_dict(), study.rows,
+                   lambda c: report.study_table(study.rows, study.level_names, c), title)
 
 
 @app.command()
+@_with("dims", "out", "running")
 def compare(
-    configs: Annotated[list[Path], typer.Argument(
-        help="Two or more hardware configs; ratios are to the first.", show_default=False)],
+    configs: Annotated[list[str], typer.Argument(
+        metavar="CONFIG...", help="Two or more hardware configs (shipped names or files); "
+        "ratios are to the first.", show_default=False)],
     layer: OneLayerOpt,
-    preset: PresetOpt = None,
     batch: OneBatchOpt = 1,
-    F: DimF = None,
-    M: DimM = None,
-    N: DimN = None,
-    K: DimK = None,
-    G: DimG = None,
-    stride: StrideOpt = 1,
-    padding: PaddingOpt = "skip",
-    pad: PadOpt = None,
-    order: OrderOpt = "bijnmpq",
-    dtype_bytes: DtypeOpt = 4,
-    fmt: FormatOpt = None,
-    output: OutputOpt = None,
-    jobs: JobsOpt = None,
-    progress: ProgressOpt = True,
+    dims=None, out=None, running=None,
 ) -> None:
     """The same layer on several hardware configs, side by side.
 
-    Example: [bold]simcache compare configs/mobile_soc.yaml configs/server.yaml --layer
-    depthwise[/bold]
+    Example: [bold]simcache compare mobile_soc server --layer depthwise[/bold]
     """
-    def load_all() -> list[Hierarchy]:
-        if len(configs) < 2:
-            raise UserError(["CONFIG: compare needs two or more configs"])
-        out, problems = [], []
-        for c in configs:
-            try:
-                out.append(_load(c))
-            except UserError as exc:
-                problems += exc.problems
-        if problems:
-            raise UserError(problems)
-        return out
+    preset = dims.pop("preset")
+    fmt, output = _gather(lambda: _out(out))[0]
+    with _progress(running["progress"], "comparing") as update:
+        result = _api(api.compare, configs, layer.value, preset=preset, B=batch,
+                      jobs=running["jobs"], progress=update,
+                      on_start=_on_start(running["jobs"]), **dims)
+    lay = result.runs[0].layer
+    title = f"simcache {__version__} · compare · {_describe(lay)}"
+    _emit_rendered(fmt, output, result.to_dict(), result.rows,
+                   lambda c: report.compare_table(result.rows, c), title,
+                   [f"{r['config']}: {s.to_dict()['config']['description']}"
+                    for r, s in zip(result.rows, result.runs, strict=True)])
 
-    hierarchies, lay, fmt = _gather(
-        load_all,
-        lambda: _layer(layer, preset, B=batch, M=M, N=N, F=F, K=K, G=G, stride=stride,
-                       padding=padding, pad=pad, order=order, dtype_bytes=dtype_bytes),
-        lambda: _output(fmt, output),
-    )
-    work = [Job(h, lay) for h in hierarchies]
-    _prepare([j.geometry() for j in work])
-    _announce(work, jobs)
-    with _progress(progress, f"{lay.type} on {len(hierarchies)} configs") as update:
-        results = run_jobs(work, jobs, update)
-    summaries = [summarize(r, h, str(c)) for r, h, c in zip(results, hierarchies, configs,
-                                                           strict=True)]
-    rows = compare_rows(summaries)
-    doc = {"simcache": __version__, "layer": summaries[0]["layer"], "rows": rows,
-           "runs": summaries}
-    title = f"simcache {__version__} · compare · {lay.describe()}"
-    _emit_rendered(fmt, output, doc, rows, lambda c: report.compare_table(rows, c), title,
-                   [f"{r['config']}: {s['config']['description']}" for r, s in
-                    zip(rows, summaries, strict=True)])
+
+def _describe(lay: dict) -> str:
+    s = f"{lay['type']} B={lay['B']} M={lay['M']} N={lay['N']} F={lay['F']} K={lay['K']}"
+    if lay["type"] == "group":
+        s += f" G={lay['G']}"
+    if lay["stride"] != 1:
+        s += f" stride={lay['stride']}"
+    return s + f" padding={lay['padding']} order={lay['order']}"
 
 
 @app.command()
+@_with("out", "running")
 def network(
     config: ConfigArg,
-    model: Annotated[Path, typer.Argument(
-        help="Network file: a layer list such as models/vgg16.yaml.", show_default=False)],
+    model: Annotated[str, typer.Argument(
+        metavar="MODEL", help="Network: a shipped name (mobilenetv2, squeezenet, vgg16) or a "
+        "layer list such as models/vgg16.yaml.", show_default=False)],
     batch: OneBatchOpt = 1,
-    padding: PaddingOpt = "skip",
-    order: OrderOpt = "bijnmpq",
-    dtype_bytes: DtypeOpt = 4,
-    fmt: FormatOpt = None,
-    output: OutputOpt = None,
-    jobs: JobsOpt = None,
-    progress: ProgressOpt = True,
+    padding: Annotated[Padding, typer.Option(
+        "--padding", help="skip: taps outside the input make no access; explicit: every tap "
+        "reads memory.")] = SKIP,
+    order: Annotated[str, typer.Option("--order", help="Loop order of every layer.")]
+    = "bijnmpq",
+    dtype_bytes: Annotated[int, typer.Option("--dtype-bytes", help="Bytes per element.",
+                                             parser=whole(1))] = 4,
+    out=None, running=None,
 ) -> None:
     """Every layer of a network on one hardware config: a row per layer, and the totals.
 
@@ -448,99 +499,70 @@ def network(
     Layers that are not loop nests (pooling, concatenation, additions, activations) are
     listed as skipped.
 
-    Example: [bold]simcache network configs/thesis.yaml models/squeezenet.yaml[/bold]
+    Example: [bold]simcache network thesis squeezenet[/bold]
     """
-    def load_net():
-        try:
-            return load_network(model, batch=batch, padding=padding, order=order,
-                                dtype_bytes=dtype_bytes)
-        except NetworkError as exc:
-            raise UserError(exc.problems) from None
-
-    hierarchy, net, fmt = _gather(
-        lambda: _load(config),
-        load_net,
-        lambda: _output(fmt, output),
-    )
-    work = [Job(hierarchy, x.layer) for x in net.simulated]
-    _prepare([j.geometry() for j in work])
-    _announce(work, jobs)
-    with _progress(progress, f"{net.name} on {hierarchy.name}") as update:
-        results = run_jobs(work, jobs, update)
-    summaries = [summarize(r, hierarchy, str(config)) for r in results]
-    rows = network_rows(net, summaries)
-    totals = network_totals(rows, summaries)
-    skipped = [{"name": x.name, "type": x.type, "reason": x.skipped} for x in net.skipped]
-    doc = {"simcache": __version__, "network": {"name": net.name, "source": net.source,
-                                                "path": str(model)},
-           "config": summaries[0]["config"] if summaries else None, "rows": rows,
-           "totals": totals, "skipped": skipped, "runs": summaries}
-    title = (f"simcache {__version__} · {net.name} on {hierarchy.name} · B={batch} · "
-             f"padding {padding} · order {order}")
-    _emit_rendered(fmt, output, doc, rows, lambda c: report.network_table(rows, totals, c),
-                   title, report.network_footer(rows, totals, skipped))
-
-
-TraceFormatOpt = Annotated[str | None, typer.Option(
-    "--trace-format", help=f"Trace file format: {', '.join(TRACE_FORMATS)} (default: from the "
-    "file name; .gz adds gzip). --format stays the report's format.", show_default=False)]
+    fmt, output = _gather(lambda: _out(out))[0]
+    with _progress(running["progress"], f"{model} on {config}") as update:
+        result = _api(api.network, config, model, batch=batch, padding=padding.value,
+                      order=order, dtype_bytes=dtype_bytes, jobs=running["jobs"],
+                      progress=update, on_start=_on_start(running["jobs"]))
+    cfg = result.runs[0].config if result.runs else config
+    title = (f"simcache {__version__} · {result.name} on {cfg} · B={batch} · "
+             f"padding {padding.value} · order {order}")
+    csv_text = (report.network_csv(result.rows, result.totals)
+                if hasattr(report, "network_csv") else None)
+    _emit_rendered(fmt, output, result.to_dict(), result.rows,
+                   lambda c: report.network_table(result.rows, result.totals, c), title,
+                   report.network_footer(result.rows, result.totals, result.skipped),
+                   csv_text)
 
 
 @app.command()
+@_with("dims", "running", drop=("jobs",))
 def trace(
     layer: OneLayerOpt,
-    output: Annotated[Path, typer.Option(
+    output: Annotated[str, typer.Option(
         "--output", "-o", help="Trace file to write: .din (Dinero IV text), .bin (Dinero IV "
         "binary), .npz (simcache, with tensor ids); .gz on .din or .bin adds gzip.",
         show_default=False)],
-    preset: PresetOpt = None,
     batch: OneBatchOpt = 1,
-    F: DimF = None,
-    M: DimM = None,
-    N: DimN = None,
-    K: DimK = None,
-    G: DimG = None,
-    stride: StrideOpt = 1,
-    padding: PaddingOpt = "skip",
-    pad: PadOpt = None,
-    order: OrderOpt = "bijnmpq",
-    dtype_bytes: DtypeOpt = 4,
     trace_format: TraceFormatOpt = None,
-    progress: ProgressOpt = True,
+    dims=None, running=None,
 ) -> None:
     """Write a layer's address stream to a trace file, streamed (whole or not at all).
 
-    Example: [bold]simcache trace --layer depthwise -F 28 -o traces/depthwise.din[/bold]
+    Example: [bold]simcache trace --layer depthwise -F 28 -o /tmp/depthwise.din[/bold]
     """
     from .loopnest import plan as make_plan
     from .traces import detect
 
-    def fmt_ok():
-        try:
-            detect(output, trace_format)
-        except TraceError as exc:
-            raise UserError(exc.problems) from None
-        _check_output(output)
+    preset = dims.pop("preset")
+    fmt_name = _value(trace_format)
 
-    lay, _ = _gather(
-        lambda: _layer(layer, preset, B=batch, M=M, N=N, F=F, K=K, G=G, stride=stride,
-                       padding=padding, pad=pad, order=order, dtype_bytes=dtype_bytes),
-        fmt_ok,
-    )
+    def target() -> Path:
+        path = check_target(output, "--output")
+        detect(path, fmt_name)
+        return path
+
+    lay, path = _gather(lambda: build_layer(layer.value, preset, B=batch, **dims), target)
     p = make_plan(lay)
-    with _progress(progress, f"writing {output.name}") as update:
+    with _progress(running["progress"], f"writing {path.name}") as update:
         try:
-            n = write_trace(p, output, trace_format, update)
+            n = write_trace(p, path, fmt_name, update)
         except TraceError as exc:
-            raise UserError(exc.problems) from None
-    err.print(f"simcache: wrote {n:,} accesses of {lay.describe()} to {output} "
-              f"({report.nbytes(output.stat().st_size)})")
+            raise SimcacheError(exc.problems) from None
+        except OSError as exc:
+            raise SimcacheError([f"--output: {path}: {exc.strerror or exc}"]) from None
+    size = path.stat().st_size if path.is_file() else None
+    shown = f" ({report.nbytes(size)})" if size is not None else ""
+    _say(f"simcache: wrote {n:,} accesses of {lay.describe()} to {path}{shown}")
 
 
 @app.command()
+@_with("out", "running", drop=("jobs",))
 def replay(
     config: ConfigArg,
-    trace_file: Annotated[Path, typer.Argument(
+    trace_file: Annotated[str, typer.Argument(
         metavar="TRACE", help="Trace file: .din, .bin, .npz, .lackey (or --trace-format), "
         "optionally .gz.", show_default=False)],
     trace_format: TraceFormatOpt = None,
@@ -548,53 +570,25 @@ def replay(
         "--skip-bad", help="Skip records that do not parse, and count them, instead of "
         "stopping at the first.")] = False,
     dtype_bytes: Annotated[int, typer.Option(
-        "--dtype-bytes", help="Element size, for levels whose line is 'element'.")] = 4,
-    fmt: FormatOpt = None,
-    output: OutputOpt = None,
+        "--dtype-bytes", help="Element size, for levels whose line is 'element'.",
+        parser=whole(1))] = 4,
     by_tensor: ByTensorOpt = False,
-    progress: ProgressOpt = True,
+    out=None, running=None,
 ) -> None:
     """Replay a trace file through a hardware config; report as `run` does.
 
-    Example: [bold]simcache replay configs/thesis.yaml traces/spatial_small.din[/bold]
+    Example: [bold]simcache replay thesis traces/spatial_f8.din[/bold]
     """
-    def open_trace() -> TraceReader:
-        try:
-            return TraceReader(trace_file, trace_format, skip_bad)
-        except TraceError as exc:
-            raise UserError(exc.problems) from None
-
-    def dtype_ok() -> None:
-        if dtype_bytes not in (1, 2, 4, 8):
-            raise UserError([f"--dtype-bytes: {dtype_bytes} is not 1, 2, 4 or 8"])
-
-    hierarchy, reader, fmt, _ = _gather(
-        lambda: _load(config), open_trace,
-        lambda: _output(fmt, output), dtype_ok,
-    )
-    _prepare([hierarchy.geometry(dtype_bytes)])
-    with _progress(progress, f"replaying {trace_file.name}") as update:
-        def chunks():
-            for chunk in reader:
-                if update is not None:
-                    update(reader.position(), reader.size)
-                yield chunk
-        try:
-            result = engine.simulate_trace(hierarchy, chunks(), dtype_bytes)
-        except TraceError as exc:
-            raise UserError(exc.problems) from None
-    summary = summarize(result, hierarchy, str(config))
-    summary["trace"] = {"path": str(trace_file), "format": reader.fmt + (".gz" if reader.gz
-                                                                        else ""),
-                        "accesses": reader.accesses, "instructions": reader.instructions,
-                        "skipped": reader.skipped, "examples": reader.examples}
-    if fmt == "table" and output is None:
-        print_table(summary, Console(highlight=False), by_tensor)
-    else:
-        _emit(render(summary, fmt, by_tensor), output)
+    fmt, output = _gather(lambda: _out(out))[0]
+    with _progress(running["progress"], f"replaying {Path(trace_file).name}") as update:
+        result = _api(api.replay, config, trace_file, trace_format=_value(trace_format),
+                      skip_bad=skip_bad, dtype_bytes=dtype_bytes, progress=update,
+                      on_start=_prepare)
+    _emit_run(result, fmt, output, by_tensor)
 
 
 @app.command()
+@_with("dims", "out", drop=("padding", "order"))
 def metrics(
     layer: Annotated[str | None, typer.Option(
         "--layer", "-l", help="Layer type(s), comma separated, or 'all'.",
@@ -602,25 +596,15 @@ def metrics(
     table: Annotated[bool, typer.Option(
         "--all", help="Table 2.2 of the document: the five convolution types, early and late "
         "(or the --preset given), beside the printed figures.")] = False,
-    preset: PresetOpt = None,
     batch: BatchOpt = "1",
-    F: DimF = None,
-    M: DimM = None,
-    N: DimN = None,
-    K: DimK = None,
-    G: DimG = None,
-    stride: StrideOpt = 1,
-    pad: PadOpt = None,
-    dtype_bytes: DtypeOpt = 4,
-    fmt: FormatOpt = None,
-    output: OutputOpt = None,
+    dims=None, out=None,
 ) -> None:
     """Theoretical metrics (Eq. 2.1–2.4): MACs, parameters, activations, arithmetic intensity.
 
     Examples: [bold]simcache metrics --all[/bold] (Table 2.2);
     [bold]simcache metrics --layer fc --preset vgg16-fc1 -B 1,2,4,8,16,64,256[/bold]
     """
-    dims = dict(M=M, N=N, F=F, K=K, G=G, stride=stride, pad=pad, dtype_bytes=dtype_bytes)
+    preset = dims.pop("preset")
     if table:
         given = [name for name, v in (("--layer", layer), ("-B/--batch", batch != "1" or None))
                  if v is not None]
@@ -629,9 +613,9 @@ def metrics(
                     for g in given]
         if preset not in (None, "early", "late"):
             problems.append(f"--preset: Table 2.2 has early and late, not {preset!r}")
-        fmt = _gather(lambda: _output(fmt, output))[0]
+        fmt, output = _gather(lambda: _out(out))[0]
         if problems:
-            raise UserError(problems)
+            raise SimcacheError(problems)
         presets = [preset] if preset else ["early", "late"]
         rows = []
         for t in CONV_TYPES:
@@ -653,9 +637,9 @@ def metrics(
                        lambda c: report.table_2_2(rows, c),
                        "Table 2.2 (Wu 2019): theoretical metrics, B = 1, G = 4", footer)
         return
-    layers, fmt = _gather(
-        lambda: _layers(_types(layer or "spatial"), _batches(batch), preset, **dims),
-        lambda: _output(fmt, output),
+    layers, (fmt, output) = _gather(
+        lambda: api.layers_for(_types(layer or "spatial"), _batches(batch), preset, **dims),
+        lambda: _out(out),
     )
     rows = [metrics_row(lay, preset) for lay in layers]
     footer = []
@@ -669,6 +653,61 @@ def metrics(
                    footer)
 
 
+@app.command()
+def configs(
+    name: Annotated[str | None, typer.Argument(
+        metavar="[NAME]", help="A shipped config or model to copy out (with --copy) or to "
+        "print.", show_default=False)] = None,
+    copy: Annotated[str | None, typer.Option(
+        "--copy", help="Copy NAME to this file or directory to edit it (an existing file is "
+        "not replaced).", show_default=False)] = None,
+    fmt: Annotated[Format | None, typer.Option(
+        "--format", "-f", help="table (for people), json or csv.", show_default=False)] = None,
+) -> None:
+    """The hardware configs and network models that ship with simcache.
+
+    Without NAME: a line each. With NAME: the file itself; with NAME --copy PATH: a copy to
+    edit. Every command takes a shipped name where it takes a file.
+
+    Examples: [bold]simcache configs[/bold]; [bold]simcache configs mobile_soc --copy
+    my_soc.yaml[/bold]
+    """
+    if name is None:
+        if copy is not None:
+            raise SimcacheError(["--copy: give the NAME of the config or model to copy"])
+        items = shipped.listing()
+        rows = [{"kind": s.kind[:-1], "name": s.name, "description": s.description,
+                 "path": str(s.path)} for s in items]
+        f = _value(fmt) or "table"
+        if f == "json":
+            _stdout(report.to_json({"simcache": __version__, "shipped": rows}))
+        elif f == "csv":
+            _stdout(report.rows_to_csv(rows))
+        else:
+            lines = []
+            for kind in ("config", "model"):
+                mine = [r for r in rows if r["kind"] == kind]
+                lines.append(f"{kind}s (simcache {'run' if kind == 'config' else 'network'} "
+                             f"{'NAME' if kind == 'config' else 'CONFIG NAME'} ...):")
+                width = max((len(r["name"]) for r in mine), default=0)
+                lines += [f"  {r['name']:<{width}}  {r['description']}" for r in mine]
+            lines.append("copy one to edit: simcache configs NAME --copy FILE")
+            _stdout("\n".join(lines) + "\n")
+        return
+    item = shipped.find(name)
+    if copy is None:
+        _stdout(item.path.read_text(encoding="utf-8"))
+        return
+    dest = Path(copy)
+    if dest.is_dir():
+        dest = dest / item.path.name
+    if dest.exists() or dest.is_symlink():
+        raise SimcacheError([f"--copy: {dest} exists; give another name or remove it first"])
+    path = check_target(str(dest), "--copy")
+    _emit(item.path.read_text(encoding="utf-8"), path)
+    _say(f"simcache: copied {item.kind[:-1]} {item.name} to {path}")
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -677,19 +716,72 @@ def _is_usage_error(exc: Exception) -> bool:
     return getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message")
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so that temporary files are removed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame):
+    raise Terminated(signum)
+
+
+_PLAIN = {"–": "-", "—": "-", "·": "|", "µ": "u", "×": "x", "÷": "/", "→": "->", "…": "...",
+          "≥": ">=", "≤": "<=", "²": "^2", "Σ": "sum", "’": "'"}
+
+
+def _plain(exc: UnicodeError):
+    """An encoding error handler: typography a terminal cannot show becomes ASCII."""
+    text = exc.object[exc.start:exc.end]
+    return "".join(_PLAIN.get(ch, "?") for ch in text), exc.end
+
+
+codecs.register_error("simcache-plain", _plain)
+
+
+def _plain_streams() -> None:
+    """Standard output and error that cannot encode '–' or '·' print ASCII for them."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = getattr(stream, "encoding", None)
+        if not enc or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            "–·µ×÷→".encode(enc)
+        except UnicodeEncodeError:
+            stream.reconfigure(errors="simcache-plain")
+        except LookupError:
+            pass
+
+
+def _problems(lines: list[str]) -> None:
+    for line in lines:
+        err.print(f"error: {line}", soft_wrap=True, markup=False)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console script: one line per problem and exit code 2 on bad input, never a traceback."""
+    """Console script: one line per problem and exit code 2 on bad input, never a traceback;
+    130 on Ctrl-C, 128 + N on signal N, leaving no temporary file."""
+    _plain_streams()
+    handlers = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            handlers[sig] = signal.signal(sig, _on_signal)
+        except (ValueError, OSError):  # not the main thread
+            pass
     try:
-        app(args=argv, prog_name="simcache", standalone_mode=False)
-    except UserError as exc:
-        for line in exc.problems:
-            err.print(f"error: {line}", soft_wrap=True, markup=False)
+        code = app(args=argv, prog_name="simcache", standalone_mode=False)
+    except SimcacheError as exc:
+        _problems(exc.problems)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err.print("interrupted; nothing was written")
-        sys.exit(130)
+        code = 130
+    except Terminated as exc:
+        _say(f"simcache: stopped by signal {exc.signum}; nothing was written")
+        sys.exit(128 + exc.signum)
     except Exception as exc:
         if not _is_usage_error(exc):
             raise
@@ -697,6 +789,14 @@ def main(argv: list[str] | None = None) -> None:
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         err.print(f"error: {exc.format_message()}{hint}", soft_wrap=True, markup=False)
         sys.exit(2)
+    finally:
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        _say("simcache: interrupted; nothing was written")
+        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

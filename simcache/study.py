@@ -51,16 +51,26 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+class Cancelled(Exception):
+    """A job stopped early because another failed or the run was interrupted."""
+
+
 def run_jobs(jobs: list[Job], workers: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> list[Result]:
-    """Simulate every job; progress is reported in loop iterations over all jobs."""
+    """Simulate every job; progress is reported in loop iterations over all jobs.
+
+    An interrupt (Ctrl-C, a signal) or a failure stops the running jobs at their next
+    chunk of loop iterations, instead of waiting for them to finish."""
     sizes = [plan(j.layer).iterations for j in jobs]
     total = sum(sizes)
     done = [0] * len(jobs)
     lock = threading.Lock()
+    stop = threading.Event()
 
     def one(k: int) -> Result:
         def update(n: int, _total: int) -> None:
+            if stop.is_set():
+                raise Cancelled
             with lock:
                 done[k] = n
                 if progress is not None:
@@ -71,5 +81,12 @@ def run_jobs(jobs: list[Job], workers: int | None = None,
     workers = max(1, min(workers or default_workers(), len(jobs)))
     if workers == 1:
         return [one(k) for k in range(len(jobs))]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, range(len(jobs))))
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        futures = [pool.submit(one, k) for k in range(len(jobs))]
+        return [f.result() for f in futures]
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

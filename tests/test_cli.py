@@ -83,7 +83,7 @@ def test_output_file_is_written_whole(capsys, tmp_path):
                                        "error: -G: 3 groups do not divide N = 32"]),
     (["--layer", "spatial", "--order", "bijnm"], ["error: --order: 'bijnm' is not"]),
     (["--layer", "spatial", "--preset", "late", "-F", "9"], ["error: -F: 9 contradicts"]),
-    (["--layer", "spatial", "--format", "xml"], ["error: --format: 'xml'"]),
+    (["--layer", "spatial", "--format", "xml"], ["error: Invalid value for '--format' / '-f'"]),
     (["--layer", "spatial", "--bogus"], ["error: No such option: --bogus"]),
     (["--layer", "spatial", "-K", "x"], ["error: Invalid value for '-K'"]),
 ])

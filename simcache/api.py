@@ -1,0 +1,375 @@
+"""The public Python API: what the command line does, for notebooks and scripts.
+
+    >>> import simcache
+    >>> r = simcache.simulate("thesis", layer="depthwise", F=8, M=8)
+    >>> r.levels["L1"].hit_rate, r.levels["L1"].by_tensor["w"].misses, r.totals.energy_pj.high
+
+Configs and models are given as a shipped name ("mobile_soc", "vgg16"), a path, or (configs)
+a `Hierarchy` already loaded. Every function validates everything first and raises
+`SimcacheError` (its `problems` list has one line per problem) before any simulation starts.
+Results carry named fields; `to_dict()` gives the document that `--format json` prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from . import __version__, engine, shipped
+from .accounting import compare_rows, network_rows, network_totals, study_row, summarize
+from .config import Geometry, Hierarchy, load_hierarchy
+from .errors import SimcacheError
+from .layers import LAYER_TYPES, PRESET_TYPES, Layer, build_layer
+from .network import Network, load_network
+from .study import Job, run_jobs
+from .traces import TraceReader
+
+__all__ = [
+    "CompareResult",
+    "Counts",
+    "Energy",
+    "Level",
+    "NetworkResult",
+    "RunResult",
+    "StudyResult",
+    "Totals",
+    "compare",
+    "layers_for",
+    "load_config",
+    "load_model",
+    "network",
+    "replay",
+    "simulate",
+    "study",
+]
+
+Progress = Callable[[int, int], None]
+# called once everything is valid, before simulating: the geometries of the hierarchies
+# (which kernels the runs need) and the jobs (empty for a trace)
+OnStart = Callable[[list[list[Geometry]], list[Job]], None]
+
+
+# ---------------------------------------------------------------- result objects
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Energy in pJ; `low` and `high` differ where the config gives a range."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, d: dict) -> Energy:
+        return cls(d["low"], d["high"])
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What one level did, for all tensors or for one."""
+
+    reads: int
+    writes: int
+    hits: int
+    misses: int
+    hit_rate: float | None
+    writebacks: int
+    flush_writebacks: int
+    bytes_read: int
+    bytes_written: int
+    served: int
+    cycles: int
+    energy_pj: Energy
+
+    @property
+    def accesses(self) -> int:
+        return self.reads + self.writes
+
+    @classmethod
+    def of(cls, d: dict, **extra: Any) -> Any:
+        names = {f.name for f in fields(cls)} - {"energy_pj"} - set(extra)
+        return cls(energy_pj=Energy.of(d["energy_pj"]), **{k: d[k] for k in names}, **extra)
+
+
+@dataclass(frozen=True)
+class Level(Counts):
+    """One level of the hierarchy; main memory is the last."""
+
+    name: str = ""
+    latency: int = 0
+    geometry: dict | None = None  # size, line, ways, sets, policy, write flags (caches)
+    by_tensor: dict[str, Counts] = field(default_factory=dict)
+
+    @classmethod
+    def from_summary(cls, d: dict) -> Level:
+        tensors = {t: Counts.of(b) for t, b in d["by_tensor"].items()}
+        return cls.of(d, name=d["name"], latency=d["latency"], geometry=d.get("geometry"),
+                      by_tensor=tensors)
+
+
+@dataclass(frozen=True)
+class Totals:
+    cycles: int | float
+    memory_cycles: int
+    mac_cycles: int | float
+    amat: float | None  # memory cycles per trace access
+    energy_pj: Energy
+    memory_energy_pj: Energy
+    mac_energy_pj: Energy
+    macs: int
+    dram_bytes: int
+    min_dram_bytes: int | None  # the least a perfect cache moves (layers only)
+    amplification: float | None  # dram_bytes / min_dram_bytes
+    intensity: float | None  # MACs per DRAM byte, measured
+
+    @classmethod
+    def from_summary(cls, t: dict) -> Totals:
+        tr = t["traffic"]
+        return cls(t["cycles"], t["memory_cycles"], t["mac_cycles"], t["amat"],
+                   Energy.of(t["energy_pj"]), Energy.of(t["memory_energy_pj"]),
+                   Energy.of(t["mac_energy_pj"]), t["macs"], t["dram_bytes"], tr["min_bytes"],
+                   tr["amplification"], tr["intensity"])
+
+
+class RunResult:
+    """One simulation: a layer, or a trace, through one config."""
+
+    def __init__(self, summary: dict):
+        self._doc = summary
+        self.config: str = summary["config"]["name"]
+        self.layer: dict | None = summary.get("layer")
+        self.trace: dict | None = summary.get("trace")
+        self.accesses: int = summary["accesses"]
+        self.levels: dict[str, Level] = {lv["name"]: Level.from_summary(lv)
+                                         for lv in summary["levels"]}
+        self.totals = Totals.from_summary(summary["totals"])
+        self.seconds: float = summary["seconds"]
+
+    def to_dict(self) -> dict:
+        """The JSON document (docs/formats.md)."""
+        return self._doc
+
+    def __repr__(self) -> str:
+        what = self.layer["type"] if self.layer else "trace"
+        rates = ", ".join(f"{n} {lv.hit_rate:.2%}" for n, lv in self.levels.items()
+                          if lv.hit_rate is not None and lv.geometry is not None)
+        return f"<RunResult {what} on {self.config}: {rates}; {self.totals.cycles:,} cycles>"
+
+
+class StudyResult:
+    """Several layers or batch sizes on one config: a row each, and the full runs."""
+
+    def __init__(self, runs: list[RunResult], level_names: list[str]):
+        self.runs = runs
+        self.level_names = level_names
+        self.rows = [study_row(r.to_dict()) for r in runs]
+
+    def to_dict(self) -> dict:
+        return {"simcache": __version__, "config": self.runs[0].to_dict()["config"],
+                "rows": self.rows, "runs": [r.to_dict() for r in self.runs]}
+
+
+class CompareResult:
+    """One layer on several configs; ratios are to the first."""
+
+    def __init__(self, runs: list[RunResult]):
+        self.runs = runs
+        self.rows = compare_rows([r.to_dict() for r in runs])
+
+    def to_dict(self) -> dict:
+        return {"simcache": __version__, "layer": self.runs[0].layer, "rows": self.rows,
+                "runs": [r.to_dict() for r in self.runs]}
+
+
+class NetworkResult:
+    """Every layer of a network on one config: a row per layer, and the totals."""
+
+    def __init__(self, net: Network, path: str, runs: list[RunResult], options: dict):
+        self.name = net.name
+        self.runs = runs
+        self.options = options
+        self.rows = network_rows(net, [r.to_dict() for r in runs])
+        self.totals: dict = network_totals(self.rows, [r.to_dict() for r in runs])
+        self.skipped = [{"name": x.name, "type": x.type, "reason": x.skipped}
+                        for x in net.skipped]
+        self._head = {"name": net.name, "source": net.source, "path": path}
+
+    def to_dict(self) -> dict:
+        return {"simcache": __version__, "network": self._head,
+                "config": self.runs[0].to_dict()["config"] if self.runs else None,
+                "rows": self.rows, "totals": self.totals, "skipped": self.skipped,
+                "runs": [r.to_dict() for r in self.runs]}
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def load_config(config: Hierarchy | str | Path) -> tuple[Hierarchy, str]:
+    """A hierarchy and the path it came from, from a Hierarchy, a shipped name or a path."""
+    if isinstance(config, Hierarchy):
+        return config, config.name
+    path = shipped.resolve(config, "configs", "CONFIG")
+    return load_hierarchy(path), str(path)
+
+
+def load_model(model: str | Path, **options: Any) -> tuple[Network, str]:
+    """A network from a shipped name or a path; options: batch, padding, order, dtype_bytes."""
+    path = shipped.resolve(model, "models", "MODEL")
+    return load_network(path, **options), str(path)
+
+
+# dimensions a layer type fixes, left to the type when several types run at once
+_FIXED = {"pointwise": ("K",), "fc": ("F", "K"), "depthwise": ("N",)}
+
+
+def layers_for(types: Sequence[str], batches: Sequence[int] = (1,), preset: str | None = None,
+               **dims: Any) -> list[Layer]:
+    """Every (type, batch) layer, or a SimcacheError with every problem.
+
+    When several types run at once, each keeps the dimensions its type fixes (K = 1 for
+    pointwise, ...), and a preset of one type (vgg16-fc1) applies to that type only."""
+    layers, problems = [], []
+    for t in types:
+        given = dict(dims)
+        if len(types) > 1:
+            for d in _FIXED.get(t, ()):
+                given[d] = None
+            if t != "group":
+                given["G"] = None
+            if t not in PRESET_TYPES.get(preset, (t,)):
+                continue
+        for b in batches:
+            try:
+                layers.append(build_layer(t, preset, B=b, **given))
+            except SimcacheError as exc:
+                problems += [p for p in exc.problems if p not in problems]
+    if problems:
+        raise SimcacheError(problems)
+    return layers
+
+
+def _gather(*steps: Callable[[], Any]) -> list[Any]:
+    """Run every check; raise all their problems together."""
+    problems, values = [], []
+    for step in steps:
+        try:
+            values.append(step())
+        except SimcacheError as exc:
+            problems += [p for p in exc.problems if p not in problems]
+            values.append(None)
+    if problems:
+        raise SimcacheError(problems)
+    return values
+
+
+def _one_layer(layer: str | Layer, preset: str | None, dims: dict) -> Layer:
+    if isinstance(layer, Layer):
+        return layer
+    dims = dict(dims)
+    if "batch" in dims:
+        dims["B"] = dims.pop("batch")
+    return build_layer(layer, preset, **dims)
+
+
+def _run(jobs: list[Job], workers: int | None, progress: Progress | None,
+         on_start: OnStart | None, paths: Iterable[str]) -> list[RunResult]:
+    if on_start is not None:
+        on_start([j.geometry() for j in jobs], jobs)
+    results = run_jobs(jobs, workers, progress)
+    return [RunResult(summarize(r, j.hierarchy, p))
+            for r, j, p in zip(results, jobs, paths, strict=True)]
+
+
+def _check_jobs(jobs: int | None) -> None:
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise SimcacheError([f"--jobs: must be a whole number of at least 1, got {jobs!r}"])
+
+
+# ---------------------------------------------------------------- the commands
+
+
+def simulate(config: Hierarchy | str | Path, layer: str | Layer = "depthwise", *,
+             preset: str | None = None, progress: Progress | None = None,
+             on_start: OnStart | None = None, **dims: Any) -> RunResult:
+    """Simulate one layer on one config. `dims`: B (or batch), M, N, F, K, G, stride,
+    padding ('skip' or 'explicit'), pad, order, dtype_bytes; unset ones take the
+    type's defaults (the `early` layer of Table 2.2)."""
+    (h, path), lay = _gather(lambda: load_config(config),
+                             lambda: _one_layer(layer, preset, dims))
+    return _run([Job(h, lay)], 1, progress, on_start, [path])[0]
+
+
+def study(config: Hierarchy | str | Path, layers: Sequence[str] | str = LAYER_TYPES,
+          batches: Sequence[int] = (1,), *, preset: str | None = None, jobs: int | None = None,
+          progress: Progress | None = None, on_start: OnStart | None = None,
+          **dims: Any) -> StudyResult:
+    """Several layer types and batch sizes on one config, run in parallel."""
+    types = [layers] if isinstance(layers, str) else list(layers)
+    (h, path), lays, _ = _gather(lambda: load_config(config),
+                                 lambda: layers_for(types, list(batches), preset, **dims),
+                                 lambda: _check_jobs(jobs))
+    work = [Job(h, lay) for lay in lays]
+    runs = _run(work, jobs, progress, on_start, [path] * len(work))
+    return StudyResult(runs, h.level_names[:-1])
+
+
+def compare(configs: Sequence[Hierarchy | str | Path], layer: str | Layer = "depthwise", *,
+            preset: str | None = None, jobs: int | None = None,
+            progress: Progress | None = None, on_start: OnStart | None = None,
+            **dims: Any) -> CompareResult:
+    """One layer on two or more configs, side by side."""
+    def load_all() -> list[tuple[Hierarchy, str]]:
+        if len(configs) < 2:
+            raise SimcacheError(["CONFIG: compare needs two or more configs"])
+        return _gather(*[lambda c=c: load_config(c) for c in configs])
+
+    loaded, lay, _ = _gather(load_all, lambda: _one_layer(layer, preset, dims),
+                             lambda: _check_jobs(jobs))
+    work = [Job(h, lay) for h, _ in loaded]
+    return CompareResult(_run(work, jobs, progress, on_start, [p for _, p in loaded]))
+
+
+def network(config: Hierarchy | str | Path, model: str | Path, *, batch: int = 1,
+            padding: str = "skip", order: str = "bijnmpq", dtype_bytes: int = 4,
+            jobs: int | None = None, progress: Progress | None = None,
+            on_start: OnStart | None = None) -> NetworkResult:
+    """Every layer of a network (a shipped model name or a file) on one config, each
+    with cold caches."""
+    options = dict(batch=batch, padding=padding, order=order, dtype_bytes=dtype_bytes)
+    (h, path), (net, model_path), _ = _gather(lambda: load_config(config),
+                                              lambda: load_model(model, **options),
+                                              lambda: _check_jobs(jobs))
+    work = [Job(h, x.layer) for x in net.simulated]
+    runs = _run(work, jobs, progress, on_start, [path] * len(work))
+    return NetworkResult(net, model_path, runs, options)
+
+
+def replay(config: Hierarchy | str | Path, trace: str | Path, *,
+           trace_format: str | None = None, skip_bad: bool = False, dtype_bytes: int = 4,
+           progress: Progress | None = None, on_start: OnStart | None = None) -> RunResult:
+    """Replay a trace file (din, bin, npz, lackey; .gz) through one config."""
+    def dtype_ok() -> None:
+        if dtype_bytes not in (1, 2, 4, 8):
+            raise SimcacheError([f"--dtype-bytes: {dtype_bytes} is not 1, 2, 4 or 8"])
+
+    (h, path), reader, _ = _gather(lambda: load_config(config),
+                                   lambda: TraceReader(trace, trace_format, skip_bad),
+                                   dtype_ok)
+    if on_start is not None:
+        on_start([h.geometry(dtype_bytes)], [])
+
+    def chunks():
+        for chunk in reader:
+            if progress is not None:
+                progress(reader.position(), reader.size)
+            yield chunk
+
+    result = engine.simulate_trace(h, chunks(), dtype_bytes)
+    summary = summarize(result, h, path)
+    summary["trace"] = {"path": str(trace), "format": reader.fmt + (".gz" if reader.gz else ""),
+                        "accesses": reader.accesses, "instructions": reader.instructions,
+                        "modifies": getattr(reader, "modifies", 0),
+                        "skipped": reader.skipped, "examples": reader.examples}
+    return RunResult(summary)
