@@ -42,7 +42,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -417,7 +417,7 @@ def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
     One layer and one batch size give the full report; several (--layer all, -B 1,2,4,8)
     give one row each: hit rates, cycles, energy and DRAM bytes per MAC.
 
-    Example: [bold]simcache run mobile_soc --layer depthwise[/bold]
+    Example: **simcache run mobile_soc --layer depthwise**
     """
     preset = dims.pop("preset")
     types, batches, (fmt, output) = _gather(lambda: _types(layer), lambda: _batches(batch),
@@ -451,7 +451,7 @@ def compare(
 ) -> None:
     """The same layer on several hardware configs, side by side.
 
-    Example: [bold]simcache compare mobile_soc server --layer depthwise[/bold]
+    Example: **simcache compare mobile_soc server --layer depthwise**
     """
     preset = dims.pop("preset")
     fmt, output = _gather(lambda: _out(out))[0]
@@ -499,7 +499,7 @@ def network(
     Layers that are not loop nests (pooling, concatenation, additions, activations) are
     listed as skipped.
 
-    Example: [bold]simcache network thesis squeezenet[/bold]
+    Example: **simcache network thesis squeezenet**
     """
     fmt, output = _gather(lambda: _out(out))[0]
     with _progress(running["progress"], f"{model} on {config}") as update:
@@ -531,7 +531,7 @@ def trace(
 ) -> None:
     """Write a layer's address stream to a trace file, streamed (whole or not at all).
 
-    Example: [bold]simcache trace --layer depthwise -F 28 -o /tmp/depthwise.din[/bold]
+    Example: **simcache trace --layer depthwise -F 28 -o /tmp/depthwise.din**
     """
     from .loopnest import plan as make_plan
     from .traces import detect
@@ -577,7 +577,7 @@ def replay(
 ) -> None:
     """Replay a trace file through a hardware config; report as `run` does.
 
-    Example: [bold]simcache replay thesis traces/spatial_f8.din[/bold]
+    Example: **simcache replay thesis traces/spatial_f8.din**
     """
     fmt, output = _gather(lambda: _out(out))[0]
     with _progress(running["progress"], f"replaying {Path(trace_file).name}") as update:
@@ -601,8 +601,8 @@ def metrics(
 ) -> None:
     """Theoretical metrics (Eq. 2.1–2.4): MACs, parameters, activations, arithmetic intensity.
 
-    Examples: [bold]simcache metrics --all[/bold] (Table 2.2);
-    [bold]simcache metrics --layer fc --preset vgg16-fc1 -B 1,2,4,8,16,64,256[/bold]
+    Examples: **simcache metrics --all** (Table 2.2);
+    **simcache metrics --layer fc --preset vgg16-fc1 -B 1,2,4,8,16,64,256**
     """
     preset = dims.pop("preset")
     if table:
@@ -656,7 +656,7 @@ def metrics(
 @app.command()
 def configs(
     name: Annotated[str | None, typer.Argument(
-        metavar="[NAME]", help="A shipped config or model to copy out (with --copy) or to "
+        metavar="NAME", help="A shipped config or model to copy out (with --copy) or to "
         "print.", show_default=False)] = None,
     copy: Annotated[str | None, typer.Option(
         "--copy", help="Copy NAME to this file or directory to edit it (an existing file is "
@@ -669,8 +669,8 @@ def configs(
     Without NAME: a line each. With NAME: the file itself; with NAME --copy PATH: a copy to
     edit. Every command takes a shipped name where it takes a file.
 
-    Examples: [bold]simcache configs[/bold]; [bold]simcache configs mobile_soc --copy
-    my_soc.yaml[/bold]
+    Examples: **simcache configs**; **simcache configs mobile_soc --copy
+    out/my_soc.yaml**
     """
     if name is None:
         if copy is not None:

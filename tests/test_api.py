@@ -102,3 +102,41 @@ def test_readme_from_python_runs_as_written():
     assert blocks, "README has a From Python section with a python block"
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+def _cli(capsys, *args):
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_the_configs_command_lists_prints_and_copies(capsys, tmp_path):
+    code, out, _ = _cli(capsys, "configs")
+    assert code == 0
+    for s in shipped.listing():
+        assert f"  {s.name}  " in out
+    code, out, _ = _cli(capsys, "configs", "-f", "json")
+    assert {r["name"] for r in json.loads(out)["shipped"]} >= {"thesis", "vgg16"}
+    code, out, _ = _cli(capsys, "configs", "thesis")
+    assert code == 0 and out == (ROOT / "configs" / "thesis.yaml").read_text()
+    code, _, err = _cli(capsys, "configs", "vgg16", "--copy", str(tmp_path))
+    assert code == 0 and (tmp_path / "vgg16.yaml").read_text() == (
+        ROOT / "models" / "vgg16.yaml").read_text()
+    code, _, err = _cli(capsys, "configs", "vgg16", "--copy", str(tmp_path / "vgg16.yaml"))
+    assert code == 2 and err.startswith("error: --copy:") and "exists" in err
+    code, _, err = _cli(capsys, "configs", "nosuch")
+    assert code == 2 and err.startswith("error: NAME: no shipped config or model")
+
+
+def test_commands_take_shipped_names(capsys):
+    code, out, err = _cli(capsys, "compare", "thesis", "server", "--layer", "fc", "-M", "8",
+                          "-N", "8", "-f", "json")
+    assert code == 0, err
+    assert [r["config"] for r in json.loads(out)["rows"]] == ["thesis", "server"]
+    net, path = simcache.load_model("vgg16", batch=2)
+    assert net.name == "vgg16" and net.simulated[0].layer.B == 2
+    assert Path(path) == ROOT / "models" / "vgg16.yaml"
