@@ -18,10 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, engine, shipped
-from .accounting import compare_rows, network_rows, network_totals, study_row, summarize
+from .accounting import (
+    compare_rows,
+    metrics_row,
+    network_rows,
+    network_totals,
+    study_row,
+    summarize,
+)
 from .config import Geometry, Hierarchy, load_hierarchy
 from .errors import SimcacheError
-from .layers import LAYER_TYPES, PRESET_TYPES, Layer, build_layer
+from .layers import CONV_TYPES, LAYER_TYPES, PRESET_TYPES, TABLE_2_2, Layer, as_printed, build_layer
 from .network import Network, load_network
 from .study import Job, run_jobs
 from .traces import TraceReader
@@ -39,10 +46,12 @@ __all__ = [
     "layers_for",
     "load_config",
     "load_model",
+    "metrics",
     "network",
     "replay",
     "simulate",
     "study",
+    "table_2_2",
 ]
 
 Progress = Callable[[int, int], None]
@@ -373,3 +382,28 @@ def replay(config: Hierarchy | str | Path, trace: str | Path, *,
                         "modifies": getattr(reader, "modifies", 0),
                         "skipped": reader.skipped, "examples": reader.examples}
     return RunResult(summary)
+
+
+def metrics(layers: Sequence[str] | str = "spatial", batches: Sequence[int] = (1,), *,
+            preset: str | None = None, **dims: Any) -> list[dict]:
+    """Theoretical metrics (Eq. 2.1–2.4) of every (type, batch) layer: a row each."""
+    types = [layers] if isinstance(layers, str) else list(layers)
+    return [metrics_row(lay, preset) for lay in layers_for(types, list(batches), preset, **dims)]
+
+
+def table_2_2(presets: Sequence[str] = ("early", "late")) -> list[dict]:
+    """Table 2.2 of the document: our metrics of its layers, with its printed cells
+    (`printed`) and ours at the same precision (`ours`): params, MACs, intensity."""
+    bad = [p for p in presets if p not in ("early", "late")]
+    if bad:
+        raise SimcacheError([f"--preset: Table 2.2 has early and late, not {bad[0]!r}"])
+    rows = []
+    for t in CONV_TYPES:
+        for p in presets:
+            r = metrics_row(build_layer(t, p), p)
+            printed = TABLE_2_2[(t, p)]
+            r["printed"] = list(printed)
+            r["ours"] = [as_printed(v, c) for v, c in
+                         zip((r["params"], r["macs"], r["intensity"]), printed, strict=True)]
+            rows.append(r)
+    return rows

@@ -24,9 +24,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import __version__, api, engine, report, shipped
-from .accounting import metrics_row
 from .errors import SimcacheError
-from .layers import CONV_TYPES, LAYER_TYPES, PRESETS, TABLE_2_2, as_printed, build_layer
+from .layers import LAYER_TYPES, PRESETS, build_layer
 from .outfile import check_target
 from .report import print_table, render, write_atomic
 from .study import default_workers, estimate_seconds
@@ -611,21 +610,13 @@ def metrics(
         given += [f"-{d}" for d in "MNFKG" if dims[d] is not None]
         problems = [f"{g}: --all prints Table 2.2 (B = 1, its own dimensions); drop {g}"
                     for g in given]
-        if preset not in (None, "early", "late"):
-            problems.append(f"--preset: Table 2.2 has early and late, not {preset!r}")
-        fmt, output = _gather(lambda: _out(out))[0]
-        if problems:
-            raise SimcacheError(problems)
-        presets = [preset] if preset else ["early", "late"]
-        rows = []
-        for t in CONV_TYPES:
-            for p in presets:
-                r = metrics_row(build_layer(t, p), p)
-                printed = TABLE_2_2[(t, p)]
-                r["printed"] = list(printed)
-                r["ours"] = [as_printed(v, c) for v, c in
-                             zip((r["params"], r["macs"], r["intensity"]), printed, strict=True)]
-                rows.append(r)
+        def flags_ok() -> None:
+            if problems:
+                raise SimcacheError(problems)
+
+        _, rows, (fmt, output) = _gather(
+            flags_ok, lambda: api.table_2_2([preset] if preset else ["early", "late"]),
+            lambda: _out(out))
         footer = ["* differs from the printed Table 2.2 (the dim row); docs/model.md "
                   "explains each difference:",
                   "  spatial intensity: the document divided the rounded 1.16e8 MACs;",
@@ -637,11 +628,10 @@ def metrics(
                        lambda c: report.table_2_2(rows, c),
                        "Table 2.2 (Wu 2019): theoretical metrics, B = 1, G = 4", footer)
         return
-    layers, (fmt, output) = _gather(
-        lambda: api.layers_for(_types(layer or "spatial"), _batches(batch), preset, **dims),
+    rows, (fmt, output) = _gather(
+        lambda: api.metrics(_types(layer or "spatial"), _batches(batch), preset=preset, **dims),
         lambda: _out(out),
     )
-    rows = [metrics_row(lay, preset) for lay in layers]
     footer = []
     for t in dict.fromkeys(r["layer"] for r in rows):
         limit = next(r["intensity_limit"] for r in rows if r["layer"] == t)
