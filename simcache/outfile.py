@@ -6,6 +6,7 @@ written to as it is, never replaced. Replacing an existing file keeps its mode.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import tempfile
@@ -62,6 +63,39 @@ def check_target(value: str | Path, flag: str) -> Path:
     return path
 
 
+class _Stream:
+    """A device or FIFO seen as a stream: writes go through, and it cannot seek (/dev/null
+    claims it can, and then a zip archive's offsets come out wrong)."""
+
+    def __init__(self, f: IO):
+        self._f = f
+
+    def write(self, data):
+        return self._f.write(data)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        raise io.UnsupportedOperation("a device or FIFO has no position")
+
+    def close(self) -> None:
+        self._f.flush()  # the file itself is closed by atomic_output
+
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
+    def __enter__(self) -> _Stream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 @contextmanager
 def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Yield a file to write; on success it replaces `path`, on any failure or interrupt
@@ -70,7 +104,7 @@ def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     text_args = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
     if _special(path):
         with open(path, mode, **text_args) as f:
-            yield f
+            yield _Stream(f)
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                dir=path.parent if str(path.parent) else ".")

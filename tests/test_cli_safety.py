@@ -152,3 +152,11 @@ def test_signals_leave_no_temporary_file(tmp_path, sig):
     assert code == 128 + sig, err
     assert "stopped by signal" in err and "Traceback" not in err
     assert left == []
+
+
+@pytest.mark.parametrize("fmt", ["din", "bin", "npz"])
+def test_a_trace_onto_a_device(capsys, fmt):
+    code, _, err = run(capsys, "trace", "--layer", "fc", "-M", "8", "-N", "8", "-o",
+                       "/dev/null", "--trace-format", fmt)
+    assert code == 0, err
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
