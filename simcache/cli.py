@@ -103,60 +103,63 @@ def _value(v: Any) -> Any:
 # ---------------------------------------------------------------- shared options
 
 
-def _opt(*names: str, help: str, low: int | None = None, **kw: Any) -> Any:
+def _opt(panel: str, *names: str, help: str, low: int | None = None, **kw: Any) -> Any:
     if low is not None:
         kw["parser"] = whole(low)
-    return typer.Option(*names, help=help, show_default=kw.pop("show_default", False), **kw)
+    return typer.Option(*names, help=help, show_default=kw.pop("show_default", False),
+                        rich_help_panel=panel, **kw)
 
 
 # option groups: each is (parameter name, annotation, default); a command decorated with
 # @_with(GROUP) receives the group's values as one dict named after the group
+_layer = functools.partial(_opt, "Layer dimensions")
+_output = functools.partial(_opt, "Output")
+_running = functools.partial(_opt, "Running")
 DIMS = [
-    ("preset", Annotated[Preset | None, _opt(
+    ("preset", Annotated[Preset | None, _layer(
         "--preset", help="Dimensions of Table 2.2: early (M=N=32, F=112, K=3) or late "
         "(M=N=512, F=7, K=3), G=4; or vgg16-fc1 (fc, M=7·7·512, N=4096). Without it the "
         "early dimensions are defaults that each flag overrides; with it, a contradicting "
         "flag is an error.")], None),
-    ("F", Annotated[int | None, _opt("-F", help="Input height and width F.", low=1)], None),
-    ("M", Annotated[int | None, _opt("-M", help="Input channels M.", low=1)], None),
-    ("N", Annotated[int | None, _opt("-N", help="Output channels (filters) N.", low=1)],
+    ("F", Annotated[int | None, _layer("-F", help="Input height and width F.", low=1)], None),
+    ("M", Annotated[int | None, _layer("-M", help="Input channels M.", low=1)], None),
+    ("N", Annotated[int | None, _layer("-N", help="Output channels (filters) N.", low=1)],
      None),
-    ("K", Annotated[int | None, _opt("-K", help="Kernel height and width K.", low=1)], None),
-    ("G", Annotated[int | None, _opt("-G", help="Groups G (group convolution).", low=1)],
+    ("K", Annotated[int | None, _layer("-K", help="Kernel height and width K.", low=1)], None),
+    ("G", Annotated[int | None, _layer("-G", help="Groups G (group convolution).", low=1)],
      None),
-    ("stride", Annotated[int, _opt("--stride", help="Stride S.", low=1, show_default=True)],
+    ("stride", Annotated[int, _layer("--stride", help="Stride S.", low=1, show_default=True)],
      1),
-    ("padding", Annotated[Padding, _opt(
+    ("padding", Annotated[Padding, _layer(
         "--padding", help="skip: taps outside the input make no access; explicit: the input "
-        "is stored pre-padded and every tap reads memory.", show_default=True)],
-     SKIP),
-    ("pad", Annotated[int | None, _opt(
+        "is stored pre-padded and every tap reads memory.", show_default=True)], SKIP),
+    ("pad", Annotated[int | None, _layer(
         "--pad", help="Symmetric padding amount (default: K//2 before, K-1-K//2 after, which "
         "keeps F' = F at stride 1).", low=0)], None),
-    ("order", Annotated[str, _opt(
+    ("order", Annotated[str, _layer(
         "--order", help="Loop order, outermost first: a permutation of b i j n m p q "
         "(batch, output row, output col, filter, channel, kernel row, kernel col).",
         show_default=True)], "bijnmpq"),
-    ("dtype_bytes", Annotated[int, _opt(
+    ("dtype_bytes", Annotated[int, _layer(
         "--dtype-bytes", help="Bytes per element: 1, 2, 4 or 8.", low=1, show_default=True)],
      4),
 ]
 OUTPUT = [
-    ("fmt", Annotated[Format | None, _opt(
+    ("fmt", Annotated[Format | None, _output(
         "--format", "-f", help="table (for people), json or csv (for programs). Default: "
         "table, or the --output file's extension.")], None),
-    ("output", Annotated[str | None, _opt(
-        "--output", "-o", help="Write the result to this file (whole or not at all; a "
-        "device such as /dev/null is written to as it is) instead of standard output.")],
-     None),
+    ("output", Annotated[str | None, _output(
+        "--output", "-o", metavar="FILE", help="Write the result to this file (whole or not "
+        "at all; a device such as /dev/null is written to as it is) instead of standard "
+        "output.")], None),
 ]
 RUNNING = [
-    ("jobs", Annotated[int | None, _opt(
+    ("jobs", Annotated[int | None, _running(
         "--jobs", "-j", help="Simulations run at once when there are several (default: the "
         "cores available).", low=1)], None),
-    ("progress", Annotated[bool, typer.Option(
-        "--progress/--no-progress", help="Show a progress bar on long runs (terminal only).")],
-     True),
+    ("progress", Annotated[bool, _running(
+        "--progress/--no-progress", help="Show a progress bar on long runs (terminal only).",
+        show_default=True)], True),
 ]
 GROUPS = {"dims": DIMS, "out": OUTPUT, "running": RUNNING}
 
