@@ -15,7 +15,6 @@ import dataclasses
 import io
 import json
 import math
-import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -315,18 +314,35 @@ def _squeezed(build: Build, width: int) -> Table:
 
 
 def _lines(line: str, width: int | None) -> list[str]:
-    """One line of prose, wrapped at spaces to `width` (never inside a word or a number);
-    continuation lines are indented two spaces past the line's own indent."""
+    """One line of prose, wrapped to `width` at spaces, never inside a word or a number (a
+    word longer than the width gets a line of its own). A clause after ' · ' that does not
+    fit on a line already half full starts the next line. Continuation lines are indented
+    two spaces past the line's own indent."""
     if width is None or len(line) <= width:
         return [line]
     indent = line[: len(line) - len(line.lstrip(" "))]
-    glued = line.replace(" · ", _GLUE + "· ")  # break after a ' · ', not before it
-    out = textwrap.wrap(glued, width, subsequent_indent=indent + "  ", break_long_words=False,
-                        break_on_hyphens=False) or [glued]
-    return [piece.replace(_GLUE, " ") for piece in out]
-
-
-_GLUE = "\ue000"  # a private-use character: textwrap never breaks there
+    more = indent + "  "
+    clauses = line[len(indent):].split(" · ")
+    out, cur = [], indent
+    for k, clause in enumerate(clauses):
+        words = clause.split(" ")
+        if k + 1 < len(clauses):
+            words[-1] += " ·"
+        whole = " ".join(words)
+        if (cur.strip() and len(cur) + 1 + len(whole) > width and len(cur) >= width // 2
+                and len(more) + len(whole) <= width):
+            out.append(cur)
+            cur = more
+        for word in words:
+            if not cur.strip():
+                cur += word
+            elif len(cur) + 1 + len(word) <= width:
+                cur += " " + word
+            else:
+                out.append(cur)
+                cur = more + word
+    out.append(cur)
+    return out
 
 
 def _say(console: Console, line: str, width: int | None, style: str | None = None) -> None:

@@ -90,6 +90,14 @@ def assert_prose_wraps(out: str, lines: list[str], width: int | None, widest: in
             assert len(row.rstrip()) <= max(width, widest), (row, width)
 
 
+def _narrowest_part(build) -> int:
+    """The widest part a split could need: the row-name columns and one more column."""
+    t = build(report.NARROW)
+    keys = t.columns[:t.keys]
+    return max(report.natural_width(report._part(t, keys + [c], True))
+               for c in t.columns[t.keys:])
+
+
 def counts(*values) -> list[list[str]]:
     return [[report.count(v), report.count(v, True)] for v in values]
 
@@ -99,9 +107,7 @@ def check(show, build, options, prose, widths=WIDTHS):
     for width in widths + [None]:
         out = render(show, width)
         assert_whole(out, options, pipe=width is None)
-        widest = 0 if width is None else max(
-            report.natural_width(t) for t in report.layout(build, width))
-        assert_prose_wraps(out, prose, width, widest)
+        assert_prose_wraps(out, prose, width, _narrowest_part(build))
 
 
 def level_options(summary: dict, by_tensor: bool) -> list[list[str]]:
@@ -437,3 +443,29 @@ def test_figures_never_use_exponents_and_stay_within_rounding(v):
                         (report.energy({"low": v, "high": v}), v)):
         assert "e" not in text, text  # no unit has an e in it
         assert _value(text) == pytest.approx(value, rel=5e-3, abs=1e-12), text
+
+
+def test_prose_wraps_at_spaces_and_after_clauses():
+    line = ("cycles 3,539,704 = memory 3,324,536 + MACs 215,168 · AMAT 3.86 cycles · "
+            "16.5 cycles/MAC")
+    assert report._lines(line, 80) == [
+        "cycles 3,539,704 = memory 3,324,536 + MACs 215,168 · AMAT 3.86 cycles ·",
+        "  16.5 cycles/MAC"]
+    for width in (10, 20, 33, 47):
+        pieces = report._lines("  " + line + " traces/a_very_long_trace_file_name.din", width)
+        assert " ".join(p.strip() for p in pieces) == line.strip() + \
+            " traces/a_very_long_trace_file_name.din"
+        assert all(len(p) <= width or " " not in p.strip().removesuffix(" ·")
+                   for p in pieces), pieces
+        assert all(p.startswith("    ") and not p.strip().startswith("·") for p in pieces[1:])
+    assert report._lines(line, None) == [line]
+
+
+def test_names_are_shown_as_written_not_as_markup(net):
+    _, rows, totals, _ = net
+    odd = [dict(r, name=f"[bold]{r['name']}[/bold]:fire:") for r in rows]
+    out = report.text("[red]title[/red]", lambda c: report.network_table(odd, totals, c),
+                      ["footer [x]"])
+    assert out.startswith("[red]title[/red]\n") and "footer [x]" in out
+    for r in odd:
+        assert shows(out, r["name"])
