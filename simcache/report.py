@@ -471,11 +471,11 @@ def _trace_requests(summary: dict) -> str | None:
                      f"(modify) records as a read and a write ({count(n - modifies)} records)")
     if requests != n:
         line = (first.get("geometry") or {}).get("line")
-        lines = f"{line}-byte lines" if line else "lines"
+        size = f" ({first['name']} lines are {line} bytes)" if line else ""
         if requests > n:
             parts.append(f"{first['name']} received {count(requests)} requests for the "
                          f"{count(n)} accesses: {count(requests - n)} more, as an access that "
-                         f"straddles {first['name']}'s {lines} is split, one request per line")
+                         f"straddles lines{size} becomes one request per line")
         else:
             parts.append(f"{first['name']} received {count(requests)} requests for the "
                          f"{count(n)} accesses")

@@ -365,7 +365,7 @@ def test_replay_footer_explains_split_accesses_and_lackey_modifies(tmp_path):
     assert ("the 7 accesses count each of the 2 lackey M (modify) records as a read and a "
             "write (5 records)") in text
     assert ("registers received 10 requests for the 7 accesses: 3 more, as an access that "
-            "straddles registers's 4-byte lines is split, one request per line") in text
+            "straddles lines (registers lines are 4 bytes) becomes one request per line") in text
 
     s["trace"].pop("modifies")  # a reader that does not count them
     assert "lackey M" not in report.to_table(s)
