@@ -469,3 +469,13 @@ def test_names_are_shown_as_written_not_as_markup(net):
     assert out.startswith("[red]title[/red]\n") and "footer [x]" in out
     for r in odd:
         assert shows(out, r["name"])
+
+
+def test_tables_show_a_non_finite_figure_rather_than_fail(run_summary):
+    """JSON refuses inf and NaN (above); a table shows them as they are."""
+    s = json.loads(json.dumps(run_summary))
+    s["totals"]["cycles"] = math.inf
+    s["levels"][0]["energy_pj"] = {"low": math.nan, "high": math.inf}
+    out = report.to_table(s)
+    assert shows(out, "inf") and "nan–inf" in out
+    assert report.count(math.inf, True) == "inf" and report.nbytes(math.inf) == "inf TiB"
