@@ -1,15 +1,29 @@
-"""A summary (accounting.summarize) → table, JSON or CSV; outputs written whole or not at all."""
+"""A summary (accounting.summarize) → table, JSON or CSV; outputs written whole or not at all.
+
+No table ever cuts a figure or a name. On a terminal a table is shown at the terminal's
+width: in full if it fits, else with compact figures (14.3M), else split into parts that
+each fit, the row names repeated in every part; a part that still cannot fit (one very long
+name) is printed whole, wider than the terminal. Piped or written to a file, a table is
+printed in full at its natural width. Titles and footers wrap at spaces on a terminal and
+are single lines elsewhere. JSON is strict: no NaN or infinity ever reaches it.
+"""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from .errors import SimcacheError
 from .outfile import atomic_output
 
 FORMATS = ("table", "json", "csv")
@@ -22,55 +36,108 @@ CSV_COLUMNS = ("level", "tensor", "reads", "writes", "hits", "misses", "hit_rate
 # ---------------------------------------------------------------- numbers for people
 
 
+def fmt_sig(v: float, digits: int = 3) -> str:
+    """`digits` significant digits and never an exponent: 0.00286, 26.4, 999.7 → 1,000;
+    from 1,000 up, every whole digit with thousands separators (1,570, 12,346)."""
+    if not math.isfinite(v):
+        return str(v)
+    if v == 0:
+        return "0"
+    r = float(f"{v:.{digits}g}")
+    if abs(r) >= 1000:
+        return f"{v:,.0f}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(r))))
+    out = f"{r:.{decimals}f}"
+    return out.rstrip("0").rstrip(".") if "." in out else out
+
+
+def _with_unit(v: float, units: tuple[tuple[float, str], ...], sep: str = "") -> str:
+    """v in the largest unit it reaches, three digits; a value that rounds up to 1,000 of
+    one unit moves to the next (999,999 → 1M, not 1e+03k)."""
+    k = max((i for i, (u, _) in enumerate(units) if abs(v) >= u), default=0)
+    while True:
+        unit, name = units[k]
+        shown = fmt_sig(v / unit)
+        if k + 1 < len(units) and abs(float(shown.replace(",", ""))) >= 1000:
+            k += 1
+            continue
+        return f"{shown}{sep}{name}"
+
+
+_COUNT_UNITS = ((1.0, ""), (1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T"))
+
+
 def count(n: int | float | None, compact: bool = False) -> str:
     """12,345,678 exactly, or 12.3M when space is short (JSON and CSV stay exact)."""
     if n is None:
         return "–"
+    if isinstance(n, float) and not math.isfinite(n):
+        return str(n)
     if compact and abs(n) >= 10_000:
-        for unit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-            if abs(n) >= unit:
-                return f"{n / unit:.3g}{suffix}"
+        return _with_unit(n, _COUNT_UNITS)
     if isinstance(n, float) and not n.is_integer():
         return f"{n:,.1f}"
     return f"{int(n):,}"
 
 
-def rate(r: float | None) -> str:
-    return "–" if r is None else f"{100 * r:.2f}%"
+def rate(r: float | None, decimals: int = 2) -> str:
+    return "–" if r is None else f"{100 * r:.{decimals}f}%"
 
 
-def _scaled(pj: float, unit: float, name: str) -> str:
-    v = pj / unit
-    return f"{v:.3g} {name}"
-
-
-def _energy_unit(pj: float) -> tuple[float, str]:
-    for unit, name in ((1e9, "mJ"), (1e6, "µJ"), (1e3, "nJ")):
-        if pj >= unit:
-            return unit, name
-    return 1.0, "pJ"
+_ENERGY_UNITS = ((1.0, "pJ"), (1e3, "nJ"), (1e6, "µJ"), (1e9, "mJ"), (1e12, "J"))
 
 
 def energy(e: dict) -> str:
-    """'3.1–6.2 µJ', or one value when the config gives no range."""
-    unit, name = _energy_unit(e["high"])
+    """'3.1–6.2 µJ', or one value when the config gives no range: both ends in the unit of
+    the higher one."""
+    hi = _with_unit(e["high"], _ENERGY_UNITS, " ")
     if e["low"] == e["high"]:
-        return _scaled(e["high"], unit, name)
-    return f"{e['low'] / unit:.3g}–{_scaled(e['high'], unit, name)}"
+        return hi
+    value, name = hi.split(" ")
+    unit = dict((n, u) for u, n in _ENERGY_UNITS)[name]
+    return f"{fmt_sig(e['low'] / unit)}–{value} {name}"
+
+
+_BYTE_UNITS = ((1, "B"), (1 << 10, "KiB"), (1 << 20, "MiB"), (1 << 30, "GiB"), (1 << 40, "TiB"))
 
 
 def nbytes(n: float) -> str:
-    for unit, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if n >= unit:
-            return f"{n / unit:.3g} {name}"
-    return f"{int(n)} B"
+    if abs(n) < 1024:
+        return f"{int(n)} B"
+    return _with_unit(n, _BYTE_UNITS, " ")
 
 
 # ---------------------------------------------------------------- formats
 
 
-def to_json(summary: dict) -> str:
-    return json.dumps(summary, indent=2) + "\n"
+def to_json(doc: dict) -> str:
+    """Strict JSON: numpy numbers become Python numbers, and a NaN or an infinity anywhere
+    raises SimcacheError naming the field (JSON has neither; Python would write `Infinity`)."""
+    return json.dumps(json_ready(doc), indent=2, allow_nan=False) + "\n"
+
+
+def json_ready(value, where: str = ""):
+    """A copy of `value` that json.dumps(allow_nan=False) accepts, or SimcacheError."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v, f"{where}.{k}" if where else str(k))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v, f"{where}[{k}]") for k, v in enumerate(value)]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist(), where)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not math.isfinite(v):
+            raise SimcacheError([f"JSON output: {where or 'value'} is {v}, which JSON cannot "
+                                 "carry (a config figure too large, or not a finite number?)"])
+        return v
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def csv_rows(summary: dict) -> list[dict]:
@@ -124,7 +191,7 @@ def title(summary: dict) -> str:
 
 def _sig(v: float) -> str:
     """Three significant digits without exponents: 0.00286, 26.4, 1,570."""
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    return fmt_sig(v, 3)
 
 
 def _table_unit(summary: dict) -> tuple[float, str]:
@@ -136,115 +203,207 @@ def _table_unit(summary: dict) -> tuple[float, str]:
     return 1e9, "mJ"
 
 
-def levels_table(summary: dict, by_tensor: bool = False, compact: bool = False) -> Table:
-    unit, uname = _table_unit(summary)
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
-    table.add_column("\nlevel", no_wrap=True)
-    for name in ("\naccesses", "\nhits", "\nmisses", "hit\nrate", "write-\nbacks",
-                 "flush\nwrite-b.", "\ncycles", f"energy\n{uname}"):
-        table.add_column(name, justify="right", no_wrap=True)
+# ---------------------------------------------------------------- tables that never cut
 
-    def joules(e: dict) -> str:
-        lo, hi = e["low"] / unit, e["high"] / unit
-        return _sig(hi) if lo == hi else f"{_sig(lo)}–{_sig(hi)}"
 
-    def add(name: str, b: dict, style: str | None = None) -> None:
-        table.add_row(name, count(b["reads"] + b["writes"], compact), count(b["hits"], compact),
-                      count(b["misses"], compact), rate(b["hit_rate"]),
-                      count(b["writebacks"], compact), count(b["flush_writebacks"], compact),
-                      count(b["cycles"], compact), joules(b["energy_pj"]), style=style)
+class Grid(Table):
+    """A borderless table whose first `keys` columns name the row: when the table is too
+    wide it is split into parts, each repeating those columns. Cells are plain text (a
+    layer or config name is never read as markup), every column keeps its cells on one
+    line, and a column rich is ever forced to narrow folds instead of cutting. `note` is a
+    line printed above the table (wrapped like a footer)."""
 
-    for lv in summary["levels"]:
-        add(lv["name"], lv, "bold" if by_tensor else None)
-        if by_tensor:
-            for t, b in lv["by_tensor"].items():
-                add(f"  {t}", b, "dim" if not (b["reads"] + b["writes"]) else None)
-    t = summary["totals"]
-    table.add_row("total", "", "", "", "", "", "", count(t["cycles"], compact),
-                  joules(t["energy_pj"]), style="bold")
+    def __init__(self, keys: int = 1, note: str | None = None, **kw) -> None:
+        for k, v in dict(box=None, header_style="bold", pad_edge=False,
+                         padding=(0, 1)).items():
+            kw.setdefault(k, v)
+        super().__init__(**kw)
+        self.keys = keys
+        self.note = note
+
+    def add_column(self, header="", *, justify="left", **kw) -> None:  # noqa: D102
+        kw.setdefault("no_wrap", True)
+        kw.setdefault("overflow", "fold")
+        super().add_column(Text(header) if isinstance(header, str) else header,
+                           justify=justify, **kw)
+
+    def add_row(self, *cells, **kw) -> None:  # noqa: D102
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kw)
+
+
+_PROBE = Console(file=io.StringIO(), width=1 << 20, color_system=None, legacy_windows=False)
+
+
+def natural_width(table: Table) -> int:
+    """The columns a table takes when nothing limits it."""
+    return _PROBE.measure(table).maximum
+
+
+def _plain(cell) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def _part(table: Table, columns: list, first: bool) -> Table:
+    """A table of some of `table`'s columns (rows whose shown cells are all empty left out)."""
+    keys = getattr(table, "keys", 1)
+    keep = [i for i in range(table.row_count)
+            if any(_plain(c._cells[i]) for c in columns[keys:])] if columns[keys:] else []
+    part = Grid(keys=keys, note=getattr(table, "note", None) if first else None,
+                box=table.box, header_style=table.header_style, pad_edge=table.pad_edge,
+                padding=table.padding, show_header=table.show_header,
+                title=table.title if first else None, title_justify=table.title_justify,
+                title_style=table.title_style, caption=table.caption,
+                show_edge=table.show_edge, collapse_padding=table.collapse_padding)
+    part.columns = [dataclasses.replace(c, _index=k, _cells=[c._cells[i] for i in keep])
+                    for k, c in enumerate(columns)]
+    if all(_plain(c.header).startswith("\n") for c in part.columns):  # a blank header line
+        for c in part.columns:
+            c.header = Text(_plain(c.header)[1:])
+    part.rows = [table.rows[i] for i in keep]
+    return part
+
+
+def split(table: Table, width: int) -> list[Table]:
+    """`table` if it fits in `width` columns, else parts of it that each fit: the key
+    columns, then as many further columns as fit, in order. A part of the key columns and
+    one more column that is still too wide is kept whole: it is printed wider than `width`
+    rather than cut."""
+    if natural_width(table) <= width:
+        return [table]
+    keys = getattr(table, "keys", 1)
+    head, rest = table.columns[:keys], table.columns[keys:]
+    if not rest:
+        return [table]
+    groups: list[list] = [[]]
+    for col in rest:
+        trial = groups[-1] + [col]
+        if groups[-1] and natural_width(_part(table, head + trial, False)) > width:
+            groups.append([col])
+        else:
+            groups[-1] = trial
+    return [_part(table, head + g, k == 0) for k, g in enumerate(groups)]
+
+
+Build = Callable[[int], Table]
+# How hard a table builder squeezes: every figure in full; counts to three digits (14.3M);
+# also shorter headers and hit rates to one decimal (the builders that can). Builders take
+# it as their `compact` argument; True is COMPACT.
+FULL, COMPACT, NARROW = 0, 1, 2
+
+
+def layout(build: Build, width: int | None) -> list[Table]:
+    """The tables to print for `width` columns (None: no limit): the first of
+    build(FULL), build(COMPACT), build(NARROW) that fits, else the last split into parts."""
+    if width is None:
+        return [build(FULL)]
+    return split(_squeezed(build, width), width)
+
+
+def fitting(build: Build, width: int | None) -> Table:
+    """The one table for `width` columns, as squeezed as it must be, before any split."""
+    return layout(build, width)[0] if width is None else _squeezed(build, width)
+
+
+def _squeezed(build: Build, width: int) -> Table:
+    table = build(FULL)
+    for level in (COMPACT, NARROW):
+        if natural_width(table) <= width:
+            break
+        table = build(level)
     return table
 
 
-def footer(summary: dict) -> list[str]:
-    t, n = summary["totals"], summary["accesses"]
-    lines = []
-    layer = summary.get("layer")
-    macs = f"{count(t['macs'])} MACs"
-    if layer and layer["macs_nominal"] != t["macs"]:
-        macs += f" ({count(layer['macs_nominal'])} with every tap, Eq. 2.1; padded taps skipped)"
-    amat = "–" if t["amat"] is None else f"{t['amat']:.3g}"
-    if layer:
-        lines.append(f"{count(n)} accesses · {macs}")
-        per_mac = f" · {t['cycles'] / t['macs']:.3g} cycles/MAC" if t["macs"] else ""
-        lines.append(f"cycles {count(t['cycles'])} = memory {count(t['memory_cycles'])} + MACs "
-                     f"{count(t['mac_cycles'])} · AMAT {amat} cycles{per_mac}")
-        lines.append(f"energy {energy(t['energy_pj'])} = memory "
-                     f"{energy(t['memory_energy_pj'])} + MACs {energy(t['mac_energy_pj'])}")
-    else:  # a trace: accesses only, no MACs
-        lines.append(f"{count(n)} accesses · cycles {count(t['cycles'])} · AMAT {amat} cycles "
-                     f"· energy {energy(t['energy_pj'])}")
-    trace = summary.get("trace")
-    if trace:
-        extra = ""
-        if trace["instructions"]:
-            extra += f" · {count(trace['instructions'])} instruction fetches left out"
-        if trace["skipped"]:
-            extra += f" · {count(trace['skipped'])} bad records skipped"
-        lines.append(f"trace {trace['path']} ({trace['format']}){extra}")
-        lines += [f"  skipped: {e}" for e in trace["examples"]]
-    tr = t["traffic"]
-    if tr["min_bytes"] is None:
-        lines.append(f"DRAM traffic {nbytes(tr['dram_bytes'])}")
-    else:
-        lines.append(f"DRAM traffic {nbytes(tr['dram_bytes'])} = {tr['amplification']:.2f} × "
-                     f"the minimum {nbytes(tr['min_bytes'])} (parameters and inputs read once, "
-                     "outputs read and written once)")
-        measured = "–" if tr["intensity"] is None else f"{tr['intensity']:.3g}"
-        lines.append(f"arithmetic intensity {measured} MACs per DRAM byte measured vs "
-                     f"{tr['intensity_eq24']:.3g} by Eq. 2.4")
-    if layer:
-        bases = ", ".join(f"{x['name']} {x['base_hex']}" for x in layer["tensors"])
-        lines.append(f"tensor bases: {bases}")
-    secs = summary.get("seconds") or 0
-    speed = f" ({n / secs / 1e6:.1f} M accesses/s)" if secs > 0 else ""
-    verb = "simulated" if layer else "read and replayed"
-    lines.append(f"{verb} in {secs:.2f} s{speed}")
-    return lines
+def _lines(line: str, width: int | None) -> list[str]:
+    """One line of prose, wrapped to `width` at spaces, never inside a word or a number (a
+    word longer than the width gets a line of its own). A clause after ' · ' that does not
+    fit on a line already half full starts the next line. Continuation lines are indented
+    two spaces past the line's own indent."""
+    if width is None or len(line) <= width:
+        return [line]
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    more = indent + "  "
+    clauses = line[len(indent):].split(" · ")
+    out, cur = [], indent
+    for k, clause in enumerate(clauses):
+        words = clause.split(" ")
+        if k + 1 < len(clauses):
+            words[-1] += " ·"
+        whole = " ".join(words)
+        if (cur.strip() and len(cur) + 1 + len(whole) > width and len(cur) >= width // 2
+                and len(more) + len(whole) <= width):
+            out.append(cur)
+            cur = more
+        for word in words:
+            if not cur.strip():
+                cur += word
+            elif len(cur) + 1 + len(word) <= width:
+                cur += " " + word
+            else:
+                out.append(cur)
+                cur = more + word
+    out.append(cur)
+    return out
 
 
-def fitting(build, width: int) -> Table:
-    """build(compact=False) if it fits in `width` columns, else build(compact=True)."""
-    table = build(False)
-    probe = Console(file=io.StringIO(), width=1000, color_system=None)
-    probe.print(table)
-    if max(map(len, probe.file.getvalue().splitlines())) > width:
-        table = build(True)
-    return table
+def _say(console: Console, line: str, width: int | None, style: str | None = None) -> None:
+    for piece in _lines(line, width):
+        console.print(piece, style=style, highlight=False, markup=False, emoji=False,
+                      soft_wrap=True)
 
 
-def show(console: Console, head: str, build, footer: list[str] = ()) -> None:
-    """A title, a table that fits the console, and footer lines."""
-    console.print(head, style="bold", highlight=False, soft_wrap=True)
-    console.print(fitting(build, console.width))
+def _print_whole(console: Console, table: Table) -> None:
+    """Print a table at its natural width, even when that is wider than the console."""
+    need = natural_width(table)
+    if need <= console.width:
+        console.print(table)
+        return
+    old = console.width
+    console.width = need
+    try:
+        console.print(table)
+    finally:
+        console.width = old
+
+
+def show(console: Console, head: str, build: Build, footer: Iterable[str] = (),
+         fit: bool | None = None) -> None:
+    """A title, the table (made to fit the console's width when `fit`; by default when the
+    console is a terminal), and footer lines. Nothing is ever cut: see the module's doc."""
+    fit = console.is_terminal if fit is None else fit
+    width = console.width if fit else None
+    _say(console, head, width, "bold")
+    tables = layout(build, width)
+    for k, table in enumerate(tables):
+        note = getattr(table, "note", None)
+        if note:
+            _say(console, note, width)
+        if k:
+            console.print()
+        _print_whole(console, table)
     for line in footer:
-        console.print(line, highlight=False, soft_wrap=True)
+        _say(console, line, width)
 
 
-def text(head: str, build, footer: list[str] = (), width: int = 160) -> str:
-    """The same as plain text, for a file."""
+def text(head: str, build: Build, footer: Iterable[str] = (), width: int | None = None) -> str:
+    """The same as plain text, for a file: at the table's natural width (width=None), or
+    made to fit `width` columns."""
     buf = io.StringIO()
-    show(Console(file=buf, width=width, color_system=None), head, build, footer)
-    return buf.getvalue()
+    console = Console(file=buf, width=width or 80, color_system=None, legacy_windows=False)
+    show(console, head, build, footer, fit=width is not None)
+    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
 
 
-def print_table(summary: dict, console: Console, by_tensor: bool = False) -> None:
-    show(console, title(summary), lambda c: levels_table(summary, by_tensor, c),
-         footer(summary))
+def _levels_build(summary: dict, by_tensor: bool) -> Build:
+    return lambda compact: levels_table(summary, by_tensor, compact)
 
 
-def to_table(summary: dict, by_tensor: bool = False, width: int = 120) -> str:
-    return text(title(summary), lambda c: levels_table(summary, by_tensor, c), footer(summary),
-                width)
+def print_table(summary: dict, console: Console, by_tensor: bool = False,
+                fit: bool | None = None) -> None:
+    show(console, title(summary), _levels_build(summary, by_tensor), footer(summary), fit)
+
+
+def to_table(summary: dict, by_tensor: bool = False, width: int | None = None) -> str:
+    return text(title(summary), _levels_build(summary, by_tensor), footer(summary), width)
 
 
 def render(summary: dict, fmt: str, by_tensor: bool = False) -> str:
@@ -261,11 +420,124 @@ def write_atomic(path: str | Path, text: str) -> None:
         f.write(text)
 
 
+# ---------------------------------------------------------------- a run's table and footer
+
+
+def levels_table(summary: dict, by_tensor: bool = False, compact: int = FULL) -> Table:
+    unit, uname = _table_unit(summary)
+    narrow = compact >= NARROW
+    table = Grid()
+    table.add_column("\nlevel")
+    for name in ("\naccesses", "\nhits", "\nmisses", "hit\nrate", "write-\nbacks",
+                 "\nflush" if narrow else "flush\nwrite-b.", "\ncycles", f"energy\n{uname}"):
+        table.add_column(name, justify="right")
+
+    def add(name: str, b: dict, style: str | None = None) -> None:
+        table.add_row(name, count(b["reads"] + b["writes"], compact), count(b["hits"], compact),
+                      count(b["misses"], compact), rate(b["hit_rate"], 1 if narrow else 2),
+                      count(b["writebacks"], compact), count(b["flush_writebacks"], compact),
+                      count(b["cycles"], compact), energy_cell(b["energy_pj"], unit),
+                      style=style)
+
+    for lv in summary["levels"]:
+        add(lv["name"], lv, "bold" if by_tensor else None)
+        if by_tensor:
+            for t, b in lv["by_tensor"].items():
+                add(f"  {t}", b, "dim" if not (b["reads"] + b["writes"]) else None)
+    t = summary["totals"]
+    table.add_row("total", "", "", "", "", "", "", count(t["cycles"], compact),
+                  energy_cell(t["energy_pj"], unit), style="bold")
+    return table
+
+
+def energy_cell(e: dict, unit: float) -> str:
+    """An energy range in a table's unit (the unit is in the column's header)."""
+    lo, hi = e["low"] / unit, e["high"] / unit
+    return _sig(hi) if lo == hi else f"{_sig(lo)}–{_sig(hi)}"
+
+
+def _trace_requests(summary: dict) -> str | None:
+    """Why the first level received more (or fewer) requests than the trace has accesses,
+    with the numbers; None when they agree and no lackey M record was doubled."""
+    trace, n = summary["trace"], summary["accesses"]
+    first = summary["levels"][0]
+    requests = first["reads"] + first["writes"]
+    modifies = trace.get("modifies", 0) or 0
+    if requests == n and not modifies:
+        return None
+    parts = []
+    if modifies:
+        parts.append(f"the {count(n)} accesses count each of the {count(modifies)} lackey M "
+                     f"(modify) records as a read and a write ({count(n - modifies)} records)")
+    if requests != n:
+        line = (first.get("geometry") or {}).get("line")
+        size = f" ({first['name']} lines are {line} bytes)" if line else ""
+        if requests > n:
+            parts.append(f"{first['name']} received {count(requests)} requests for the "
+                         f"{count(n)} accesses: {count(requests - n)} more, as an access that "
+                         f"straddles lines{size} becomes one request per line")
+        else:
+            parts.append(f"{first['name']} received {count(requests)} requests for the "
+                         f"{count(n)} accesses")
+    return "; ".join(parts)
+
+
+def footer(summary: dict) -> list[str]:
+    t, n = summary["totals"], summary["accesses"]
+    lines = []
+    layer = summary.get("layer")
+    macs = f"{count(t['macs'])} MACs"
+    if layer and layer["macs_nominal"] != t["macs"]:
+        macs += f" ({count(layer['macs_nominal'])} with every tap, Eq. 2.1; padded taps skipped)"
+    amat = "–" if t["amat"] is None else _sig(t["amat"])
+    if layer:
+        lines.append(f"{count(n)} accesses · {macs}")
+        per_mac = f" · {_sig(t['cycles'] / t['macs'])} cycles/MAC" if t["macs"] else ""
+        lines.append(f"cycles {count(t['cycles'])} = memory {count(t['memory_cycles'])} + MACs "
+                     f"{count(t['mac_cycles'])} · AMAT {amat} cycles{per_mac}")
+        lines.append(f"energy {energy(t['energy_pj'])} = memory "
+                     f"{energy(t['memory_energy_pj'])} + MACs {energy(t['mac_energy_pj'])}")
+    else:  # a trace: accesses only, no MACs
+        lines.append(f"{count(n)} accesses · cycles {count(t['cycles'])} · AMAT {amat} cycles "
+                     f"· energy {energy(t['energy_pj'])}")
+    trace = summary.get("trace")
+    if trace:
+        extra = ""
+        if trace["instructions"]:
+            extra += f" · {count(trace['instructions'])} instruction fetches left out"
+        if trace["skipped"]:
+            extra += f" · {count(trace['skipped'])} bad records skipped"
+        lines.append(f"trace {trace['path']} ({trace['format']}){extra}")
+        lines += [f"  skipped: {e}" for e in trace["examples"]]
+        why = _trace_requests(summary)
+        if why:
+            lines.append(why)
+    tr = t["traffic"]
+    if tr["min_bytes"] is None:
+        lines.append(f"DRAM traffic {nbytes(tr['dram_bytes'])}")
+    else:
+        amp = "–" if tr["amplification"] is None else f"{tr['amplification']:.2f}"
+        lines.append(f"DRAM traffic {nbytes(tr['dram_bytes'])} = {amp} × "
+                     f"the minimum {nbytes(tr['min_bytes'])} (parameters and inputs read once, "
+                     "outputs read and written once)")
+        measured = "–" if tr["intensity"] is None else _sig(tr["intensity"])
+        lines.append(f"arithmetic intensity {measured} MACs per DRAM byte measured vs "
+                     f"{_sig(tr['intensity_eq24'])} by Eq. 2.4")
+    if layer:
+        bases = ", ".join(f"{x['name']} {x['base_hex']}" for x in layer["tensors"])
+        lines.append(f"tensor bases: {bases}")
+    secs = summary.get("seconds") or 0
+    speed = f" ({n / secs / 1e6:.1f} M accesses/s)" if secs > 0 else ""
+    verb = "simulated" if layer else "read and replayed"
+    lines.append(f"{verb} in {secs:.2f} s{speed}")
+    return lines
+
+
 # ---------------------------------------------------------------- studies and comparisons
 
 
-def _per(v: float | None, digits: str = ".3g") -> str:
-    return "–" if v is None else format(v, digits)
+def _per(v: float | None) -> str:
+    return "–" if v is None else _sig(v)
 
 
 def _range(lo: float | None, hi: float | None) -> str:
@@ -274,35 +546,39 @@ def _range(lo: float | None, hi: float | None) -> str:
     return _sig(hi) if lo == hi else f"{_sig(lo)}–{_sig(hi)}"
 
 
-def study_table(rows: list[dict], level_names: list[str], compact: bool = False) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1),
-                  title="hit rate per level, then per MAC: cycles, energy, DRAM bytes"
-                  if compact else None, title_justify="left", title_style="")
-    table.add_column("layer" if compact else "\nlayer", no_wrap=True)
-    table.add_column("B" if compact else "\nB", justify="right", no_wrap=True)
+def _times(v: float | None) -> str:
+    """A ratio: 1.23×."""
+    return "–" if v is None else f"{v:,.2f}×"
+
+
+STUDY_NOTE = "hit rate per level, then per MAC: cycles, energy, DRAM bytes"
+
+
+def study_table(rows: list[dict], level_names: list[str], compact: int = FULL) -> Table:
+    table = Grid(keys=2, note=STUDY_NOTE if compact else None)
+    table.add_column("layer" if compact else "\nlayer")
+    table.add_column("B" if compact else "\nB", justify="right")
     for name in level_names:
-        table.add_column(name if compact else f"hit rate\n{name}", justify="right",
-                         no_wrap=True)
+        table.add_column(name if compact else f"hit rate\n{name}", justify="right")
     heads = (("cycles", "pJ", "bytes", "÷ min") if compact else
              ("cycles\n/MAC", "energy\npJ/MAC", "DRAM\nB/MAC", "traffic\n÷ min"))
     for name in heads:
-        table.add_column(name, justify="right", no_wrap=True)
+        table.add_column(name, justify="right")
     digits = ".1%" if compact else ".2%"
     for r in rows:
         rates = ["–" if r[f"hit_rate_{k + 1}"] is None else format(r[f"hit_rate_{k + 1}"], digits)
                  for k in range(len(level_names))]
-        amp = "–" if r["amplification"] is None else f"{r['amplification']:.2f}×"
         table.add_row(r["layer"], str(r["batch"]), *rates, _per(r["cycles_per_mac"]),
                       _range(r["energy_per_mac_pj_low"], r["energy_per_mac_pj_high"]),
-                      _per(r["dram_bytes_per_mac"]), amp)
+                      _per(r["dram_bytes_per_mac"]), _times(r["amplification"]))
     return table
 
 
-def compare_table(rows: list[dict], compact: bool = False) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+def compare_table(rows: list[dict], compact: int = FULL) -> Table:
+    table = Grid()
     table.add_column("")
     for r in rows:
-        table.add_column(r["config"], justify="right", no_wrap=True)
+        table.add_column(r["config"], justify="right")
     depth = max(len([k for k in r if k.startswith("hit_rate_")]) for r in rows)
     for k in range(1, depth + 1):
         cells = [f"{r[f'level_{k}']} {rate(r[f'hit_rate_{k}'])}" if f"level_{k}" in r else "–"
@@ -310,9 +586,9 @@ def compare_table(rows: list[dict], compact: bool = False) -> Table:
         table.add_row(f"level {k} hit rate", *cells)
 
     def with_ratio(value: str, ratio: float | None, first: bool) -> str:
-        return value if first or ratio is None else f"{value} ({ratio:.2f}×)"
+        return value if first or ratio is None else f"{value} ({ratio:,.2f}×)"
 
-    table.add_row("cycles", *[with_ratio(count(r["cycles"], True), r["cycles_ratio"], k == 0)
+    table.add_row("cycles", *[with_ratio(count(r["cycles"], compact), r["cycles_ratio"], k == 0)
                               for k, r in enumerate(rows)])
     table.add_row("cycles/MAC", *[_per(r["cycles_per_mac"]) for r in rows])
     table.add_row("energy", *[with_ratio(energy({"low": r["energy_pj_low"],
@@ -321,32 +597,32 @@ def compare_table(rows: list[dict], compact: bool = False) -> Table:
                               for k, r in enumerate(rows)])
     table.add_row("DRAM traffic", *[with_ratio(nbytes(r["dram_bytes"]), r["dram_ratio"], k == 0)
                                     for k, r in enumerate(rows)])
-    table.add_row("traffic ÷ minimum", *[_per(r["amplification"], ".2f") + "×" for r in rows])
+    table.add_row("traffic ÷ minimum", *[_times(r["amplification"]) for r in rows])
     return table
 
 
-def metrics_table(rows: list[dict], compact: bool = False) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+def metrics_table(rows: list[dict], compact: int = FULL) -> Table:
+    table = Grid(keys=2)
     for name in ("\nlayer", "\nB", "\nMACs", "\nparams", "acti-\nvations", "MACs per\nelement",
                  "params\nbytes", "activation\nbytes", "MACs per\nbyte"):
-        table.add_column(name, justify="left" if "layer" in name else "right", no_wrap=True)
+        table.add_column(name, justify="left" if "layer" in name else "right")
     for r in rows:
         table.add_row(r["layer"], str(r["batch"]), count(r["macs"], compact),
                       count(r["params"], compact), count(r["activations"], compact),
-                      f"{r['intensity']:.4g}", nbytes(r["params_bytes"]),
-                      nbytes(r["activations_bytes"]), f"{r['intensity_per_byte']:.4g}")
+                      fmt_sig(r["intensity"], 4), nbytes(r["params_bytes"]),
+                      nbytes(r["activations_bytes"]), fmt_sig(r["intensity_per_byte"], 4))
     return table
 
 
-def table_2_2(rows: list[dict], compact: bool = False) -> Table:
+def table_2_2(rows: list[dict], compact: int = FULL) -> Table:
     """Our figures in the document's layout and precision; * marks a cell that differs from
     the printed one, and a dim row under each layer repeats the printed figures."""
     presets = list(dict.fromkeys(r["preset"] for r in rows))
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
-    table.add_column("\n", no_wrap=True)
+    table = Grid()
+    table.add_column("\n")
     for what in ("Params", "MACs", "Intensity"):
         for p in presets:
-            table.add_column(f"{what}\n{p}", justify="right", no_wrap=True)
+            table.add_column(f"{what}\n{p}", justify="right")
     by = {(r["layer"], r["preset"]): r for r in rows}
     for layer in dict.fromkeys(r["layer"] for r in rows):
         ours, printed = [], []
@@ -368,37 +644,68 @@ def _short_type(r: dict) -> str:
             "group": f"group{k}x{k}", "separable": f"sep{k}", "fc": "fc"}[r["type"]]
 
 
-def network_table(rows: list[dict], totals: dict, compact: bool = False) -> Table:
+def network_units(totals: dict) -> tuple[float, str, float, str]:
+    """The network table's energy unit and DRAM unit: (unit, name, byte unit, name)."""
     unit, uname = _table_unit({"totals": {"energy_pj": totals["energy_pj"]}})
     bunit, bname = next(((u, n) for u, n in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB"))
                          if totals["dram_bytes"] >= 10 * u), (1, "B"))
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    return unit, uname, bunit, bname
+
+
+def network_energy_cell(lo: float, hi: float, unit: float, compact: bool = False) -> str:
+    digits = 2 if compact else 3
+
+    def sig(v: float) -> str:
+        return f"{v:,.0f}" if v >= 100 else fmt_sig(v, digits)
+
+    lo, hi = lo / unit, hi / unit
+    return sig(hi) if lo == hi else f"{sig(lo)}–{sig(hi)}"
+
+
+def network_table(rows: list[dict], totals: dict, compact: int = FULL) -> Table:
+    unit, uname, bunit, bname = network_units(totals)
+    table = Grid()
     heads = ("layer", "type", "M→N", "F/S", "MACs", "cycles", "%", f"energy {uname}",
              f"DRAM {bname}")
     for k, name in enumerate(heads):
-        table.add_column(name, justify="left" if k < 2 else "right", no_wrap=True,
-                         max_width=12 if compact and k == 0 else None, overflow="ellipsis")
-    digits = ".2g" if compact else ".3g"
-
-    def sig(v: float) -> str:
-        return f"{v:,.0f}" if v >= 100 else format(v, digits)
-
-    def joules(lo: float, hi: float) -> str:
-        lo, hi = lo / unit, hi / unit
-        return sig(hi) if lo == hi else f"{sig(lo)}–{sig(hi)}"
+        table.add_column(name, justify="left" if k < 2 else "right")
 
     for r in rows:
         size = f"{r['F']}/{r['stride']}" if r["stride"] != 1 else str(r["F"])
         table.add_row(r["name"], _short_type(r), f"{r['M']}→{r['N']}", size,
                       count(r["macs"], compact), count(r["cycles"], compact),
                       f"{100 * r['cycles_share']:.1f}",
-                      joules(r["energy_pj_low"], r["energy_pj_high"]),
-                      f"{r['dram_bytes'] / bunit:.3g}")
+                      network_energy_cell(r["energy_pj_low"], r["energy_pj_high"], unit, compact),
+                      fmt_sig(r["dram_bytes"] / bunit))
     e = totals["energy_pj"]
     table.add_row("total", "", "", "", count(totals["macs"], compact),
-                  count(totals["cycles"], compact), "100", joules(e["low"], e["high"]),
-                  f"{totals['dram_bytes'] / bunit:.3g}", style="bold")
+                  count(totals["cycles"], compact), "100",
+                  network_energy_cell(e["low"], e["high"], unit, compact),
+                  fmt_sig(totals["dram_bytes"] / bunit), style="bold")
     return table
+
+
+def network_total_row(rows: list[dict], totals: dict) -> dict:
+    """The network CSV's last row: the sums, under the layer rows' column names."""
+    batches = {r["batch"] for r in rows}
+    mins = totals.get("min_dram_bytes")
+    return {
+        "name": "total", "batch": batches.pop() if len(batches) == 1 else None,
+        "macs": totals["macs"], "accesses": totals["accesses"], "cycles": totals["cycles"],
+        "cycles_share": 1.0 if totals["cycles"] else 0.0,
+        "energy_pj_low": totals["energy_pj"]["low"], "energy_pj_high": totals["energy_pj"]["high"],
+        "energy_share": 1.0 if totals["energy_pj"]["high"] else 0.0,
+        "dram_bytes": totals["dram_bytes"], "min_dram_bytes": mins,
+        "amplification": totals["dram_bytes"] / mins if mins else None,
+    }
+
+
+def network_csv(rows: list[dict], totals: dict) -> str:
+    """A row per simulated layer, then a `total` row (sums of MACs, accesses, cycles,
+    energy and DRAM bytes; traffic over the layers' minimum). Columns as the layer rows'."""
+    total = network_total_row(rows, totals)
+    columns = tuple(dict.fromkeys(k for r in rows for k in r)) or tuple(total)
+    return rows_to_csv(rows + [{k: v for k, v in total.items() if k in columns}], columns)
 
 
 def network_footer(rows: list[dict], totals: dict, skipped: list[dict]) -> list[str]:
