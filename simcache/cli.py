@@ -511,8 +511,7 @@ def network(
     cfg = result.runs[0].config if result.runs else config
     title = (f"simcache {__version__} · {result.name} on {cfg} · B={batch} · "
              f"padding {padding.value} · order {order}")
-    csv_text = (report.network_csv(result.rows, result.totals)
-                if hasattr(report, "network_csv") else None)
+    csv_text = report.network_csv(result.rows, result.totals)
     _emit_rendered(fmt, output, result.to_dict(), result.rows,
                    lambda c: report.network_table(result.rows, result.totals, c), title,
                    report.network_footer(result.rows, result.totals, result.skipped),
