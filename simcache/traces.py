@@ -226,9 +226,6 @@ class TraceReader:
                     if more:
                         data += more
                         whole = len(data) - len(data) % record
-                if whole != len(data):
-                    self._bad(f"byte {offset + whole}",
-                              f"truncated record: {len(data) - whole} of {record} bytes")
                 recs = np.frombuffer(data[:whole], dtype=BIN_RECORD)
                 kind, size = recs["type"], recs["size"]
                 bad = (kind > 2) | (size == 0)
@@ -241,6 +238,9 @@ class TraceReader:
                         self._bad(f"byte {offset + k * record}", what,
                                   len(where) - j if j == 0 else 0)
                 recs = recs[(kind <= 1) & ~bad]
+                if whole != len(data):  # after the whole records before it
+                    self._bad(f"byte {offset + whole}",
+                              f"truncated record: {len(data) - whole} of {record} bytes")
                 offset += whole
                 yield (recs["addr"].astype(np.int64), recs["size"].astype(np.int64),
                        recs["type"].astype(np.uint8), np.full(len(recs), NONE, np.int8))
