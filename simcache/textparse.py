@@ -256,3 +256,26 @@ PARSERS = (parse_din, parse_lackey)  # by DIN, LACKEY
 
 def new_state() -> np.ndarray:
     return np.zeros(NST, dtype=np.int64)
+
+
+@nb.njit(cache=True)
+def parse_bin(buf, a, s, w, t):
+    """Dinero IV binary records (8 bytes: address u32, size u16, type u8, pad) in `buf` to
+    the output arrays, data accesses only. Returns (accesses, instructions, bad records):
+    a bad record (type above 2, or size 0) is left out and counted, for the caller to
+    describe."""
+    n = instr = bad = 0
+    for k in range(len(buf) // 8):
+        o = 8 * k
+        size = buf[o + 4] | (buf[o + 5] << 8)
+        kind = buf[o + 6]
+        if kind > 2 or size == 0:
+            bad += 1
+        elif kind == 2:
+            instr += 1
+        else:
+            a[n] = (np.int64(buf[o]) | (np.int64(buf[o + 1]) << 8) | (np.int64(buf[o + 2]) << 16)
+                    | (np.int64(buf[o + 3]) << 24))
+            s[n], w[n], t[n] = size, kind, NONE
+            n += 1
+    return n, instr, bad

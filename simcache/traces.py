@@ -143,6 +143,18 @@ class TraceReader:
             what = "gzip data" if self.gz else "file"
             raise self._fail(f"unreadable {what} ({_reason(exc)})") from None
 
+    def _read_full(self, f, n: int) -> bytes:
+        """n bytes, or fewer only at the end of the data (gzip reads may return less)."""
+        data = self._read(f, n)
+        if len(data) in (0, n):
+            return data
+        parts = [data]
+        have = len(data)
+        while have < n and (more := self._read(f, n - have)):
+            parts.append(more)
+            have += len(more)
+        return b"".join(parts)
+
     # -- text formats: the jitted parser (textparse.py) over blocks of raw bytes
 
     def _text(self):
@@ -217,33 +229,27 @@ class TraceReader:
         offset = 0
         with self._open() as f:
             while True:
-                data = self._read(f, self.chunk * record)
+                data = self._read_full(f, self.chunk * record)
                 if not data:
                     break
-                whole = len(data) - len(data) % record
-                if whole != len(data):
-                    more = self._read(f, record)
-                    if more:
-                        data += more
-                        whole = len(data) - len(data) % record
-                recs = np.frombuffer(data[:whole], dtype=BIN_RECORD)
-                kind, size = recs["type"], recs["size"]
-                bad = (kind > 2) | (size == 0)
-                self.instructions += int(np.count_nonzero((kind == 2) & ~bad))
-                if bad.any():
-                    where = np.flatnonzero(bad)
+                whole = len(data) - len(data) % record  # short only at the end of the file
+                buf = np.frombuffer(data, dtype=np.uint8, count=whole)
+                out = _empty(whole // record)
+                n, instr, nbad = tp.parse_bin(buf, *out)
+                self.instructions += instr
+                if nbad:  # rare: describe the first few with NumPy
+                    recs = np.frombuffer(data[:whole], dtype=BIN_RECORD)
+                    kind, size = recs["type"], recs["size"]
+                    where = np.flatnonzero((kind > 2) | (size == 0))
                     for j, k in enumerate(where[:max(1, EXAMPLES - len(self.examples))]):
                         what = (f"access type {kind[k]} is not a read (0), write (1) or "
                                 "instruction fetch (2)" if kind[k] > 2 else "size 0")
-                        self._bad(f"byte {offset + k * record}", what,
-                                  len(where) - j if j == 0 else 0)
-                recs = recs[(kind <= 1) & ~bad]
+                        self._bad(f"byte {offset + k * record}", what, nbad if j == 0 else 0)
                 if whole != len(data):  # after the whole records before it
                     self._bad(f"byte {offset + whole}",
                               f"truncated record: {len(data) - whole} of {record} bytes")
                 offset += whole
-                yield (recs["addr"].astype(np.int64), recs["size"].astype(np.int64),
-                       recs["type"].astype(np.uint8), np.full(len(recs), NONE, np.int8))
+                yield tuple(x[:n] for x in out)
 
     def _npz(self):
         try:
