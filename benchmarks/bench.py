@@ -280,8 +280,8 @@ def bench_replay() -> list[str]:
     dinero = os.environ.get("DINEROIV") or shutil.which("dineroIV")
     if not dinero or not os.access(dinero, os.X_OK):
         rows.append("")
-        rows.append("Dinero IV skipped: set DINEROIV or put dineroIV on PATH "
-                    "(DEVELOPERS.md says how to build it).")
+        rows.append("Dinero IV skipped: set DINEROIV or put dineroIV on PATH (build it from "
+                    "d4-7.tar.gz of github.com/danluu/dineroIV: ./configure && make).")
     else:
         for ext, informat in (("din", "d"), ("bin", "b")):
             with open(paths[ext], "rb") as f:
