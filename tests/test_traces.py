@@ -2,6 +2,7 @@
 
 import gzip
 import io
+import os
 import shutil
 import subprocess
 import zipfile
@@ -263,7 +264,6 @@ def test_corrupt_npz_member_is_a_trace_error(tmp_path):
 
 
 def test_non_regular_files_are_refused(tmp_path):
-    import os
     with pytest.raises(TraceError, match="is a directory"):
         TraceReader(tmp_path, "din")
     fifo = tmp_path / "p.din"
@@ -273,3 +273,40 @@ def test_non_regular_files_are_refused(tmp_path):
     if os.path.exists("/dev/zero"):
         with pytest.raises(TraceError, match="not a regular file"):
             TraceReader("/dev/zero", "din")
+
+
+DINERO = os.environ.get("DINEROIV") or shutil.which("dineroIV")
+
+
+@pytest.mark.skipif(not DINERO, reason="Dinero IV not found (set DINEROIV)")
+def test_din_syntax_is_read_as_dinero_iv_reads_it(tmp_path):
+    """Upper-case hex, 0x prefixes on label and address, tabs, trailing spaces and trailing
+    text: Dinero IV and simcache see the same accesses (the same misses in one cache)."""
+    rng = np.random.default_rng(7)
+    lines = []
+    for k in range(3000):
+        label = int(rng.integers(0, 2))
+        addr = int(rng.integers(0, 1 << 14)) * 4 + int(rng.integers(0, 4))
+        text = f"{addr:X}" if k % 3 == 0 else f"{addr:x}"
+        if k % 5 == 0:
+            text = "0x" + text
+        lab = f"0x{label}" if k % 7 == 0 else str(label)
+        sep = "\t" if k % 2 else " "
+        tail = ["", "  ", "\t", " ignored text"][k % 4]
+        lines.append(f"{lab}{sep}{text}{tail}\n")
+    p = tmp_path / "d.din"
+    p.write_text("".join(lines))
+    spec = dict(size=1024, line=32, ways=2, policy="lru", write_back=True, write_allocate=True)
+    got = simulate_trace(hierarchy([spec]), TraceReader(p))
+    c = got.counters[0, 0].sum(axis=0)
+    from simcache import kernels as K
+    misses = c[K.READS] + c[K.WRITES] - c[K.READ_HITS] - c[K.WRITE_HITS]
+    with open(p, "rb") as f:
+        out = subprocess.run([DINERO, "-informat", "d", "-l1-dsize", "1k", "-l1-dbsize", "32",
+                              "-l1-dassoc", "2", "-l1-drepl", "l", "-l1-dwback", "a",
+                              "-l1-dwalloc", "a"], stdin=f, capture_output=True, text=True,
+                             check=True).stdout
+    fetches = [float(x.split()[2]) for x in out.splitlines() if x.startswith(" Demand Fetches")]
+    dmiss = [float(x.split()[2]) for x in out.splitlines() if x.startswith(" Demand Misses")]
+    assert fetches[0] == got.accesses == 3000
+    assert dmiss[0] == misses
