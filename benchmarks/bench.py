@@ -185,6 +185,132 @@ def peer_rows(kind, h, geometry) -> list[str]:
     return rows
 
 
+# ---------------------------------------------------------------- replaying trace files
+
+REPLAY_FC = dict(type="fc", M=2048, N=1024, F=1, K=1)  # 8,388,608 accesses
+REPLAY_DIR = os.environ.get("SIMCACHE_BENCH_DIR", "/tmp/simcache-bench")
+
+
+def replay_hierarchy():
+    """L1/L2/L3 of the thesis config without registers, L3 8 MiB: Dinero IV takes only
+    power-of-two sizes, so every simulator gets this one."""
+    from simcache.config import Hierarchy
+    d = caches_only().model_dump()
+    d["levels"][2]["size"] = 8 << 20
+    return Hierarchy.model_validate(d)
+
+
+def dinero_flags(geometry) -> list[str]:
+    flags = []
+    for k, g in enumerate(geometry, 1):
+        c = "d" if k == 1 else "u"
+        flags += [f"-l{k}-{c}size", str(g.sets * g.ways * g.line), f"-l{k}-{c}bsize",
+                  str(g.line), f"-l{k}-{c}assoc", str(g.ways), f"-l{k}-{c}repl", "l",
+                  f"-l{k}-{c}wback", "a", f"-l{k}-{c}walloc", "a"]
+    return flags
+
+
+def dinero_misses(text: str) -> list[int]:
+    """Demand misses per level ('Demand Misses' total column) from Dinero IV's report."""
+    return [int(float(line.split()[2])) for line in text.splitlines()
+            if line.startswith(" Demand Misses")]
+
+
+def bench_replay() -> list[str]:
+    """One fc trace as din, lackey, bin and din.gz, replayed through the same L1/L2/L3 by
+    simcache (CPU time, kernels compiled before), Dinero IV (wall time of the process, start
+    included) and pycachesim (the batched C call, lists built outside the timing)."""
+    import gzip
+    import shutil
+    import subprocess
+
+    from simcache import kernels as K
+    from simcache.engine import simulate_trace
+    from simcache.layers import make_layer
+    from simcache.loopnest import plan, trace_chunks
+    from simcache.traces import TraceReader, write_trace
+    os.makedirs(REPLAY_DIR, exist_ok=True)
+    layer = make_layer(**REPLAY_FC)
+    paths = {ext: os.path.join(REPLAY_DIR, f"fc.{ext}") for ext in ("din", "bin", "din.gz",
+                                                                    "lackey")}
+    for ext in ("din", "bin", "din.gz"):
+        if not os.path.exists(paths[ext]):
+            write_trace(plan(layer), paths[ext])
+    if not os.path.exists(paths["lackey"]):
+        with open(paths["lackey"], "w") as f:
+            for a, s, w, _ in trace_chunks(plan(layer), 1 << 20):
+                f.write("".join(f" {'S' if wi else 'L'} {ai:08x},{si}\n" for ai, si, wi in
+                                zip(a.tolist(), s.tolist(), w.tolist(), strict=True)))
+    h = replay_hierarchy()
+    geometry = h.geometry(4)
+    rows = ["| file | MB | simulator | seconds | read MB/s (uncompressed) | M accesses/s "
+            "| L1 / L2 / L3 misses |", "|---|---:|---|---:|---:|---:|---|"]
+
+    def mb(p):
+        return os.path.getsize(p) / 1e6
+
+    def misses(r):
+        c = r.counters[0].sum(axis=1)  # run phase, summed over tensors
+        return [int(c[lv, K.READS] + c[lv, K.WRITES] - c[lv, K.READ_HITS] - c[lv, K.WRITE_HITS])
+                for lv in range(len(geometry))]
+
+    ours = {}
+    for ext in ("din", "lackey", "bin", "din.gz"):
+        p = paths[ext]
+        t0 = clock()
+        n = sum(len(c[0]) for c in TraceReader(p))
+        parse = clock() - t0
+        t0 = clock()
+        r = simulate_trace(h, TraceReader(p))
+        dt = clock() - t0
+        ours[ext] = misses(r)
+        text_mb = mb(paths["din"]) if ext == "din.gz" else mb(p)  # bytes parsed
+        rows.append(f"| fc.{ext} | {mb(p):.0f} | simcache | {dt:.2f} | {text_mb / parse:.0f} | "
+                    f"{n / dt / 1e6:.1f} | {' / '.join(f'{m:,}' for m in ours[ext])} |")
+    with open(paths["din.gz"], "rb") as raw:
+        t0 = clock()
+        f = gzip.GzipFile(fileobj=raw)
+        size = 0
+        while block := f.read(1 << 20):
+            size += len(block)
+        gz_s = clock() - t0
+    rows.append(f"| fc.din.gz | {mb(paths['din.gz']):.0f} | gzip decompression alone "
+                f"(Python zlib) | {gz_s:.2f} | {size / 1e6 / gz_s:.0f} (out) | | |")
+
+    dinero = os.environ.get("DINEROIV") or shutil.which("dineroIV")
+    if not dinero or not os.access(dinero, os.X_OK):
+        rows.append("")
+        rows.append("Dinero IV skipped: set DINEROIV or put dineroIV on PATH (build it from "
+                    "d4-7.tar.gz of github.com/danluu/dineroIV: ./configure && make).")
+    else:
+        for ext, informat in (("din", "d"), ("bin", "b")):
+            with open(paths[ext], "rb") as f:
+                t0 = time.perf_counter()
+                out = subprocess.run([dinero, "-informat", informat, *dinero_flags(geometry)],
+                                     stdin=f, capture_output=True, text=True, check=True).stdout
+                dt = time.perf_counter() - t0
+            m = dinero_misses(out)
+            same = "agree" if m == ours["din"] else "DIFFER"
+            rows.append(f"| fc.{ext} | {mb(paths[ext]):.0f} | Dinero IV | {dt:.2f} | "
+                        f"{mb(paths[ext]) / dt:.0f} (whole run) | {n / dt / 1e6:.1f} | "
+                        f"{' / '.join(f'{x:,}' for x in m)} ({same} with simcache) |")
+
+    r = TraceReader(paths["bin"])
+    chunks = list(r)
+    _, lv = pycachesim_hierarchy(geometry)
+    core = 0.0
+    for a, _s, w, _t in chunks:
+        for k in range(0, len(a), 1 << 20):
+            items = loadstore_items(a[k:k + (1 << 20)], w[k:k + (1 << 20)])
+            t0 = clock()
+            lv[0].backend.loadstore(items, 4)
+            core += clock() - t0
+    pm = [c.stats()["MISS_count"] for c in lv]  # its own count (write-allocate loads)
+    rows.append(f"| (arrays) | | pycachesim, `loadstore` C call only | {core:.2f} | | "
+                f"{n / core / 1e6:.1f} | {' / '.join(f'{x:,}' for x in pm)} |")
+    return rows
+
+
 # ---------------------------------------------------------------- whole networks, memory
 
 
@@ -235,8 +361,8 @@ def bench_memory() -> list[str]:
 
 
 BENCHES = {"engine": bench_engine, "peers": bench_peers, "memory": bench_memory,
-           "vgg16": bench_vgg16}
-DEFAULT = ("engine", "peers", "memory")  # vgg16 takes minutes: ask for it by name
+           "vgg16": bench_vgg16, "replay": bench_replay}
+DEFAULT = ("engine", "peers", "memory", "replay")  # vgg16 takes minutes: ask for it by name
 
 
 def main(names: list[str]) -> None:

@@ -19,13 +19,17 @@ they are counted and left out (simcache models the data side).
 from __future__ import annotations
 
 import gzip
-import io
+import os
+import stat
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from . import textparse as tp
 from .errors import SimcacheError
 from .loopnest import NONE, TENSOR_NAMES, Plan, trace_chunks
 from .outfile import atomic_output
@@ -33,7 +37,9 @@ from .outfile import atomic_output
 FORMATS = ("din", "bin", "npz", "lackey")
 WRITABLE = ("din", "bin", "npz")
 CHUNK = 1 << 20
-MAX_ADDRESS = (1 << 63) - 1  # addresses are signed 64-bit inside the kernels
+MAX_ADDRESS = tp.MAX_ADDRESS  # 2^63-1: addresses are signed 64-bit inside the kernels
+MAX_ACCESS = tp.MAX_ACCESS  # 64 KiB: the largest access of one record
+BLOCK = 1 << 20  # bytes read at a time from a text trace
 NPZ_RECORD = np.dtype([("addr", "<u8"), ("size", "<u4"), ("write", "u1"), ("tensor", "i1")])
 BIN_RECORD = np.dtype([("addr", "<u4"), ("size", "<u2"), ("type", "u1"), ("pad", "u1")])
 TENSOR_IDS = {name: k for k, name in enumerate(TENSOR_NAMES)}
@@ -64,27 +70,33 @@ def detect(path: str | Path, given: str | None = None) -> tuple[str, bool]:
 
 
 class TraceReader:
-    """Iterate a trace file as (addr, size, is_write, tensor) chunks.
+    """Iterate a trace file as (addr, size, is_write, tensor) chunks of at most `chunk`
+    accesses, in bounded memory whatever the file holds.
 
-    Bad records raise TraceError naming the file and line (byte offset for binary), or,
-    with skip_bad, are counted in `skipped` (the first few kept in `examples`)."""
+    Bad records raise TraceError naming the file and line (byte offset for binary,
+    `member[index]` for npz), or, with skip_bad, are counted in `skipped` (the first few
+    kept in `examples`). `instructions` counts instruction fetches (left out), and
+    `modifies` lackey `M` records, each of which became two accesses (a read, a write)."""
 
     def __init__(self, path: str | Path, fmt: str | None = None, skip_bad: bool = False,
                  chunk: int = CHUNK):
         self.path = Path(path)
         self.fmt, self.gz = detect(path, fmt)
         self.skip_bad = skip_bad
-        self.chunk = chunk
+        self.chunk = max(int(chunk), 2)
         self.accesses = 0
         self.skipped = 0
         self.examples: list[str] = []
         self.instructions = 0
+        self.modifies = 0
         self.tensor_ids = False
         self._raw = None
         try:
-            self.size = self.path.stat().st_size
+            st = os.stat(self.path)
         except OSError as exc:
             raise TraceError([f"{self.path}: cannot read trace: {exc.strerror}"]) from None
+        _regular(self.path, st.st_mode)
+        self.size = st.st_size
 
     def position(self) -> int:
         """Bytes of the file consumed so far (for progress)."""
@@ -93,13 +105,17 @@ class TraceReader:
         except (OSError, ValueError):
             return 0
 
-    def _bad(self, where: str, message: str) -> None:
+    def _bad(self, where: str, message: str, count: int = 1) -> None:
+        """Report `count` bad records, the first of which is described."""
         line = f"{self.path}:{where}: {message}"
         if not self.skip_bad:
             raise TraceError([line])
-        self.skipped += 1
-        if len(self.examples) < 3:
+        self.skipped += count
+        if len(self.examples) < EXAMPLES:
             self.examples.append(line)
+
+    def _fail(self, message: str) -> TraceError:
+        return TraceError([f"{self.path}: {message}"])
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, ...]]:
         read = {"din": self._text, "lackey": self._text, "bin": self._binary,
@@ -110,103 +126,101 @@ class TraceReader:
                 yield chunk
         if self.accesses == 0:
             detail = f" ({self.skipped} bad records skipped)" if self.skipped else ""
-            raise TraceError([f"{self.path}: empty trace: no data accesses{detail}"])
+            raise self._fail(f"empty trace: no data accesses{detail}")
 
     def _open(self):
         try:
             self._raw = open(self.path, "rb")  # noqa: SIM115 (closed by the readers)
+            _regular(self.path, os.fstat(self._raw.fileno()).st_mode)
         except OSError as exc:
             raise TraceError([f"{self.path}: cannot read trace: {exc.strerror}"]) from None
         return gzip.GzipFile(fileobj=self._raw) if self.gz else self._raw
 
-    # -- text formats
+    def _read(self, f, n: int) -> bytes:
+        try:
+            return f.read(n)
+        except UNREADABLE as exc:
+            what = "gzip data" if self.gz else "file"
+            raise self._fail(f"unreadable {what} ({_reason(exc)})") from None
+
+    def _read_full(self, f, n: int) -> bytes:
+        """n bytes, or fewer only at the end of the data (gzip reads may return less)."""
+        data = self._read(f, n)
+        if len(data) in (0, n):
+            return data
+        parts = [data]
+        have = len(data)
+        while have < n and (more := self._read(f, n - have)):
+            parts.append(more)
+            have += len(more)
+        return b"".join(parts)
+
+    # -- text formats: the jitted parser (textparse.py) over blocks of raw bytes
 
     def _text(self):
-        parse = self._din_line if self.fmt == "din" else self._lackey_line
-        rows: list[tuple[int, int, int, int]] = []
+        parse = tp.PARSERS[tp.DIN if self.fmt == "din" else tp.LACKEY]
+        st = tp.new_state()
+        out = _empty(self.chunk + 1)
+        n, carry, skipping, eof = 0, b"", False, False
         with self._open() as f:
-            try:
-                for number, raw in enumerate(io.TextIOWrapper(f, encoding="ascii",
-                                                              errors="replace"), 1):
-                    parse(raw, number, rows)
-                    if len(rows) >= self.chunk:
-                        yield _arrays(rows)
-                        rows = []
-            except (EOFError, OSError, gzip.BadGzipFile) as exc:
-                raise TraceError([f"{self.path}: unreadable ({exc})"]) from None
-        yield _arrays(rows)
+            while not eof:
+                block = self._read(f, BLOCK)
+                eof = not block
+                if skipping:  # the rest of an over-long line, never held whole
+                    k = block.find(b"\n")
+                    if k < 0:
+                        continue
+                    block, skipping = block[k + 1:], False
+                data = carry + block if carry else block
+                buf = np.frombuffer(data, dtype=np.uint8)
+                pos = 0
+                while True:
+                    pos, n, status = parse(buf, pos, len(buf), eof, *out, n, st)
+                    if status == tp.FULL:
+                        self._count(st)
+                        yield tuple(x[:n] for x in out)
+                        out, n = _empty(self.chunk + 1), 0
+                    elif status == tp.BAD:
+                        self._bad(str(int(st[tp.LINE])), self._message(st, data))
+                        if st[tp.CODE] == tp.TOO_LONG:
+                            k = data.find(b"\n", pos)
+                            if k < 0:
+                                pos, skipping = len(data), True
+                            else:
+                                pos = k + 1
+                    else:
+                        break
+                carry = data[pos:]
+        self._count(st)
+        yield tuple(x[:n] for x in out)
 
-    def _address(self, text: str, number: int) -> int | None:
-        try:
-            value = int(text, 16)
-        except ValueError:
-            self._bad(str(number), f"{text!r} is not a hexadecimal address")
-            return None
-        if value < 0 or value > MAX_ADDRESS:
-            self._bad(str(number), f"address {text} does not fit in 63 bits")
-            return None
-        return value
+    def _count(self, st: np.ndarray) -> None:
+        self.instructions = int(st[tp.INSTR])
+        self.modifies = int(st[tp.MODIFY])
+        self.tensor_ids = bool(st[tp.TENSORS])
 
-    def _din_line(self, raw: str, number: int, rows: list) -> None:
-        fields = raw.split()
-        if not fields or fields[0].startswith("#"):
-            return
-        if len(fields) < 2:
-            self._bad(str(number), f"expected 'label address', got {raw.strip()!r}")
-            return
-        try:
-            label = int(fields[0], 16)
-        except ValueError:
-            self._bad(str(number), f"label {fields[0]!r} is not a number")
-            return
-        if label == 2:
-            self.instructions += 1
-            return
-        if label not in (0, 1):
-            self._bad(str(number), f"label {fields[0]} is not a data read (0) or write (1)")
-            return
-        addr = self._address(fields[1], number)
-        if addr is None:
-            return
-        size, tensor = 4, NONE
-        if len(fields) >= 3 and fields[2].isdigit():  # anything else is a comment to Dinero
-            if int(fields[2]) == 0:
-                self._bad(str(number), f"size {fields[2]!r} is not a positive number")
-                return
-            size = int(fields[2])
-            if len(fields) >= 4 and fields[3] in TENSOR_IDS:
-                tensor = TENSOR_IDS[fields[3]]
-                self.tensor_ids = self.tensor_ids or tensor != NONE
-        else:
-            addr &= ~3  # Dinero IV's din: a 4-byte word
-        rows.append((addr, size, label, tensor))
-
-    def _lackey_line(self, raw: str, number: int, rows: list) -> None:
-        if raw.startswith("==") or not raw.strip():
-            return  # valgrind's own messages
-        fields = raw.split()
-        kind = fields[0]
-        if len(fields) != 2 or "," not in fields[1]:
-            self._bad(str(number), f"expected 'I|L|S|M address,size', got {raw.strip()!r}")
-            return
-        text, _, size_text = fields[1].partition(",")
-        if kind not in ("I", "L", "S", "M"):
-            self._bad(str(number), f"unknown access kind {kind!r} (expected I, L, S or M)")
-            return
-        addr = self._address(text, number)
-        if addr is None:
-            return
-        if not size_text.isdigit() or int(size_text) == 0:
-            self._bad(str(number), f"size {size_text!r} is not a positive number")
-            return
-        size = int(size_text)
-        if kind == "I":
-            self.instructions += 1
-        elif kind == "M":  # modify: a read, then a write
-            rows.append((addr, size, 0, NONE))
-            rows.append((addr, size, 1, NONE))
-        else:
-            rows.append((addr, size, 1 if kind == "S" else 0, NONE))
+    def _message(self, st: np.ndarray, data: bytes) -> str:
+        code = int(st[tp.CODE])
+        a = data[st[tp.F0]:st[tp.F1]].decode("ascii", "replace")
+        b = data[st[tp.F2]:st[tp.F3]].decode("ascii", "replace")
+        if code == tp.TOO_LONG:
+            return f"line longer than {tp.MAX_LINE} bytes"
+        if code == tp.SHAPE:
+            want = "label address" if self.fmt == "din" else "I|L|S|M address,size"
+            return f"expected '{want}', got {_quote(a.strip())}"
+        return {
+            tp.LABEL_TEXT: f"label {_quote(a)} is not a number",
+            tp.LABEL_VALUE: f"label {_cut(a)} is not a data read (0) or write (1) "
+                            "(2: instruction fetch)",
+            tp.ADDR_TEXT: f"{_quote(a)} is not a hexadecimal address",
+            tp.ADDR_WIDE: f"address {_cut(a)} does not fit in 63 bits",
+            tp.SIZE_ZERO: f"size {_quote(a)} is not a positive number",
+            tp.SIZE_LARGE: f"size {_cut(a)} is more than the largest access, "
+                           f"{MAX_ACCESS} bytes",
+            tp.PAST_LIMIT: f"access of {_cut(b)} bytes at {_cut(a)} passes the largest "
+                           "address, 2^63-1",
+            tp.KIND: f"unknown access kind {_quote(a)} (expected I, L, S or M)",
+        }[code]
 
     # -- binary formats
 
@@ -215,70 +229,134 @@ class TraceReader:
         offset = 0
         with self._open() as f:
             while True:
-                try:
-                    data = f.read(self.chunk * record)
-                except (EOFError, OSError, gzip.BadGzipFile) as exc:
-                    raise TraceError([f"{self.path}: unreadable ({exc})"]) from None
+                data = self._read_full(f, self.chunk * record)
                 if not data:
                     break
-                whole = len(data) - len(data) % record
-                if whole != len(data):
-                    more = f.read(record)
-                    if more:
-                        data += more
-                        whole = len(data) - len(data) % record
-                if whole != len(data):
+                whole = len(data) - len(data) % record  # short only at the end of the file
+                buf = np.frombuffer(data, dtype=np.uint8, count=whole)
+                out = _empty(whole // record)
+                n, instr, nbad = tp.parse_bin(buf, *out)
+                self.instructions += instr
+                if nbad:  # rare: describe the first few with NumPy
+                    recs = np.frombuffer(data[:whole], dtype=BIN_RECORD)
+                    kind, size = recs["type"], recs["size"]
+                    where = np.flatnonzero((kind > 2) | (size == 0))
+                    for j, k in enumerate(where[:max(1, EXAMPLES - len(self.examples))]):
+                        what = (f"access type {kind[k]} is not a read (0), write (1) or "
+                                "instruction fetch (2)" if kind[k] > 2 else "size 0")
+                        self._bad(f"byte {offset + k * record}", what, nbad if j == 0 else 0)
+                if whole != len(data):  # after the whole records before it
                     self._bad(f"byte {offset + whole}",
                               f"truncated record: {len(data) - whole} of {record} bytes")
-                recs = np.frombuffer(data[:whole], dtype=BIN_RECORD)
-                keep = recs["type"] <= 1
-                self.instructions += int(np.count_nonzero(recs["type"] == 2))
-                for k in np.flatnonzero((recs["type"] > 2) | (recs["size"] == 0)):
-                    r = recs[k]
-                    what = (f"access type {r['type']} is not a read (0), write (1) or "
-                            "instruction fetch (2)" if r["type"] > 2 else "size 0")
-                    self._bad(f"byte {offset + k * record}", what)
-                keep &= recs["size"] > 0
-                recs = recs[keep]
                 offset += whole
-                yield (recs["addr"].astype(np.int64), recs["size"].astype(np.int64),
-                       recs["type"].astype(np.uint8), np.full(len(recs), NONE, np.int8))
+                yield tuple(x[:n] for x in out)
 
     def _npz(self):
         try:
             zf = zipfile.ZipFile(self.path)
-        except (OSError, zipfile.BadZipFile) as exc:
-            raise TraceError([f"{self.path}: not a simcache .npz trace ({exc})"]) from None
-        self._raw = None
+        except UNREADABLE as exc:
+            raise self._fail(f"not a simcache .npz trace ({_reason(exc)})") from None
         with zf:
-            names = sorted(n for n in zf.namelist() if n.startswith("chunk"))
-            if not names and zf.namelist():
-                raise TraceError([f"{self.path}: not a simcache .npz trace (no chunk members)"])
-            for name in names:
-                with zf.open(name) as member:
-                    try:
-                        recs = np.lib.format.read_array(member)
-                    except ValueError as exc:
-                        raise TraceError([f"{self.path}: member {name}: {exc}"]) from None
-                if recs.dtype != NPZ_RECORD:
-                    raise TraceError([f"{self.path}: member {name}: records are {recs.dtype}, "
-                                      f"expected {NPZ_RECORD}"])
-                bad = (recs["size"] == 0) | (recs["addr"] > MAX_ADDRESS)
-                for k in np.flatnonzero(bad):
-                    self._bad(f"{name}[{k}]", "size 0" if recs["size"][k] == 0
-                              else "address does not fit in 63 bits")
-                recs = recs[~bad]
-                self.tensor_ids = self.tensor_ids or bool(np.any(recs["tensor"] != NONE))
-                yield (recs["addr"].astype(np.int64), recs["size"].astype(np.int64),
-                       recs["write"].astype(np.uint8), recs["tensor"].astype(np.int8))
+            self._raw = zf.fp
+            infos = sorted((i for i in zf.infolist() if i.filename.startswith("chunk")),
+                           key=lambda i: i.filename)
+            if not infos and zf.infolist():
+                raise self._fail("not a simcache .npz trace (no chunk members)")
+            for info in infos:
+                try:
+                    yield from self._member(zf, info)
+                except UNREADABLE as exc:
+                    raise self._fail(f"member {info.filename}: unreadable "
+                                     f"({_reason(exc)})") from None
+
+    def _member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo):
+        """One member's records, read in pieces of `chunk` records after checking the
+        header: the dtype, 1-D shape and length must match what the zip says it holds."""
+        name = info.filename
+        with zf.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise self._fail(f"member {name}: .npy version {version} is not supported")
+            if dtype != NPZ_RECORD or dtype.hasobject:
+                raise self._fail(f"member {name}: records are {dtype}, expected "
+                                 f"{NPZ_RECORD}")
+            if len(shape) != 1 or fortran:
+                raise self._fail(f"member {name}: records of shape {shape}, expected "
+                                 "a 1-D array")
+            count, head = int(shape[0]), member.tell()
+            if head + count * NPZ_RECORD.itemsize != info.file_size:
+                raise self._fail(f"member {name}: the header says {count} records, the zip "
+                                 f"holds {max(info.file_size - head, 0)} bytes of them")
+            done = 0
+            while done < count:
+                k = min(self.chunk, count - done)
+                data = member.read(k * NPZ_RECORD.itemsize)
+                if len(data) != k * NPZ_RECORD.itemsize:
+                    raise self._fail(f"member {name}: truncated at record {done}")
+                recs = np.frombuffer(data, dtype=NPZ_RECORD)
+                yield self._checked(name, done, recs)
+                done += k
+
+    def _checked(self, name: str, first: int, recs: np.ndarray) -> tuple[np.ndarray, ...]:
+        addr, size = recs["addr"], recs["size"].astype(np.uint64)
+        write, tensor = recs["write"], recs["tensor"]
+        problems = [
+            (size == 0, "size 0"),
+            (size > MAX_ACCESS, f"size is more than the largest access, {MAX_ACCESS} bytes"),
+            (addr > MAX_ADDRESS, "address does not fit in 63 bits"),
+            (addr + (size - 1) > MAX_ADDRESS, "the access passes the largest address, 2^63-1"),
+            (write > 1, "write is not 0 or 1"),
+            ((tensor < 0) | (tensor > NONE), f"tensor id is not 0..{NONE} (x, w, y, t, -)"),
+        ]
+        bad = np.zeros(len(recs), dtype=bool)
+        for mask, _ in problems:
+            bad |= mask
+        if bad.any():
+            where = np.flatnonzero(bad)
+            for j, k in enumerate(where[:max(1, EXAMPLES - len(self.examples))]):
+                what = next(m for mask, m in problems if mask[k])
+                self._bad(f"{name}[{first + k}]", what, len(where) if j == 0 else 0)
+            recs = recs[~bad]
+        self.tensor_ids = self.tensor_ids or bool(np.any(recs["tensor"] != NONE))
+        return (recs["addr"].astype(np.int64), recs["size"].astype(np.int64),
+                recs["write"].astype(np.uint8), recs["tensor"].astype(np.int8))
 
 
-def _arrays(rows: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, ...]:
-    if not rows:
-        e = np.zeros(0, np.int64)
-        return e, e, e.astype(np.uint8), e.astype(np.int8)
-    a = np.array(rows, dtype=np.int64)
-    return a[:, 0], a[:, 1], a[:, 2].astype(np.uint8), a[:, 3].astype(np.int8)
+UNREADABLE = (OSError, EOFError, zlib.error, zipfile.BadZipFile, zipfile.LargeZipFile,
+              struct.error, ValueError, NotImplementedError, RuntimeError, KeyError,
+              UnicodeDecodeError, OverflowError, MemoryError, SyntaxError)
+EXAMPLES = 3  # bad records quoted with --skip-bad
+
+
+def _regular(path: Path, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise TraceError([f"{path}: is a directory, not a trace file"])
+    if not stat.S_ISREG(mode):
+        raise TraceError([f"{path}: not a regular file (a device, pipe or socket); "
+                          "give a trace file"])
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return _cut(text or type(exc).__name__, 80)
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _quote(text: str) -> str:
+    return repr(_cut(text))
+
+
+def _empty(n: int) -> list[np.ndarray]:
+    return [np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.uint8),
+            np.empty(n, np.int8)]
+
 
 
 # ---------------------------------------------------------------- writing

@@ -596,3 +596,124 @@ def layer_trace(
     macs = run_nest(trace, order, extents, conv_taps)
     info.update(bases=bases, shapes=shapes, macs=macs)
     return trace, info
+
+
+# ---------------------------------------------------------------------------
+# Text trace readers (traces/README.md): din and lackey, read line by line
+# ---------------------------------------------------------------------------
+
+TRACE_MAX_LINE = 4096  # bytes of a line, without its newline
+TRACE_MAX_ACCESS = 1 << 16  # bytes of one access
+TRACE_MAX_ADDRESS = (1 << 63) - 1
+TRACE_SPACE = b" \t\r\v\f"
+TRACE_HEX = b"0123456789abcdefABCDEF"
+
+
+def _trace_fields(line):
+    """Fields separated by runs of TRACE_SPACE bytes."""
+    fields, current = [], b""
+    for byte in line:
+        c = bytes([byte])
+        if c in TRACE_SPACE:
+            if current:
+                fields.append(current)
+            current = b""
+        else:
+            current += c
+    if current:
+        fields.append(current)
+    return fields
+
+
+def _trace_hex(text):
+    """int of a hex field (optional 0x), or None if it is not one."""
+    if len(text) > 2 and text[:2] in (b"0x", b"0X"):
+        text = text[2:]
+    if not text or any(c not in TRACE_HEX for c in text):
+        return None
+    return int(text.decode(), 16)
+
+
+def _trace_decimal(text):
+    if not text or any(c not in b"0123456789" for c in text):
+        return None
+    return int(text.decode())
+
+
+def _trace_lines(data):
+    """(line number, bytes) of every line; a last line without a newline counts."""
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return list(enumerate(lines, 1))
+
+
+def read_text_trace(data, fmt):
+    """Read din or lackey bytes. Returns (records, bad, instructions, modifies): records are
+    (addr, size, is_write, tensor) tuples, bad the line numbers of bad lines in order."""
+    records, bad, counts = [], [], {"instructions": 0, "modifies": 0}
+    for number, line in _trace_lines(data):
+        if len(line) > TRACE_MAX_LINE:
+            bad.append(number)
+            continue
+        parse = _din_record if fmt == "din" else _lackey_record
+        got = parse(line, counts)
+        if got is None:
+            bad.append(number)
+        else:
+            records.extend(got)
+    return records, bad, counts["instructions"], counts["modifies"]
+
+
+def _fits(addr, size):
+    return 1 <= size <= TRACE_MAX_ACCESS and addr + size - 1 <= TRACE_MAX_ADDRESS
+
+
+def _din_record(line, counts):
+    """The records of one din line (a list, maybe empty), or None if it is bad."""
+    fields = _trace_fields(line)
+    if not fields or fields[0].startswith(b"#"):
+        return []
+    if len(fields) < 2:
+        return None
+    label, addr = _trace_hex(fields[0]), _trace_hex(fields[1])
+    if label not in (0, 1, 2) or addr is None or addr > TRACE_MAX_ADDRESS:
+        return None
+    size = _trace_decimal(fields[2]) if len(fields) > 2 else None
+    tensor = NONE
+    if size is None:  # Dinero IV's word
+        addr, size = addr - addr % 4, 4
+    else:
+        if not _fits(addr, size):
+            return None
+        if len(fields) > 3 and fields[3] in (b"x", b"w", b"y", b"t"):
+            tensor = b"xwyt".index(fields[3])
+    if label == 2:
+        counts["instructions"] += 1
+        return []
+    return [(addr, size, label, tensor)]
+
+
+def _lackey_record(line, counts):
+    """The records of one lackey line, or None if it is bad."""
+    if line.startswith(b"=="):
+        return []
+    fields = _trace_fields(line)
+    if not fields:
+        return []
+    if len(fields) != 2 or b"," not in fields[1]:
+        return None
+    kind = fields[0]
+    text, _, size_text = fields[1].partition(b",")
+    addr, size = _trace_hex(text), _trace_decimal(size_text)
+    if kind not in (b"I", b"L", b"S", b"M") or addr is None or size is None:
+        return None
+    if addr > TRACE_MAX_ADDRESS or not _fits(addr, size):
+        return None
+    if kind == b"I":
+        counts["instructions"] += 1
+        return []
+    if kind == b"M":
+        counts["modifies"] += 1
+        return [(addr, size, 0, NONE), (addr, size, 1, NONE)]
+    return [(addr, size, 1 if kind == b"S" else 0, NONE)]

@@ -1,15 +1,18 @@
 """Trace files: round trips, the formats' rules, and bad input."""
 
 import gzip
+import io
+import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helpers import cli, hierarchy
-from simcache import loopnest
+from simcache import loopnest, traces
 from simcache.engine import simulate, simulate_trace
 from simcache.layers import make_layer
 from simcache.loopnest import plan
@@ -109,7 +112,7 @@ def test_replay_errors_exit_2_and_write_nothing(tmp_path, capsys):
         f.write("0 1000\n0 zz\n")
     out = tmp_path / "r.json"
     assert cli("replay", THESIS, str(p), "-o", str(out)) == 2
-    assert capsys.readouterr().err.strip() == \
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
         f"error: {p}:2: 'zz' is not a hexadecimal address"
     assert not out.exists()
     assert cli("replay", THESIS, str(p), "--skip-bad", "-o", str(out)) == 0
@@ -164,3 +167,146 @@ def test_a_real_program_traced_by_valgrind_lackey(tmp_path):
     assert reader.accesses > 512 and reader.instructions > 0
     assert w.sum() >= 256  # at least the stores into a[]
     assert cli("replay", THESIS, str(log), "-f", "json") == 0
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+def npz_with(tmp_path, recs, name="chunk000000.npy"):
+    p = tmp_path / "h.npz"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zf, zf.open(name, "w") as m:
+        np.lib.format.write_array(m, recs, allow_pickle=True)
+    return p
+
+
+@pytest.mark.parametrize("content,expect", [
+    ("0 7ffffffffffffffc 8\n", "a.din:1: access of 8 bytes at 7ffffffffffffffc passes the "
+                               "largest address"),
+    ("0 1000 1099511627776\n", "a.din:1: size 1099511627776 is more than the largest access"),
+    ("0 1000\n" + "0" * 5000 + "\n", "a.din:2: line longer than 4096 bytes"),
+    ("\x00\x01\x02binary\xff", "a.din:1: expected 'label address', got '\\x00"),
+])
+def test_din_limits(tmp_path, content, expect):
+    p = tmp_path / "a.din"
+    p.write_bytes(content.encode("latin-1"))
+    with pytest.raises(TraceError) as info:
+        read_all(p)
+    assert expect in info.value.problems[0]
+
+
+def test_an_over_long_line_is_skipped_in_bounded_memory(tmp_path, monkeypatch):
+    import simcache.traces as tr
+    monkeypatch.setattr(tr, "BLOCK", 1000)  # the line spans many blocks
+    p = tmp_path / "a.din"
+    p.write_bytes(b"0 1000\n" + b"1" * 100_000 + b"\n1 2000\n")
+    reader, (addr, *_rest) = read_all(p, skip_bad=True)
+    assert addr.tolist() == [0x1000, 0x2000] and reader.skipped == 1
+    assert reader.examples[0].endswith(":2: line longer than 4096 bytes")
+
+
+def test_lackey_modifies_are_counted(tmp_path):
+    p = tmp_path / "a.lackey"
+    p.write_text(" M 1000,4\n L 2000,4\n M 3000,8\n")
+    reader, (addr, *_rest) = read_all(p)
+    assert reader.modifies == 2 and reader.accesses == 5 == len(addr)
+
+
+@pytest.mark.parametrize("tensor", [5, 127, -1, -128])
+def test_npz_tensor_ids_out_of_range_are_refused(tmp_path, tensor):
+    recs = np.array([(0x1000, 4, 0, 0), (0x2000, 4, 1, tensor)], dtype=traces.NPZ_RECORD)
+    p = npz_with(tmp_path, recs)
+    with pytest.raises(TraceError, match=r"chunk000000.npy\[1\]: tensor id is not 0..4"):
+        read_all(p)
+    reader, (addr, *_rest) = read_all(p, skip_bad=True)
+    assert addr.tolist() == [0x1000] and reader.skipped == 1
+
+
+def test_npz_headers_are_checked_before_reading(tmp_path):
+    recs = np.zeros(3, dtype=traces.NPZ_RECORD)
+    with pytest.raises(TraceError, match="records are object"):
+        read_all(npz_with(tmp_path, np.array([{"a": 1}], dtype=object)))
+    with pytest.raises(TraceError, match="expected a 1-D array"):
+        read_all(npz_with(tmp_path, recs.reshape(3, 1)))
+    # a header claiming 10^12 records in a member of a few bytes
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, recs)
+    head = buf.getvalue().replace(b"(3,)", b"(1000000000000,)")
+    p = tmp_path / "big.npz"
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("chunk000000.npy", head)
+    with pytest.raises(TraceError, match="the header says 1000000000000 records"):
+        read_all(p)
+
+
+@pytest.mark.parametrize("name,blob", [
+    ("a.din.gz", gzip.compress(b"0 1000\n" * 100)[:-9]),  # truncated
+    ("a.din.gz", b"\x1f\x8b\x08\x00" + b"garbage" * 10),
+    ("a.bin.gz", b"not gzip at all"),
+    ("a.npz", b"PK\x03\x04 not a zip"),
+])
+def test_corrupt_containers_are_trace_errors(tmp_path, name, blob):
+    p = tmp_path / name
+    p.write_bytes(blob)
+    with pytest.raises(TraceError) as info:
+        read_all(p)
+    assert len(info.value.problems) == 1 and str(p) in info.value.problems[0]
+
+
+def test_corrupt_npz_member_is_a_trace_error(tmp_path):
+    recs = np.zeros(1000, dtype=traces.NPZ_RECORD)
+    recs["size"] = 4
+    p = npz_with(tmp_path, recs)
+    blob = bytearray(p.read_bytes())
+    blob[200] ^= 0xFF  # inside the deflated data
+    p.write_bytes(bytes(blob))
+    with pytest.raises(TraceError, match="member chunk000000.npy"):
+        read_all(p)
+
+
+def test_non_regular_files_are_refused(tmp_path):
+    with pytest.raises(TraceError, match="is a directory"):
+        TraceReader(tmp_path, "din")
+    fifo = tmp_path / "p.din"
+    os.mkfifo(fifo)
+    with pytest.raises(TraceError, match="not a regular file"):
+        TraceReader(fifo)
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(TraceError, match="not a regular file"):
+            TraceReader("/dev/zero", "din")
+
+
+DINERO = os.environ.get("DINEROIV") or shutil.which("dineroIV")
+
+
+@pytest.mark.skipif(not DINERO, reason="Dinero IV not found (set DINEROIV)")
+def test_din_syntax_is_read_as_dinero_iv_reads_it(tmp_path):
+    """Upper-case hex, 0x prefixes on label and address, tabs, trailing spaces and trailing
+    text: Dinero IV and simcache see the same accesses (the same misses in one cache)."""
+    rng = np.random.default_rng(7)
+    lines = []
+    for k in range(3000):
+        label = int(rng.integers(0, 2))
+        addr = int(rng.integers(0, 1 << 14)) * 4 + int(rng.integers(0, 4))
+        text = f"{addr:X}" if k % 3 == 0 else f"{addr:x}"
+        if k % 5 == 0:
+            text = "0x" + text
+        lab = f"0x{label}" if k % 7 == 0 else str(label)
+        sep = "\t" if k % 2 else " "
+        tail = ["", "  ", "\t", " ignored text"][k % 4]
+        lines.append(f"{lab}{sep}{text}{tail}\n")
+    p = tmp_path / "d.din"
+    p.write_text("".join(lines))
+    spec = dict(size=1024, line=32, ways=2, policy="lru", write_back=True, write_allocate=True)
+    got = simulate_trace(hierarchy([spec]), TraceReader(p))
+    c = got.counters[0, 0].sum(axis=0)
+    from simcache import kernels as K
+    misses = c[K.READS] + c[K.WRITES] - c[K.READ_HITS] - c[K.WRITE_HITS]
+    with open(p, "rb") as f:
+        out = subprocess.run([DINERO, "-informat", "d", "-l1-dsize", "1k", "-l1-dbsize", "32",
+                              "-l1-dassoc", "2", "-l1-drepl", "l", "-l1-dwback", "a",
+                              "-l1-dwalloc", "a"], stdin=f, capture_output=True, text=True,
+                             check=True).stdout
+    fetches = [float(x.split()[2]) for x in out.splitlines() if x.startswith(" Demand Fetches")]
+    dmiss = [float(x.split()[2]) for x in out.splitlines() if x.startswith(" Demand Misses")]
+    assert fetches[0] == got.accesses == 3000
+    assert dmiss[0] == misses
