@@ -213,27 +213,96 @@ def hashed_first_level(geometry: list[Geometry]) -> bool:
     return bool(geometry) and geometry[0].ways > K.SCAN_WAYS
 
 
-def warm_up(kinds: Iterable[bool] = (False, True)) -> tuple[float, bool]:
+# what a first compile takes on the 2-core machine of BENCHMARKS.md (Start-up), seconds: the
+# nest loops with the request path below them, and the trace loop (less when the nest loops
+# of the same kind have compiled the request path already)
+_COMPILE_S = {"nest": 17.0, "trace": 17.0, "trace after nest": 2.0, "another kind": 3.0}
+NEEDS = ("nest", "trace")  # what a command may run: layers' loop nests, trace arrays
+
+
+def _cached(kernel, args) -> bool:
+    """Whether `kernel` called with `args` will load rather than compile: it is compiled in
+    this process already, or Numba's cache index on disk lists it for these argument types
+    (read without loading the code). False when unsure."""
+    try:
+        sig = tuple(kernel.typeof_pyval(a) for a in args)
+        if sig in kernel.overloads:
+            return True
+        if not K.CACHE:
+            return False
+        cache = kernel._cache  # Numba's own, as its dispatcher uses it
+        key = cache._index_key(sig, kernel.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:  # Numba's internals changed: say it may compile
+        return False
+
+
+def compile_estimate(missing: list[tuple[bool, str]]) -> float:
+    """Seconds a first compile of these (kind, need) pieces takes, roughly."""
+    total, kinds = 0.0, set()
+    for kind, need in missing:
+        if need == "trace" and (kind, "nest") in missing:
+            total += _COMPILE_S["trace after nest"]
+        elif kinds - {kind} or (kind in kinds and need == "nest"):
+            total += _COMPILE_S["another kind"]
+        else:
+            total += _COMPILE_S[need]
+        kinds.add(kind)
+    return total
+
+
+def warm_up(kinds: Iterable[bool] = (False, True), needs: Iterable[str] = NEEDS,
+            announce: Callable[[str], None] | None = None) -> tuple[float, bool]:
     """Compile or load the kernels on tiny problems, for first levels of few ways (False)
-    and of many (True), or only those `kinds`. Returns (seconds, compiled now)."""
-    kernels = (*K.RUN_NEST, *K.RUN_TRACE, K.flush_level)
+    and of many (True), or only those `kinds`; the loop-nest kernels ("nest": `run`,
+    `compare`, `network`) and the trace kernels ("trace": `replay`), or only those `needs`.
+    The end-of-run flush is always included.
+
+    When some kernel is about to compile rather than load from the cache, `announce` (if
+    given) is called once, beforehand, with a line that says so and about how long it
+    takes; and once after, with the time it took. Returns (seconds, compiled now).
+
+    The CLI calls it as `warm_up(kinds, needs=("nest",), announce=err.print)` for `run`,
+    `compare` and `network`, and with needs=("trace",) for `replay`."""
+    needs = tuple(n for n in NEEDS if n in set(needs))
     firsts = {False: Geometry("warm-up", 64, 16, 2, 2, "lru", True, True),
               True: Geometry("warm-up", 128, 4, 32, 1, "lru", True, True)}
+    one = np.ones(1, dtype=np.int64)
+    trace = (one, one, one.astype(np.uint8), one.astype(np.int8))
+    nest = (np.zeros(8, np.int64), np.ones(8, dtype=np.int64), np.zeros((5, 8), np.int64),
+            np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, 0, 1)
+    steps, missing = [], []
+    for kind in sorted(set(kinds)):
+        state = State([firsts[kind]])
+        for need in needs:
+            kernel, args = ((K.RUN_NEST[kind], nest) if need == "nest"
+                            else (K.RUN_TRACE[kind], trace))
+            if not _cached(kernel, (state.S, *args)):
+                missing.append((kind, need))
+            steps.append((state.walk, args) if need == "nest" else (state.replay, args))
+        steps.append((state.flush, ()))
+    flush_args = (np.zeros(1, np.int64), 0, np.zeros(0, np.int64))
+    if not _cached(K.flush_level, flush_args) and not missing:
+        missing.append((False, "flush"))
+    kernels = (*K.RUN_NEST, *K.RUN_TRACE, K.flush_level)
 
     def misses() -> int:  # Numba's count of compilations that found no cache, per process
         return sum(sum(k.stats.cache_misses.values()) for k in kernels)
 
+    said = bool(missing) and announce is not None
+    if said:
+        about = max(5, round(compile_estimate([m for m in missing if m[1] != "flush"]) / 5) * 5)
+        announce(f"simcache: compiling the simulation kernels (first run only, about {about} s)…")
     before = misses()
     t0 = time.perf_counter()
-    for kind in sorted(set(kinds)):
-        state = State([firsts[kind]])
-        ext = np.ones(8, dtype=np.int64)
-        state.walk(np.zeros(8, np.int64), ext, np.zeros((5, 8), np.int64),
-                   np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, 0, 1)
-        one = np.ones(1, dtype=np.int64)
-        state.replay(one, one, one.astype(np.uint8), one.astype(np.int8))
-        state.flush()
-    return time.perf_counter() - t0, misses() > before
+    for step, args in steps:
+        step(*args)
+    seconds, compiled = time.perf_counter() - t0, misses() > before
+    if announce is not None and (said or compiled):  # one line after the one before
+        what = "compiled" if compiled else "loaded"
+        later = " (later runs reuse the cache)" if compiled and K.CACHE else ""
+        announce(f"simcache: {what} the simulation kernels in {seconds:.1f} s{later}")
+    return seconds, compiled
 
 
 def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = None) -> Result:

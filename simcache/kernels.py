@@ -46,16 +46,146 @@ with an explicit stack. The kernel loops are compiled once for each kind of firs
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 from numba import njit as _njit
+from numba.core import config as _numba_config
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 
+def _writable(path: str) -> bool:
+    """Whether a file can be created in directory `path` (made if missing), as Numba checks
+    it: a real write, since permissions say nothing on a read-only file system or to root."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+        return True
+    except OSError:
+        return False
+
+
+def cache_place(package_dir: str, env_dir: str, home: str,
+                writable=_writable) -> tuple[str | None, str | None]:
+    """Where the compiled kernels are cached: (directory, note). The directory is None for
+    the package's own __pycache__ (Numba's default), or the one to give Numba
+    (NUMBA_CACHE_DIR if set and writable, else ~/.cache/simcache); "" when none is writable,
+    and then the note says that the kernels are compiled on every run."""
+    if env_dir and writable(env_dir):
+        return env_dir, None
+    if writable(os.path.join(package_dir, "__pycache__")):
+        return None, None
+    if home:
+        user = os.path.join(home, ".cache", "simcache")
+        if writable(user):
+            return user, None
+    return "", ("simcache: cannot cache the compiled kernels (the package and home "
+                "directories are read-only); compiling them on every run")
+
+
+_where, CACHE_NOTE = cache_place(os.path.dirname(os.path.abspath(__file__)),
+                                 os.environ.get("NUMBA_CACHE_DIR", ""), os.path.expanduser("~"))
+CACHE = _where != ""  # False: nowhere to cache; compiled on every run (CACHE_NOTE says so)
+if _where:  # Numba reads it from the environment again when that changes, so set both
+    os.environ["NUMBA_CACHE_DIR"] = _where
+    _numba_config.CACHE_DIR = _where
+
+
+def _inline_once() -> None:
+    """Build each of this module's inlined helpers' Numba IR once per process, not once per
+    call site. Numba's inliner (InlineWorker.inline_function) runs the untyped pipeline on
+    the callee at every call site it inlines, and that pipeline inlines the callee's own
+    helpers the same way, again, recursively: most of the first compile went there, and to
+    deep copies of the IR it builds (BENCHMARKS.md, Start-up). The inliner copies the IR it
+    is given before it changes anything, so handing it the same IR again builds the same
+    code. Only the inline path (no SSA), only this module's functions, only without local
+    type declarations, and keyed on the compile flags; any other use is Numba's own. If
+    Numba's internals differ from what this expects, nothing changes."""
+    try:
+        from numba.core.inline_closurecall import InlineWorker
+    except ImportError:
+        return
+    real = getattr(InlineWorker, "run_untyped_passes", None)
+    if real is None or getattr(real, "simcache_once", False):
+        return
+    built: dict = {}
+
+    def run_untyped_passes(self, func, enable_ssa=False):
+        if enable_ssa or self.locals or getattr(func, "__module__", None) != __name__:
+            return real(self, func, enable_ssa)
+        try:
+            flags = tuple(sorted((k, repr(v)) for k, v in self.flags.values().items()
+                                 if k != "enable_ssa"))
+        except Exception:
+            return real(self, func, enable_ssa)
+        key = (func, flags)
+        if key not in built:
+            built[key] = real(self, func, enable_ssa)
+        else:
+            self.flags.enable_ssa = enable_ssa  # as the real one leaves it
+        return built[key]
+
+    run_untyped_passes.simcache_once = True
+    InlineWorker.run_untyped_passes = run_untyped_passes
+    _copy_blocks_once()
+
+
+class _SharedCopy:
+    """Stands for the `copy` module inside Numba's inliner. The inliner deep-copies the
+    callee's IR block by block, and every variable in a block refers to the function's scope,
+    which holds every variable: each block's copy copied the whole scope again (most of the
+    first compile's time). While one of this module's helpers is inlined, the blocks are
+    copied with one memo, so the scope is copied once and the blocks share it; the inliner
+    then moves every block into the caller's scope, as before."""
+
+    memo: dict | None = None
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def deepcopy(self, x, memo=None, _nil=None):
+        from numba.core import ir
+        if memo is None and self.memo is not None and isinstance(x, ir.Block):
+            memo = self.memo
+        return self._real.deepcopy(x, memo)
+
+
+def _copy_blocks_once() -> None:
+    import copy
+
+    from numba.core import inline_closurecall as ic
+    if getattr(ic, "copy", None) is not copy or not hasattr(ic.InlineWorker, "inline_ir"):
+        return
+    shared = _SharedCopy(copy)
+    real = ic.InlineWorker.inline_ir
+
+    def inline_ir(self, caller_ir, block, i, callee_ir, callee_freevars, arg_typs=None):
+        ours = getattr(getattr(callee_ir.func_id, "func", None), "__module__", None) == __name__
+        if not ours or shared.memo is not None:
+            return real(self, caller_ir, block, i, callee_ir, callee_freevars, arg_typs)
+        shared.memo = {}
+        try:
+            return real(self, caller_ir, block, i, callee_ir, callee_freevars, arg_typs)
+        finally:
+            shared.memo = None
+
+    ic.copy = shared
+    ic.InlineWorker.inline_ir = inline_ir
+
+
+_inline_once()
+
+
 def njit(*args, **kw):
-    """Cached, free of the GIL, and compiled without Numba's reference counting: the kernels
-    never allocate, and counting references to every array at every call costs more than
-    the simulation itself (about 10x on the request path)."""
-    kw.setdefault("cache", True)
+    """Cached (where a directory is writable, `cache_place`), free of the GIL, and compiled
+    without Numba's reference counting: the kernels never allocate, and counting references
+    to every array at every call costs more than the simulation itself (about 10x on the
+    request path)."""
+    kw.setdefault("cache", CACHE)
     kw.setdefault("_nrt", False)
     kw.setdefault("nogil", True)  # independent runs share the cores on threads
     return _njit(*args, **kw)
