@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from . import __version__, api, engine, report, shipped
+from . import __version__, api, engine, kernels, report, shipped
 from .errors import SimcacheError
 from .layers import LAYER_TYPES, PRESETS, build_layer
 from .outfile import check_target
@@ -281,20 +281,20 @@ def _say(text: str) -> None:
     err.print(text, soft_wrap=True, markup=False)
 
 
-def _prepare(geometries, jobs) -> None:
+def _prepare(geometries, jobs, needs=("nest",)) -> None:
     """Before simulating: load (or on the first run, compile) the kernels these hierarchies
-    need, saying so; then say when the runs will take a while."""
-    kinds = {engine.hashed_first_level(g) for g in geometries}
-    if err.is_terminal:
-        with err.status("loading the simulation kernels (compiled once, then cached)…"):
-            seconds, compiled = engine.warm_up(kinds)
-    else:
-        seconds, compiled = engine.warm_up(kinds)
-    if compiled:
-        _say(f"simcache: compiled the simulation kernels in {seconds:.1f} s "
-             "(first run only; later runs reuse the cache)")
+    need, saying so in a line before and a line after a compile; then say when the runs
+    will take a while."""
+    if kernels.CACHE_NOTE:
+        _say(kernels.CACHE_NOTE)
+    engine.warm_up({engine.hashed_first_level(g) for g in geometries}, needs=needs,
+                   announce=_say)
     if jobs:
         _announce(jobs, _prepare.workers)
+
+
+def _prepare_trace(geometries, jobs) -> None:
+    _prepare(geometries, jobs, needs=("trace",))
 
 
 _prepare.workers = None
@@ -584,7 +584,7 @@ def replay(
     with _progress(running["progress"], f"replaying {Path(trace_file).name}") as update:
         result = _api(api.replay, config, trace_file, trace_format=_value(trace_format),
                       skip_bad=skip_bad, dtype_bytes=dtype_bytes, progress=update,
-                      on_start=_prepare)
+                      on_start=_prepare_trace)
     _emit_run(result, fmt, output, by_tensor)
 
 

@@ -125,7 +125,8 @@ def test_a_run_prepares_only_the_kernels_its_first_level_needs(capsys, monkeypat
     from simcache import engine
     asked = []
     real = engine.warm_up
-    monkeypatch.setattr(engine, "warm_up", lambda kinds: asked.append(set(kinds)) or real(kinds))
+    monkeypatch.setattr(engine, "warm_up",
+                        lambda kinds, **kw: asked.append(set(kinds)) or real(kinds, **kw))
     data = yaml.safe_load(Path(THESIS).read_text())
     data["levels"] = data["levels"][1:]  # no register file: L1 (8 ways) comes first
     caches = tmp_path / "caches.yaml"
