@@ -126,11 +126,12 @@ def limit_problems(layer: Layer) -> list[str]:
         return [f"dimensions: {dims} make {4 * iters:.3g} accesses of {d} B; simcache "
                 f"counts up to {COUNT_LIMIT // d:.3g} bytes in 64-bit counters"]
     end = BASE_ADDRESS
-    for c in convs:  # every tensor is at most this big; with 4 KiB alignment each
+    for c in convs:  # each nest's input, weights and output (the next nest's input is
+        # its output as stored), each 4 KiB aligned: at least the end of the last tensor
         rows = c.H + (sum(c.pad_h) if explicit else 0)
         cols = c.Wd + (sum(c.pad_w) if explicit else 0)
         for elems in (c.B * c.M * rows * cols, c.N * (c.M // c.G) * c.Kh * c.Kw,
-                      c.B * c.N * (c.Ho + sum(c.pad_h)) * (c.Wo + sum(c.pad_w))):
+                      c.B * c.N * c.Ho * c.Wo):
             end += elems * d + ALIGN
     if end >= ADDRESS_LIMIT:
         return [f"dimensions: {dims} place tensors up to address {end:#x}; simcache "
