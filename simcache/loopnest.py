@@ -123,8 +123,9 @@ def limit_problems(layer: Layer) -> list[str]:
         iters += c.B * c.N * (c.M // c.G) * c.Kh * c.Kw * c.Ho * c.Wo
     dims = f"B={layer.B} M={layer.M} N={layer.N} F={layer.F} K={layer.K}"
     if 4 * iters * d >= COUNT_LIMIT:
-        return [f"dimensions: {dims} make {4 * iters:.3g} accesses of {d} B; simcache "
-                f"counts up to {COUNT_LIMIT // d:.3g} bytes in 64-bit counters"]
+        return [f"dimensions: {dims} make {4 * iters:.3g} accesses of {d} B "
+                f"({4 * iters * d:.3g} bytes); simcache's 64-bit counters stop at "
+                f"{COUNT_LIMIT:.3g}"]
     end = BASE_ADDRESS
     for c in convs:  # each nest's input, weights and output (the next nest's input is
         # its output as stored), each 4 KiB aligned: at least the end of the last tensor
