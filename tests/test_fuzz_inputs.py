@@ -21,7 +21,7 @@ from simcache.layers import LayerError, build_layer, make_layer
 from simcache.network import Network, NetworkError, load_network
 from simcache.traces import TraceError
 
-FUZZ = settings(max_examples=60, deadline=None,
+FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 CONFIG = """\
@@ -197,8 +197,11 @@ def _check_loads(path, load, error, ok):
 
 
 @FUZZ
-@given(st.binary(max_size=300))
+@given(st.one_of(st.binary(max_size=300),
+                 st.text(alphabet="{}[]:,-?&*!|>'\"#%@\n\t ab1.~", max_size=200)
+                 .map(str.encode)))
 def test_fuzz_random_bytes(tmp_path, data):
+    """Random bytes, and random text made of YAML's punctuation."""
     for name, load, error, ok in (("c.yaml", load_hierarchy, ConfigError, Hierarchy),
                                   ("m.yaml", load_network, NetworkError, Network)):
         p = tmp_path / name
