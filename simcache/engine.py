@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -10,9 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels as K
-from .config import Geometry, Hierarchy
-from .layers import Layer
-from .loopnest import Plan, plan
+from .config import ConfigError, Geometry, Hierarchy
+from .errors import SimcacheError
+from .layers import Layer, LayerError
+from .loopnest import Plan, limit_problems, plan
 
 Progress = Callable[[int, int], None]  # (done, total) in trace accesses
 
@@ -36,6 +38,126 @@ class Result:
 
 WINDOW_LIMIT = 1 << 24  # entries (int64) of a level's direct lookup window: 128 MiB at most
 BOX = 1024  # entries of the outbox of a first level with many ways (kernels._defer)
+
+
+MAX_ACCESS = 1 << 16  # bytes of one trace access (Dinero's binary format holds 16 bits)
+MAX_ADDRESS = (1 << 63) - 1  # the last byte of an access; addresses are signed 64-bit
+
+
+def memory_limit() -> int:
+    """Bytes the simulator state may take: half the machine's physical memory (or 4 GiB
+    where the system does not say). SIMCACHE_STATE_LIMIT (bytes) overrides it."""
+    given = os.environ.get("SIMCACHE_STATE_LIMIT", "")
+    if given.isascii() and given.isdigit():
+        return int(given)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def _level_words(g: Geometry, window: tuple[int, int] | None) -> int:
+    """int64 words of one level's state (State's layout)."""
+    nslot = g.sets * g.ways
+    words = 2 * nslot  # line numbers and meta words
+    if g.ways <= K.SCAN_WAYS:
+        return words + 2 * g.sets  # set words
+    hbits = max(4, math.ceil(math.log2(2 * nslot)))
+    words += 2 * nslot + 2 * g.sets + 2 * (1 << hbits)  # rings, heads, fills, hash table
+    if window is not None:
+        lbits = g.line.bit_length() - 1
+        wsize = ((window[1] - 1) >> lbits) - (window[0] >> lbits) + 1
+        if wsize <= WINDOW_LIMIT:
+            words += wsize
+    return words
+
+
+def stack_depth(geometry: list[Geometry], max_access: int) -> int:
+    """Request stack entries that an access of `max_access` bytes can need at once."""
+    depth, size = 8, max_access
+    for g in geometry:
+        pieces = -(-size // g.line) + 1
+        depth += pieces + 4  # fetch, install, forward, victim write-back
+        size = max(size, g.line)
+    return depth
+
+
+def state_bytes(geometry: list[Geometry], window: tuple[int, int] | None = None,
+                max_access: int = 8) -> int:
+    """Bytes of the State of a hierarchy (computed from the geometry, nothing allocated)."""
+    levels = len(geometry) + 1
+    words = K.HDR + levels * K.NGEO + 2 * levels * K.NTENSORS * K.NKINDS + 4 * K.NTENSORS
+    words += sum(_level_words(g, window) for g in geometry)
+    words += 2 * BOX + stack_depth(geometry, max_access) * K.NSTACK
+    return 8 * words
+
+
+def too_big(k: int, g: Geometry, need: int) -> str:
+    return (f"levels.{k} ({g.name}).size: {g.size:,} B in lines of {g.line} B needs "
+            f"{need / 2**30:.1f} GiB of simulator state; the limit is "
+            f"{memory_limit() / 2**30:.1f} GiB (half the physical memory, or "
+            "SIMCACHE_STATE_LIMIT)")
+
+
+def check_state(geometry: list[Geometry], window: tuple[int, int] | None = None,
+                max_access: int = 8) -> None:
+    """ConfigError naming the level when the state would exceed memory_limit()."""
+    limit = memory_limit()
+    if state_bytes(geometry, window, max_access) <= limit:
+        return
+    problems = [too_big(k, g, need) for k, g in enumerate(geometry)
+                if (need := state_bytes([g], window, max_access)) > limit // 2]
+    if not problems:
+        problems = [f"levels: the levels together need "
+                    f"{state_bytes(geometry, window, max_access) / 2**30:.1f} GiB of "
+                    f"simulator state; the limit is {limit / 2**30:.1f} GiB"]
+    raise ConfigError(problems)
+
+
+def check_chunk(addr, size, is_write, tensor) -> None:
+    """The invariants the kernels rely on, for one chunk of trace arrays (a few NumPy
+    reductions): SimcacheError naming the first bad record otherwise."""
+    arrays = {"addr": addr, "size": size, "is_write": is_write, "tensor": tensor}
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise SimcacheError([f"trace: {name} is not an array"])  # a caller's bug
+        if a.ndim != 1:
+            raise SimcacheError([f"trace: {name} has {a.ndim} dimensions, not 1"])
+        if a.dtype.kind not in "biu":
+            raise SimcacheError([f"trace: {name} holds {a.dtype}, not integers"])
+    n = len(addr)
+    if any(len(a) != n for a in arrays.values()):
+        lengths = ", ".join(f"{k} {len(v)}" for k, v in arrays.items())
+        raise SimcacheError([f"trace: arrays of different lengths ({lengths})"])
+
+    if n == 0:
+        return
+
+    def bad(what: str, mask: np.ndarray) -> SimcacheError:
+        from .traces import TraceError  # not at the top: traces may come to import engine
+
+        k = int(np.argmax(mask))
+        return TraceError([f"trace: access {k}: {what} (addr {int(addr[k])}, size "
+                              f"{int(size[k])}, is_write {int(is_write[k])}, tensor "
+                              f"{int(tensor[k])})"])
+
+    if addr.dtype.kind == "u" and addr.max() > MAX_ADDRESS:
+        raise bad(f"address above {MAX_ADDRESS:#x}", addr > MAX_ADDRESS)
+    if addr.dtype.kind == "i" and addr.min() < 0:
+        raise bad("negative address", addr < 0)
+    lo, hi = int(size.min()), int(size.max())
+    if lo < 1 or hi > MAX_ACCESS:
+        raise bad(f"size must be 1 to {MAX_ACCESS} bytes", (size < 1) | (size > MAX_ACCESS))
+    if int(addr.max()) > MAX_ADDRESS - hi + 1:
+        a64 = addr.astype(np.int64)
+        over = a64 > MAX_ADDRESS - size.astype(np.int64) + 1
+        if over.any():
+            raise bad(f"the access ends past {MAX_ADDRESS:#x}", over)
+    if is_write.dtype.kind != "b" and (int(is_write.min()) < 0 or int(is_write.max()) > 1):
+        raise bad("is_write must be 0 or 1", (is_write < 0) | (is_write > 1))
+    if int(tensor.min()) < 0 or int(tensor.max()) >= K.NTENSORS:
+        raise bad(f"tensor id must be 0 to {K.NTENSORS - 1}",
+                  (tensor < 0) | (tensor >= K.NTENSORS))
 
 
 class State:
@@ -110,6 +232,7 @@ class State:
                 box_at, off = off, off + 2 * boxed
         self.geometry = geometry
         self._stack_at = off
+        check_state(geometry, window, max_access)
         depth = self._depth(max_access)
         self.S = np.full(off + depth * K.NSTACK, -1, dtype=np.int64)
         S = self.S
@@ -140,12 +263,7 @@ class State:
 
     def _depth(self, max_access: int) -> int:
         """Stack entries that an access of `max_access` bytes can need at once."""
-        depth, size = 8, max_access
-        for g in self.geometry:
-            pieces = -(-size // g.line) + 1
-            depth += pieces + 4  # fetch, install, forward, victim write-back
-            size = max(size, g.line)
-        return depth
+        return stack_depth(self.geometry, max_access)
 
     def reserve(self, max_access: int) -> None:
         """Make the request stack deep enough for accesses of up to `max_access` bytes."""
@@ -159,6 +277,8 @@ class State:
 
     def replay(self, addr, size, is_write, tensor) -> None:
         """Run one chunk of trace arrays (run phase)."""
+        addr, size, is_write, tensor = (np.asarray(a) for a in (addr, size, is_write, tensor))
+        check_chunk(addr, size, is_write, tensor)
         if len(addr) == 0:
             return
         arrays = (np.ascontiguousarray(addr, dtype=np.int64),
@@ -308,6 +428,9 @@ def warm_up(kinds: Iterable[bool] = (False, True), needs: Iterable[str] = NEEDS,
 def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = None) -> Result:
     """Run a layer's loop nest through the hierarchy, flush, and return the counts."""
     t0 = time.perf_counter()
+    problems = layer.problems() + limit_problems(layer)
+    if problems:
+        raise LayerError(problems)
     p = plan(layer)
     geometry = hierarchy.geometry(layer.dtype_bytes)
     window = (min(t.base for t in p.tensors), max(t.base + t.nbytes for t in p.tensors))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import SimcacheError
 
@@ -39,6 +39,12 @@ TABLE_2_2: dict[tuple[str, str], tuple[str, str, str]] = {
 }
 
 
+def _not_bool(v):
+    if isinstance(v, bool):
+        raise ValueError(f"expected 1, 2, 4 or 8 bytes, got {v}")
+    return v
+
+
 class LayerError(SimcacheError):
     """Problems with a layer description, one formatted line each."""
 
@@ -49,17 +55,18 @@ class Layer(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["spatial", "separable", "pointwise", "group", "depthwise", "fc"]
-    B: int = Field(1, ge=1, description="batch size")
-    M: int = Field(ge=1, description="input channels")
-    N: int = Field(ge=1, description="output channels (filters)")
-    F: int = Field(ge=1, description="input height and width")
-    K: int = Field(ge=1, description="kernel height and width")
-    G: int = Field(1, ge=1, description="groups (group convolution)")
-    stride: int = Field(1, ge=1)
+    B: int = Field(1, ge=1, description="batch size", strict=True)
+    M: int = Field(ge=1, description="input channels", strict=True)
+    N: int = Field(ge=1, description="output channels (filters)", strict=True)
+    F: int = Field(ge=1, description="input height and width", strict=True)
+    K: int = Field(ge=1, description="kernel height and width", strict=True)
+    G: int = Field(1, ge=1, description="groups (group convolution)", strict=True)
+    stride: int = Field(1, ge=1, strict=True)
     padding: Literal["skip", "explicit"] = "skip"
-    pad: int | None = Field(None, ge=0, description="symmetric padding; None = Listing 2.1's")
+    pad: int | None = Field(None, ge=0, strict=True,
+                            description="symmetric padding; None = Listing 2.1's")
     order: str = DEFAULT_ORDER
-    dtype_bytes: Literal[1, 2, 4, 8] = 4
+    dtype_bytes: Annotated[Literal[1, 2, 4, 8], BeforeValidator(_not_bool)] = 4
 
     @field_validator("order")
     @classmethod
@@ -138,6 +145,10 @@ def make_layer(**fields) -> Layer:
             lines.append(f"{loc}: {msg}" if loc else msg)
         raise LayerError(lines) from None
     problems = layer.problems()
+    if not problems:
+        from .loopnest import limit_problems  # loopnest imports this module
+
+        problems = limit_problems(layer)
     if problems:
         raise LayerError(problems)
     return layer

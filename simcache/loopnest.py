@@ -9,6 +9,7 @@ the same order as n. The kernels walk such nests without materialising the trace
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -35,7 +36,7 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape)) * self.dtype_bytes
+        return math.prod(self.shape) * self.dtype_bytes
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Nest:
 
     @property
     def iterations(self) -> int:
-        return int(np.prod(self.ext))
+        return math.prod(int(e) for e in self.ext)
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,47 @@ def _convs(layer: Layer) -> list[_Conv]:
     return [_Conv(B, M, N, layer.groups, F, F, K, K, S, S, pads, pads)]
 
 
+ADDRESS_LIMIT = 1 << 62  # tensors end below it: the kernels step one loop past an end
+COUNT_LIMIT = 1 << 62  # accesses, and bytes accessed, of a layer
+
+
+def limit_problems(layer: Layer) -> list[str]:
+    """`field: message` lines for a layer whose addresses or counts would not fit the
+    kernels' 64-bit integers (computed with Python integers, nothing allocated)."""
+    convs = _convs(layer)
+    d = layer.dtype_bytes
+    explicit = layer.padding == "explicit"
+    iters = 0
+    for c in convs:
+        if c.Ho < 1 or c.Wo < 1:
+            return [f"K: the output would be {c.Ho} × {c.Wo}"]
+        iters += c.B * c.N * (c.M // c.G) * c.Kh * c.Kw * c.Ho * c.Wo
+    dims = f"B={layer.B} M={layer.M} N={layer.N} F={layer.F} K={layer.K}"
+    if 4 * iters * d >= COUNT_LIMIT:
+        return [f"dimensions: {dims} make {4 * iters:.3g} accesses of {d} B "
+                f"({4 * iters * d:.3g} bytes); simcache's 64-bit counters stop at "
+                f"{COUNT_LIMIT:.3g}"]
+    end = BASE_ADDRESS
+    for c in convs:  # each nest's input, weights and output (the next nest's input is
+        # its output as stored), each 4 KiB aligned: at least the end of the last tensor
+        rows = c.H + (sum(c.pad_h) if explicit else 0)
+        cols = c.Wd + (sum(c.pad_w) if explicit else 0)
+        for elems in (c.B * c.M * rows * cols, c.N * (c.M // c.G) * c.Kh * c.Kw,
+                      c.B * c.N * c.Ho * c.Wo):
+            end += elems * d + ALIGN
+    if end >= ADDRESS_LIMIT:
+        return [f"dimensions: {dims} place tensors up to address {end:#x}; simcache "
+                f"addresses stay below {ADDRESS_LIMIT:#x}"]
+    return []
+
+
 def plan(layer: Layer) -> Plan:
     """Place the tensors and describe the nests of a layer."""
+    problems = limit_problems(layer)
+    if problems:
+        from .layers import LayerError
+
+        raise LayerError(problems)
     explicit = layer.padding == "explicit"
     convs = _convs(layer)
     d = layer.dtype_bytes

@@ -10,16 +10,17 @@ effect, so that they are listed rather than silently dropped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .config import validation_problems
+from .config import Name, Text, _node_line, validation_problems
 from .errors import SimcacheError
 from .layers import LAYER_TYPES, Layer, LayerError, make_layer
+from .yamlfile import read_yaml
 
 SKIPPED_TYPES = ("maxpool", "avgpool", "globalavgpool", "concat", "add", "flatten", "relu",
                  "relu6", "batchnorm", "dropout", "softmax")
@@ -32,33 +33,33 @@ class NetworkError(SimcacheError):
 class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1)
+    name: Name
     type: Literal[LAYER_TYPES + SKIPPED_TYPES]  # type: ignore[valid-type]
-    M: int | None = Field(None, ge=1)
-    N: int | None = Field(None, ge=1)
-    F: int | None = Field(None, ge=1)
-    K: int | None = Field(None, ge=1)
-    G: int | None = Field(None, ge=1)
-    stride: int = Field(1, ge=1)
-    pad: int | None = Field(None, ge=0)
-    input: str | list[str] | None = None
+    M: int | None = Field(None, ge=1, strict=True)
+    N: int | None = Field(None, ge=1, strict=True)
+    F: int | None = Field(None, ge=1, strict=True)
+    K: int | None = Field(None, ge=1, strict=True)
+    G: int | None = Field(None, ge=1, strict=True)
+    stride: int = Field(1, ge=1, strict=True)
+    pad: int | None = Field(None, ge=0, strict=True)
+    input: Name | list[Name] | None = None
 
 
 class InputShape(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    channels: int = Field(ge=1)
-    size: int = Field(ge=1)
+    channels: int = Field(ge=1, strict=True)
+    size: int = Field(ge=1, strict=True)
 
 
 class NetworkFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1)
-    description: str = ""
-    source: str = Field(min_length=1)
+    name: Name
+    description: Text = ""
+    source: Text = Field(min_length=1)
     input: InputShape
-    layers: list[Entry] = Field(min_length=1)
+    layers: list[Entry] = Field(min_length=1, max_length=10_000)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,11 @@ def _shape_of(e: Entry, inputs: list[tuple[int, int]]) -> tuple[int, int]:
     c, f = inputs[0]
     if e.type in ("maxpool", "avgpool"):
         pad = e.pad or 0
-        return c, (f + 2 * pad - e.K) // e.stride + 1
+        size = (f + 2 * pad - e.K) // e.stride + 1
+        if size < 1:
+            raise ValueError(f"a {e.K}-wide window does not fit an input of size {f}"
+                             f"{f' padded by {pad}' if pad else ''}")
+        return c, size
     if e.type == "globalavgpool":
         return c, 1
     if e.type == "flatten":
@@ -172,29 +177,21 @@ def build_network(net: NetworkFile, batch: int = 1, padding: str = "skip",
 
 def load_network(path: str | Path, **options) -> Network:
     """Read a network file; raise NetworkError naming the file, line and entry."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except OSError as exc:
-        raise NetworkError([f"{path}: cannot read network: {exc}"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise NetworkError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    data, root = read_yaml(path, NetworkError, "network")
     if not isinstance(data, dict):
         raise NetworkError([f"{path}: a network is a YAML mapping with name, input, layers"])
     try:
         net = NetworkFile.model_validate(data)
     except ValidationError as exc:
         raise NetworkError(validation_problems(exc, str(path), root)) from None
+    except RecursionError:
+        raise NetworkError([f"{path}: nested too deeply"]) from None
     network, problems = build_network(net, **options)
     if problems:
         lines = []
         for p in problems:
-            k = int(p.split(".")[1].split(" ")[0])
-            node = root.value[[n.value for n, _ in root.value].index("layers")][1].value[k]
-            lines.append(f"{path}:{node.start_mark.line + 1}: {p}")
+            m = re.match(r"layers\.(\d+) ", p)
+            line = _node_line(root, ("layers", int(m.group(1)))) if m else None
+            lines.append(f"{path}:{line}: {p}" if line else f"{path}: {p}")
         raise NetworkError(lines)
     return network

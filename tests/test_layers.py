@@ -43,6 +43,10 @@ def test_flags_override_defaults_but_not_a_named_preset():
     (dict(type="fc", pad=2), "pad: a fully connected layer takes no padding"),
     (dict(type="spatial", order="bijnmpp"), "order: 'bijnmpp' is not a permutation"),
     (dict(type="spatial", B=0), "B: Input should be greater than or equal to 1"),
+    (dict(type="spatial", B=True), "B: Input should be a valid integer"),
+    (dict(type="spatial", stride=2.0), "stride: Input should be a valid integer"),
+    (dict(type="spatial", dtype_bytes=True), "dtype_bytes: expected 1, 2, 4 or 8 bytes"),
+    (dict(type="fc", M=1 << 40, N=1 << 40), "dimensions: B=1 M=1099511627776"),
     (dict(type="conv3d"), "layer: unknown layer type 'conv3d'"),
     (dict(type="spatial", preset="middle"), "preset: unknown preset 'middle'"),
 ])
