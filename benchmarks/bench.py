@@ -218,7 +218,8 @@ def dinero_misses(text: str) -> list[int]:
 
 def bench_replay() -> list[str]:
     """One fc trace as din, lackey, bin and din.gz, replayed through the same L1/L2/L3 by
-    simcache (CPU time, kernels compiled before), Dinero IV (wall time of the process, start
+    simcache (CPU time and wall time, best of three, kernels compiled before; a gzipped
+    file is inflated on a second thread, so its CPU time includes that work), Dinero IV (wall time of the process, start
     included) and pycachesim (the batched C call, lists built outside the timing)."""
     import gzip
     import shutil
@@ -260,13 +261,16 @@ def bench_replay() -> list[str]:
         t0 = clock()
         n = sum(len(c[0]) for c in TraceReader(p))
         parse = clock() - t0
-        t0 = clock()
-        r = simulate_trace(h, TraceReader(p))
-        dt = clock() - t0
+        dt = wall = float("inf")
+        for _ in range(3):  # best of three, in CPU time and in wall time
+            t0, w0 = clock(), time.perf_counter()
+            r = simulate_trace(h, TraceReader(p))
+            dt, wall = min(dt, clock() - t0), min(wall, time.perf_counter() - w0)
         ours[ext] = misses(r)
         text_mb = mb(paths["din"]) if ext == "din.gz" else mb(p)  # bytes parsed
-        rows.append(f"| fc.{ext} | {mb(p):.0f} | simcache | {dt:.2f} | {text_mb / parse:.0f} | "
-                    f"{n / dt / 1e6:.1f} | {' / '.join(f'{m:,}' for m in ours[ext])} |")
+        rows.append(f"| fc.{ext} | {mb(p):.0f} | simcache | {dt:.2f} ({wall:.2f} wall) | "
+                    f"{text_mb / parse:.0f} | {n / dt / 1e6:.1f} | "
+                    f"{' / '.join(f'{m:,}' for m in ours[ext])} |")
     with open(paths["din.gz"], "rb") as raw:
         t0 = clock()
         f = gzip.GzipFile(fileobj=raw)

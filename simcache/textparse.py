@@ -46,7 +46,7 @@ for _c in b" \t\r\v\f":
     SPACE[_c] = True
 
 
-@nb.njit(cache=CACHE)
+@nb.njit(cache=CACHE, nogil=True)
 def _hex(buf, i, e):
     """Value of the hex number buf[i:e] (optional 0x): -1 bad text, -2 more than 63 bits."""
     if e - i > 2 and buf[i] == 48 and (buf[i + 1] == 120 or buf[i + 1] == 88):
@@ -67,7 +67,7 @@ def _hex(buf, i, e):
     return v
 
 
-@nb.njit(cache=CACHE)
+@nb.njit(cache=CACHE, nogil=True)
 def _dec(buf, i, e):
     """Value of the decimal number buf[i:e], saturated at MAX_ACCESS + 1; -1 if not digits."""
     if i >= e:
@@ -82,7 +82,7 @@ def _dec(buf, i, e):
     return min(v, MAX_ACCESS + 1)
 
 
-@nb.njit(cache=CACHE)
+@nb.njit(cache=CACHE, nogil=True)
 def _field(buf, i, e):
     """(start, end) of the next whitespace-separated field at or after i (start == e: none)."""
     while i < e and SPACE[buf[i]]:
@@ -93,7 +93,7 @@ def _field(buf, i, e):
     return i, j
 
 
-@nb.njit(cache=CACHE)
+@nb.njit(cache=CACHE, nogil=True)
 def _line_end(buf, pos, end, final):
     """End of the line at pos (its newline, or `end` for a last line when `final`); -1: no
     whole line yet; -2: longer than MAX_LINE."""
@@ -108,7 +108,7 @@ def _line_end(buf, pos, end, final):
     return e
 
 
-@nb.njit(cache=CACHE)
+@nb.njit(cache=CACHE, nogil=True)
 def parse_din(buf, pos, end, final, a, s, w, t, n, st):
     cap = len(a)
     line = st[LINE]
@@ -179,7 +179,7 @@ def parse_din(buf, pos, end, final, a, s, w, t, n, st):
     return _done(st, line, min(pos, end), n, code, f0, f1, f2, f3)
 
 
-@nb.njit(cache=CACHE)
+@nb.njit(cache=CACHE, nogil=True)
 def parse_lackey(buf, pos, end, final, a, s, w, t, n, st):
     cap = len(a)
     line = st[LINE]
@@ -244,7 +244,7 @@ def parse_lackey(buf, pos, end, final, a, s, w, t, n, st):
     return _done(st, line, min(pos, end), n, code, f0, f1, f2, f3)
 
 
-@nb.njit(cache=CACHE)
+@nb.njit(cache=CACHE, nogil=True)
 def _done(st, line, pos, n, code, f0, f1, f2, f3):
     st[LINE] = line
     if code:
@@ -260,7 +260,7 @@ def new_state() -> np.ndarray:
     return np.zeros(NST, dtype=np.int64)
 
 
-@nb.njit(cache=CACHE)
+@nb.njit(cache=CACHE, nogil=True)
 def parse_bin(buf, a, s, w, t):
     """Dinero IV binary records (8 bytes: address u32, size u16, type u8, pad) in `buf` to
     the output arrays, data accesses only. Returns (accesses, instructions, bad records):

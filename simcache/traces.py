@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import queue
 import stat
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -43,6 +45,65 @@ BLOCK = 1 << 20  # bytes read at a time from a text trace
 NPZ_RECORD = np.dtype([("addr", "<u8"), ("size", "<u4"), ("write", "u1"), ("tensor", "i1")])
 BIN_RECORD = np.dtype([("addr", "<u4"), ("size", "<u2"), ("type", "u1"), ("pad", "u1")])
 TENSOR_IDS = {name: k for k, name in enumerate(TENSOR_NAMES)}
+
+
+class _Ahead:
+    """A file read one block ahead on a thread: gzip inflates the next block (zlib lets go
+    of the GIL) while the parser and the kernels work on this one. At most two blocks
+    wait; an error of the file is raised by the read that would have met it."""
+
+    def __init__(self, f, depth: int = 2):
+        self._f = f
+        self._blocks: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._size = BLOCK
+        self._rest = b""
+        self._done = False
+        self._thread = threading.Thread(target=self._fill, daemon=True)
+        self._thread.start()
+
+    def _fill(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._f.read(self._size)
+            except BaseException as exc:  # handed to the reader
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._blocks.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if not isinstance(item, bytes) or not item:
+                return
+
+    def read(self, n: int) -> bytes:
+        out = [self._rest]
+        have = len(self._rest)
+        while have < n and not self._done:
+            item = self._blocks.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+                break
+            out.append(item)
+            have += len(item)
+        data = b"".join(out)
+        self._rest = data[n:]
+        return data[:n]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._f.close()
+
+    def __enter__(self) -> _Ahead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class TraceError(SimcacheError):
@@ -134,7 +195,7 @@ class TraceReader:
             _regular(self.path, os.fstat(self._raw.fileno()).st_mode)
         except OSError as exc:
             raise TraceError([f"{self.path}: cannot read trace: {exc.strerror}"]) from None
-        return gzip.GzipFile(fileobj=self._raw) if self.gz else self._raw
+        return _Ahead(gzip.GzipFile(fileobj=self._raw)) if self.gz else self._raw
 
     def _read(self, f, n: int) -> bytes:
         try:
