@@ -219,8 +219,9 @@ def dinero_misses(text: str) -> list[int]:
 def bench_replay() -> list[str]:
     """One fc trace as din, lackey, bin and din.gz, replayed through the same L1/L2/L3 by
     simcache (CPU time and wall time, best of three, kernels compiled before; a gzipped
-    file is inflated on a second thread, so its CPU time includes that work), Dinero IV (wall time of the process, start
-    included) and pycachesim (the batched C call, lists built outside the timing)."""
+    file is inflated on a second thread, so its CPU time includes that work), Dinero IV
+    (wall time of the process, start included) and pycachesim (the batched C call, lists
+    built outside the timing)."""
     import gzip
     import shutil
     import subprocess
