@@ -61,6 +61,13 @@ def cli(*args: str) -> int:
     return 0
 
 
+def cli_output(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the command line in this process: (exit code, standard output, standard error)."""
+    code = cli(*args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def loadstore_items(addr, is_write) -> list:
     """A trace in pycachesim's batched format, in trace order: [(loads, stores), ...],
     each item's loads before its stores, so a new item starts at every load that follows a

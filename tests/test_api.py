@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import simcache
+from helpers import cli_output
 from simcache import SimcacheError, shipped
 from simcache.cli import main
 
@@ -104,14 +105,9 @@ def test_readme_from_python_runs_as_written():
         exec(compile(block, "README.md", "exec"), {})
 
 
+
 def _cli(capsys, *args):
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return cli_output(capsys, *args)
 
 
 def test_the_configs_command_lists_prints_and_copies(capsys, tmp_path):

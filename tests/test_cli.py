@@ -9,21 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from simcache.cli import main
+from helpers import cli_output
 
 ROOT = Path(__file__).parent.parent
 THESIS = str(ROOT / "configs" / "thesis.yaml")
 SMALL = ["-F", "6", "-M", "4", "-N", "4"]
 
 
+
 def run(capsys, *args):
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return cli_output(capsys, *args)
 
 
 def test_table(capsys):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from simcache.cli import main
+from helpers import cli_output
 
 ROOT = Path(__file__).parent.parent
 TINY = ["run", "thesis", "--layer", "fc", "-M", "8", "-N", "8"]
@@ -23,14 +23,9 @@ def cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "simcache"]
 
 
+
 def run(capsys, *args):
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return cli_output(capsys, *args)
 
 
 def one_error(code, err, start):
