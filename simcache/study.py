@@ -29,22 +29,43 @@ class Job:
         return self.hierarchy.geometry(self.layer.dtype_bytes)
 
 
-# Rough single-core speeds (accesses per second) behind the estimate printed before long
-# runs, from BENCHMARKS.md: a register file as the first level costs most.
-RATE_WITH_REGISTERS = 60e6
-RATE_CACHES_ONLY = 130e6
+# Single-thread cost of one loop iteration (four accesses) in nanoseconds, by layer type,
+# with a register file (one-element lines) first: measured 2026-12-01 on the 2-core
+# development machine (BENCHMARKS.md, "Estimates"), the minimum over the three shipped
+# configs. Depthwise layers (one channel per filter) and spatial ones (K x K taps) cost
+# more per iteration than the others.
+NS_PER_ITERATION = {"spatial": 28.0, "separable": 23.0, "pointwise": 23.0, "group": 24.5,
+                    "depthwise": 38.0, "fc": 24.0}
+# A first level of wide lines (a cache first) takes the nest's repeated-hit shortcut and
+# its lookups are cheaper: about this much faster (the ratio of the earlier rates, 130e6
+# and 60e6 accesses per second, BENCHMARKS.md; not re-measured).
+CACHE_FIRST_SPEEDUP = 2.2
+JOB_OVERHEAD = 0.005  # seconds per job: planning, state arrays, the flush
+# Two threads on the two cores run each a little slower than one alone (shared caches and
+# memory bandwidth, and the other users of a shared machine; measured with run -B 1,2,4,8).
+PARALLEL_SLOWDOWN = 1.3
+
+
+def job_seconds(job: Job) -> float:
+    """About how long one job takes on one thread by itself."""
+    geometry = job.geometry()
+    ns = NS_PER_ITERATION.get(job.layer.type, 28.0)
+    if geometry and geometry[0].line > job.layer.dtype_bytes:
+        ns /= CACHE_FIRST_SPEEDUP
+    return JOB_OVERHEAD + plan(job.layer).iterations * ns * 1e-9
 
 
 def estimate_seconds(jobs: list[Job], workers: int | None = None) -> float:
-    """About how long the jobs take (loop iterations × 4 accesses at the rates above)."""
-    total = 0.0
+    """About how long `run_jobs` takes: each job's time (`job_seconds`), handed out in
+    order to the first free worker, as the thread pool does; the last to finish ends the
+    run."""
+    workers = max(1, min(workers or default_workers(), len(jobs) or 1))
+    slow = PARALLEL_SLOWDOWN if workers > 1 else 1.0
+    free = [0.0] * workers
     for j in jobs:
-        geometry = j.geometry()
-        registers = bool(geometry) and geometry[0].line <= 8
-        rate = RATE_WITH_REGISTERS if registers else RATE_CACHES_ONLY
-        total += 4 * plan(j.layer).iterations / rate
-    workers = max(1, min(workers or default_workers(), len(jobs)))
-    return total / workers
+        k = free.index(min(free))
+        free[k] += job_seconds(j) * slow
+    return max(free)
 
 
 def default_workers() -> int:
