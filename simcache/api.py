@@ -31,7 +31,7 @@ from .errors import SimcacheError
 from .layers import CONV_TYPES, LAYER_TYPES, PRESET_TYPES, TABLE_2_2, Layer, as_printed, build_layer
 from .network import Network, load_network
 from .study import Job, run_jobs
-from .traces import TraceReader
+from .traces import TraceReader, ahead
 
 __all__ = [
     "CompareResult",
@@ -369,8 +369,8 @@ def replay(config: Hierarchy | str | Path, trace: str | Path, *,
     if on_start is not None:
         on_start([h.geometry(dtype_bytes)], [])
 
-    def chunks():
-        for chunk in reader:
+    def chunks():  # read and parsed on a thread while the kernels replay the last chunk
+        for chunk in ahead(reader):
             if progress is not None:
                 progress(reader.position(), reader.size)
             yield chunk

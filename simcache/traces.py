@@ -26,7 +26,7 @@ import struct
 import threading
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,56 +47,77 @@ BIN_RECORD = np.dtype([("addr", "<u4"), ("size", "<u2"), ("type", "u1"), ("pad",
 TENSOR_IDS = {name: k for k, name in enumerate(TENSOR_NAMES)}
 
 
-class _Ahead:
-    """A file read one block ahead on a thread: gzip inflates the next block (zlib lets go
-    of the GIL) while the parser and the kernels work on this one. At most two blocks
-    wait; an error of the file is raised by the read that would have met it."""
+def ahead(items: Iterable, depth: int = 2) -> Iterator:
+    """The items of `items`, produced on a thread while the caller works on the previous
+    ones (zlib, the parsers and the kernels all let go of the GIL), at most `depth`
+    waiting. An exception of `items` is raised where it would have been met; closing the
+    generator stops the thread."""
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
 
-    def __init__(self, f, depth: int = 2):
-        self._f = f
-        self._blocks: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._size = BLOCK
-        self._rest = b""
-        self._done = False
-        self._thread = threading.Thread(target=self._fill, daemon=True)
-        self._thread.start()
-
-    def _fill(self) -> None:
-        while not self._stop.is_set():
+    def put(entry) -> bool:
+        while not stop.is_set():
             try:
-                item = self._f.read(self._size)
-            except BaseException as exc:  # handed to the reader
-                item = exc
-            while not self._stop.is_set():
-                try:
-                    self._blocks.put(item, timeout=0.1)
+                waiting.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fill() -> None:
+        it = iter(items)
+        try:
+            for item in it:
+                if not put((True, item)):
                     break
-                except queue.Full:
-                    continue
-            if not isinstance(item, bytes) or not item:
+            else:
+                put((True, end))
+        except BaseException as exc:  # handed to the caller
+            put((False, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=fill, daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = waiting.get()
+            if not ok:
+                raise item
+            if item is end:
                 return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Ahead:
+    """A file read one block ahead on a thread (`ahead`): gzip inflates the next block
+    while the parser and the kernels work on this one."""
+
+    def __init__(self, f):
+        self._f = f
+        self._blocks = ahead(iter(lambda: f.read(BLOCK), b""))
+        self._rest = b""
 
     def read(self, n: int) -> bytes:
-        out = [self._rest]
-        have = len(self._rest)
-        while have < n and not self._done:
-            item = self._blocks.get()
-            if isinstance(item, BaseException):
-                self._done = True
-                raise item
-            if not item:
-                self._done = True
+        out, have = [self._rest], len(self._rest)
+        while have < n:
+            block = next(self._blocks, b"")
+            if not block:
                 break
-            out.append(item)
-            have += len(item)
+            out.append(block)
+            have += len(block)
         data = b"".join(out)
         self._rest = data[n:]
         return data[:n]
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._blocks.close()
         self._f.close()
 
     def __enter__(self) -> _Ahead:

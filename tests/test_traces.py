@@ -13,6 +13,7 @@ import pytest
 
 from helpers import cli, hierarchy
 from simcache import loopnest, traces
+from simcache.accounting import summarize
 from simcache.engine import simulate, simulate_trace
 from simcache.layers import make_layer
 from simcache.loopnest import plan
@@ -310,3 +311,38 @@ def test_din_syntax_is_read_as_dinero_iv_reads_it(tmp_path):
     dmiss = [float(x.split()[2]) for x in out.splitlines() if x.startswith(" Demand Misses")]
     assert fetches[0] == got.accesses == 3000
     assert dmiss[0] == misses
+
+
+def test_ahead_keeps_order_raises_in_place_and_stops_when_closed():
+    import threading
+
+    from simcache.traces import ahead
+
+    assert list(ahead(iter(range(1000)), depth=2)) == list(range(1000))
+
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("bad block")
+
+    got = []
+    with pytest.raises(ValueError, match="bad block"):
+        for x in ahead(failing()):
+            got.append(x)
+    assert got == [1, 2]
+    before = threading.active_count()
+    gen = ahead(iter(range(10**9)))
+    assert next(gen) == 0
+    gen.close()  # the producing thread ends
+    assert threading.active_count() == before
+
+
+def test_replay_through_the_api_equals_the_engine_on_the_reader():
+    import simcache
+
+    h, _ = simcache.load_config("thesis")
+    for name in ("spatial_f8.din", "depthwise_f16.bin.gz", "sum.lackey.gz"):
+        path = ROOT / "traces" / name
+        direct = simulate_trace(h, TraceReader(path, chunk=997))
+        via_api = simcache.replay("thesis", path)
+        assert via_api.to_dict()["levels"] == summarize(direct, h, str(path))["levels"]
