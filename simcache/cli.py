@@ -281,7 +281,7 @@ def _say(text: str) -> None:
     err.print(text, soft_wrap=True, markup=False)
 
 
-def _prepare(geometries, jobs, needs=("nest",)) -> None:
+def _prepare(geometries, jobs, needs=("nest",), workers: int | None = None) -> None:
     """Before simulating: load (or on the first run, compile) the kernels these hierarchies
     need, saying so in a line before and a line after a compile; then say when the runs
     will take a while."""
@@ -290,14 +290,11 @@ def _prepare(geometries, jobs, needs=("nest",)) -> None:
     engine.warm_up({engine.hashed_first_level(g) for g in geometries}, needs=needs,
                    announce=_say)
     if jobs:
-        _announce(jobs, _prepare.workers)
+        _announce(jobs, workers)
 
 
 def _prepare_trace(geometries, jobs) -> None:
     _prepare(geometries, jobs, needs=("trace",))
-
-
-_prepare.workers = None
 
 
 def _announce(jobs, workers: int | None) -> None:
@@ -311,8 +308,8 @@ def _announce(jobs, workers: int | None) -> None:
 
 
 def _on_start(workers: int | None):
-    _prepare.workers = workers
-    return _prepare
+    """What the API calls once the inputs are valid: `_prepare` for `workers` at once."""
+    return lambda geometries, jobs: _prepare(geometries, jobs, workers=workers)
 
 
 def _stdout(text: str) -> None:
