@@ -43,6 +43,7 @@ __all__ = [
     "StudyResult",
     "Totals",
     "compare",
+    "gather",
     "layers_for",
     "load_config",
     "load_model",
@@ -259,7 +260,7 @@ def layers_for(types: Sequence[str], batches: Sequence[int] = (1,), preset: str 
     return layers
 
 
-def _gather(*steps: Callable[[], Any]) -> list[Any]:
+def gather(*steps: Callable[[], Any]) -> list[Any]:
     """Run every check; raise all their problems together."""
     problems, values = [], []
     for step in steps:
@@ -305,7 +306,7 @@ def simulate(config: Hierarchy | str | Path, layer: str | Layer = "depthwise", *
     """Simulate one layer on one config. `dims`: B (or batch), M, N, F, K, G, stride,
     padding ('skip' or 'explicit'), pad, order, dtype_bytes; unset ones take the
     type's defaults (the `early` layer of Table 2.2)."""
-    (h, path), lay = _gather(lambda: load_config(config),
+    (h, path), lay = gather(lambda: load_config(config),
                              lambda: _one_layer(layer, preset, dims))
     return _run([Job(h, lay)], 1, progress, on_start, [path])[0]
 
@@ -316,7 +317,7 @@ def study(config: Hierarchy | str | Path, layers: Sequence[str] | str = LAYER_TY
           **dims: Any) -> StudyResult:
     """Several layer types and batch sizes on one config, run in parallel."""
     types = [layers] if isinstance(layers, str) else list(layers)
-    (h, path), lays, _ = _gather(lambda: load_config(config),
+    (h, path), lays, _ = gather(lambda: load_config(config),
                                  lambda: layers_for(types, list(batches), preset, **dims),
                                  lambda: _check_jobs(jobs))
     work = [Job(h, lay) for lay in lays]
@@ -332,9 +333,9 @@ def compare(configs: Sequence[Hierarchy | str | Path], layer: str | Layer = "dep
     def load_all() -> list[tuple[Hierarchy, str]]:
         if len(configs) < 2:
             raise SimcacheError(["CONFIG: compare needs two or more configs"])
-        return _gather(*[lambda c=c: load_config(c) for c in configs])
+        return gather(*[lambda c=c: load_config(c) for c in configs])
 
-    loaded, lay, _ = _gather(load_all, lambda: _one_layer(layer, preset, dims),
+    loaded, lay, _ = gather(load_all, lambda: _one_layer(layer, preset, dims),
                              lambda: _check_jobs(jobs))
     work = [Job(h, lay) for h, _ in loaded]
     return CompareResult(_run(work, jobs, progress, on_start, [p for _, p in loaded]))
@@ -347,7 +348,7 @@ def network(config: Hierarchy | str | Path, model: str | Path, *, batch: int = 1
     """Every layer of a network (a shipped model name or a file) on one config, each
     with cold caches."""
     options = dict(batch=batch, padding=padding, order=order, dtype_bytes=dtype_bytes)
-    (h, path), (net, model_path), _ = _gather(lambda: load_config(config),
+    (h, path), (net, model_path), _ = gather(lambda: load_config(config),
                                               lambda: load_model(model, **options),
                                               lambda: _check_jobs(jobs))
     work = [Job(h, x.layer) for x in net.simulated]
@@ -363,7 +364,7 @@ def replay(config: Hierarchy | str | Path, trace: str | Path, *,
         if dtype_bytes not in (1, 2, 4, 8):
             raise SimcacheError([f"--dtype-bytes: {dtype_bytes} is not 1, 2, 4 or 8"])
 
-    (h, path), reader, _ = _gather(lambda: load_config(config),
+    (h, path), reader, _ = gather(lambda: load_config(config),
                                    lambda: TraceReader(trace, trace_format, skip_bad),
                                    dtype_ok)
     if on_start is not None:

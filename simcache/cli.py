@@ -247,17 +247,8 @@ def _out(out: dict) -> tuple[str, Path | None]:
 
 
 def _gather(*steps):
-    """Run every check, then raise all problems together (one line each)."""
-    problems, values = [], []
-    for step in steps:
-        try:
-            values.append(step())
-        except SimcacheError as exc:
-            problems += [p for p in _flag_problems(exc.problems) if p not in problems]
-            values.append(None)
-    if problems:
-        raise SimcacheError(problems)
-    return values
+    """Run every check, then raise all problems together (one line each, with flags)."""
+    return _api(api.gather, *steps)
 
 
 @contextmanager

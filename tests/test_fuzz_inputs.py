@@ -45,20 +45,20 @@ layers:
 """
 
 
-def config_problems(tmp_path, text: str | bytes) -> list[str]:
-    p = tmp_path / "c.yaml"
+def _problems(tmp_path, name: str, text: str | bytes, load, error) -> list[str]:
+    p = tmp_path / name
     p.write_bytes(text if isinstance(text, bytes) else text.encode())
-    with pytest.raises(ConfigError) as info:
-        load_hierarchy(p)
+    with pytest.raises(error) as info:
+        load(p)
     return info.value.problems
+
+
+def config_problems(tmp_path, text: str | bytes) -> list[str]:
+    return _problems(tmp_path, "c.yaml", text, load_hierarchy, ConfigError)
 
 
 def model_problems(tmp_path, text: str | bytes) -> list[str]:
-    p = tmp_path / "m.yaml"
-    p.write_bytes(text if isinstance(text, bytes) else text.encode())
-    with pytest.raises(NetworkError) as info:
-        load_network(p)
-    return info.value.problems
+    return _problems(tmp_path, "m.yaml", text, load_network, NetworkError)
 
 
 # ---------------------------------------------------------------- the reader

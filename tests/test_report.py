@@ -347,17 +347,23 @@ def test_network_csv_ends_with_the_totals(net):
 # ---------------------------------------------------------------- replay's footer
 
 
+def replayed(trace, fmt: str, modifies: int) -> dict:
+    """The summary `simcache replay thesis TRACE` renders."""
+    reader = TraceReader(trace)
+    h = CONFIGS["thesis"]
+    s = summarize(engine.simulate_trace(h, iter(reader)), h, "thesis")
+    s["trace"] = {"path": str(trace), "format": fmt, "accesses": reader.accesses,
+                  "instructions": reader.instructions, "skipped": 0, "examples": [],
+                  "modifies": modifies}
+    return s
+
+
 def test_replay_footer_explains_split_accesses_and_lackey_modifies(tmp_path):
     """Registers hold one 4-byte element per line: an 8-byte access is two requests. A
     lackey M record is a read and a write."""
     trace = tmp_path / "t.lackey"
     trace.write_text("I  04000000,3\n L 1000,4\n M 2000,8\n S 3000,4\n L 3002,4\n M 4000,4\n")
-    reader = TraceReader(trace)
-    h = CONFIGS["thesis"]
-    s = summarize(engine.simulate_trace(h, iter(reader)), h, "thesis")
-    s["trace"] = {"path": str(trace), "format": "lackey", "accesses": reader.accesses,
-                  "instructions": reader.instructions, "skipped": 0, "examples": [],
-                  "modifies": 2}
+    s = replayed(trace, "lackey", modifies=2)
     first = s["levels"][0]
     assert s["accesses"] == 7  # L, M (2), S, L, M (2)
     assert first["reads"] + first["writes"] == 10  # M 8 bytes: 2 × 2; L 3002,4 straddles
@@ -374,11 +380,7 @@ def test_replay_footer_explains_split_accesses_and_lackey_modifies(tmp_path):
 def test_replay_footer_is_silent_when_requests_match(tmp_path):
     trace = tmp_path / "t.din"
     trace.write_text("0 1000\n1 1004\n0 2000\n")
-    reader = TraceReader(trace)
-    h = CONFIGS["thesis"]
-    s = summarize(engine.simulate_trace(h, iter(reader)), h, "thesis")
-    s["trace"] = {"path": str(trace), "format": "din", "accesses": reader.accesses,
-                  "instructions": 0, "skipped": 0, "examples": [], "modifies": 0}
+    s = replayed(trace, "din", modifies=0)
     text = report.to_table(s)
     assert "received" not in text and "lackey" not in text
 
