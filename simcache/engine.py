@@ -40,8 +40,7 @@ WINDOW_LIMIT = 1 << 24  # entries (int64) of a level's direct lookup window: 128
 BOX = 1024  # entries of the outbox of a first level with many ways (kernels._defer)
 
 
-MAX_ACCESS = 1 << 16  # bytes of one trace access (Dinero's binary format holds 16 bits)
-MAX_ADDRESS = (1 << 63) - 1  # the last byte of an access; addresses are signed 64-bit
+MAX_ACCESS, MAX_ADDRESS = K.MAX_ACCESS, K.MAX_ADDRESS
 
 
 def memory_limit() -> int:

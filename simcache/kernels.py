@@ -227,6 +227,9 @@ BY_MISS, QUICK, GENERAL = 1, 2, 3
 S_LEVEL, S_ADDR, S_SIZE, S_FLAGS, S_TENSOR = range(5)
 NSTACK = 5
 SCAN_WAYS = 16  # sets with more ways than this are hashed
+# what the kernels accept of a trace access (engine.check_chunk and the readers check it)
+MAX_ACCESS = 1 << 16  # bytes of one access (Dinero's binary format holds 16 bits)
+MAX_ADDRESS = (1 << 63) - 1  # its last byte; addresses are signed 64-bit
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _NIB1 = np.uint64(0x1111111111111111)  # 1 in every 4-bit field of an order word

@@ -18,12 +18,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from . import kernels as K
 from .kernels import CACHE  # where the compiled code can be cached, if anywhere
 
 DIN, LACKEY = 0, 1
 MAX_LINE = 4096  # bytes of a line, without its newline
-MAX_ACCESS = 1 << 16  # bytes of one access
-MAX_ADDRESS = (1 << 63) - 1
+MAX_ACCESS, MAX_ADDRESS = K.MAX_ACCESS, K.MAX_ADDRESS
 NONE = 4
 
 # statuses
