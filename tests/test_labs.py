@@ -14,7 +14,9 @@ line must appear in its standard output, in order and on consecutive lines (trai
 spaces ignored); a line `...` stands for any number of lines left out. Commands run in
 page order from a fresh directory that looks like the repository root (configs, docs,
 models and traces are links to it) with an empty `out/`; every `-o`/`--output` must
-write under `out/`, and every command must exit with 0. A `$ ` line outside a console
+write under `out/`, and every command must exit with 0. A command may end with
+`> out/FILE.txt`: its standard output is saved there, and a check reads a `.txt` file as
+its list of lines (trailing spaces dropped). A `$ ` line outside a console
 block is an error, so no command can be shown without being run.
 
 Checks. A claim about the results is an HTML comment right after the sentence:
@@ -25,7 +27,7 @@ Checks. A claim about the results is an HTML comment right after the sentence:
 Before the colon: the files the claims read (`alias=path` or one bare path, whose keys
 are then names of their own). After it: claims separated by `;`. A claim is a Python
 expression over numbers, + - * / // % **, comparisons, `and`/`or`/`not`, `min`, `max`,
-`abs`, `len`, `sum`, and paths into the JSON: `a.b.c`, `a["key"]`, `a[0]`. A list
+`abs`, `len`, `sum`, and paths into the JSON: `a.b.c`, `a["key"]`, `a[0]`, `a[0:5]`. A list
 of objects with a `name`, `layer` or `config` (cache levels, metrics and compare rows) is
 indexed by it when one item has it: `levels.L1`, `rows.spatial`, `rows.server`.
 Two more forms:
@@ -272,6 +274,12 @@ def _simcache(argv: list[str]) -> tuple[str, str, int]:
 def run_command(page: Path, cmd: Command) -> str:
     argv = shlex.split(cmd.text, comments=True)
     where = f"{page.name}:{cmd.line}: $ {cmd.text}"
+    into = None
+    if ">" in argv:
+        k = argv.index(">")
+        if k != len(argv) - 2 or not argv[-1].startswith("out/"):
+            raise LabError(f"{where}\n  `> FILE` comes last, and FILE is under out/")
+        argv, into = argv[:k], argv[-1]
     for k, a in enumerate(argv):
         if a in ("-o", "--output") and k + 1 < len(argv) and not argv[k + 1].startswith("out/"):
             raise LabError(f"{where}\n  writes outside out/ ({argv[k + 1]})")
@@ -289,6 +297,8 @@ def run_command(page: Path, cmd: Command) -> str:
     if code != 0:
         raise LabError(f"{where}\n  exit code {code}\n{err.strip()}")
     _match_output(where, cmd.expected, out)
+    if into is not None:
+        Path(into).write_text(out, encoding="utf-8")
     return out
 
 
@@ -333,7 +343,7 @@ def load(path: Path):
         return json.loads(text)
     if path.suffix == ".csv":
         return list(csv.DictReader(io.StringIO(text)))
-    return text
+    return [line.rstrip() for line in text.rstrip("\n").split("\n")]
 
 
 LABELS = ("name", "layer", "config")   # what names an item of a list: levels.L1, rows.fc
@@ -405,6 +415,13 @@ class Evaluator:
             if not isinstance(base, Ref):
                 raise LabError(f".{node.attr}: on a number")
             return base.get(node.attr)
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+            base = self.plain(self.eval(node.value))
+            lo, hi = (None if x is None else self.plain(self.eval(x))
+                      for x in (node.slice.lower, node.slice.upper))
+            if not isinstance(base, list) or node.slice.step is not None:
+                raise LabError("[a:b]: only on a list, without a step")
+            return base[lo:hi]
         if isinstance(node, ast.Subscript):
             base = self.eval(node.value)
             key = self.plain(self.eval(node.slice))
