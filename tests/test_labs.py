@@ -27,9 +27,10 @@ Checks. A claim about the results is an HTML comment right after the sentence:
 Before the colon: the files the claims read (`alias=path` or one bare path, whose keys
 are then names of their own). After it: claims separated by `;`. A claim is a Python
 expression over numbers, + - * / // % **, comparisons, `and`/`or`/`not`, `min`, `max`,
-`abs`, `len`, `sum`, and paths into the JSON: `a.b.c`, `a["key"]`, `a[0]`, `a[0:5]`. A list
-of objects with a `name`, `layer` or `config` (cache levels, metrics and compare rows) is
-indexed by it when one item has it: `levels.L1`, `rows.spatial`, `rows.server`.
+`abs`, `len`, `sum`, `count(list, "key", value)`, and paths into the JSON: `a.b.c`,
+`a["key"]`, `a[0]`, `a[0:5]`. A list of objects with a `name`, `layer` or `config` (cache
+levels, metrics and compare rows) is indexed by it when one item has it: `levels.L1`,
+`rows.spatial`, `rows.server`.
 Two more forms:
 
     EXPR ~= 97.4               EXPR rounds to the number as written: |EXPR - 97.4| <= 0.05
@@ -377,7 +378,14 @@ class Ref:
         raise LabError(f"{where}: {self.where} is {v!r}, not an object or a list")
 
 
-FUNCS = {"min": min, "max": max, "abs": abs, "len": len, "sum": sum}
+def _count(items, key, value):
+    """count(steps, "tensor", "x"): the items of a list whose `key` is `value`."""
+    if not isinstance(items, list):
+        raise LabError("count(): the first argument is a list")
+    return sum(1 for x in items if isinstance(x, dict) and x.get(key) == value)
+
+
+FUNCS = {"min": min, "max": max, "abs": abs, "len": len, "sum": sum, "count": _count}
 BINOPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
           ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b,
           ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b,
