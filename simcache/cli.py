@@ -703,33 +703,36 @@ def csim(
         "-b", metavar="B", help="Block offset bits: blocks of 2^b bytes (s + b ≤ 64).",
         parser=whole(0), show_default=False)],
     t: Annotated[str, typer.Option(
-        "-t", metavar="TRACEFILE", help="The valgrind lackey trace to replay (`I`, ` L`, "
-        "` S`, ` M` lines; .gz adds gzip).", show_default=False)],
+        "-t", metavar="TRACEFILE", help="The trace to replay: valgrind lackey output, "
+        "lines such as ` L 7ff000398,8` (.gz adds gzip).", show_default=False)],
     v: Annotated[bool, typer.Option(
         "-v", help="Verbose: one line per data record, what each of its accesses did "
         "(`hit`, `miss`, `miss eviction`).")] = False,
 ) -> None:
     """CS:APP Cache Lab's reference cache simulator, `csim-ref`: the same flags, the same
-    output, line for line, and the same `.csim_results` file.
+    output line for line, and the same `.csim_results` file.
 
-    One cache of 2^s sets of E lines, blocks of 2^b bytes, LRU replacement; a store is
-    placed as a load is (write-allocate), `M` is a load then a store of the same address,
-    `I` lines are left out, and an access touches only the block of its address (its size
-    is printed, never simulated). The last line is **hits:H misses:M evictions:V**; with
-    -v, each data record first gets its line, such as **L 10,1 miss eviction** or
-    **M 20,1 miss hit** (each word followed by one space, as csim-ref prints it). Like
-    Cache Lab's printSummary, the command also writes **H M V** to the file
-    **.csim_results** in the current directory (whole or not at all), which Cache Lab's
-    test-csim reads. It runs on simcache's own engine, so a student can check a simulator
-    against it and an instructor can grade with it.
+    The cache: 2^s sets of E lines, blocks of 2^b bytes, LRU replacement, and a store is
+    placed as a load is (write-allocate). In the trace, `I` lines are left out, `M` is a
+    load then a store of the same address, and an access touches only the block that
+    holds its address (its size is printed, never simulated).
 
-    Departures: s = 0 and b = 0 are caches here (csim-ref takes 0 for a missing flag); a
-    line csim-ref would skip in silence (not `I`, ` L`, ` S`, ` M`, valgrind's `==`
-    messages or blank) stops the run with its file:line; addresses are 63-bit; bad
-    input exits with 2, not 1.
+    The last line is **hits:H misses:M evictions:V**. With -v, each data record first
+    gets a line of what its accesses did: `L 10,1 miss eviction`, `M 20,1 miss hit`
+    (each word followed by one space, as csim-ref prints it). Like Cache Lab's
+    printSummary, the command also writes `H M V` to the file **.csim_results** in the
+    current directory (whole, or not at all when the run fails), where Cache Lab's
+    test-csim reads it. It runs on simcache's own engine: check your own simulator
+    against it, or grade with it.
 
-    Examples: **simcache csim -s 4 -E 1 -b 4 -t traces/yi.trace**;
-    **simcache csim -v -s 4 -E 1 -b 4 -t traces/yi.trace**
+    Where it departs from csim-ref: s = 0 and b = 0 are caches (csim-ref takes 0 for a
+    missing flag); a line csim-ref would skip in silence (anything but an `I`, `L`, `S`
+    or `M` record, a blank line or one of valgrind's `==` lines) stops the run, named by
+    file:line; addresses are 63-bit; bad input is one line on standard error and exit
+    code 2. docs/model.md ("csim: a Cache Lab reference") has the details.
+
+    Examples: **simcache csim -s 4 -E 1 -b 4 -t traces/yi.trace**, and with one line per
+    record: **simcache csim -v -s 4 -E 1 -b 4 -t traces/yi.trace**
     """
     from . import csim as cachelab
 

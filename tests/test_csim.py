@@ -71,6 +71,18 @@ def test_without_v_only_the_summary(capsys, tmp_path):
     assert (tmp_path / RESULTS).read_text() == "4 5 3\n"
 
 
+# A published transcript of csim-ref's second usage example, trailing spaces and all
+TRANSCRIPT_YI_8_2_4 = "".join(line + "\n" for line in [
+    "L 10,1 miss ", "M 20,1 miss hit ", "L 22,1 hit ", "S 18,1 hit ", "L 110,1 miss ",
+    "L 210,1 miss ", "M 12,1 hit hit ", "hits:5 misses:4 evictions:0"])
+
+
+def test_a_csim_ref_transcript_byte_for_byte(capsys, tmp_path):
+    code, out, err = csim(capsys, "-v", "-s", "8", "-E", "2", "-b", "4", "-t", YI)
+    assert (code, out) == (0, TRANSCRIPT_YI_8_2_4), err
+    assert (tmp_path / RESULTS).read_text() == "5 4 0\n"
+
+
 # test-csim's table in Cache Lab (the reference simulator's columns): (s, E, b), trace,
 # hits, misses, evictions, for the traces whose records are published
 TEST_CSIM = [
