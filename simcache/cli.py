@@ -737,6 +737,10 @@ def csim(
     from . import csim as cachelab
 
     cache = _api(cachelab.Cache, s, E, b)
+    if Path(cachelab.RESULTS).is_dir():
+        raise SimcacheError([f"{cachelab.RESULTS}: is a directory here; csim writes its counts "
+                             "to a file of that name in the current directory, as csim-ref "
+                             "does"])
     results = check_target(cachelab.RESULTS, cachelab.RESULTS)
     _prepare_trace([[cache.geometry]], None)
     if not v:

@@ -267,3 +267,26 @@ def test_a_directory_where_results_go_is_an_error(capsys, tmp_path):
     code, out, err = csim(capsys, "-s", "4", "-E", "1", "-b", "4", "-t", YI)
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {RESULTS}: ") and err.count("\n") == 1
+
+
+def test_a_cache_beyond_the_state_limit_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("SIMCACHE_STATE_LIMIT", "100000")  # bytes
+    code, out, err = csim(capsys, "-s", "10", "-E", "4", "-b", "4", "-t", YI)
+    assert (code, out) == (2, "")
+    assert err.startswith("error: -s/-E: a cache of 2^10 sets of 4 lines needs ")
+    assert "the limit is 0.0 GiB" in err and err.count("\n") == 1
+    assert not (tmp_path / RESULTS).exists()
+    monkeypatch.setenv("SIMCACHE_STATE_LIMIT", "10000000")
+    code, out, _ = csim(capsys, "-s", "10", "-E", "4", "-b", "4", "-t", YI)
+    assert (code, out) == (0, "hits:5 misses:4 evictions:0\n")
+
+
+def test_the_python_class_checks_its_flags_too():
+    from simcache.errors import SimcacheError
+
+    for args, start in (((-1, 1, 1), "-s:"), ((1, 0, 1), "-E:"), ((1, 1, True), "-b:"),
+                        ((1, 1, 64), "-s/-b:"), ((33, 1, 32), "-s/-b:")):
+        with pytest.raises(SimcacheError) as info:
+            Cache(*args)
+        assert info.value.problems[0].startswith(start)
+    assert Cache(0, 1, 64).sets == 1  # s + b = 64: one block holds every address
