@@ -290,3 +290,17 @@ def test_the_python_class_checks_its_flags_too():
             Cache(*args)
         assert info.value.problems[0].startswith(start)
     assert Cache(0, 1, 64).sets == 1  # s + b = 64: one block holds every address
+
+
+def test_a_real_valgrind_trace_against_the_reference(tmp_path):
+    """traces/sum.lackey.gz: valgrind's own output, `==` messages, I lines and all."""
+    import gzip
+
+    path = ROOT / "traces" / "sum.lackey.gz"
+    lines = gzip.decompress(path.read_bytes()).decode("ascii").splitlines()
+    for s, E, b in ((5, 1, 5), (2, 4, 3), (4, 2, 4)):
+        want_lines, want = csim_reference(lines, s, E, b)
+        totals = Cache(s, E, b).replay(path)
+        assert (totals.hits, totals.misses, totals.evictions) == want
+    head = lines[:20000]  # line by line, on its first 20,000 lines (about 5,000 records)
+    assert both(head, tmp_path, 5, 1, 5) == csim_reference(head, 5, 1, 5)
