@@ -20,6 +20,7 @@ from simcache's default model.
 from __future__ import annotations
 
 import gzip
+import numbers
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,7 @@ def flag_problems(s: int, E: int, b: int) -> list[str]:
     refused what is not a whole number)."""
     problems = [f"{flag}: must be a whole number of at least {low}, got {v!r}"
                 for flag, v, low in (("-s", s, 0), ("-E", E, 1), ("-b", b, 0))
-                if not isinstance(v, int) or isinstance(v, bool) or v < low]
+                if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < low]
     if not problems and s + b > ADDRESS_BITS:
         problems.append(f"-s/-b: s + b = {s} + {b} = {s + b} bits of set index and block "
                         f"offset; an address has {ADDRESS_BITS}")
@@ -76,7 +77,7 @@ class Cache:
         problems = flag_problems(s, E, b)
         if problems:
             raise SimcacheError(problems)
-        self.s, self.E, self.b = s, E, b
+        s, E, b = self.s, self.E, self.b = int(s), int(E), int(b)
         self.sets = 1 << s
         lbits = min(b, LINE_BITS)
         self.shift = b - lbits
@@ -123,13 +124,18 @@ class Cache:
         record = None  # [kind, address, size, accesses left] of that record
         for addr, size, is_write, tensor in _chunks(reader):
             lines = self._lines(addr)
-            for k, (a, n, ten) in enumerate(zip(addr.tolist(), size.tolist(), tensor.tolist(),
-                                                strict=True)):
+            columns = (addr.tolist(), size.tolist(), is_write.tolist(), tensor.tolist())
+            for k, (a, n, w, ten) in enumerate(zip(*columns, strict=True)):
                 if record is None:
                     kind = next(kinds, None)
                     if kind is None:
                         raise _misread(path)
                     record = [kind, a, n, 2 if kind == "M" else 1]
+                # the reader's accesses and the kinds must tell the same story: L a read,
+                # S a write, M a read then a write of the same address
+                writes = record[0] == "S" or (record[0] == "M" and record[3] == 1)
+                if w != writes or a != record[1]:
+                    raise _misread(path)
                 first = ((a >> self.b) & (self.sets - 1)) * self.E
                 filled, had = view.filled(first, self.E), view.hits(ten)
                 state.replay(lines[k:k + 1], one, is_write[k:k + 1], tensor[k:k + 1])
