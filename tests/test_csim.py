@@ -304,3 +304,14 @@ def test_a_real_valgrind_trace_against_the_reference(tmp_path):
         assert (totals.hits, totals.misses, totals.evictions) == want
     head = lines[:20000]  # line by line, on its first 20,000 lines (about 5,000 records)
     assert both(head, tmp_path, 5, 1, 5) == csim_reference(head, 5, 1, 5)
+
+
+def test_a_trace_that_changes_between_the_two_reads_is_an_error(monkeypatch):
+    """-v reads the kinds of the records apart from the accesses; they must agree."""
+    import simcache.csim as csim_module
+    from simcache.errors import SimcacheError
+
+    for kinds in (["L"] * 7, ["L", "M", "L"], ["L", "M", "L", "S", "L", "L", "M", "L"]):
+        monkeypatch.setattr(csim_module, "_kinds", lambda path, gz, k=kinds: iter(k))
+        with pytest.raises(SimcacheError, match="changed while it was read"):
+            Cache(4, 1, 4).verbose(YI, lambda line: None)
