@@ -312,7 +312,7 @@ def test_a_trace_that_changes_between_the_two_reads_is_an_error(monkeypatch):
     from simcache.errors import SimcacheError
 
     for kinds in (["L"] * 7, ["L", "M", "L"], ["L", "M", "L", "S", "L", "L", "M", "L"],
-                  ["L", "L", "S", "L", "S", "L", "L", "M"]):  # 9 accesses, as yi.trace has
+                  ["S", "M", "L", "L", "L", "L", "M"]):  # 9 accesses, as yi.trace has
         monkeypatch.setattr(csim_module, "_kinds", lambda path, gz, k=kinds: iter(k))
         with pytest.raises(SimcacheError, match="changed while it was read"):
             Cache(4, 1, 4).verbose(YI, lambda line: None)
