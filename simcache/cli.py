@@ -752,7 +752,7 @@ def csim(
                              "to a file of that name in the current directory, as csim-ref "
                              "does"])
     results = check_target(cachelab.RESULTS, cachelab.RESULTS)
-    _prepare_trace([[cache.geometry]], None)
+    _prepare_trace(False)([[cache.geometry]], [])
     if not v:
         totals = _api(cache.replay, t)
         _stdout(totals.summary() + "\n")
