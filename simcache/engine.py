@@ -435,7 +435,7 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
     window = (min(t.base for t in p.tensors), max(t.base + t.nbytes for t in p.tensors))
     state = State(geometry, hierarchy.seed, window, layer.dtype_bytes)
     total, done, macs = p.iterations, 0, 0
-    idx = np.zeros(8, dtype=np.int64)  # odometer scratch: at most 8 loops
+    idx = np.zeros(16, dtype=np.int64)  # odometer scratch: at most 16 loops (tiling: 13)
     for nest in p.nests:
         rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
         for start in range(0, nest.iterations, NEST_CHUNK):

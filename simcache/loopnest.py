@@ -43,9 +43,11 @@ class Tensor:
 class Nest:
     """One loop nest: dims outermost first, their extents, and linear address forms.
 
-    coef rows: x, w, y byte offsets, then the input row and column (for the skip check);
-    base: the same five forms at index 0. `bounds` = (rows, cols) of the unpadded input when
-    out-of-range taps are skipped, or None when every tap reads memory.
+    coef rows: x, w, y byte offsets, then the input row and column (for the skip check),
+    then one guard form per entry of `limits`; base: the same forms at index 0. `bounds` =
+    (rows, cols) of the unpadded input when out-of-range taps are skipped, or None when
+    every tap reads memory. An iteration is performed only if 0 ≤ guard k < limits[k] for
+    every k (tiling: the iterations past a loop's end in its last, shorter tile).
     """
 
     dims: tuple[str, ...]
@@ -55,6 +57,7 @@ class Nest:
     tensors: tuple[int, int, int]  # categories of the x, w, y roles
     bounds: tuple[int, int] | None
     dtype_bytes: int
+    limits: tuple[int, ...] = ()
 
     @property
     def iterations(self) -> int:
@@ -142,7 +145,7 @@ def limit_problems(layer: Layer) -> list[str]:
 
 def plan(layer: Layer) -> Plan:
     """Place the tensors and describe the nests of a layer."""
-    problems = limit_problems(layer)
+    problems = layer.tile_problems() + limit_problems(layer)
     if problems:
         from .layers import LayerError
 
@@ -189,13 +192,14 @@ def plan(layer: Layer) -> Plan:
             off_r, off_c = convs[k + 1].pad_h[0], convs[k + 1].pad_w[0]
         else:
             out_r, out_c, off_r, off_c = c.Ho, c.Wo, 0, 0
-        nests.append(_nest(c, layer.order, src, by_name[wname], dst, stored(c),
+        nests.append(_nest(c, layer.order, layer.tiles, src, by_name[wname], dst, stored(c),
                            (out_r, out_c, off_r, off_c), explicit, d))
     return Plan(tuple(tensors), tuple(nests))
 
 
-def _nest(c: _Conv, order: str, x: Tensor, w: Tensor, y: Tensor, xdims: tuple[int, int],
-          ydims: tuple[int, int, int, int], explicit: bool, d: int) -> Nest:
+def _nest(c: _Conv, order: str, tiles: dict[str, int], x: Tensor, w: Tensor, y: Tensor,
+          xdims: tuple[int, int], ydims: tuple[int, int, int, int], explicit: bool,
+          d: int) -> Nest:
     xr, xc = xdims
     yr, yc, yoff_r, yoff_c = ydims
     Mg, Ng = c.M // c.G, c.N // c.G
@@ -211,21 +215,115 @@ def _nest(c: _Conv, order: str, x: Tensor, w: Tensor, y: Tensor, xdims: tuple[in
         "p": (c.Kh, xc, c.Kw, 0, 1, 0),
         "q": (c.Kw, 1, 1, 0, 0, 1),
     }
-    dims = tuple(ch for o in order for ch in (("g", "n") if o == "n" else (o,)))
-    # a loop of extent 1 changes nothing: leaving it out shortens the odometer
-    dims = tuple(k for k in dims if table[k][0] > 1) or dims[-1:]
-    ext = np.array([table[k][0] for k in dims], dtype=np.int64)
-    coef = np.array([[table[k][r + 1] for k in dims] for r in range(5)], dtype=np.int64)
+    loops, limits = _tiled_loops(table, order, tiles, c.G, c.N)
+    # a loop of extent 1 changes nothing (its index stays 0, also in the guard forms):
+    # leaving it out shortens the odometer
+    loops = [lp for lp in loops if lp[1] > 1] or loops[-1:]
+    dims = tuple(lp[0] for lp in loops)
+    ext = np.array([lp[1] for lp in loops], dtype=np.int64)
+    coef = np.array([[lp[2][r] for lp in loops] for r in range(5)]
+                    + [[lp[3].get(k, 0) for lp in loops] for k in range(len(limits))],
+                    dtype=np.int64).reshape(5 + len(limits), len(loops))
     coef[:3] *= d
     # input row of tap (i, p) is i·Sh + p − pad_before; explicit mode stores x shifted by it
     row0, col0 = -c.pad_h[0], -c.pad_w[0]
     xbase = x.base + (0 if explicit else (row0 * xc + col0) * d)
     ybase = y.base + (yoff_r * yc + yoff_c) * d
-    base = np.array([xbase, w.base, ybase, row0, col0], dtype=np.int64)
+    base = np.array([xbase, w.base, ybase, row0, col0] + [0] * len(limits), dtype=np.int64)
     bounds = None if explicit else (c.H, c.Wd)
     if bounds is not None and all(p == (0, 0) for p in (c.pad_h, c.pad_w)):
         bounds = None  # no tap can fall outside
-    return Nest(dims, ext, coef, base, (x.category, w.category, y.category), bounds, d)
+    return Nest(dims, ext, coef, base, (x.category, w.category, y.category), bounds, d,
+                tuple(limits))
+
+
+# one loop of a nest: name, extent, its five coefficients, and its coefficient in each
+# guard form that it enters ({guard number: coefficient})
+Loop = tuple[str, int, tuple[int, ...], dict[int, int]]
+
+
+def _tiled_loops(table: dict, order: str, tiles: dict[str, int], G: int,
+                 N: int) -> tuple[list[Loop], list[int]]:
+    """The loops of `order` outermost first, tile loops (upper case) and their loops split,
+    and the limits of the guard forms.
+
+    A loop x of extent E split by tile T becomes X (extent ceil(E/T), coefficients T times
+    x's) and x (extent T); where T does not divide E the last tile is shorter, and the
+    guard form T·X + x < E drops the iterations past the end. A nest whose loop is shorter
+    than T takes it as one tile. The group convolution's filter loop n (N filters, the
+    group g = n // (N/G) of a filter decides which channels it reads) is kept linear
+    thus: a tile of whole groups splits its inner loop into (g, n); a tile within a group
+    splits its tile loop into (g, N); any other tile walks every g next to the inner of N
+    and n, and a guard keeps the one g with 0 ≤ T·N + n − (N/G)·g < N/G (each filter
+    once, in filter order)."""
+    limits: list[int] = []
+    guard: dict[str, int] = {}  # split loop → its remainder guard
+    size: dict[str, int] = {}
+    for loop, t in tiles.items():
+        extent = N if (loop == "n" and G > 1) else table[loop][0]
+        size[loop] = t = min(t, extent)
+        if extent % t:
+            guard[loop] = len(limits)
+            limits.append(extent)
+    vec = {k: tuple(v[1:]) for k, v in table.items()}
+
+    def scaled(v: tuple[int, ...], f: int) -> tuple[int, ...]:
+        return tuple(f * a for a in v)
+
+    def rem(loop: str, f: int) -> dict[int, int]:
+        return {guard[loop]: f} if loop in guard else {}
+
+    group_guard = None
+    if "n" in tiles and G > 1:
+        Ng, t = N // G, size["n"]
+        if t % Ng and Ng % t:
+            group_guard = len(limits)
+            limits.append(Ng)
+
+    out: list[Loop] = []
+    for ch in order:
+        loop = ch.lower()
+        tiled = loop in tiles
+        if loop == "n" and G > 1:
+            inner = ch == max("Nn", key=order.find)
+            out += _group_filter_loops(ch, vec, size.get("n"), G, N, rem, group_guard,
+                                       inner)
+        elif not tiled:
+            out.append((loop, table[loop][0], vec[loop], {}))
+        elif ch.isupper():
+            t = size[loop]
+            out.append((ch, -(-table[loop][0] // t), scaled(vec[loop], t), rem(loop, t)))
+        else:
+            out.append((loop, size[loop], vec[loop], rem(loop, 1)))
+    return out, limits
+
+
+def _group_filter_loops(ch: str, vec: dict, t: int | None, G: int, N: int,
+                        rem, group_guard: int | None, inner: bool) -> list[Loop]:
+    """The loops that stand for letter `ch` (n, or the tile loop N) of a group convolution
+    (see _tiled_loops); `inner`: `ch` comes after the other of N and n in the order."""
+    Ng = N // G
+    g, n = vec["g"], vec["n"]
+    if t is None:  # not tiled: g then n, the order of n
+        return [("g", G, g, {}), ("n", Ng, n, {})]
+    x_group = (g[0], 0, 0, 0, 0)  # the part of g's coefficients that n's lack
+    if t % Ng == 0:  # tiles of whole groups
+        k = t // Ng
+        if ch == "N":
+            v = tuple(t * a + k * b for a, b in zip(n, x_group, strict=True))
+            return [("N", -(-N // t), v, rem("n", t))]
+        return [("g", k, g, rem("n", Ng)), ("n", Ng, n, rem("n", 1))]
+    if Ng % t == 0:  # tiles within a group
+        if ch == "N":
+            return [("g", G, g, {}), ("N", Ng // t, tuple(t * a for a in n), {})]
+        return [("n", t, n, {})]
+    # any other tile: g walks every group just outside the inner of N and n, where the
+    # filters t·N + n it keeps come in filter order
+    if ch == "N":
+        out = [("N", -(-N // t), tuple(t * a for a in n), {**rem("n", t), group_guard: t})]
+    else:
+        out = [("n", t, n, {**rem("n", 1), group_guard: 1})]
+    return ([("g", G, x_group, {group_guard: -Ng})] if inner else []) + out
 
 
 def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ...]]:
@@ -244,10 +342,14 @@ def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ..
             for k in range(len(nest.dims) - 1, -1, -1):
                 rest, digits[k] = np.divmod(rest, nest.ext[k])
             forms = nest.base[:, None] + nest.coef @ digits
+            ok = np.ones(forms.shape[1], dtype=bool)
             if nest.bounds is not None:
                 rows, cols = nest.bounds
-                ok = ((forms[CROW] >= 0) & (forms[CROW] < rows)
-                      & (forms[CCOL] >= 0) & (forms[CCOL] < cols))
+                ok &= ((forms[CROW] >= 0) & (forms[CROW] < rows)
+                       & (forms[CCOL] >= 0) & (forms[CCOL] < cols))
+            for k, limit in enumerate(nest.limits):
+                ok &= (forms[5 + k] >= 0) & (forms[5 + k] < limit)
+            if nest.bounds is not None or nest.limits:
                 forms = forms[:, ok]
             n = forms.shape[1]
             addr = np.empty(4 * n, dtype=np.int64)
