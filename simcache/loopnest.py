@@ -46,8 +46,8 @@ class Nest:
     coef rows: x, w, y byte offsets, then the input row and column (for the skip check),
     then one guard form per entry of `limits`; base: the same forms at index 0. `bounds` =
     (rows, cols) of the unpadded input when out-of-range taps are skipped, or None when
-    every tap reads memory. An iteration is performed only if 0 ≤ guard k < limits[k] for
-    every k (tiling: the iterations past a loop's end in its last, shorter tile).
+    every tap reads memory. An iteration is performed only if every guard form is below
+    its limit (a tiled loop's last tile, which is shorter: its form is the loop's index).
     """
 
     dims: tuple[str, ...]
@@ -254,8 +254,8 @@ def _tiled_loops(table: dict, order: str, tiles: dict[str, int], G: int,
     group g = n // (N/G) of a filter decides which channels it reads) is kept linear
     thus: a tile of whole groups splits its inner loop into (g, n); a tile within a group
     splits its tile loop into (g, N); any other tile walks every g next to the inner of N
-    and n, and a guard keeps the one g with 0 ≤ T·N + n − (N/G)·g < N/G (each filter
-    once, in filter order)."""
+    and n, and two guards keep the one g with (N/G)·g ≤ T·N + n < (N/G)·(g + 1) (each
+    filter once, in filter order)."""
     limits: list[int] = []
     guard: dict[str, int] = {}  # split loop → its remainder guard
     size: dict[str, int] = {}
@@ -276,9 +276,9 @@ def _tiled_loops(table: dict, order: str, tiles: dict[str, int], G: int,
     group_guard = None
     if "n" in tiles and G > 1:
         Ng, t = N // G, size["n"]
-        if t % Ng and Ng % t:
+        if t % Ng and Ng % t:  # two guards: f − Ng·g < Ng and Ng·g − f < 1 (f = filter)
             group_guard = len(limits)
-            limits.append(Ng)
+            limits += [Ng, 1]
 
     out: list[Loop] = []
     for ch in order:
@@ -318,12 +318,14 @@ def _group_filter_loops(ch: str, vec: dict, t: int | None, G: int, N: int,
             return [("g", G, g, {}), ("N", Ng // t, tuple(t * a for a in n), {})]
         return [("n", t, n, {})]
     # any other tile: g walks every group just outside the inner of N and n, where the
-    # filters t·N + n it keeps come in filter order
+    # filters f = t·N + n it keeps come in filter order; its guards keep the g with
+    # Ng·g ≤ f < Ng·(g + 1)
+    hi, lo = group_guard, group_guard + 1
     if ch == "N":
-        out = [("N", -(-N // t), tuple(t * a for a in n), {**rem("n", t), group_guard: t})]
+        out = [("N", -(-N // t), tuple(t * a for a in n), {**rem("n", t), hi: t, lo: -t})]
     else:
-        out = [("n", t, n, {**rem("n", 1), group_guard: 1})]
-    return ([("g", G, x_group, {group_guard: -Ng})] if inner else []) + out
+        out = [("n", t, n, {**rem("n", 1), hi: 1, lo: -1})]
+    return ([("g", G, x_group, {hi: -Ng, lo: Ng})] if inner else []) + out
 
 
 def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ...]]:
@@ -342,15 +344,13 @@ def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ..
             for k in range(len(nest.dims) - 1, -1, -1):
                 rest, digits[k] = np.divmod(rest, nest.ext[k])
             forms = nest.base[:, None] + nest.coef @ digits
-            ok = np.ones(forms.shape[1], dtype=bool)
             if nest.bounds is not None:
                 rows, cols = nest.bounds
-                ok &= ((forms[CROW] >= 0) & (forms[CROW] < rows)
-                       & (forms[CCOL] >= 0) & (forms[CCOL] < cols))
-            for k, limit in enumerate(nest.limits):
-                ok &= (forms[5 + k] >= 0) & (forms[5 + k] < limit)
-            if nest.bounds is not None or nest.limits:
+                ok = ((forms[CROW] >= 0) & (forms[CROW] < rows)
+                      & (forms[CCOL] >= 0) & (forms[CCOL] < cols))
                 forms = forms[:, ok]
+            for k, limit in enumerate(nest.limits):
+                forms = forms[:, forms[CCOL + 1 + k] < limit]
             n = forms.shape[1]
             addr = np.empty(4 * n, dtype=np.int64)
             addr[0::4], addr[1::4] = forms[CX], forms[CW]
