@@ -50,6 +50,9 @@ TILINGS = [
     ({"m": 2}, "bijnpqMm"),  # the split loop innermost: the shortcut meets the guard
     ({"i": "E-1", "m": 3, "n": 4}, "IbMNijnmpq"),
     ({"j": 2, "n": 3}, "nbiJjNmpq"),
+    # j innermost (x and y step by an element): the shortcut runs into the last tile's end
+    ({"j": 3}, "bJinmpqj"),
+    ({"j": "E-1"}, "bijnmpqJ"),  # the tile loop innermost, with a shorter last tile
 ]
 # the group convolution's filter loop (N = 6 in 2 groups of 3): tiles of whole groups (3,
 # 6), within a group (1), and across group boundaries (2, 4, 5), tile loop before and
