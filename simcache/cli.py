@@ -138,8 +138,8 @@ DIMS = [
         "keeps F' = F at stride 1).", low=0)], None),
     ("order", Annotated[str, _layer(
         "--order", help="Loop order, outermost first: a permutation of b i j n m p q "
-        "(batch, output row, output col, filter, channel, kernel row, kernel col).",
-        show_default=True)], "bijnmpq"),
+        "(batch, output row, output col, filter, channel, kernel row, kernel col); with "
+        "--tile, upper-case letters place the tile loops.", show_default=True)], "bijnmpq"),
     ("tiles", Annotated[str | None, _layer(
         "--tile", metavar="LOOP=SIZE,...", help="Tile loops: `n=8,m=16` splits n into a "
         "tile loop N over the tiles and n over the 8 filters of a tile, and m likewise (the "
