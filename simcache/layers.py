@@ -119,6 +119,10 @@ class Layer(BaseModel):
         default_factory=dict, description="loop → tile size (docs/model.md, Tiling)")
     dtype_bytes: Annotated[Literal[1, 2, 4, 8], BeforeValidator(_not_bool)] = 4
 
+    def __hash__(self) -> int:  # frozen, and hashable although `tiles` is a dict
+        return hash(tuple((k, tuple(v.items()) if isinstance(v, dict) else v)
+                          for k, v in self.__dict__.items()))
+
     @model_validator(mode="before")
     @classmethod
     def _tile_loops_outermost(cls, data: Any) -> Any:
