@@ -242,6 +242,10 @@ def _nest(c: _Conv, order: str, tiles: dict[str, int], x: Tensor, w: Tensor, y: 
 Loop = tuple[str, int, tuple[int, ...], dict[int, int]]
 
 
+def _scaled(v: tuple[int, ...], f: int) -> tuple[int, ...]:
+    return tuple(f * a for a in v)
+
+
 def _tiled_loops(table: dict, order: str, tiles: dict[str, int], G: int,
                  N: int) -> tuple[list[Loop], list[int]]:
     """The loops of `order` outermost first, tile loops (upper case) and their loops split,
@@ -267,9 +271,6 @@ def _tiled_loops(table: dict, order: str, tiles: dict[str, int], G: int,
             limits.append(extent)
     vec = {k: tuple(v[1:]) for k, v in table.items()}
 
-    def scaled(v: tuple[int, ...], f: int) -> tuple[int, ...]:
-        return tuple(f * a for a in v)
-
     def rem(loop: str, f: int) -> dict[int, int]:
         return {guard[loop]: f} if loop in guard else {}
 
@@ -292,7 +293,7 @@ def _tiled_loops(table: dict, order: str, tiles: dict[str, int], G: int,
             out.append((loop, table[loop][0], vec[loop], {}))
         elif ch.isupper():
             t = size[loop]
-            out.append((ch, -(-table[loop][0] // t), scaled(vec[loop], t), rem(loop, t)))
+            out.append((ch, -(-table[loop][0] // t), _scaled(vec[loop], t), rem(loop, t)))
         else:
             out.append((loop, size[loop], vec[loop], rem(loop, 1)))
     return out, limits
@@ -310,19 +311,19 @@ def _group_filter_loops(ch: str, vec: dict, t: int | None, G: int, N: int,
     if t % Ng == 0:  # tiles of whole groups
         k = t // Ng
         if ch == "N":
-            v = tuple(t * a + k * b for a, b in zip(n, x_group, strict=True))
+            v = tuple(a + b for a, b in zip(_scaled(n, t), _scaled(x_group, k), strict=True))
             return [("N", -(-N // t), v, rem("n", t))]
         return [("g", k, g, rem("n", Ng)), ("n", Ng, n, rem("n", 1))]
     if Ng % t == 0:  # tiles within a group
         if ch == "N":
-            return [("g", G, g, {}), ("N", Ng // t, tuple(t * a for a in n), {})]
+            return [("g", G, g, {}), ("N", Ng // t, _scaled(n, t), {})]
         return [("n", t, n, {})]
     # any other tile: g walks every group just outside the inner of N and n, where the
     # filters f = t·N + n it keeps come in filter order; its guards keep the g with
     # Ng·g ≤ f < Ng·(g + 1)
     hi, lo = group_guard, group_guard + 1
     if ch == "N":
-        out = [("N", -(-N // t), tuple(t * a for a in n), {**rem("n", t), hi: t, lo: -t})]
+        out = [("N", -(-N // t), _scaled(n, t), {**rem("n", t), hi: t, lo: -t})]
     else:
         out = [("n", t, n, {**rem("n", 1), hi: 1, lo: -1})]
     return ([("g", G, x_group, {hi: -Ng, lo: Ng})] if inner else []) + out
