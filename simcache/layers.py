@@ -195,7 +195,7 @@ class Layer(BaseModel):
         if self.type == "group":
             ext["m"] = (self.M // self.G, "M/G")
         elif self.type == "depthwise":
-            ext["m"] = (1, "depthwise: each filter reads one channel")
+            ext["m"] = (1, "each filter reads one channel")
         elif self.type == "separable":
             ext["j"] = max((self.F, "F in the K×1 nest"), (Fo, "F'"))
             ext["m"] = max((self.M, "M"), (self.N, "N in the 1×K nest"))
@@ -218,8 +218,8 @@ class Layer(BaseModel):
                 out.append(f"tiles: {loop}={size}: a tile size is at least 1")
             elif size > ext[loop][0]:
                 e, name = ext[loop]
-                out.append(f"tiles: {loop}={size} is larger than the {loop} loop's extent "
-                           f"{e} ({name})")
+                out.append(f"tiles: {loop}={size} is larger than the {self.type} layer's "
+                           f"{loop} loop, of extent {e} ({name})")
         tiled = [k for k in self.tiles if k in TILE_LOOPS]
         upper = [ch.lower() for ch in self.order if ch.isupper()]
         extra = [ch for ch in upper if ch not in self.tiles]

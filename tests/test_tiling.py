@@ -251,8 +251,10 @@ def test_guard_only_where_the_tile_does_not_divide():
 @pytest.mark.parametrize("fields, expect", [
     (dict(tiles={"n": 0}), ["tiles: n=0: a tile size is at least 1"]),
     (dict(tiles={"n": -2}), ["tiles: n=-2: a tile size is at least 1"]),
-    (dict(tiles={"n": 6}), ["tiles: n=6 is larger than the n loop's extent 5 (N)"]),
-    (dict(tiles={"i": 5}), ["tiles: i=5 is larger than the i loop's extent 4 (F')"]),
+    (dict(tiles={"n": 6}), ["tiles: n=6 is larger than the spatial layer's n loop, of "
+                                   "extent 5 (N)"]),
+    (dict(tiles={"i": 5}), ["tiles: i=5 is larger than the spatial layer's i loop, of "
+                                   "extent 4 (F')"]),
     (dict(tiles={"p": 2}), ["tiles: p runs over the kernel and cannot be tiled"]),
     (dict(tiles={"z": 2}), ["tiles: 'z' is not a loop that can be tiled"]),
     (dict(tiles="n=2,n=3"), ["tiles: n is tiled twice"]),
@@ -352,7 +354,8 @@ def test_title_and_json_show_the_tiling(capsys):
 @pytest.mark.parametrize("args, expect", [
     (["--tile", "n=0"], ["error: --tile: n=0: a tile size is at least 1"]),
     (["--tile", "n=-1"], ["error: --tile: n=-1: a tile size is at least 1"]),
-    (["--tile", "n=6"], ["error: --tile: n=6 is larger than the n loop's extent 5 (N)"]),
+    (["--tile", "n=6"], ["error: --tile: n=6 is larger than the spatial layer's n "
+                              "loop, of extent 5 (N)"]),
     (["--tile", "q=2"], ["error: --tile: q runs over the kernel"]),
     (["--tile", "x=2"], ["error: --tile: 'x' is not a loop that can be tiled"]),
     (["--tile", "n=0,m=4"], ["error: --tile: n=0", "error: --tile: m=4 is larger"]),
