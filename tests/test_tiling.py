@@ -226,6 +226,21 @@ def test_random_tilings_count_as_reference(case, line, policy, wb, hashed):
     assert result.macs == info["macs"]
 
 
+@pytest.mark.parametrize("kind, tiles, order", [
+    ("spatial", {"j": 3}, "bJinmpqj"), ("group", {"n": 4}, "bijnmpqN"),
+    ("fc", {"m": 2}, "bijnpqMm"), ("separable", {"i": 3, "m": 2}, "IbMijnmpq")])
+def test_three_c_of_tiled_layers(kind, tiles, order):
+    """--3c classifies a tiled nest's misses as the reference does on the tiled trace."""
+    case = case_for(kind, tiles, order, 1, "skip")
+    specs = [first_level(16, "lru", True, True, False), SECOND]
+    tr, _ = reference(case)
+    ccc = np.zeros((2, len(specs) + 1, 5, 3), dtype=np.int64)
+    want, _ = naive.simulate(specs, tr, three_c=ccc)
+    result = simulate(hierarchy(specs), make_layer(**case), ccc=True)
+    assert_same(result.counters, want)
+    assert np.array_equal(result.three_c, ccc)
+
+
 # ---------------------------------------------------------------- the layer and its reports
 
 
