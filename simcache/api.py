@@ -256,6 +256,7 @@ def layers_for(types: Sequence[str], batches: Sequence[int] = (1,), preset: str 
     When several types run at once, each keeps the dimensions its type fixes (K = 1 for
     pointwise, ...), and a preset of one type (vgg16-fc1) applies to that type only."""
     layers, problems = [], []
+    dims = _tiles_alias(dims)
     for t in types:
         given = dict(dims)
         if len(types) > 1:
@@ -275,6 +276,18 @@ def layers_for(types: Sequence[str], batches: Sequence[int] = (1,), preset: str 
     return layers
 
 
+def _tiles_alias(dims: dict) -> dict:
+    """A copy of `dims` in which `tile` (the flag's name) stands for `tiles`."""
+    dims = dict(dims)
+    if "tile" not in dims:
+        return dims
+    if dims.get("tiles") is not None and dims["tile"] is not None:
+        raise SimcacheError(["tiles: give tile or tiles, not both"])
+    tile = dims.pop("tile")
+    dims["tiles"] = dims.get("tiles") if tile is None else tile
+    return dims
+
+
 def gather(*steps: Callable[[], Any]) -> list[Any]:
     """Run every check; raise all their problems together."""
     problems, values = [], []
@@ -292,7 +305,7 @@ def gather(*steps: Callable[[], Any]) -> list[Any]:
 def _one_layer(layer: str | Layer, preset: str | None, dims: dict) -> Layer:
     if isinstance(layer, Layer):
         return layer
-    dims = dict(dims)
+    dims = _tiles_alias(dims)
     if "batch" in dims:
         dims["B"] = dims.pop("batch")
     return build_layer(layer, preset, **dims)
@@ -323,9 +336,10 @@ def simulate(config: Hierarchy | str | Path, layer: str | Layer = "depthwise", *
              progress: Progress | None = None, on_start: OnStart | None = None,
              **dims: Any) -> RunResult:
     """Simulate one layer on one config. `dims`: B (or batch), M, N, F, K, G, stride,
-    padding ('skip' or 'explicit'), pad, order, dtype_bytes; unset ones take the
-    type's defaults (the `early` layer of Table 2.2). `three_c`: classify every cache
-    level's misses as compulsory, capacity or conflict (docs/model.md §3)."""
+    padding ('skip' or 'explicit'), pad, order, tiles (or tile: 'n=8,m=16' or
+    {'n': 8, 'm': 16}), dtype_bytes; unset ones take the type's defaults (the `early` layer
+    of Table 2.2). `three_c`: classify every cache level's misses as compulsory, capacity
+    or conflict (docs/model.md §3)."""
     (h, path), lay = gather(lambda: load_config(config),
                              lambda: _one_layer(layer, preset, dims))
     return _run([Job(h, lay, three_c)], 1, progress, on_start, [path])[0]

@@ -50,8 +50,8 @@ err = Console(stderr=True, highlight=False)
 # the document's symbols, as flags
 FLAG_NAMES = {"B": "-B/--batch", "M": "-M", "N": "-N", "F": "-F", "K": "-K", "G": "-G",
               "stride": "--stride", "padding": "--padding", "pad": "--pad", "order": "--order",
-              "dtype_bytes": "--dtype-bytes", "preset": "--preset", "layer": "--layer",
-              "type": "--layer"}
+              "tiles": "--tile", "dtype_bytes": "--dtype-bytes", "preset": "--preset",
+              "layer": "--layer", "type": "--layer"}
 
 
 def _flag_problems(problems: list[str]) -> list[str]:
@@ -138,8 +138,16 @@ DIMS = [
         "keeps F' = F at stride 1).", low=0)], None),
     ("order", Annotated[str, _layer(
         "--order", help="Loop order, outermost first: a permutation of b i j n m p q "
-        "(batch, output row, output col, filter, channel, kernel row, kernel col).",
-        show_default=True)], "bijnmpq"),
+        "(batch, output row, output col, filter, channel, kernel row, kernel col); with "
+        "--tile, upper-case letters place the tile loops.", show_default=True)], "bijnmpq"),
+    ("tiles", Annotated[str | None, _layer(
+        "--tile", metavar="LOOP=SIZE,...", help="Tile loops: `n=8,m=16` splits n into a "
+        "tile loop N over the tiles and n over the 8 filters of a tile, and m likewise (the "
+        "last tile is shorter when the size does not divide the extent). Loops b, i, j, n, "
+        "m; a size from 1 to the loop's extent. In --order an upper-case letter places a "
+        "tile loop: `--tile m=16 --order bMijnmpq`; an order without upper-case letters "
+        "puts the tile loops outermost (classic tiling). MACs and the set of accesses stay "
+        "the same; their order changes.")], None),
     ("dtype_bytes", Annotated[int, _layer(
         "--dtype-bytes", help="Bytes per element: 1, 2, 4 or 8.", low=1, show_default=True)],
      4),
@@ -431,7 +439,7 @@ def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
     first = study.runs[0].layer
     title = (f"simcache {__version__} · {study.runs[0].config} · M={first['M']} "
              f"N={first['N']} F={first['F']} K={first['K']} · padding {first['padding']} · "
-             f"order {first['order']}")
+             f"order {first['order']}{report.tiles_note(first)}")
     _emit_rendered(fmt, output, study.to_dict(), study.rows,
                    lambda c: report.study_table(study.rows, study.level_names, c), title)
 
@@ -471,7 +479,7 @@ def _describe(lay: dict) -> str:
         s += f" G={lay['G']}"
     if lay["stride"] != 1:
         s += f" stride={lay['stride']}"
-    return s + f" padding={lay['padding']} order={lay['order']}"
+    return s + f" padding={lay['padding']} order={lay['order']}{report.tiles_note(lay, ' ')}"
 
 
 @app.command()
@@ -587,7 +595,7 @@ def replay(
 
 
 @app.command()
-@_with("dims", "out", drop=("padding", "order"))
+@_with("dims", "out", drop=("padding", "order", "tiles"))
 def metrics(
     layer: Annotated[str | None, typer.Option(
         "--layer", "-l", help="Layer type(s), comma separated, or 'all'.",

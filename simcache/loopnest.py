@@ -145,7 +145,7 @@ def limit_problems(layer: Layer) -> list[str]:
 
 def plan(layer: Layer) -> Plan:
     """Place the tensors and describe the nests of a layer."""
-    problems = limit_problems(layer)
+    problems = layer.tile_problems() + limit_problems(layer)
     if problems:
         from .layers import LayerError
 
@@ -192,13 +192,14 @@ def plan(layer: Layer) -> Plan:
             off_r, off_c = convs[k + 1].pad_h[0], convs[k + 1].pad_w[0]
         else:
             out_r, out_c, off_r, off_c = c.Ho, c.Wo, 0, 0
-        nests.append(_nest(c, layer.order, src, by_name[wname], dst, stored(c),
+        nests.append(_nest(c, layer.order, layer.tiles, src, by_name[wname], dst, stored(c),
                            (out_r, out_c, off_r, off_c), explicit, d))
     return Plan(tuple(tensors), tuple(nests))
 
 
-def _nest(c: _Conv, order: str, x: Tensor, w: Tensor, y: Tensor, xdims: tuple[int, int],
-          ydims: tuple[int, int, int, int], explicit: bool, d: int) -> Nest:
+def _nest(c: _Conv, order: str, tiles: dict[str, int], x: Tensor, w: Tensor, y: Tensor,
+          xdims: tuple[int, int], ydims: tuple[int, int, int, int], explicit: bool,
+          d: int) -> Nest:
     xr, xc = xdims
     yr, yc, yoff_r, yoff_c = ydims
     Mg, Ng = c.M // c.G, c.N // c.G
@@ -214,21 +215,118 @@ def _nest(c: _Conv, order: str, x: Tensor, w: Tensor, y: Tensor, xdims: tuple[in
         "p": (c.Kh, xc, c.Kw, 0, 1, 0),
         "q": (c.Kw, 1, 1, 0, 0, 1),
     }
-    dims = tuple(ch for o in order for ch in (("g", "n") if o == "n" else (o,)))
-    # a loop of extent 1 changes nothing: leaving it out shortens the odometer
-    dims = tuple(k for k in dims if table[k][0] > 1) or dims[-1:]
-    ext = np.array([table[k][0] for k in dims], dtype=np.int64)
-    coef = np.array([[table[k][r + 1] for k in dims] for r in range(5)], dtype=np.int64)
+    loops, limits = _tiled_loops(table, order, tiles, c.G, c.N)
+    # a loop of extent 1 changes nothing (its index stays 0, also in the guard forms):
+    # leaving it out shortens the odometer
+    loops = [lp for lp in loops if lp[1] > 1] or loops[-1:]
+    dims = tuple(lp[0] for lp in loops)
+    ext = np.array([lp[1] for lp in loops], dtype=np.int64)
+    coef = np.array([[lp[2][r] for lp in loops] for r in range(5)]
+                    + [[lp[3].get(k, 0) for lp in loops] for k in range(len(limits))],
+                    dtype=np.int64).reshape(5 + len(limits), len(loops))
     coef[:3] *= d
     # input row of tap (i, p) is i·Sh + p − pad_before; explicit mode stores x shifted by it
     row0, col0 = -c.pad_h[0], -c.pad_w[0]
     xbase = x.base + (0 if explicit else (row0 * xc + col0) * d)
     ybase = y.base + (yoff_r * yc + yoff_c) * d
-    base = np.array([xbase, w.base, ybase, row0, col0], dtype=np.int64)
+    base = np.array([xbase, w.base, ybase, row0, col0] + [0] * len(limits), dtype=np.int64)
     bounds = None if explicit else (c.H, c.Wd)
     if bounds is not None and all(p == (0, 0) for p in (c.pad_h, c.pad_w)):
         bounds = None  # no tap can fall outside
-    return Nest(dims, ext, coef, base, (x.category, w.category, y.category), bounds, d)
+    return Nest(dims, ext, coef, base, (x.category, w.category, y.category), bounds, d,
+                tuple(limits))
+
+
+# one loop of a nest: name, extent, its five coefficients, and its coefficient in each
+# guard form that it enters ({guard number: coefficient})
+Loop = tuple[str, int, tuple[int, ...], dict[int, int]]
+
+
+def _scaled(v: tuple[int, ...], f: int) -> tuple[int, ...]:
+    return tuple(f * a for a in v)
+
+
+def _tiled_loops(table: dict, order: str, tiles: dict[str, int], G: int,
+                 N: int) -> tuple[list[Loop], list[int]]:
+    """The loops of `order` outermost first, tile loops (upper case) and their loops split,
+    and the limits of the guard forms.
+
+    A loop x of extent E split by tile T becomes X (extent ceil(E/T), coefficients T times
+    x's) and x (extent T); where T does not divide E the last tile is shorter, and the
+    guard form T·X + x < E drops the iterations past the end. A nest whose loop is shorter
+    than T takes it as one tile. The group convolution's filter loop n (N filters, the
+    group g = n // (N/G) of a filter decides which channels it reads) is kept linear
+    thus: a tile of whole groups splits its inner loop into (g, n); a tile within a group
+    splits its tile loop into (g, N); any other tile walks every g next to the inner of N
+    and n, and two guards keep the one g with (N/G)·g ≤ T·N + n < (N/G)·(g + 1) (each
+    filter once, in filter order)."""
+    limits: list[int] = []
+    guard: dict[str, int] = {}  # split loop → its remainder guard
+    size: dict[str, int] = {}
+    for loop, t in tiles.items():
+        extent = N if (loop == "n" and G > 1) else table[loop][0]
+        size[loop] = t = min(t, extent)
+        if extent % t:
+            guard[loop] = len(limits)
+            limits.append(extent)
+    vec = {k: tuple(v[1:]) for k, v in table.items()}
+
+    def rem(loop: str, f: int) -> dict[int, int]:
+        return {guard[loop]: f} if loop in guard else {}
+
+    group_guard = None
+    if "n" in tiles and G > 1:
+        Ng, t = N // G, size["n"]
+        if t % Ng and Ng % t:  # two guards: f − Ng·g < Ng and Ng·g − f < 1 (f = filter)
+            group_guard = len(limits)
+            limits += [Ng, 1]
+
+    out: list[Loop] = []
+    for ch in order:
+        loop = ch.lower()
+        tiled = loop in tiles
+        if loop == "n" and G > 1:
+            inner = ch == max("Nn", key=order.find)
+            out += _group_filter_loops(ch, vec, size.get("n"), G, N, rem, group_guard,
+                                       inner)
+        elif not tiled:
+            out.append((loop, table[loop][0], vec[loop], {}))
+        elif ch.isupper():
+            t = size[loop]
+            out.append((ch, -(-table[loop][0] // t), _scaled(vec[loop], t), rem(loop, t)))
+        else:
+            out.append((loop, size[loop], vec[loop], rem(loop, 1)))
+    return out, limits
+
+
+def _group_filter_loops(ch: str, vec: dict, t: int | None, G: int, N: int,
+                        rem, group_guard: int | None, inner: bool) -> list[Loop]:
+    """The loops that stand for letter `ch` (n, or the tile loop N) of a group convolution
+    (see _tiled_loops); `inner`: `ch` comes after the other of N and n in the order."""
+    Ng = N // G
+    g, n = vec["g"], vec["n"]
+    if t is None:  # not tiled: g then n, the order of n
+        return [("g", G, g, {}), ("n", Ng, n, {})]
+    x_group = (g[0], 0, 0, 0, 0)  # the part of g's coefficients that n's lack
+    if t % Ng == 0:  # tiles of whole groups
+        k = t // Ng
+        if ch == "N":
+            v = tuple(a + b for a, b in zip(_scaled(n, t), _scaled(x_group, k), strict=True))
+            return [("N", -(-N // t), v, rem("n", t))]
+        return [("g", k, g, rem("n", Ng)), ("n", Ng, n, rem("n", 1))]
+    if Ng % t == 0:  # tiles within a group
+        if ch == "N":
+            return [("g", G, g, {}), ("N", Ng // t, _scaled(n, t), {})]
+        return [("n", t, n, {})]
+    # any other tile: g walks every group just outside the inner of N and n, where the
+    # filters f = t·N + n it keeps come in filter order; its guards keep the g with
+    # Ng·g ≤ f < Ng·(g + 1)
+    hi, lo = group_guard, group_guard + 1
+    if ch == "N":
+        out = [("N", -(-N // t), _scaled(n, t), {**rem("n", t), hi: t, lo: -t})]
+    else:
+        out = [("n", t, n, {**rem("n", 1), hi: 1, lo: -1})]
+    return ([("g", G, x_group, {hi: -Ng, lo: Ng})] if inner else []) + out
 
 
 def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ...]]:
