@@ -326,6 +326,33 @@ class State:
             out.append(sets)
         return out
 
+    def set_ways(self, lv: int, s: int) -> list[tuple[int, int, bool, int]]:
+        """The lines set `s` of level `lv` holds, as (way, line number, dirty, tensor), in
+        the kernels' own order: under LRU most recent first, under FIFO newest first (a
+        scanned set's order word, lowest field first; a hashed set's ring, from its head);
+        under random, by way. Ways never filled are left out. (simcache explain)"""
+        g = self.geometry[lv]
+        if not 0 <= s < g.sets:
+            raise ValueError(f"set {s} of {g.name}: it has sets 0 to {g.sets - 1}")
+        tag, meta = self._records(lv)
+        first, geo = s * g.ways, self.geo[lv]
+        if g.policy == "random":
+            ways = list(range(g.ways))
+        elif g.ways <= K.SCAN_WAYS:
+            order = int(self.S[int(geo[K.G_SW]) + 2 * s + 1])
+            ways = [(order >> (4 * k)) & 15 for k in range(g.ways)]
+        else:
+            ways, head = [], int(self.S[int(geo[K.G_HEAD]) + s])
+            nxt, slot = int(geo[K.G_NXT]), head
+            while slot >= 0 and len(ways) < g.ways:
+                ways.append(slot - first)
+                slot = int(self.S[nxt + slot])
+                if slot == head:
+                    break
+        return [(w, int(tag[first + w]), bool(meta[first + w] & K.M_DIRTY),
+                 int((meta[first + w] >> K.M_OWNER) & 7))
+                for w in ways if tag[first + w] >= 0]
+
 
 def hashed_first_level(geometry: list[Geometry]) -> bool:
     """Whether the first level has many ways (hashed sets), which selects the kernels."""

@@ -258,3 +258,146 @@ def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ..
             tensor = np.tile(np.array(nest.tensors + (nest.tensors[2],), dtype=np.int8), n)
             size = np.full(4 * n, nest.dtype_bytes, dtype=np.int64)
             yield addr, size, is_write, tensor
+
+
+# ---------------------------------------------------------------- accesses → loop indices
+# (simcache explain). A layer's trace holds only the in-bounds iterations (padding-skipped
+# taps make no access), four accesses each, nest after nest; these functions find the
+# iteration behind any access without walking the nest up to it.
+
+
+def _axis_sums(nest: Nest, row: int, dims: range) -> np.ndarray:
+    """Every value (with repeats), sorted, of Σ coef[row, d]·idx[d] over the loops in `dims`
+    that move that coordinate (the others contribute 0)."""
+    sums = np.zeros(1, dtype=np.int64)
+    for d in dims:
+        c = int(nest.coef[row, d])
+        if c:
+            sums = np.add.outer(sums, c * np.arange(int(nest.ext[d]), dtype=np.int64)).ravel()
+    return np.sort(sums)
+
+
+def _in_range(sums: np.ndarray, first: np.ndarray, limit: int) -> np.ndarray:
+    """For each value f of `first`: how many s of `sums` (sorted) have 0 <= f + s < limit."""
+    return (np.searchsorted(sums, limit - first, "left")
+            - np.searchsorted(sums, -first, "left"))
+
+
+def inbounds_before(nest: Nest, flat: int) -> int:
+    """Iterations of `nest` with flat index below `flat` whose input tap is in bounds (every
+    one when the nest has no bounds). The input row depends only on the loops with a row
+    coefficient (i, p), the column only on those with a column one (j, q): digit by digit of
+    `flat`, the iterations that agree on the digits above and are smaller on this one are
+    counted as (loops that move neither) × (rows in range) × (columns in range)."""
+    flat = max(0, min(int(flat), nest.iterations))
+    if nest.bounds is None:
+        return flat
+    rows, cols = nest.bounds
+    nd = len(nest.dims)
+    if flat == nest.iterations:
+        free = range(nd)
+        other = math.prod(int(nest.ext[d]) for d in free
+                          if nest.coef[CROW, d] == 0 and nest.coef[CCOL, d] == 0)
+        zero = np.array([nest.base[CROW]]), np.array([nest.base[CCOL]])
+        return int(other * _in_range(_axis_sums(nest, CROW, free), zero[0], rows)[0]
+                   * _in_range(_axis_sums(nest, CCOL, free), zero[1], cols)[0])
+    digits, rest = [0] * nd, flat
+    for d in range(nd - 1, -1, -1):
+        rest, digits[d] = divmod(rest, int(nest.ext[d]))
+    total = 0
+    row, col = int(nest.base[CROW]), int(nest.base[CCOL])
+    for d in range(nd):
+        if digits[d]:
+            free = range(d + 1, nd)
+            other = math.prod(int(nest.ext[e]) for e in free
+                              if nest.coef[CROW, e] == 0 and nest.coef[CCOL, e] == 0)
+            v = np.arange(digits[d], dtype=np.int64)
+            r = _in_range(_axis_sums(nest, CROW, free), row + int(nest.coef[CROW, d]) * v, rows)
+            c = _in_range(_axis_sums(nest, CCOL, free), col + int(nest.coef[CCOL, d]) * v, cols)
+            total += other * int((r * c).sum())
+        row += int(nest.coef[CROW, d]) * digits[d]
+        col += int(nest.coef[CCOL, d]) * digits[d]
+    return total
+
+
+def trace_length(p: Plan) -> int:
+    """Accesses in the plan's trace (four per in-bounds iteration), without walking it."""
+    return 4 * sum(inbounds_before(n, n.iterations) for n in p.nests)
+
+
+def _digits(nest: Nest, flats: np.ndarray) -> np.ndarray:
+    """Loop indices [dim, k] of flat iterations, outermost loop first."""
+    out = np.empty((len(nest.dims), len(flats)), dtype=np.int64)
+    rest = flats
+    for k in range(len(nest.dims) - 1, -1, -1):
+        rest, out[k] = np.divmod(rest, nest.ext[k])
+    return out
+
+
+def _inbounds(nest: Nest, digits: np.ndarray) -> np.ndarray:
+    if nest.bounds is None:
+        return np.ones(digits.shape[1], dtype=bool)
+    rows, cols = nest.bounds
+    r = nest.base[CROW] + nest.coef[CROW] @ digits
+    c = nest.base[CCOL] + nest.coef[CCOL] @ digits
+    return (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+
+
+def _nth_inbounds(nest: Nest, r: int) -> int:
+    """Flat index of the in-bounds iteration of rank `r` (0: the first)."""
+    lo, hi = 0, nest.iterations - 1  # the smallest f with inbounds_before(f + 1) > r
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if inbounds_before(nest, mid + 1) > r:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def window_loops(p: Plan, start: int, stop: int) -> list[tuple[int, int, np.ndarray]]:
+    """The iterations behind accesses [start, stop) of the plan's trace (as trace_chunks
+    lays it out), as runs of (nest index, access index of the run's first iteration's first
+    access, loop indices [dim, iteration] in that nest's dims, outermost first). The
+    accesses of an iteration are read x, read w, read y, write y; a run may begin before
+    `start` and end after `stop` by up to three accesses. Padding-skipped taps are left out,
+    as the trace leaves them out; the first iteration is found by counting
+    (inbounds_before), not by walking the nest."""
+    out: list[tuple[int, int, np.ndarray]] = []
+    if stop <= start:
+        return out
+    first_it, last_it = start // 4, (stop - 1) // 4
+    seen = 0  # in-bounds iterations of the nests before this one
+    for k, nest in enumerate(p.nests):
+        here = inbounds_before(nest, nest.iterations)
+        lo, hi = max(first_it - seen, 0), min(last_it - seen, here - 1)
+        if lo <= hi:
+            want, flat, got = hi - lo + 1, _nth_inbounds(nest, lo), []
+            span = max(64, 2 * want)
+            while want > 0 and flat < nest.iterations:
+                flats = np.arange(flat, min(flat + span, nest.iterations), dtype=np.int64)
+                digits = _digits(nest, flats)
+                keep = digits[:, _inbounds(nest, digits)][:, :want]
+                got.append(keep)
+                want -= keep.shape[1]
+                flat += len(flats)
+                span *= 2
+            out.append((k, 4 * (seen + lo), np.concatenate(got, axis=1)))
+        seen += here
+        if seen > last_it:
+            break
+    return out
+
+
+def loop_indices(nest: Nest, order: str, digits) -> dict[str, int]:
+    """One iteration's loop indices as a person names them: every loop of `order` (the
+    layer's order string, outermost first), 0 where the nest leaves a loop of extent 1 out;
+    a group split's g and n folded back into the filter index n = g·(N/G) + n; any other
+    loop of the nest (a tile loop, say) under its own name, in the nest's order."""
+    got = {d: int(v) for d, v in zip(nest.dims, digits, strict=True)}
+    if "g" in got:
+        per = int(nest.ext[nest.dims.index("n")]) if "n" in got else 1
+        got["n"] = got.pop("g") * per + got.get("n", 0)
+    out = {d: got.pop(d, 0) for d in order}
+    out.update(got)
+    return out
