@@ -289,11 +289,12 @@ class State:
         while (largest := K.RUN_TRACE[self.hashed](self.S, *arrays)) > 0:
             self.reserve(int(largest))
 
-    def walk(self, idx, ext, coef, base, tensors, dtype_bytes, rows, cols, start, count) -> int:
+    def walk(self, idx, ext, coef, base, tensors, dtype_bytes, rows, cols, limits, start,
+             count) -> int:
         """Walk `count` iterations of a loop nest from `start` (kernels.run_nest). Returns
         the MACs performed."""
         return int(K.RUN_NEST[self.hashed](self.S, idx, ext, coef, base, tensors, dtype_bytes,
-                                           rows, cols, start, count))
+                                           rows, cols, limits, start, count))
 
     def _records(self, lv: int) -> tuple[np.ndarray, np.ndarray]:
         """A level's line numbers and meta words, per slot (set * ways + way)."""
@@ -416,7 +417,8 @@ def warm_up(kinds: Iterable[bool] = (False, True), needs: Iterable[str] = NEEDS,
     one = np.ones(1, dtype=np.int64)
     trace = (one, one, one.astype(np.uint8), one.astype(np.int8))
     nest = (np.zeros(8, np.int64), np.ones(8, dtype=np.int64), np.zeros((5, 8), np.int64),
-            np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, 0, 1)
+            np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, np.zeros(0, np.int64),
+            0, 1)
     steps, missing = [], []
     for kind in sorted(set(kinds)):
         state = State([firsts[kind]])
@@ -462,14 +464,15 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
     window = (min(t.base for t in p.tensors), max(t.base + t.nbytes for t in p.tensors))
     state = State(geometry, hierarchy.seed, window, layer.dtype_bytes)
     total, done, macs = p.iterations, 0, 0
-    idx = np.zeros(8, dtype=np.int64)  # odometer scratch: at most 8 loops
     for nest in p.nests:
         rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
+        limits = np.array(nest.limits, dtype=np.int64)
+        idx = np.zeros(len(nest.ext) + len(limits), dtype=np.int64)  # odometer scratch
         for start in range(0, nest.iterations, NEST_CHUNK):
             count = min(NEST_CHUNK, nest.iterations - start)
-            macs += state.walk(idx[:len(nest.ext)], nest.ext, nest.coef, nest.base,
+            macs += state.walk(idx, nest.ext, nest.coef, nest.base,
                                np.array(nest.tensors, np.int64), nest.dtype_bytes,
-                               rows, cols, start, count)
+                               rows, cols, limits, start, count)
             done += count
             if progress is not None:
                 progress(done, total)

@@ -993,11 +993,14 @@ def _loops(hashed):
         return np.int64(0)
 
     @njit
-    def run_nest(S, idx, ext, coef, base, tens, dsize, rows, cols, start, count):
+    def run_nest(S, idx, ext, coef, base, tens, dsize, rows, cols, limits, start, count):
         """Walk `count` iterations of a linear loop nest from flat iteration `start`.
 
-        Each iteration whose input tap is in bounds (rows < 0: no check) reads x, reads w,
-        reads y and writes y. `idx` is scratch of ext's length. Returns the MACs performed.
+        Each iteration whose input tap is in bounds (rows < 0: no check) and whose guards
+        hold reads x, reads w, reads y and writes y. Guard k is the linear form in row
+        5 + k of `coef` and `base`, and holds while it is below limits[k] (a tile loop's
+        last, shorter tile: loopnest.Nest). `idx` is scratch of ext's length plus one
+        word per guard (its current value). Returns the MACs performed.
 
         Exact shortcut: when the four accesses of an iteration all hit a write-back first
         level, the next iterations of the innermost loop that touch the same first-level
@@ -1014,24 +1017,32 @@ def _loops(hashed):
             inner -= 1
         for k in range(3):  # a tensor that leaves its line at every step leaves nothing to skip
             skip_ok = skip_ok and coef[k, inner] < (np.int64(1) << lbits0)
+        ng = limits.shape[0]
         rest = start
         for d in range(nd - 1, -1, -1):
             idx[d] = rest % ext[d]
             rest //= ext[d]
         xa, wa, ya, row, col = base[0], base[1], base[2], base[3], base[4]
+        for k in range(ng):
+            idx[nd + k] = base[5 + k]
         for d in range(nd):
             xa += coef[0, d] * idx[d]
             wa += coef[1, d] * idx[d]
             ya += coef[2, d] * idx[d]
             row += coef[3, d] * idx[d]
             col += coef[4, d] * idx[d]
+            for k in range(ng):
+                idx[nd + k] += coef[5 + k, d] * idx[d]
         tx, tw, ty = np.int64(tens[0]), np.int64(tens[1]), np.int64(tens[2])
         qx = qw = qry = qwy = np.int64(0)  # quick hits: x, w and y reads, y writes
         check = rows >= 0
         macs = np.int64(0)
         it = np.int64(0)
         while it < count:
-            if not check or (row >= 0 and row < rows and col >= 0 and col < cols):
+            inside = not check or (row >= 0 and row < rows and col >= 0 and col < cols)
+            for k in range(ng):
+                inside = inside and idx[nd + k] < limits[k]
+            if inside:
                 # read x, read w, read y, write y; quick hits are counted in registers
                 rx = _access(S, top, xa, dsize, READ, tx, hashed)
                 rw = _access(S, top, wa, dsize, READ, tw, hashed)
@@ -1050,6 +1061,8 @@ def _loops(hashed):
                     if check:
                         m = min(m, _steps(row, coef[3, inner], rows),
                                 _steps(col, coef[4, inner], cols))
+                    for k in range(ng):
+                        m = min(m, _steps(idx[nd + k], coef[5 + k, inner], limits[k]))
                     if m > 0:  # first-level hits, like those `_access` serves
                         qx += m
                         qw += m
@@ -1063,6 +1076,8 @@ def _loops(hashed):
                         ya += coef[2, inner] * m
                         row += coef[3, inner] * m
                         col += coef[4, inner] * m
+                        for k in range(ng):
+                            idx[nd + k] += coef[5 + k, inner] * m
             it += 1
             d = nd - 1
             while d >= 0:
@@ -1072,6 +1087,8 @@ def _loops(hashed):
                 ya += coef[2, d]
                 row += coef[3, d]
                 col += coef[4, d]
+                for k in range(ng):
+                    idx[nd + k] += coef[5 + k, d]
                 if idx[d] < ext[d]:
                     break
                 e = ext[d]
@@ -1081,6 +1098,8 @@ def _loops(hashed):
                 ya -= coef[2, d] * e
                 row -= coef[3, d] * e
                 col -= coef[4, d] * e
+                for k in range(ng):
+                    idx[nd + k] -= coef[5 + k, d] * e
                 d -= 1
         quick = top[-1]
         for t, w, n in ((tx, READ, qx), (tw, READ, qw), (ty, READ, qry), (ty, WRITE, qwy)):

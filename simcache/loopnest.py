@@ -43,9 +43,11 @@ class Tensor:
 class Nest:
     """One loop nest: dims outermost first, their extents, and linear address forms.
 
-    coef rows: x, w, y byte offsets, then the input row and column (for the skip check);
-    base: the same five forms at index 0. `bounds` = (rows, cols) of the unpadded input when
-    out-of-range taps are skipped, or None when every tap reads memory.
+    coef rows: x, w, y byte offsets, then the input row and column (for the skip check),
+    then one guard form per entry of `limits`; base: the same forms at index 0. `bounds` =
+    (rows, cols) of the unpadded input when out-of-range taps are skipped, or None when
+    every tap reads memory. An iteration is performed only if every guard form is below
+    its limit (a tiled loop's last tile, which is shorter: its form is the loop's index).
     """
 
     dims: tuple[str, ...]
@@ -55,6 +57,7 @@ class Nest:
     tensors: tuple[int, int, int]  # categories of the x, w, y roles
     bounds: tuple[int, int] | None
     dtype_bytes: int
+    limits: tuple[int, ...] = ()
 
     @property
     def iterations(self) -> int:
@@ -249,6 +252,8 @@ def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ..
                 ok = ((forms[CROW] >= 0) & (forms[CROW] < rows)
                       & (forms[CCOL] >= 0) & (forms[CCOL] < cols))
                 forms = forms[:, ok]
+            for k, limit in enumerate(nest.limits):
+                forms = forms[:, forms[CCOL + 1 + k] < limit]
             n = forms.shape[1]
             addr = np.empty(4 * n, dtype=np.int64)
             addr[0::4], addr[1::4] = forms[CX], forms[CW]

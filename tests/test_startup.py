@@ -111,7 +111,7 @@ def _nest_args(kind):
     state = engine.State([engine.Geometry("w", 128, 4, 32, 1, "lru", True, True) if kind
                           else engine.Geometry("w", 64, 16, 2, 2, "lru", True, True)])
     return (state.S, np.zeros(8, np.int64), np.ones(8, np.int64), np.zeros((5, 8), np.int64),
-            np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, 0, 1)
+            np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, np.zeros(0, np.int64), 0, 1)
 
 
 def test_a_second_process_knows_the_cache_will_hit():
