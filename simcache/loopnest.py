@@ -266,63 +266,85 @@ def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ..
 
 
 # ---------------------------------------------------------------- accesses → loop indices
-# (simcache explain). A layer's trace holds only the in-bounds iterations (padding-skipped
-# taps make no access), four accesses each, nest after nest; these functions find the
-# iteration behind any access without walking the nest up to it.
+# (simcache explain). A layer's trace holds only the iterations performed (a tap outside
+# the input, or an index past a tiled loop's end, makes no access), four accesses each,
+# nest after nest; these functions find the iteration behind any access by counting, without
+# walking the nest up to it.
+
+_LOW = -(1 << 62)  # no lower limit (a guard form only has an upper one)
 
 
-def _axis_sums(nest: Nest, row: int, dims: range) -> np.ndarray:
-    """Every value (with repeats), sorted, of Σ coef[row, d]·idx[d] over the loops in `dims`
-    that move that coordinate (the others contribute 0)."""
-    sums = np.zeros(1, dtype=np.int64)
-    for d in dims:
-        c = int(nest.coef[row, d])
-        if c:
-            sums = np.add.outer(sums, c * np.arange(int(nest.ext[d]), dtype=np.int64)).ravel()
-    return np.sort(sums)
+def _conditions(nest: Nest) -> list[tuple[int, int, int]]:
+    """What an iteration must meet to be performed: (coef row, low, end) for each form that
+    must lie in [low, end): the input row and column (skipped taps), then the guards."""
+    out = []
+    if nest.bounds is not None:
+        out += [(CROW, 0, nest.bounds[0]), (CCOL, 0, nest.bounds[1])]
+    out += [(CCOL + 1 + k, _LOW, limit) for k, limit in enumerate(nest.limits)]
+    return out
 
 
-def _in_range(sums: np.ndarray, first: np.ndarray, limit: int) -> np.ndarray:
-    """For each value f of `first`: how many s of `sums` (sorted) have 0 <= f + s < limit."""
-    return (np.searchsorted(sums, limit - first, "left")
-            - np.searchsorted(sums, -first, "left"))
+def _block_counts(nest: Nest, digits: list[int], d: int) -> np.ndarray:
+    """For each value v of loop `d`: how many iterations are performed whose loops above d
+    are at `digits[:d]`, whose loop d is at v, and whose loops below are anything.
+
+    The conditions fall into groups that share no free loop (below d): the input row's
+    (i, p and their tile loops), the column's, a tiled b's, ... Within a group every
+    combination of its free loops is tried (a few thousand at most); the groups multiply,
+    and so do the extents of the free loops no condition reads."""
+    ext = [int(e) for e in nest.ext]
+    v = np.arange(ext[d], dtype=np.int64)
+    conds = _conditions(nest)
+    free = list(range(d + 1, len(ext)))
+    used = {e: [c for c, (row, _, _) in enumerate(conds) if nest.coef[row, e]] for e in free}
+    out = np.full(len(v), math.prod(ext[e] for e in free if not used[e]), dtype=np.int64)
+    left = set(range(len(conds)))
+    while left:  # one group of conditions, joined by the free loops they share
+        group, dims, todo = {min(left)}, set(), [min(left)]
+        while todo:
+            c = todo.pop()
+            for e in free:
+                if c in used[e] and e not in dims:
+                    dims.add(e)
+                    todo += [k for k in used[e] if k not in group]
+                    group.update(used[e])
+        left -= group
+        rows = [conds[c] for c in sorted(group)]
+        dims_l = sorted(dims)
+        grid = (np.indices([ext[e] for e in dims_l]).reshape(len(dims_l), -1)
+                if dims_l else np.zeros((0, 1), dtype=np.int64))
+        # a group that loop d does not move counts the same for every v
+        vs = v if any(nest.coef[row, d] for row, _, _ in rows) else v[:1]
+        ok = np.ones((len(vs), grid.shape[1]), dtype=bool)
+        for row, low, end in rows:
+            fixed = int(nest.base[row]) + sum(int(nest.coef[row, e]) * digits[e]
+                                              for e in range(d))
+            here = fixed + int(nest.coef[row, d]) * vs
+            inner = nest.coef[row, dims_l] @ grid if dims_l else np.zeros(1, dtype=np.int64)
+            form = here[:, None] + inner[None, :]
+            ok &= (form >= low) & (form < end)
+        out *= ok.sum(axis=1)
+    return out
+
+
+def _digits_of(nest: Nest, flat: int) -> list[int]:
+    digits, rest = [0] * len(nest.dims), flat
+    for d in range(len(nest.dims) - 1, -1, -1):
+        rest, digits[d] = divmod(rest, int(nest.ext[d]))
+    return digits
 
 
 def inbounds_before(nest: Nest, flat: int) -> int:
-    """Iterations of `nest` with flat index below `flat` whose input tap is in bounds (every
-    one when the nest has no bounds). The input row depends only on the loops with a row
-    coefficient (i, p), the column only on those with a column one (j, q): digit by digit of
-    `flat`, the iterations that agree on the digits above and are smaller on this one are
-    counted as (loops that move neither) × (rows in range) × (columns in range)."""
+    """Iterations of `nest` with flat index below `flat` that are performed (every one when
+    the nest skips nothing)."""
     flat = max(0, min(int(flat), nest.iterations))
-    if nest.bounds is None:
+    if not _conditions(nest):
         return flat
-    rows, cols = nest.bounds
-    nd = len(nest.dims)
     if flat == nest.iterations:
-        free = range(nd)
-        other = math.prod(int(nest.ext[d]) for d in free
-                          if nest.coef[CROW, d] == 0 and nest.coef[CCOL, d] == 0)
-        zero = np.array([nest.base[CROW]]), np.array([nest.base[CCOL]])
-        return int(other * _in_range(_axis_sums(nest, CROW, free), zero[0], rows)[0]
-                   * _in_range(_axis_sums(nest, CCOL, free), zero[1], cols)[0])
-    digits, rest = [0] * nd, flat
-    for d in range(nd - 1, -1, -1):
-        rest, digits[d] = divmod(rest, int(nest.ext[d]))
-    total = 0
-    row, col = int(nest.base[CROW]), int(nest.base[CCOL])
-    for d in range(nd):
-        if digits[d]:
-            free = range(d + 1, nd)
-            other = math.prod(int(nest.ext[e]) for e in free
-                              if nest.coef[CROW, e] == 0 and nest.coef[CCOL, e] == 0)
-            v = np.arange(digits[d], dtype=np.int64)
-            r = _in_range(_axis_sums(nest, CROW, free), row + int(nest.coef[CROW, d]) * v, rows)
-            c = _in_range(_axis_sums(nest, CCOL, free), col + int(nest.coef[CCOL, d]) * v, cols)
-            total += other * int((r * c).sum())
-        row += int(nest.coef[CROW, d]) * digits[d]
-        col += int(nest.coef[CCOL, d]) * digits[d]
-    return total
+        return int(_block_counts(nest, [], 0).sum())
+    digits = _digits_of(nest, flat)
+    return sum(int(_block_counts(nest, digits, d)[:digits[d]].sum())
+               for d in range(len(digits)) if digits[d])
 
 
 def trace_length(p: Plan) -> int:
@@ -340,24 +362,27 @@ def _digits(nest: Nest, flats: np.ndarray) -> np.ndarray:
 
 
 def _inbounds(nest: Nest, digits: np.ndarray) -> np.ndarray:
-    if nest.bounds is None:
-        return np.ones(digits.shape[1], dtype=bool)
-    rows, cols = nest.bounds
-    r = nest.base[CROW] + nest.coef[CROW] @ digits
-    c = nest.base[CCOL] + nest.coef[CCOL] @ digits
-    return (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+    """Whether each iteration (columns of `digits`) is performed."""
+    ok = np.ones(digits.shape[1], dtype=bool)
+    for row, low, end in _conditions(nest):
+        form = nest.base[row] + nest.coef[row] @ digits
+        ok &= (form >= low) & (form < end)
+    return ok
 
 
 def _nth_inbounds(nest: Nest, r: int) -> int:
-    """Flat index of the in-bounds iteration of rank `r` (0: the first)."""
-    lo, hi = 0, nest.iterations - 1  # the smallest f with inbounds_before(f + 1) > r
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if inbounds_before(nest, mid + 1) > r:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    """Flat index of the performed iteration of rank `r` (0: the first), loop by loop."""
+    if not _conditions(nest):
+        return r
+    digits = [0] * len(nest.dims)
+    for d in range(len(digits)):
+        cum = np.cumsum(_block_counts(nest, digits, d))
+        digits[d] = int(np.searchsorted(cum, r, "right"))
+        r -= int(cum[digits[d] - 1]) if digits[d] else 0
+    flat = 0
+    for d, e in zip(digits, nest.ext, strict=True):
+        flat = flat * int(e) + d
+    return flat
 
 
 def window_loops(p: Plan, start: int, stop: int) -> list[tuple[int, int, np.ndarray]]:
