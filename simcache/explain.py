@@ -188,16 +188,19 @@ def _level_event(name: str, d: np.ndarray, kinds: list[int], victims: list[dict]
 
 def _victims(g: Geometry, before: tuple[np.ndarray, np.ndarray],
              after: np.ndarray) -> list[dict]:
-    """Lines a level held before an access and not after (a line never moves between slots:
-    a slot whose line changed lost its old one, unless the set holds it again elsewhere)."""
+    """Lines a level evicted during an access. A line never moves between slots, so a slot
+    whose line number changed lost its old line; `again` marks a line that the same access
+    installed once more (a line evicted for a fetch, then written back into the level by
+    the level above), which a comparison of the set's lines alone would miss."""
     tag0, meta0 = before
     out = []
     for slot in np.flatnonzero(tag0 != after).tolist():
         old = int(tag0[slot])
-        s = slot // g.ways
-        if old >= 0 and old not in after[s * g.ways:(s + 1) * g.ways]:
-            m = int(meta0[slot])
-            out.append(_line(g, old, (m >> K.M_OWNER) & 7, bool(m & K.M_DIRTY)))
+        if old >= 0:
+            s, m = slot // g.ways, int(meta0[slot])
+            v = _line(g, old, (m >> K.M_OWNER) & 7, bool(m & K.M_DIRTY))
+            v["again"] = bool(old in after[s * g.ways:(s + 1) * g.ways])
+            out.append(v)
     return out
 
 

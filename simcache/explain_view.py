@@ -104,7 +104,7 @@ def _event(ev: dict, memory: bool) -> Text:
         t.append(f" (tag {v['tag']:#x}, {v['tensor']}, ")
         t.append("dirty: written back" if v["dirty"] else "clean",
                  style=STYLES["dirty"] if v["dirty"] else None)
-        t.append(")")
+        t.append("; installed again)" if v.get("again") else ")")
     extra = ev["writebacks"] - sum(v["dirty"] for v in ev.get("victims", []))
     if extra > 0:  # cannot happen if the victims are read right; said rather than hidden
         t.append(f", {extra} more write-back{'s' if extra > 1 else ''}")

@@ -219,38 +219,73 @@ def naive_state(specs, trace, monkeypatch, seed=1):
     return counters[0], sets
 
 
+def busy_trace(tmp_path, n=260, seed=3):
+    """A din trace of a few hot regions, reads and writes of every tensor (evictions,
+    conflicts and write-backs are frequent), and the same as records."""
+    rng = np.random.default_rng(seed)
+    bases = rng.integers(0, 1 << 12, 4)
+    addr = (bases[rng.integers(0, 4, n)] + rng.integers(0, 256, n)) & ~3
+    write, tensor = rng.integers(0, 2, n), rng.integers(0, 4, n)
+    path = tmp_path / "busy.din"
+    path.write_text("".join(f"{w} {a:x} 4 {'xwyt'[t]}\n"
+                            for a, w, t in zip(addr, write, tensor, strict=True)))
+    return path, [(int(a), 4, int(w), int(t)) for a, w, t in zip(addr, write, tensor,
+                                                                   strict=True)]
+
+
+def assert_steps_as_reference(r, specs, trace, start, shown, monkeypatch):
+    """Each step's change, the lines it evicted (and whether dirty) at every level, and the
+    set shown after it, against the reference run to just before and just after it.
+    Returns the victims seen (dirty, clean)."""
+    before, sets_before = naive_state(specs, trace[:start], monkeypatch)
+    seen = [0, 0]
+    for k, step in enumerate(r.steps):
+        assert step["index"] == start + k
+        after, sets_after = naive_state(specs, trace[:start + k + 1], monkeypatch)
+        d = (after - before).sum(axis=1)  # [level, counter]
+        for lv, ev in enumerate(step["levels"]):
+            assert [ev["reads"], ev["writes"], ev["read_hits"], ev["write_hits"],
+                    ev["writebacks"], ev["bytes_read"], ev["bytes_written"]] == [
+                d[lv, naive.READS], d[lv, naive.WRITES], d[lv, naive.READ_HITS],
+                d[lv, naive.WRITE_HITS], d[lv, naive.WRITEBACKS],
+                d[lv, naive.BYTES_READ], d[lv, naive.BYTES_WRITTEN]], (k, lv)
+            if lv < len(specs):
+                old = {(line, dirty) for st in sets_before[lv] for _, line, dirty, _ in st}
+                new = {line for st in sets_after[lv] for _, line, _, _ in st}
+                gone = {(line, dirty) for line, dirty in old if line not in new}
+                assert {(v["line"], v["dirty"]) for v in ev["victims"]
+                        if not v["again"]} == gone, (k, lv)
+                assert all(v["line"] in new for v in ev["victims"] if v["again"])
+                assert ev["writebacks"] == sum(v["dirty"] for v in ev["victims"])
+                for v in ev["victims"]:
+                    seen[not v["dirty"]] += 1
+        for s in step["sets"]:
+            want = sets_after[shown][s["set"]]
+            assert [(w["way"], w["line"], w["dirty"], naive.TENSOR_NAMES.index(w["tensor"]))
+                    for w in s["ways"]] == want, (shown, k, s["set"])
+        before, sets_before = after, sets_after
+    return seen
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_every_step_as_the_reference(name, monkeypatch):
-    """Each access's change, the lines it evicted (and whether dirty) at every level, and
-    the touched set after it, against the reference run to just before and just after it."""
+def test_every_step_as_the_reference(name, monkeypatch, tmp_path):
     specs = CONFIGS[name]
+    path, trace = busy_trace(tmp_path)
+    start, steps = 180, 60
+    for shown in range(len(specs)):
+        r = api.explain(hierarchy(specs), trace=path, start=start, steps=steps,
+                        level=f"L{shown + 1}")
+        dirty, clean = assert_steps_as_reference(r, specs, trace, start, shown, monkeypatch)
+        assert clean > 0 and (dirty > 0 or name == "write-through"), (dirty, clean)
+
+
+def test_layer_steps_as_the_reference(monkeypatch):
+    specs = CONFIGS["registers"]
     arrays, lay = layer_trace()
     trace = list(zip(*(a.tolist() for a in arrays), strict=True))
-    start, steps = 150, 12
-    for lv_shown in range(len(specs)):
-        r = api.explain(hierarchy(specs), lay, start=start, steps=steps,
-                        level=f"L{lv_shown + 1}")
-        before, sets_before = naive_state(specs, trace[:start], monkeypatch)
-        for k, step in enumerate(r.steps):
-            after, sets_after = naive_state(specs, trace[:start + k + 1], monkeypatch)
-            d = (after - before).sum(axis=1)  # [level, counter]
-            for lv, ev in enumerate(step["levels"]):
-                assert [ev["reads"], ev["writes"], ev["read_hits"], ev["write_hits"],
-                        ev["writebacks"], ev["bytes_read"], ev["bytes_written"]] == [
-                    d[lv, naive.READS], d[lv, naive.WRITES], d[lv, naive.READ_HITS],
-                    d[lv, naive.WRITE_HITS], d[lv, naive.WRITEBACKS],
-                    d[lv, naive.BYTES_READ], d[lv, naive.BYTES_WRITTEN]], (k, lv)
-                if lv < len(specs):
-                    old = {(line, dirty) for st in sets_before[lv] for _, line, dirty, _ in st}
-                    new = {line for st in sets_after[lv] for _, line, _, _ in st}
-                    gone = {(line, dirty) for line, dirty in old if line not in new}
-                    assert {(v["line"], v["dirty"]) for v in ev["victims"]} == gone, (k, lv)
-                    assert ev["writebacks"] == sum(v["dirty"] for v in ev["victims"])
-            for s in step["sets"]:
-                want = sets_after[lv_shown][s["set"]]
-                assert [(w["way"], w["line"], w["dirty"], naive.TENSOR_NAMES.index(w["tensor"]))
-                        for w in s["ways"]] == want, (lv_shown, k, s["set"])
-            before, sets_before = after, sets_after
+    r = api.explain(hierarchy(specs), lay, start=100, steps=40, level="L2")
+    dirty, clean = assert_steps_as_reference(r, specs, trace, 100, 1, monkeypatch)
+    assert dirty > 0 and clean > 0
 
 
 @pytest.mark.parametrize("policy", ["lru", "fifo", "random"])
@@ -521,3 +556,16 @@ def test_help_teaches():
     from simcache.cli import app
     out = CliRunner().invoke(app, ["explain", "--help"], terminal_width=100).output
     assert "simcache explain thesis --layer depthwise" in out and "--misses-only" in out
+
+
+def test_a_line_evicted_and_installed_again(tmp_path):
+    """FIFO L2 of 2 ways: a fetch evicts a dirty line that L1 then writes back (L1's own
+    victim), so L2 installs it again, evicting another. Both evictions are shown, and the
+    level's two write-backs are both accounted for."""
+    from simcache import explain_view
+    path, _ = busy_trace(tmp_path)
+    r = api.explain(hierarchy(CONFIGS["fifo"]), trace=path, start=209, steps=1)
+    ev = r.steps[0]["levels"][1]
+    assert ev["writebacks"] == 2 and [v["dirty"] for v in ev["victims"]] == [True, True]
+    assert sorted(v["again"] for v in ev["victims"]) == [False, True]
+    assert "; installed again)" in explain_view.text(r.to_dict())
