@@ -751,8 +751,8 @@ def explain(
     **simcache explain thesis --layer spatial --preset early --start 1000000 --steps 8
     --level L1** (deep inside a large layer: what comes before is simulated)
 
-    **simcache explain mobile_soc --layer pointwise -F 8 --steps 400 --level L1 --set 3
-    --misses-only** (the misses of one set)
+    **simcache explain thesis --layer depthwise -F 32 -M 16 --steps 300 --level L1 --set 0
+    --misses-only** (the misses of one set: 16 channels of 4 KiB compete for it)
 
     **simcache explain thesis --trace traces/spatial_f8.din --steps 10 -f json**
     """
