@@ -335,24 +335,24 @@ class State:
         g = self.geometry[lv]
         if not 0 <= s < g.sets:
             raise ValueError(f"set {s} of {g.name}: it has sets 0 to {g.sets - 1}")
-        tag, meta = self._records(lv)
         first, geo = s * g.ways, self.geo[lv]
+        tag, meta = (a[first:first + g.ways].tolist() for a in self._records(lv))
         if g.policy == "random":
             ways = list(range(g.ways))
         elif g.ways <= K.SCAN_WAYS:
             order = int(self.S[int(geo[K.G_SW]) + 2 * s + 1])
             ways = [(order >> (4 * k)) & 15 for k in range(g.ways)]
         else:
-            ways, head = [], int(self.S[int(geo[K.G_HEAD]) + s])
-            nxt, slot = int(geo[K.G_NXT]), head
-            while slot >= 0 and len(ways) < g.ways:
-                ways.append(slot - first)
-                slot = int(self.S[nxt + slot])
-                if slot == head:
+            nxt = int(geo[K.G_NXT]) + first
+            ring = (self.S[nxt:nxt + g.ways] - first).tolist()  # ways, not slots
+            ways, way = [], int(self.S[int(geo[K.G_HEAD]) + s]) - first
+            while way >= 0 and len(ways) < g.ways:
+                ways.append(way)
+                way = ring[way]
+                if way == ways[0]:
                     break
-        return [(w, int(tag[first + w]), bool(meta[first + w] & K.M_DIRTY),
-                 int((meta[first + w] >> K.M_OWNER) & 7))
-                for w in ways if tag[first + w] >= 0]
+        return [(w, tag[w], bool(meta[w] & K.M_DIRTY), (meta[w] >> K.M_OWNER) & 7)
+                for w in ways if tag[w] >= 0]
 
 
 def hashed_first_level(geometry: list[Geometry]) -> bool:

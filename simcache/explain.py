@@ -154,17 +154,16 @@ def _split(g: Geometry, addr: int) -> dict:
             "offset": addr % g.line}
 
 
-def _line(g: Geometry, line: int, tensor: int, dirty: bool, way: int | None = None) -> dict:
-    d = {"tag": line // g.sets, "set": line % g.sets, "line": line, "addr": line * g.line,
-         "tensor": TENSOR_NAMES[tensor], "dirty": dirty}
-    if way is not None:
-        d = {"way": way, **d}
-    return d
+def _line(g: Geometry, line: int, tensor: int, dirty: bool) -> dict:
+    return {"tag": line // g.sets, "set": line % g.sets, "line": line, "addr": line * g.line,
+            "tensor": TENSOR_NAMES[tensor], "dirty": dirty}
 
 
 def _set_doc(state: State, lv: int, s: int) -> dict:
     g = state.geometry[lv]
-    ways = [_line(g, line, t, dirty, w) for w, line, dirty, t in state.set_ways(lv, s)]
+    sets, names = g.sets, TENSOR_NAMES
+    ways = [{"way": w, "tag": line // sets, "line": line, "tensor": names[t], "dirty": dirty}
+            for w, line, dirty, t in state.set_ways(lv, s)]
     return {"level": g.name, "set": s, "policy": g.policy, "order": ORDERS[g.policy],
             "ways": ways, "empty": g.ways - len(ways)}
 
