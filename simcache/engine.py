@@ -34,6 +34,8 @@ class Result:
     layer: Layer | None = None
     plan: Plan | None = None
     geometry: list[Geometry] = field(default_factory=list)
+    # three_c[phase, level, tensor, kind] (kernels.COMPULSORY...), when misses were classified
+    three_c: np.ndarray | None = None
 
 
 WINDOW_LIMIT = 1 << 24  # entries (int64) of a level's direct lookup window: 128 MiB at most
@@ -71,6 +73,26 @@ def _level_words(g: Geometry, window: tuple[int, int] | None) -> int:
     return words
 
 
+SEEN_BITS = {"window": 8, "trace": 16}  # first log2 size of a hash set of lines seen
+
+
+def _shadow_words(g: Geometry, window: tuple[int, int] | None) -> int:
+    """int64 words of a level's 3C shadow (State's layout), its hash set of lines seen
+    as first allocated included."""
+    lines = g.sets * g.ways
+    hbits = max(4, math.ceil(math.log2(2 * lines)))
+    words = 4 * lines + 2 + 2 * (1 << hbits)  # lines, meta, rings, head, fill, hash table
+    seen = SEEN_BITS["trace"]
+    if window is not None:
+        lbits = g.line.bit_length() - 1
+        wsize = ((window[1] - 1) >> lbits) - (window[0] >> lbits) + 1
+        if wsize <= WINDOW_LIMIT:
+            words += wsize
+        words += -(-wsize // 64)  # the bitmap of lines seen
+        seen = SEEN_BITS["window"]
+    return words + (1 << seen) + K.NGEO
+
+
 def stack_depth(geometry: list[Geometry], max_access: int) -> int:
     """Request stack entries that an access of `max_access` bytes can need at once."""
     depth, size = 8, max_access
@@ -82,34 +104,40 @@ def stack_depth(geometry: list[Geometry], max_access: int) -> int:
 
 
 def state_bytes(geometry: list[Geometry], window: tuple[int, int] | None = None,
-                max_access: int = 8) -> int:
-    """Bytes of the State of a hierarchy (computed from the geometry, nothing allocated)."""
+                max_access: int = 8, ccc: bool = False) -> int:
+    """Bytes of the State of a hierarchy (computed from the geometry, nothing allocated);
+    with `ccc`, its 3C shadows as first allocated too."""
     levels = len(geometry) + 1
     words = K.HDR + levels * K.NGEO + 2 * levels * K.NTENSORS * K.NKINDS + 4 * K.NTENSORS
     words += sum(_level_words(g, window) for g in geometry)
     words += 2 * BOX + stack_depth(geometry, max_access) * K.NSTACK
+    if ccc:
+        words += 2 * levels * K.NTENSORS * K.NCCC
+        words += sum(_shadow_words(g, window) for g in geometry)
     return 8 * words
 
 
-def too_big(k: int, g: Geometry, need: int) -> str:
+def too_big(k: int, g: Geometry, need: int, ccc: bool = False) -> str:
+    what = " with its 3C shadow (--3c)" if ccc else ""
     return (f"levels.{k} ({g.name}).size: {g.size:,} B in lines of {g.line} B needs "
-            f"{need / 2**30:.1f} GiB of simulator state; the limit is "
+            f"{need / 2**30:.1f} GiB of simulator state{what}; the limit is "
             f"{memory_limit() / 2**30:.1f} GiB (half the physical memory, or "
             "SIMCACHE_STATE_LIMIT)")
 
 
 def check_state(geometry: list[Geometry], window: tuple[int, int] | None = None,
-                max_access: int = 8) -> None:
+                max_access: int = 8, ccc: bool = False) -> None:
     """ConfigError naming the level when the state would exceed memory_limit()."""
     limit = memory_limit()
-    if state_bytes(geometry, window, max_access) <= limit:
+    if state_bytes(geometry, window, max_access, ccc) <= limit:
         return
-    problems = [too_big(k, g, need) for k, g in enumerate(geometry)
-                if (need := state_bytes([g], window, max_access)) > limit // 2]
+    problems = [too_big(k, g, need, ccc) for k, g in enumerate(geometry)
+                if (need := state_bytes([g], window, max_access, ccc)) > limit // 2]
     if not problems:
+        what = " with their 3C shadows (--3c)" if ccc else ""
         problems = [f"levels: the levels together need "
-                    f"{state_bytes(geometry, window, max_access) / 2**30:.1f} GiB of "
-                    f"simulator state; the limit is {limit / 2**30:.1f} GiB"]
+                    f"{state_bytes(geometry, window, max_access, ccc) / 2**30:.1f} GiB of "
+                    f"simulator state{what}; the limit is {limit / 2**30:.1f} GiB"]
     raise ConfigError(problems)
 
 
@@ -169,17 +197,51 @@ class State:
     larger one comes, at the cost of copying the state).
     `box`: entries of the outbox where a first level with many ways (a register file) puts
     what it sends below, if its policy draws no random numbers (kernels._defer); default
-    `BOX`."""
+    `BOX`.
+    `ccc`: classify every cache level's misses (3C): each level gets a fully associative
+    shadow and a record of the lines seen (kernels._shadow); the kernels that classify run."""
 
     def __init__(self, geometry: list[Geometry], seed: int = 1,
                  window: tuple[int, int] | None = None, max_access: int = 8,
-                 box: int | None = None):
+                 box: int | None = None, ccc: bool = False):
         levels = len(geometry) + 1  # main memory is the last
-        off = K.HDR + levels * K.NGEO
+        self.ccc = ccc
+        nrows = levels + (len(geometry) if ccc else 0)  # then one shadow row per cache
+        off = K.HDR + nrows * K.NGEO
         ctr, off = off, off + 2 * levels * K.NTENSORS * K.NKINDS
         quick, off = off, off + 4 * K.NTENSORS  # scratch, see kernels._fold
+        ccc_at = 0
+        if ccc:
+            ccc_at, off = off, off + 2 * levels * K.NTENSORS * K.NCCC
         rows, fill = [], []  # fill: (start, end) of regions that start at 0, not -1
         orders = []  # (start, end, value): every other word, the order words of sets
+
+        def hashed_sets(row: list[int], sets: int, ways: int, lbits: int) -> None:
+            """Lay out the rings, heads, fills, hash table and window of hashed sets."""
+            nonlocal off
+            nslot = sets * ways
+            hbits = max(4, math.ceil(math.log2(2 * nslot)))
+            row[K.G_HBITS] = hbits
+            row[K.G_NXT], off = off, off + nslot
+            row[K.G_PRV], off = off, off + nslot
+            row[K.G_HEAD], off = off, off + sets
+            row[K.G_FILL], off = off, off + sets
+            fill.append((row[K.G_FILL], off))  # ways filled: 0
+            row[K.G_HKEY], off = off, off + (1 << hbits)
+            row[K.G_HSLOT], off = off, off + (1 << hbits)
+            if window is not None:
+                wlo = window[0] >> lbits
+                wsize = ((window[1] - 1) >> lbits) - wlo + 1
+                if wsize <= WINDOW_LIMIT:
+                    row[K.G_WLO], row[K.G_WSIZE] = wlo, wsize
+                    row[K.G_WHERE], off = off, off + wsize
+
+        def records(row: list[int], nslot: int) -> None:
+            nonlocal off
+            row[K.G_TAG], off = off, off + nslot
+            row[K.G_META], off = off, off + nslot
+            fill.append((row[K.G_META], off))  # meta words: 0
+
         for g in geometry:
             row = [0] * K.NGEO
             row[K.G_SETS], row[K.G_WAYS] = g.sets, g.ways
@@ -187,10 +249,7 @@ class State:
             row[K.G_WB], row[K.G_WA] = int(g.write_back), int(g.write_allocate)
             row[K.G_POLICY] = _POLICIES[g.policy]
             row[K.G_MASK] = g.sets - 1 if g.sets & (g.sets - 1) == 0 else -1
-            nslot = g.sets * g.ways
-            row[K.G_TAG], off = off, off + nslot
-            row[K.G_META], off = off, off + nslot
-            fill.append((row[K.G_META], off))  # meta words: 0
+            records(row, g.sets * g.ways)
             if g.ways <= K.SCAN_WAYS:
                 # set words (the line of the order's first way, then the order word); in
                 # the order word the ways never filled come last, the lowest last
@@ -200,22 +259,7 @@ class State:
                                sum((g.ways - 1 - k) << (4 * k) for k in range(g.ways))))
                 row[K.G_OMASK] = (1 << 4 * g.ways) - 1 if g.ways < 16 else -1
             else:
-                hbits = max(4, math.ceil(math.log2(2 * nslot)))
-                row[K.G_HBITS] = hbits
-                row[K.G_NXT], off = off, off + nslot
-                row[K.G_PRV], off = off, off + nslot
-                row[K.G_HEAD], off = off, off + g.sets
-                row[K.G_FILL], off = off, off + g.sets
-                fill.append((row[K.G_FILL], off))  # ways filled: 0
-                row[K.G_HKEY], off = off, off + (1 << hbits)
-                row[K.G_HSLOT], off = off, off + (1 << hbits)
-                if window is not None:
-                    lbits = row[K.G_LBITS]
-                    wlo = window[0] >> lbits
-                    wsize = ((window[1] - 1) >> lbits) - wlo + 1
-                    if wsize <= WINDOW_LIMIT:
-                        row[K.G_WLO], row[K.G_WSIZE] = wlo, wsize
-                        row[K.G_WHERE], off = off, off + wsize
+                hashed_sets(row, g.sets, g.ways, row[K.G_LBITS])
             rows.append(row)
         rows.append([0] * K.NGEO)  # main memory
         # the kernels for a first level of many ways (kernels.RUN_NEST), and its outbox
@@ -229,9 +273,31 @@ class State:
                     and g.write_back and g.write_allocate):
                 boxed = max(BOX if box is None else box, 2)  # a fetch and a write-back
                 box_at, off = off, off + 2 * boxed
+        self._seen_hbits: list[int] = []
+        if ccc:  # the shadows: one fully associative set each, hashed
+            for g in geometry:
+                row = [0] * K.NGEO
+                lbits = g.line.bit_length() - 1
+                nslot = g.sets * g.ways
+                row[K.G_SETS], row[K.G_WAYS], row[K.G_LBITS] = 1, nslot, lbits
+                row[K.G_POLICY] = _POLICIES[g.policy]
+                records(row, nslot)
+                hashed_sets(row, 1, nslot, lbits)
+                if window is not None:  # a bitmap of the window's lines seen
+                    lo = window[0] >> lbits
+                    row[K.G_SEENLO], row[K.G_SEENN] = lo, ((window[1] - 1) >> lbits) - lo + 1
+                    row[K.G_SEENMAP], off = off, off + -(-row[K.G_SEENN] // 64)
+                    fill.append((row[K.G_SEENMAP], off))
+                self._seen_hbits.append(SEEN_BITS["window" if window is not None else "trace"])
+                rows.append(row)
         self.geometry = geometry
+        self._levels = levels
+        self._seen_at = off  # the hash sets of lines seen, then the stack: both may grow
+        for k, hb in enumerate(self._seen_hbits):
+            rows[levels + k][K.G_SEENKEY], rows[levels + k][K.G_SEENHB] = off, hb
+            off += 1 << hb
         self._stack_at = off
-        check_state(geometry, window, max_access)
+        check_state(geometry, window, max_access, ccc)
         depth = self._depth(max_access)
         self.S = np.full(off + depth * K.NSTACK, -1, dtype=np.int64)
         S = self.S
@@ -239,8 +305,13 @@ class State:
         S[K.H_LEVELS], S[K.H_CTR], S[K.H_QUICK] = levels, ctr, quick
         S[K.H_STACK], S[K.H_DEPTH] = off, depth
         S[K.H_RNG] = np.array([seed], dtype=np.uint64).view(np.int64)[0]
+        # the shadows' generator: another seed (never 0, which xorshift keeps at 0)
+        S[K.H_RNG2] = np.array([(seed ^ 0x5DEECE66D) or 1], dtype=np.uint64).view(np.int64)[0]
         S[K.HDR:ctr] = np.array(rows, dtype=np.int64).reshape(-1)
         S[ctr:quick + 4 * K.NTENSORS] = 0  # counters and quick counters
+        if ccc:
+            S[K.H_CCC] = ccc_at
+            S[ccc_at:ccc_at + 2 * levels * K.NTENSORS * K.NCCC] = 0
         for start, end in fill:
             S[start:end] = 0
         for start, end, value in orders:
@@ -248,6 +319,37 @@ class State:
         S[K.H_FITS] = max_access
         if boxed:
             S[K.H_BOX], S[K.H_BOXCAP] = box_at, boxed
+
+    def _shadow_row(self, lv: int) -> int:
+        return K.HDR + (self._levels + lv) * K.NGEO
+
+    def _grow_seen(self) -> None:
+        """Give every half-full hash set of lines seen four times the room (the stack,
+        empty between kernel calls, moves after them)."""
+        old = self.S
+        keep = []
+        for k, hb in enumerate(self._seen_hbits):
+            sg = self._shadow_row(k)
+            count = int(old[sg + K.G_SEENCOUNT])
+            if 2 * count > (1 << hb) - 1:
+                self._seen_hbits[k] = hb + 2
+            at = int(old[sg + K.G_SEENKEY])
+            keys = old[at:at + (1 << hb)]
+            keep.append(keys[keys >= 0].copy())
+        size = sum(1 << hb for hb in self._seen_hbits)
+        depth = int(old[K.H_DEPTH])
+        self.S = np.concatenate([old[:self._seen_at], np.full(size, -1, np.int64),
+                                 np.zeros(depth * K.NSTACK, np.int64)])
+        off = self._seen_at
+        for k, hb in enumerate(self._seen_hbits):
+            sg = self._shadow_row(k)
+            self.S[sg + K.G_SEENKEY], self.S[sg + K.G_SEENHB] = off, hb
+            self.S[sg + K.G_SEENCOUNT] = 0
+            off += 1 << hb
+            K.seen_insert(self.S, sg, keep[k])
+        self._stack_at = off
+        self.S[K.H_STACK] = off
+        self.S[K.H_GROW] = 0
 
     @property
     def geo(self) -> np.ndarray:
@@ -259,6 +361,15 @@ class State:
         """counters[phase, level, tensor, kind] (a view; copy it to keep it)."""
         c, n = int(self.S[K.H_CTR]), len(self.geometry) + 1
         return self.S[c:c + 2 * n * K.NTENSORS * K.NKINDS].reshape(2, n, K.NTENSORS, K.NKINDS)
+
+    @property
+    def three_c(self) -> np.ndarray | None:
+        """three_c[phase, level, tensor, kind] (a view), kinds kernels.COMPULSORY, CAPACITY,
+        CONFLICT; None without classification."""
+        if not self.ccc:
+            return None
+        c, n = int(self.S[K.H_CCC]), self._levels
+        return self.S[c:c + 2 * n * K.NTENSORS * K.NCCC].reshape(2, n, K.NTENSORS, K.NCCC)
 
     def _depth(self, max_access: int) -> int:
         """Stack entries that an access of `max_access` bytes can need at once."""
@@ -285,16 +396,26 @@ class State:
                   np.ascontiguousarray(is_write, dtype=np.uint8),
                   np.ascontiguousarray(tensor, dtype=np.int8))
         # the kernel finds the largest access in a pass it makes anyway; if the stack is
-        # too shallow for it, it does nothing and says so
-        while (largest := K.RUN_TRACE[self.hashed](self.S, *arrays)) > 0:
-            self.reserve(int(largest))
+        # too shallow for it, it does nothing and says so. Classifying, it may stop early
+        # for a table of lines seen to grow
+        kernel = (K.RUN_TRACE_CCC if self.ccc else K.RUN_TRACE)[self.hashed]
+        while (r := int(kernel(self.S, *arrays))) != 0:
+            if r > 0:
+                self.reserve(r)
+            else:
+                self._grow_seen()
+                arrays = tuple(a[-r:] for a in arrays)
 
     def walk(self, idx, ext, coef, base, tensors, dtype_bytes, rows, cols, limits, start,
              count) -> int:
         """Walk `count` iterations of a loop nest from `start` (kernels.run_nest). Returns
         the MACs performed."""
-        return int(K.RUN_NEST[self.hashed](self.S, idx, ext, coef, base, tensors, dtype_bytes,
-                                           rows, cols, limits, start, count))
+        kernel = (K.RUN_NEST_CCC if self.ccc else K.RUN_NEST)[self.hashed]
+        macs = int(kernel(self.S, idx, ext, coef, base, tensors, dtype_bytes, rows, cols,
+                          limits, start, count))
+        if self.S[K.H_GROW]:  # lines outside the window's bitmaps (not for a layer's nests)
+            self._grow_seen()
+        return macs
 
     def _records(self, lv: int) -> tuple[np.ndarray, np.ndarray]:
         """A level's line numbers and meta words, per slot (set * ways + way)."""
@@ -309,7 +430,9 @@ class State:
             tag, meta = self._records(lv)
             slots = np.flatnonzero(((meta & K.M_DIRTY) != 0) & (tag >= 0))
             order = slots[np.argsort(tag[slots], kind="stable")]
-            K.flush_level(self.S, lv, order)
+            K.FLUSH_LEVEL[self.ccc](self.S, lv, order)
+            if self.S[K.H_GROW]:
+                self._grow_seen()
 
     def contents(self) -> list[list[list[tuple[int, bool] | None]]]:
         """Per level, per set, per physical way: (line number, dirty) or None — for small
@@ -453,8 +576,10 @@ def warm_up(kinds: Iterable[bool] = (False, True), needs: Iterable[str] = NEEDS,
     return seconds, compiled
 
 
-def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = None) -> Result:
-    """Run a layer's loop nest through the hierarchy, flush, and return the counts."""
+def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = None,
+             ccc: bool = False) -> Result:
+    """Run a layer's loop nest through the hierarchy, flush, and return the counts (with
+    every cache level's misses classified, if `ccc`)."""
     t0 = time.perf_counter()
     problems = layer.problems() + limit_problems(layer)
     if problems:
@@ -462,7 +587,7 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
     p = plan(layer)
     geometry = hierarchy.geometry(layer.dtype_bytes)
     window = (min(t.base for t in p.tensors), max(t.base + t.nbytes for t in p.tensors))
-    state = State(geometry, hierarchy.seed, window, layer.dtype_bytes)
+    state = State(geometry, hierarchy.seed, window, layer.dtype_bytes, ccc=ccc)
     total, done, macs = p.iterations, 0, 0
     for nest in p.nests:
         rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
@@ -478,16 +603,20 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
                 progress(done, total)
     state.flush()
     return Result(hierarchy.level_names, state.counters.copy(), 4 * macs, macs,
-                  time.perf_counter() - t0, layer, p, geometry)
+                  time.perf_counter() - t0, layer, p, geometry, _copy(state.three_c))
+
+
+def _copy(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else a.copy()
 
 
 def simulate_trace(hierarchy: Hierarchy, chunks: Iterable[tuple[np.ndarray, ...]],
                    element_bytes: int = 4, progress: Progress | None = None,
-                   total: int = 0) -> Result:
+                   total: int = 0, ccc: bool = False) -> Result:
     """Replay (addr, size, is_write, tensor) chunks through the hierarchy, then flush."""
     t0 = time.perf_counter()
     geometry = hierarchy.geometry(element_bytes)
-    state = State(geometry, hierarchy.seed)
+    state = State(geometry, hierarchy.seed, ccc=ccc)
     n = 0
     for addr, size, is_write, tensor in chunks:
         state.replay(addr, size, is_write, tensor)
@@ -496,4 +625,4 @@ def simulate_trace(hierarchy: Hierarchy, chunks: Iterable[tuple[np.ndarray, ...]
             progress(n, total)
     state.flush()
     return Result(hierarchy.level_names, state.counters.copy(), n, 0, time.perf_counter() - t0,
-                  geometry=geometry)
+                  geometry=geometry, three_c=_copy(state.three_c))

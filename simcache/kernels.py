@@ -194,8 +194,11 @@ def njit(*args, **kw):
 # header fields; H_FITS: the largest access (bytes) the request stack is deep enough for;
 # H_BOX, H_BOXCAP, H_BOXN: where the outbox starts (0: none), its entries, and how many
 # it holds (`_defer`)
-H_LEVELS, H_CTR, H_QUICK, H_STACK, H_DEPTH, H_RNG, H_FITS, H_BOX, H_BOXCAP, H_BOXN = range(10)
-HDR = 10  # the first level's geometry row starts here
+# H_CCC: where the 3C counters start (0: no classification); H_RNG2: the generator of the
+# shadows of random levels; H_GROW: set when a seen-line table is half full (`_seen_add`)
+(H_LEVELS, H_CTR, H_QUICK, H_STACK, H_DEPTH, H_RNG, H_FITS, H_BOX, H_BOXCAP, H_BOXN,
+ H_CCC, H_RNG2, H_GROW) = range(13)
+HDR = 13  # the first level's geometry row starts here
 # geometry fields, per level. G_TAG, G_META: its slots' line numbers and meta words; G_NXT
 # to G_WHERE are used by hashed levels only
 (G_SETS, G_WAYS, G_LBITS, G_WB, G_WA, G_POLICY, G_MASK, G_HBITS, G_TAG, G_META, G_NXT,
@@ -207,6 +210,16 @@ NGEO = 22
 # G_CHAIN (first level only): 1 if no level's line is larger than the next one's (`_miss`)
 # G_WLO, G_WSIZE, G_WHERE: the direct lookup window's first line, its lines (0: none), and
 # where its table starts
+# 3C classification (`_shadow`): level lv's fully associative shadow has the geometry row
+# of level S[H_LEVELS] + lv (one set, hashed). Fields a shadow does not use hold its record
+# of lines seen: a bitmap over the lines [G_SEENLO, G_SEENLO + G_SEENN) starting at
+# G_SEENMAP, and for any other line a hash set of 2**G_SEENHB keys at G_SEENKEY holding
+# G_SEENCOUNT of them
+G_SEENLO, G_SEENN, G_SEENMAP, G_SEENKEY, G_SEENHB, G_SEENCOUNT = (G_WB, G_WA, G_SW, G_OMASK,
+                                                                  G_CHAIN, G_MASK)
+# 3C counters: ccc[((phase * levels + level) * NTENSORS + tensor) * NCCC + kind]
+COMPULSORY, CAPACITY, CONFLICT = range(3)
+NCCC = 3
 LRU, FIFO, RANDOM = 0, 1, 2
 # meta word of a record
 M_DIRTY, M_OWNER = 1, 1  # the dirty bit; the shift of the owner field
@@ -579,84 +592,172 @@ def _hit(S, c, write, demand):
         S[_u(c + SERVED)] += 1
 
 
-# ---------------------------------------------------------------- requests
+# ---------------------------------------------------------------- 3C classification
+
+
+@njit(inline="always")
+def _seen_add(S, sg, line):
+    """Record that `line` missed level and shadow alike (shadow row `sg`); True if that is
+    its first time (a compulsory miss). Sets H_GROW when the hash set is half full."""
+    k = line - S[_u(sg + G_SEENLO)]
+    if k >= 0 and k < S[_u(sg + G_SEENN)]:
+        w = S[_u(sg + G_SEENMAP)] + (k >> 6)
+        bit = np.int64(1) << (k & 63)
+        if S[_u(w)] & bit:
+            return False
+        S[_u(w)] |= bit
+        return True
+    keys, hbits = S[_u(sg + G_SEENKEY)], S[_u(sg + G_SEENHB)]
+    mask = (np.int64(1) << hbits) - 1
+    i = _hash(line, hbits)
+    while True:
+        v = S[_u(keys + i)]
+        if v == line:
+            return False
+        if v < 0:
+            break
+        i = (i + 1) & mask
+    n = S[_u(sg + G_SEENCOUNT)] + 1
+    if n >= mask:
+        raise RuntimeError("simcache: the table of lines seen is full")
+    S[_u(keys + i)] = line
+    S[_u(sg + G_SEENCOUNT)] = n
+    if 2 * n > mask:
+        S[H_GROW] = 1
+    return True
 
 
 @njit
-def request(S, phase, lv, addr, size, flags, tensor):
-    """Handle one request at level `lv` and everything it causes below (the general path)."""
-    mem = S[H_LEVELS] - 1
-    st = S[H_STACK]
-    sp = _push(S, 0, lv, addr, size, flags, tensor)
-    while sp > 0:
-        sp -= 1
-        e = st + sp * NSTACK
-        lv = S[_u(e + S_LEVEL)]
-        addr = S[_u(e + S_ADDR)]
-        size = S[_u(e + S_SIZE)]
-        flags = S[_u(e + S_FLAGS)]
-        tensor = S[_u(e + S_TENSOR)]
-        write = flags & F_WRITE
-        c = _cix(S, phase, lv, tensor)
-        if lv == mem:  # main memory always hits and has no lines
+def seen_insert(S, sg, lines):
+    """Put `lines` into the seen-line hash set of shadow row `sg` (its table regrown)."""
+    for k in range(lines.shape[0]):
+        _seen_add(S, sg, lines[k])
+
+
+@njit
+def _shadow(S, phase, lv, line, hit, allocates, tensor):
+    """The request for `line` that level `lv` just looked up (`hit`) goes to its fully
+    associative shadow of the same capacity, line and policy, which installs the line if
+    it misses and the level would install it (`allocates`); then a miss of the level is
+    classified, as Dinero IV classifies it: a conflict miss if the shadow hit; otherwise
+    compulsory the first time the line misses both, and capacity after. Returns whether
+    the shadow hit. A random shadow draws from a generator of its own, so that the
+    level's draws stay what they are without classification."""
+    levels = S[H_LEVELS]
+    sl = levels + lv
+    sg = _geo(sl)
+    sh = _lookup(S, sg, np.int64(0), line)
+    if sh < 0 and allocates:
+        if S[_u(sg + G_POLICY)] == RANDOM:
+            own = S[H_RNG]
+            S[H_RNG] = S[H_RNG2]
+            _install(S, sl, phase, np.int64(0), np.int64(0), line, tensor)
+            S[H_RNG2] = S[H_RNG]
+            S[H_RNG] = own
+        else:
+            _install(S, sl, phase, np.int64(0), np.int64(0), line, tensor)
+    if not hit:
+        c = S[H_CCC] + ((phase * levels + lv) * NTENSORS + tensor) * NCCC
+        if sh >= 0:
+            S[_u(c + CONFLICT)] += 1
+        elif _seen_add(S, sg, line):
+            S[_u(c + COMPULSORY)] += 1
+        else:
+            S[_u(c + CAPACITY)] += 1
+    return sh >= 0
+
+
+# ---------------------------------------------------------------- requests
+
+
+def _request(ccc):
+    """The general path, compiled with the 3C classification (`ccc`) or without it."""
+
+    @njit
+    def request(S, phase, lv, addr, size, flags, tensor):
+        """Handle one request at level `lv` and everything it causes below (the general path),
+        classifying every cache level's misses (`_shadow`) if `ccc`."""
+        mem = S[H_LEVELS] - 1
+        st = S[H_STACK]
+        sp = _push(S, 0, lv, addr, size, flags, tensor)
+        while sp > 0:
+            sp -= 1
+            e = st + sp * NSTACK
+            lv = S[_u(e + S_LEVEL)]
+            addr = S[_u(e + S_ADDR)]
+            size = S[_u(e + S_SIZE)]
+            flags = S[_u(e + S_FLAGS)]
+            tensor = S[_u(e + S_TENSOR)]
+            write = flags & F_WRITE
+            c = _cix(S, phase, lv, tensor)
+            if lv == mem:  # main memory always hits and has no lines
+                _count(S, c, write, size)
+                _hit(S, c, write, flags & F_DEMAND)
+                continue
+            g = _geo(lv)
+            lbits = S[_u(g + G_LBITS)]
+            line = addr >> lbits
+            s = _set(S, g, line)
+            if flags & F_INSTALL:
+                # a fetched line has arrived: only now is a random victim drawn
+                slot, sp = _install(S, lv, phase, sp, s, line, tensor)
+                if flags & F_DIRTY:
+                    _dirty(S, lv, slot)
+                continue
+            last = (addr + size - 1) >> lbits
+            if last != line:
+                # one request per line touched, the first handled first
+                for ln in range(last, line - 1, -1):
+                    lo = max(addr, ln << lbits)
+                    hi = min(addr + size, (ln + 1) << lbits)
+                    sp = _push(S, sp, lv, lo, hi - lo, flags, tensor)
+                continue
             _count(S, c, write, size)
-            _hit(S, c, write, flags & F_DEMAND)
-            continue
-        g = _geo(lv)
-        lbits = S[_u(g + G_LBITS)]
-        line = addr >> lbits
-        s = _set(S, g, line)
-        if flags & F_INSTALL:
-            # a fetched line has arrived: only now is a random victim drawn
-            slot, sp = _install(S, lv, phase, sp, s, line, tensor)
-            if flags & F_DIRTY:
-                _dirty(S, lv, slot)
-            continue
-        last = (addr + size - 1) >> lbits
-        if last != line:
-            # one request per line touched, the first handled first
-            for ln in range(last, line - 1, -1):
-                lo = max(addr, ln << lbits)
-                hi = min(addr + size, (ln + 1) << lbits)
-                sp = _push(S, sp, lv, lo, hi - lo, flags, tensor)
-            continue
-        _count(S, c, write, size)
-        slot = _lookup(S, g, s, line)
-        wb = S[_u(g + G_WB)]
-        if slot >= 0:
-            _hit(S, c, write, flags & F_DEMAND)
-            if write:
+            slot = _lookup(S, g, s, line)
+            wb = S[_u(g + G_WB)]
+            if ccc:  # what a miss here would install, the shadow installs too
+                _shadow(S, phase, lv, line, slot >= 0, not write or S[_u(g + G_WA)] != 0
+                        or ((flags & F_WB) != 0 and size == (np.int64(1) << lbits)), tensor)
+            if slot >= 0:
+                _hit(S, c, write, flags & F_DEMAND)
+                if write:
+                    if wb:
+                        _dirty(S, lv, slot)
+                    else:
+                        sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
+                continue
+            # a miss; the stack is last-in first-out, so what happens last is pushed first
+            line_bytes = np.int64(1) << lbits
+            if write and (flags & F_WB) and size == line_bytes:
+                # a whole dirty line from above: no fetch, every byte is overwritten
+                slot, sp = _install(S, lv, phase, sp, s, line, tensor)
                 if wb:
                     _dirty(S, lv, slot)
                 else:
                     sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
-            continue
-        # a miss; the stack is last-in first-out, so what happens last is pushed first
-        line_bytes = np.int64(1) << lbits
-        if write and (flags & F_WB) and size == line_bytes:
-            # a whole dirty line from above: no fetch, every byte is overwritten
-            slot, sp = _install(S, lv, phase, sp, s, line, tensor)
-            if wb:
-                _dirty(S, lv, slot)
+            elif write and not S[_u(g + G_WA)]:
+                sp = _push(S, sp, lv + 1, addr, size, flags, tensor)
             else:
-                sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
-        elif write and not S[_u(g + G_WA)]:
-            sp = _push(S, sp, lv + 1, addr, size, flags, tensor)
-        else:
-            # read miss, or write-allocate: fetch, install, then dirty or forward
-            if write and not wb:
-                sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
-            if S[_u(g + G_POLICY)] == RANDOM:
-                # the victim is drawn when the line arrives, after the fetch's own draws
-                sp = _push(S, sp, lv, addr, size,
-                           F_INSTALL | (F_DIRTY if write and wb else 0), tensor)
-            else:
-                # an LRU or FIFO victim does not depend on what happens below: install now;
-                # its write-back, pushed first, still goes down after the fetch
-                slot, sp = _install(S, lv, phase, sp, s, line, tensor)
-                if write and wb:
-                    _dirty(S, lv, slot)
-            sp = _push(S, sp, lv + 1, line << lbits, line_bytes, flags & F_DEMAND, tensor)
+                # read miss, or write-allocate: fetch, install, then dirty or forward
+                if write and not wb:
+                    sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
+                if S[_u(g + G_POLICY)] == RANDOM:
+                    # the victim is drawn when the line arrives, after the fetch's own draws
+                    sp = _push(S, sp, lv, addr, size,
+                               F_INSTALL | (F_DIRTY if write and wb else 0), tensor)
+                else:
+                    # an LRU or FIFO victim does not depend on what happens below: install now;
+                    # its write-back, pushed first, still goes down after the fetch
+                    slot, sp = _install(S, lv, phase, sp, s, line, tensor)
+                    if write and wb:
+                        _dirty(S, lv, slot)
+                sp = _push(S, sp, lv + 1, line << lbits, line_bytes, flags & F_DEMAND, tensor)
+
+    return request
+
+
+request = _request(False)
+request_ccc = _request(True)
 
 
 @njit
@@ -907,6 +1008,40 @@ def _access(S, top, addr, size, write, tensor, hashed):
     return r
 
 
+@njit(inline="always")
+def _access_ccc(S, top, addr, size, write, tensor):
+    """One trace access (run phase) with its misses classified. Returns QUICK when the
+    first level and its shadow both hit (the caller counts it); otherwise 0, counted here.
+
+    A first-level hit is handled here, and the shadow sees it; everything else takes the
+    general path, which classifies (`request_ccc`). The nest's repeated-hit shortcut
+    needs both to hit: a repeated sequence of hits then changes neither."""
+    cached, lbits0, mask0, sets0, wb0, _, _, meta0 = top[:8]
+    line = addr >> lbits0
+    if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
+        s = (line & mask0) if mask0 >= 0 else (line % sets0)
+        h = _lookup(S, np.int64(HDR), s, line)
+        if h >= 0:
+            if write:
+                S[_u(meta0 + h)] |= M_DIRTY
+            if _shadow(S, RUN, RUN, line, True, not write or S[_u(HDR + G_WA)] != 0, tensor):
+                return QUICK
+            c = _cix(S, 0, 0, tensor)
+            _count(S, c, write, size)
+            _hit(S, c, write, True)
+            return 0
+    request_ccc(S, RUN, RUN, addr, size, (F_WRITE if write else 0) | F_DEMAND, tensor)
+    return 0
+
+
+@njit(inline="always")
+def _step(S, top, addr, size, write, tensor, hashed, ccc):
+    """One access of a nest: `_access`, or with classification `_access_ccc`."""
+    if ccc:
+        return _access_ccc(S, top, addr, size, write, tensor)
+    return _access(S, top, addr, size, write, tensor, hashed)
+
+
 @njit
 def _relink(S, s, slot):
     """A hit on `slot` of set `s` of a hashed first level, under LRU: it becomes the most
@@ -964,22 +1099,40 @@ def _steps(offset, step, limit):
     return (limit - 1 - offset) // step
 
 
-def _loops(hashed):
+def _loops(hashed, ccc):
     """The kernel loops for a first level whose sets are hashed (`hashed`), or scanned:
     each is compiled without the other's lookups (a closure's variable is a constant to
-    Numba), which keeps its loop small."""
+    Numba), which keeps its loop small; and with the 3C classification (`ccc`), whose
+    loops do not take the plain path's shortcuts below the first level."""
 
     @njit
     def run_trace(S, addr, size, is_write, tensor):
         """Replay trace arrays (one chunk) through the hierarchy. Returns 0; or, having
         changed nothing, the largest access's size when the request stack is not deep enough
-        for it (the caller deepens the stack and calls again).
+        for it (the caller deepens the stack and calls again); or, classifying, −k when it
+        stopped after k accesses for a table of lines seen to grow (the caller grows it and
+        goes on from there).
 
         The quick counts are every access, counted in a pass of their own, less those that
         `_access` did not serve quickly: counting the quick ones in the simulation loop, as
         they happen, cost more than that pass (BENCHMARKS.md)."""
         top = _top(S, 0)
         quick = top[-1]
+        if ccc:  # counted as they come: the run may stop early (a negative return)
+            largest = np.int64(0)
+            for k in range(size.shape[0]):
+                largest = max(largest, size[k])
+            if largest > S[H_FITS]:
+                return largest
+            for k in range(addr.shape[0]):
+                n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
+                if _access_ccc(S, top, addr[k], n, w, t) == QUICK:
+                    _quick_add(S, quick, t, w, 1, n)
+                if S[H_GROW]:  # a table of lines seen must grow: stop after this access
+                    _fold(S)
+                    return -np.int64(k + 1)
+            _fold(S)
+            return np.int64(0)
         largest = _tally(S, quick, size, is_write, tensor, 1)
         if largest > S[H_FITS]:
             _tally(S, quick, size, is_write, tensor, -1)  # undone
@@ -1044,10 +1197,10 @@ def _loops(hashed):
                 inside = inside and idx[nd + k] < limits[k]
             if inside:
                 # read x, read w, read y, write y; quick hits are counted in registers
-                rx = _access(S, top, xa, dsize, READ, tx, hashed)
-                rw = _access(S, top, wa, dsize, READ, tw, hashed)
-                ry = _access(S, top, ya, dsize, READ, ty, hashed)
-                wy = _access(S, top, ya, dsize, WRITE, ty, hashed)
+                rx = _step(S, top, xa, dsize, READ, tx, hashed, ccc)
+                rw = _step(S, top, wa, dsize, READ, tw, hashed, ccc)
+                ry = _step(S, top, ya, dsize, READ, ty, hashed, ccc)
+                wy = _step(S, top, ya, dsize, WRITE, ty, hashed, ccc)
                 qx += rx == QUICK
                 qw += rw == QUICK
                 qry += ry == QUICK
@@ -1112,22 +1265,36 @@ def _loops(hashed):
 
 
 # the kernels, indexed by whether the first level is hashed
-RUN_TRACE, RUN_NEST = zip(_loops(False), _loops(True), strict=True)
+RUN_TRACE, RUN_NEST = zip(_loops(False, False), _loops(True, False), strict=True)
+# the same, classifying misses (compiled only when a run asks for it)
+RUN_TRACE_CCC, RUN_NEST_CCC = zip(_loops(False, True), _loops(True, True), strict=True)
 
 
-@njit
-def flush_level(S, lv, order):
-    """End of run, one level: write back its dirty lines in the given slot order (flush
-    phase). The caller passes the slots sorted by line number."""
-    g = _geo(lv)
-    tag = S[_u(g + G_TAG)]
-    lbits = S[_u(g + G_LBITS)]
-    meta = S[_u(g + G_META)]
-    for k in range(order.shape[0]):
-        slot = order[k]
-        if S[_u(tag + slot)] >= 0 and S[_u(meta + slot)] & M_DIRTY:
-            S[_u(meta + slot)] &= ~np.int64(M_DIRTY)
-            t = (S[_u(meta + slot)] >> M_OWNER) & 7
-            S[_u(_cix(S, 1, lv, t) + WRITEBACKS)] += 1
-            request(S, FLUSH, lv + 1, S[_u(tag + slot)] << lbits, np.int64(1) << lbits,
-                    F_WRITE | F_WB, t)
+def _flush(ccc):
+    @njit
+    def flush_level(S, lv, order):
+        """End of run, one level: write back its dirty lines in the given slot order (flush
+        phase), classifying the misses they cause if `ccc`. The caller passes the slots
+        sorted by line number."""
+        g = _geo(lv)
+        tag = S[_u(g + G_TAG)]
+        lbits = S[_u(g + G_LBITS)]
+        meta = S[_u(g + G_META)]
+        for k in range(order.shape[0]):
+            slot = order[k]
+            if S[_u(tag + slot)] >= 0 and S[_u(meta + slot)] & M_DIRTY:
+                S[_u(meta + slot)] &= ~np.int64(M_DIRTY)
+                t = (S[_u(meta + slot)] >> M_OWNER) & 7
+                S[_u(_cix(S, 1, lv, t) + WRITEBACKS)] += 1
+                addr, size = S[_u(tag + slot)] << lbits, np.int64(1) << lbits
+                if ccc:
+                    request_ccc(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
+                else:
+                    request(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
+
+    return flush_level
+
+
+# indexed by whether the misses are classified
+FLUSH_LEVEL = (_flush(False), _flush(True))
+flush_level = FLUSH_LEVEL[0]

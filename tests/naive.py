@@ -158,7 +158,11 @@ class Cache:
 # ---------------------------------------------------------------------------
 
 
-def simulate(levels, trace, seed=1, memory_name="memory"):
+SHADOW_SEED = 0x5DEECE66D  # the shadows' generator: seed ^ this (or 1 if that is 0)
+COMPULSORY, CAPACITY, CONFLICT = range(3)
+
+
+def simulate(levels, trace, seed=1, memory_name="memory", three_c=None):
     """Run ``trace`` through the hierarchy ``levels`` (innermost first) + memory.
 
     levels: list of dicts with keys ``size``, ``line``, ``ways`` (int, or "full"),
@@ -179,9 +183,21 @@ def simulate(levels, trace, seed=1, memory_name="memory"):
         way that never held a line) of set ``s`` of level ``L``, in physical way
         order, taken AFTER the trace and BEFORE the end-of-run flush (the flush only
         marks lines clean; it removes none from the level it flushes).
+
+    three_c: if given, an int64 array of shape (2, len(levels) + 1, 5, 3) that receives,
+        per [phase, level, tensor], the misses of each cache level classified as
+        compulsory, capacity and conflict (Dinero IV's -lN-Tccc): every request a level
+        looks up also goes to a fully associative cache of the same size, line and
+        policy (its "shadow"; random shadows draw from a generator of their own), which
+        installs the line on a miss whenever the level itself would install it. A miss
+        of the level is a conflict miss if the shadow held the line; otherwise it is
+        compulsory if the line never missed both before, and capacity if it did.
     """
     del memory_name  # informative only
     caches = [Cache(spec) for spec in levels]
+    shadows = [Cache(dict(spec, ways="full")) for spec in levels]
+    seen = [set() for _ in levels]  # lines that missed level and shadow alike
+    shadow_rng = XorShift64((seed ^ SHADOW_SEED) or 1)
     memory = len(caches)  # level index of main memory
     counters = np.zeros((2, len(caches) + 1, 5, 8), dtype=np.int64)
     rng = XorShift64(seed)
@@ -238,6 +254,10 @@ def simulate(levels, trace, seed=1, memory_name="memory"):
             count(level, tensor, BYTES_READ, size)
 
         way = cache.find(s, line_number)
+        if three_c is not None:
+            allocates = (not is_write or cache.write_allocate
+                         or (writeback and covers_whole_line))
+            classify(level, line_number, way is not None, allocates, tensor)
 
         # ---- hits ----
         if way is not None:
@@ -285,6 +305,37 @@ def simulate(levels, trace, seed=1, memory_name="memory"):
 
         # ---- other write miss, no write-allocate: forwarded unchanged ----
         request(level + 1, addr, size, True, demand, writeback, tensor)
+
+    def classify(level, line_number, hit, allocates, tensor):
+        shadow = shadows[level]
+        order = shadow.order_of[0]
+        way = shadow.find(0, line_number)
+        if way is not None:
+            if shadow.policy == "lru":
+                order.remove(way)
+                order.append(way)
+        elif allocates:
+            free = [w for w in range(shadow.ways) if shadow.ways_of[0][w] is None]
+            if free:
+                new = free[0]
+            elif shadow.policy in ("lru", "fifo"):
+                new = order[0]
+            else:
+                new = shadow_rng.next() % shadow.ways
+            if new in order:
+                order.remove(new)
+            shadow.ways_of[0][new] = Line(line_number, False, tensor)
+            order.append(new)
+        if hit:
+            return
+        if way is not None:
+            kind = CONFLICT
+        elif line_number not in seen[level]:
+            seen[level].add(line_number)
+            kind = COMPULSORY
+        else:
+            kind = CAPACITY
+        three_c[state["phase"], level, tensor, kind] += 1
 
     def fetch(level, line_number, demand, tensor):
         """Read the whole line from the next level (demand if the miss was)."""
