@@ -419,15 +419,18 @@ class ExplainResult:
     `steps`: the accesses shown (the window's, less those the filters leave out), each a
     dict as docs/formats.md describes; `summary`: per level, what the whole window did;
     `window`: start, end (one past the last), accesses shown; `counters`: the window's
-    counters [phase, level, tensor, kind] (kernels.py), the change over the window."""
+    counters [phase, level, tensor, kind] (kernels.py), the change over the window, and
+    `three_c` its misses' kinds [phase, level, tensor, kernels.COMPULSORY | CAPACITY |
+    CONFLICT] (None where the 3C shadows would not fit in memory)."""
 
-    def __init__(self, doc: dict, counters: Any):
+    def __init__(self, doc: dict, counters: Any, three_c: Any = None):
         self._doc = doc
         self.steps: list[dict] = doc["steps"]
         self.summary: list[dict] = doc["summary"]
         self.window: dict = doc["window"]
         self.level: dict | None = doc["level"]
         self.counters = counters
+        self.three_c = three_c
 
     def to_dict(self) -> dict:
         """The JSON document (docs/formats.md, explain)."""
@@ -502,7 +505,7 @@ def explain(config: Hierarchy | str | Path, layer: str | Layer | None = None, *,
             "name": g.name, "size": g.size, "line": g.line, "ways": g.ways, "sets": g.sets,
             "policy": g.policy, "write_back": g.write_back, "write_allocate": g.write_allocate},
         "levels": list(h.level_names),
-        "three_c": result.three_c,
+        "three_c": result.three_c is not None,
         "steps": result.steps,
         "summary": result.summary,
     }
@@ -515,4 +518,4 @@ def explain(config: Hierarchy | str | Path, layer: str | Layer | None = None, *,
     else:
         doc["trace"] = {"path": str(trace), "format": what.fmt + (".gz" if what.gz else ""),
                         "skipped": what.skipped}
-    return ExplainResult(doc, result.counters)
+    return ExplainResult(doc, result.counters, result.three_c)

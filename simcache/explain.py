@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels as K
-from .config import Geometry
+from .config import ConfigError, Geometry
 from .engine import State
 from .errors import SimcacheError
 from .loopnest import TENSOR_NAMES, Plan, loop_indices, trace_chunks, trace_length, window_loops
 
 MAX_STEPS = 10_000  # accesses one explain steps through: each is a kernel call of its own
-CCC = hasattr(K, "COMPULSORY")  # the kernels classify misses (3C)
+KIND_INDEX = (K.COMPULSORY, K.CAPACITY, K.CONFLICT)
 KINDS = ("compulsory", "capacity", "conflict")
 ORDERS = {"lru": "most recent first", "fifo": "newest first", "random": "by way"}
 PREFIX_CHUNK = 1 << 20  # accesses per kernel call before the window
@@ -50,10 +50,6 @@ def layer_source(p: Plan, order: str, dtype_bytes: int) -> Source:
 
 def trace_source(chunks: Iterable[tuple[np.ndarray, ...]]) -> Source:
     return Source(chunks, None, "trace")
-
-
-def _kinds_index() -> list[int]:
-    return [K.COMPULSORY, K.CAPACITY, K.CONFLICT] if CCC else []
 
 
 def check_options(geometry: list[Geometry], level: str | None, set_index: int | None,
@@ -168,8 +164,10 @@ def _set_doc(state: State, lv: int, s: int) -> dict:
             "ways": ways, "empty": g.ways - len(ways)}
 
 
-def _level_event(name: str, d: np.ndarray, kinds: list[int], victims: list[dict] | None) -> dict:
-    """What one access did at one level: d = its counters' change [tensor, kind]."""
+def _level_event(name: str, d: np.ndarray, c3: np.ndarray | None,
+                 victims: list[dict] | None) -> dict:
+    """What one access did at one level: d = its counters' change [tensor, kind], c3 its
+    3C counters' change [tensor, kind] (None: not classified)."""
     tot = d.sum(axis=0)
     reads, writes = int(tot[K.READS]), int(tot[K.WRITES])
     hits = int(tot[K.READ_HITS] + tot[K.WRITE_HITS])
@@ -179,8 +177,9 @@ def _level_event(name: str, d: np.ndarray, kinds: list[int], victims: list[dict]
           "bytes_read": int(tot[K.BYTES_READ]), "bytes_written": int(tot[K.BYTES_WRITTEN]),
           "writebacks": int(tot[K.WRITEBACKS])}
     if victims is not None:  # a cache level
-        ev["three_c"] = ({k: int(tot[i]) for k, i in zip(KINDS, kinds, strict=True)}
-                         if kinds else None)
+        ev["three_c"] = (None if c3 is None else
+                         {k: int(c3[:, i].sum()) for k, i in zip(KINDS, KIND_INDEX,
+                                                                 strict=True)})
         ev["victims"] = victims
     return ev
 
@@ -206,16 +205,25 @@ def _victims(g: Geometry, before: tuple[np.ndarray, np.ndarray],
 @dataclass
 class Explained:
     """What `run` returns: the window's steps (JSON-ready dicts), the summary, and the
-    window's counters (phase, level, tensor, kind: the sum of every access's change)."""
+    window's counters (the sum of every access's change): counters[phase, level, tensor,
+    kind] and, where misses are classified, three_c[phase, level, tensor, kind]."""
 
     steps: list[dict]
     summary: list[dict]
     counters: np.ndarray
+    three_c: np.ndarray | None
     start: int
     end: int
     total: int | None
     shown_level: int | None
-    three_c: bool
+
+
+def _state(geometry: list[Geometry], seed: int, src: Source) -> State:
+    """The state, classifying misses (3C) unless its shadows would not fit in memory."""
+    try:
+        return State(geometry, seed, src.window, src.max_access, ccc=True)
+    except ConfigError:
+        return State(geometry, seed, src.window, src.max_access)
 
 
 def run(geometry: list[Geometry], seed: int, src: Source, start: int = 0, steps: int = 20,
@@ -227,28 +235,33 @@ def run(geometry: list[Geometry], seed: int, src: Source, start: int = 0, steps:
     shown = check_options(geometry, level, set_index, tensor, steps, start)
     if src.total is not None and start >= src.total:
         raise past_end(start, src.total, src.what)
-    extra = {"ccc": True} if CCC else {}
-    state = State(geometry, seed, src.window, src.max_access, **extra)
+    state = _state(geometry, seed, src)
     (addr, size, is_write, tens), total = _window(src, state, start, steps, progress)
     end = start + len(addr)
     loops = _loops(src, start, end)
-    kinds = _kinds_index()
     names = [g.name for g in geometry] + [memory]
-    first = state.counters.copy()
+    ncache = len(geometry)
+
+    def three_c() -> np.ndarray | None:
+        return None if state.three_c is None else state.three_c.copy()
+
+    first, first3 = state.counters.copy(), three_c()
     out = []
     for k in range(len(addr)):
         a, n, w, t = int(addr[k]), int(size[k]), bool(is_write[k]), int(tens[k])
-        before_ctr = state.counters[0].copy()
-        before = [tuple(x.copy() for x in state._records(lv)) for lv in range(len(geometry))]
+        before_ctr, before3 = state.counters[0].copy(), three_c()
+        before = [tuple(x.copy() for x in state._records(lv)) for lv in range(ncache)]
         state.replay(addr[k:k + 1], size[k:k + 1], is_write[k:k + 1], tens[k:k + 1])
         delta = state.counters[0] - before_ctr
+        delta3 = None if before3 is None else state.three_c[0] - before3[0]
         events = []
-        for lv in range(len(geometry) + 1):
-            if lv < len(geometry):
+        for lv in range(ncache + 1):
+            if lv < ncache:
                 vic = _victims(geometry[lv], before[lv], state._records(lv)[0])
+                c3 = None if delta3 is None else delta3[lv]
             else:
-                vic = None
-            events.append(_level_event(names[lv], delta[lv], kinds, vic))
+                vic = c3 = None
+            events.append(_level_event(names[lv], delta[lv], c3, vic))
         step = {"index": start + k, "nest": None, "loops": None, "tensor": TENSOR_NAMES[t],
                 "op": "write" if w else "read", "addr": a, "size": n, "split": None,
                 "levels": events, "sets": []}
@@ -268,10 +281,12 @@ def run(geometry: list[Geometry], seed: int, src: Source, start: int = 0, steps:
         if keep:
             out.append(step)
     counters = state.counters - first
-    summary = [_level_event(names[lv], counters[0, lv], kinds,
-                            [] if lv < len(geometry) else None)
-               for lv in range(len(geometry) + 1)]
+    window3 = None if first3 is None else state.three_c - first3
+    summary = [_level_event(names[lv], counters[0, lv],
+                            None if window3 is None or lv >= ncache else window3[0, lv],
+                            [] if lv < ncache else None)
+               for lv in range(ncache + 1)]
     for s in summary:
         s.pop("victims", None)
         s.pop("served", None)
-    return Explained(out, summary, counters, start, end, total, shown, CCC)
+    return Explained(out, summary, counters, window3, start, end, total, shown)

@@ -69,16 +69,26 @@ def layer_trace(**kw) -> tuple[list[np.ndarray], object]:
 
 
 def engine_counters(specs, arrays, stop, seed=1):
-    """The engine over accesses [0, stop), in one chunk, without the flush."""
+    """The engine over accesses [0, stop), in one chunk, without the flush: (counters,
+    3C counters)."""
     h = hierarchy(specs, seed)
-    extra = {"ccc": True} if ex.CCC else {}
-    state = engine.State(h.geometry(4), h.seed, None, 8, **extra)
+    state = engine.State(h.geometry(4), h.seed, None, 8, ccc=True)
     state.replay(*(a[:stop] for a in arrays))
-    return state.counters.copy()
+    return state.counters.copy(), state.three_c.copy()
 
 
 def window_counters(specs, arrays, start, stop, seed=1):
-    return engine_counters(specs, arrays, stop, seed) - engine_counters(specs, arrays, start, seed)
+    """The engine's counters and 3C counters over [start, stop): two runs subtracted."""
+    (c1, k1), (c0, k0) = (engine_counters(specs, arrays, n, seed) for n in (stop, start))
+    return c1 - c0, k1 - k0
+
+
+def assert_window(r, want):
+    counters, three_c = want
+    np.testing.assert_array_equal(r.counters, counters)
+    np.testing.assert_array_equal(r.three_c, three_c)
+    got = [[lv["three_c"][k] for k in ex.KINDS] for lv in r.summary[:-1]]
+    assert got == three_c[0].sum(axis=1)[:-1][:, list(ex.KIND_INDEX)].tolist()
 
 
 def per_level(c) -> np.ndarray:
@@ -92,6 +102,16 @@ def summed_events(result) -> np.ndarray:
               "bytes_written")
     return np.array([[sum(s["levels"][lv][f] for s in result.steps) for f in fields]
                      for lv in range(len(result.steps[0]["levels"]))])
+
+
+def summed_kinds(result) -> np.ndarray:
+    """The per-access 3C kinds of an unfiltered explain, summed: [cache level, kind]."""
+    out = np.zeros((len(result.steps[0]["levels"]) - 1, 3), np.int64)
+    for s in result.steps:
+        for lv, ev in enumerate(s["levels"][:-1]):
+            for k, i in zip(ex.KINDS, ex.KIND_INDEX, strict=True):
+                out[lv, i] += ev["three_c"][k]
+    return out
 
 
 def as_events(c) -> np.ndarray:
@@ -111,11 +131,12 @@ def test_layer_window_counts_as_a_full_run(name, start, steps):
     r = api.explain(hierarchy(specs), lay, start=start, steps=steps)
     want = window_counters(specs, arrays, start, start + steps)
     assert r.window == {**r.window, "start": start, "end": start + steps, "shown": steps}
-    np.testing.assert_array_equal(r.counters, want)
-    np.testing.assert_array_equal(summed_events(r), as_events(want))
+    assert_window(r, want)
+    np.testing.assert_array_equal(summed_events(r), as_events(want[0]))
+    np.testing.assert_array_equal(summed_kinds(r), want[1][0].sum(axis=1)[:-1])
     summary = np.array([[lv["reads"], lv["writes"], lv["hits"], lv["writebacks"]]
                         for lv in r.summary])
-    lv = per_level(want)
+    lv = per_level(want[0])
     np.testing.assert_array_equal(summary, np.stack(
         [lv[:, K.READS], lv[:, K.WRITES], lv[:, K.READ_HITS] + lv[:, K.WRITE_HITS],
          lv[:, K.WRITEBACKS]], axis=1))
@@ -130,8 +151,9 @@ def test_trace_window_counts_as_a_full_run(name, tmp_path):
     start, steps = 201, 33
     r = api.explain(hierarchy(specs), trace=path, start=start, steps=steps)
     want = window_counters(specs, arrays, start, start + steps)
-    np.testing.assert_array_equal(r.counters, want)
-    np.testing.assert_array_equal(summed_events(r), as_events(want))
+    assert_window(r, want)
+    np.testing.assert_array_equal(summed_events(r), as_events(want[0]))
+    np.testing.assert_array_equal(summed_kinds(r), want[1][0].sum(axis=1)[:-1])
     assert r.to_dict()["trace"]["format"] == "npz" and r.steps[0]["loops"] is None
 
 
@@ -149,7 +171,7 @@ def test_din_trace_with_straddling_accesses(tmp_path):
               np.full(n, 4, np.int8)]
     specs = CONFIGS["write-through"]
     r = api.explain(hierarchy(specs), trace=path, start=250, steps=60)
-    np.testing.assert_array_equal(r.counters, window_counters(specs, arrays, 250, 300))
+    assert_window(r, window_counters(specs, arrays, 250, 300))
     assert any(s["addr"] // 16 != (s["addr"] + s["size"] - 1) // 16 for s in r.steps)
     assert r.to_dict()["accesses"] == 300 and r.window["steps"] == 50  # it ended in the window
 
@@ -164,15 +186,15 @@ def test_window_from_the_loop_nest_kernel():
 
     def walked(r):  # the first r performed iterations
         h = hierarchy(specs)
-        state = engine.State(h.geometry(4), h.seed, None, 4,
-                             **({"ccc": True} if ex.CCC else {}))
+        state = engine.State(h.geometry(4), h.seed, None, 4, ccc=True)
         state.walk(np.zeros(len(nest.ext), np.int64), nest.ext, nest.coef, nest.base,
                    np.array(nest.tensors, np.int64), nest.dtype_bytes, *nest.bounds,
                    np.zeros(0, np.int64), 0, _nth_inbounds(nest, r))
-        return state.counters.copy()
+        return state.counters.copy(), state.three_c.copy()
 
     r = api.explain(hierarchy(specs), lay, start=4 * 30, steps=4 * 25)
-    np.testing.assert_array_equal(r.counters, walked(55) - walked(30))
+    (c1, k1), (c0, k0) = walked(55), walked(30)
+    assert_window(r, (c1 - c0, k1 - k0))
 
 
 def test_window_ends_with_the_layer():
@@ -190,7 +212,7 @@ NAIVE_CACHE = naive.Cache
 
 def naive_state(specs, trace, monkeypatch, seed=1):
     """The reference after `trace`: (run counters, per level per set its lines as
-    (way, line, dirty, tensor) in the order explain shows them)."""
+    (way, line, dirty, tensor) in the order explain shows them, run 3C counters)."""
     made = []
 
     class Recorded(NAIVE_CACHE):
@@ -206,9 +228,10 @@ def naive_state(specs, trace, monkeypatch, seed=1):
             return super().contents()
 
     monkeypatch.setattr(naive, "Cache", Recorded)
-    counters, _ = naive.simulate(specs, trace, seed=seed)
+    three_c = np.zeros((2, len(specs) + 1, 5, 3), np.int64)
+    counters, _ = naive.simulate(specs, trace, seed=seed, three_c=three_c)
     sets = []
-    for cache in made:
+    for cache in made[:len(specs)]:  # then come the 3C shadows
         out = []
         for s in range(cache.sets):
             ways = (range(cache.ways) if cache.policy == "random"
@@ -216,7 +239,7 @@ def naive_state(specs, trace, monkeypatch, seed=1):
             out.append([(w, *cache.lines_then[s][w]) for w in ways
                         if cache.lines_then[s][w] is not None])
         sets.append(out)
-    return counters[0], sets
+    return counters[0], sets, three_c[0]
 
 
 def busy_trace(tmp_path, n=260, seed=3):
@@ -237,12 +260,13 @@ def assert_steps_as_reference(r, specs, trace, start, shown, monkeypatch):
     """Each step's change, the lines it evicted (and whether dirty) at every level, and the
     set shown after it, against the reference run to just before and just after it.
     Returns the victims seen (dirty, clean)."""
-    before, sets_before = naive_state(specs, trace[:start], monkeypatch)
+    before, sets_before, kinds_before = naive_state(specs, trace[:start], monkeypatch)
     seen = [0, 0]
     for k, step in enumerate(r.steps):
         assert step["index"] == start + k
-        after, sets_after = naive_state(specs, trace[:start + k + 1], monkeypatch)
+        after, sets_after, kinds_after = naive_state(specs, trace[:start + k + 1], monkeypatch)
         d = (after - before).sum(axis=1)  # [level, counter]
+        d3 = (kinds_after - kinds_before).sum(axis=1)
         for lv, ev in enumerate(step["levels"]):
             assert [ev["reads"], ev["writes"], ev["read_hits"], ev["write_hits"],
                     ev["writebacks"], ev["bytes_read"], ev["bytes_written"]] == [
@@ -250,6 +274,8 @@ def assert_steps_as_reference(r, specs, trace, start, shown, monkeypatch):
                 d[lv, naive.WRITE_HITS], d[lv, naive.WRITEBACKS],
                 d[lv, naive.BYTES_READ], d[lv, naive.BYTES_WRITTEN]], (k, lv)
             if lv < len(specs):
+                assert [ev["three_c"][k] for k in ex.KINDS] == [
+                    d3[lv, naive.COMPULSORY], d3[lv, naive.CAPACITY], d3[lv, naive.CONFLICT]]
                 old = {(line, dirty) for st in sets_before[lv] for _, line, dirty, _ in st}
                 new = {line for st in sets_after[lv] for _, line, _, _ in st}
                 gone = {(line, dirty) for line, dirty in old if line not in new}
@@ -263,7 +289,7 @@ def assert_steps_as_reference(r, specs, trace, start, shown, monkeypatch):
             want = sets_after[shown][s["set"]]
             assert [(w["way"], w["line"], w["dirty"], naive.TENSOR_NAMES.index(w["tensor"]))
                     for w in s["ways"]] == want, (shown, k, s["set"])
-        before, sets_before = after, sets_after
+        before, sets_before, kinds_before = after, sets_after, kinds_after
     return seen
 
 
@@ -277,6 +303,9 @@ def test_every_step_as_the_reference(name, monkeypatch, tmp_path):
                         level=f"L{shown + 1}")
         dirty, clean = assert_steps_as_reference(r, specs, trace, start, shown, monkeypatch)
         assert clean > 0 and (dirty > 0 or name == "write-through"), (dirty, clean)
+    kinds = r.summary[0]["three_c"]  # every kind is met (the per-step check can fail)
+    assert kinds["compulsory"] and kinds["capacity"]
+    assert kinds["conflict"] or specs[0]["size"] == specs[0]["line"] * specs[0]["ways"]
 
 
 def test_layer_steps_as_the_reference(monkeypatch):
@@ -299,7 +328,7 @@ def test_set_ways_as_the_reference(policy, ways, sets, monkeypatch):
     trace = [(int(a), 4, int(w), int(t)) for a, w, t in
              zip(rng.integers(0, 8 * ways * sets * 3, n) & ~3, rng.integers(0, 2, n),
                  rng.integers(0, 4, n), strict=True)]
-    _, want = naive_state(specs, trace, monkeypatch, seed=9)
+    _, want, _ = naive_state(specs, trace, monkeypatch, seed=9)
     h = hierarchy(specs, seed=9)
     for window in (None, (0, 8 * ways * sets * 3)):
         state = engine.State(h.geometry(4), h.seed, window)
@@ -395,8 +424,7 @@ def test_deep_start_in_a_large_layer():
     arrays = [np.concatenate([c[k] for c in trace_chunks(p)])[:100_009] for k in range(4)]
     assert [s["addr"] for s in r.steps] == arrays[0][100_003:].tolist()
     assert [s["op"] for s in r.steps] == ["write", "read", "read", "read", "write", "read"]
-    np.testing.assert_array_equal(r.counters, window_counters(CONFIGS["lru"], arrays,
-                                                              100_003, 100_009))
+    assert_window(r, window_counters(CONFIGS["lru"], arrays, 100_003, 100_009))
 
 
 # ---------------------------------------------------------------- filters and the document
@@ -490,6 +518,11 @@ def test_text_view_shows_victims_and_write_backs():
     text = explain_view.text(doc)
     assert re.search(r"evicts 0x[0-9a-f]+ \(tag 0x[0-9a-f]+, \w, dirty: written back\)", text)
     assert re.search(r"evicts 0x[0-9a-f]+ \(tag 0x[0-9a-f]+, \w, clean\)", text)
+    for kind in ex.KINDS:  # a miss's kind, and the window's in the summary
+        assert re.search(rf"^    L1 +(read|write) miss \({kind}\)", text, re.M), kind
+    summary = text.rstrip().splitlines()[-1]
+    assert re.search(r"\| L1 \d+ hits, \d+ misses \(\d+ compulsory, \d+ capacity, \d+ "
+                     r"conflict\) \|", summary), summary
 
 
 def test_trace_on_the_command_line(capsys, tmp_path):
