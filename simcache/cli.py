@@ -694,6 +694,35 @@ TensorName = _choices("TensorName", ("x", "w", "y", "t"))
 ExplainFormat = _choices("ExplainFormat", ("table", "json"))
 
 
+def _prepare_explain(geometries, jobs) -> None:
+    """explain runs the trace kernels that classify misses (State(ccc=True)): load them, or
+    compile them on a tiny state first, saying so before and after a compile."""
+    import time
+
+    import numpy as np
+
+    from .config import Geometry
+
+    if kernels.CACHE_NOTE:
+        _say(kernels.CACHE_NOTE)
+    kind = engine.hashed_first_level(geometries[0])
+    ways = 32 if kind else 2
+    state = engine.State([Geometry("warm-up", 4 * ways, 4, ways, 1, "lru", True, True)],
+                         ccc=True)
+    one = np.ones(1, dtype=np.int64)
+    args = (one, one, one.astype(np.uint8), one.astype(np.int8))
+    compiling = not engine._cached(kernels.RUN_TRACE_CCC[kind], (state.S, *args))
+    if compiling:
+        _say("simcache: compiling the simulation kernels that classify misses (first run "
+             "only, about 15 s)…")
+    t0 = time.perf_counter()
+    state.replay(*args)
+    if compiling:
+        later = " (later runs reuse the cache)" if kernels.CACHE else ""
+        _say(f"simcache: compiled the simulation kernels in {time.perf_counter() - t0:.1f} s"
+             f"{later}")
+
+
 @app.command()
 @_with("dims", "running", drop=("jobs",))
 def explain(
@@ -739,8 +768,8 @@ def explain(
 
     For each access of the window: its index, read or write, tensor, address and loop
     indices; the address's tag | set | offset at the level shown; at every level it
-    reached, hit or miss (and the 3C kind of a miss, where the kernels classify them), the
-    line evicted and whether it was written back; then the set's lines, most recent first
+    reached, hit or miss (a miss with its 3C kind: compulsory, capacity or conflict),
+    the line evicted and whether it was written back; then the set's lines, most recent first
     (LRU), newest first (FIFO) or by way (random). A summary line ends the window. The
     filters choose which of the window's accesses are shown; the summary counts them all.
 
@@ -783,7 +812,7 @@ def explain(
                       trace_format=_value(trace_format), start=start, steps=steps,
                       level=level, set_index=set_index, tensor=_value(tensor),
                       misses_only=misses_only, preset=preset, progress=update,
-                      on_start=_prepare_trace, **layer_dims)
+                      on_start=_prepare_explain, **layer_dims)
     from . import explain_view
 
     doc = result.to_dict()
