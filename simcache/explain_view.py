@@ -138,7 +138,7 @@ def step_lines(step: dict, doc: dict) -> list[Text]:
     if step["size"] != (doc["layer"] or {}).get("dtype_bytes"):
         first.append(f" ({step['size']} B)")
     if step["loops"] is not None:
-        nest = f"nest {step['nest'] + 1}: " if len(doc["layer"]["tensors"]) > 3 else ""
+        nest = f"nest {step['nest'] + 1}: " if doc["layer"]["type"] == "separable" else ""
         first.append("  " + nest + " ".join(f"{k}={v}" for k, v in step["loops"].items()),
                      style=STYLES["dim"])
     lines = [first]

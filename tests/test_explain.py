@@ -26,6 +26,7 @@ from helpers import cli_output, hierarchy
 from simcache import api, engine
 from simcache import explain as ex
 from simcache import kernels as K
+from simcache.errors import SimcacheError
 from simcache.layers import build_layer
 from simcache.loopnest import (
     Plan,
@@ -602,3 +603,18 @@ def test_a_line_evicted_and_installed_again(tmp_path):
     assert ev["writebacks"] == 2 and [v["dirty"] for v in ev["victims"]] == [True, True]
     assert sorted(v["again"] for v in ev["victims"]) == [False, True]
     assert "; installed again)" in explain_view.text(r.to_dict())
+
+
+def test_separable_second_nest_and_flat_memory():
+    lay = build_layer("separable", None, F=4, M=2, N=2, K=3)
+    n = trace_length(plan(lay))
+    r = api.explain("thesis", lay, start=n - 3, steps=3)
+    assert [s["nest"] for s in r.steps] == [1, 1, 1]
+    assert r.steps[-1]["tensor"] == "y" and r.steps[-1]["loops"]["p"] == 0  # 1 x K: no p
+    flat = hierarchy([])
+    r = api.explain(flat, "fc", M=2, N=2, steps=3)
+    assert r.level is None and [s["split"] for s in r.steps] == [None] * 3
+    assert [s["levels"][0]["reads"] for s in r.steps] == [1, 1, 1]
+    with pytest.raises(SimcacheError) as exc:
+        api.explain(flat, "fc", M=2, N=2, set_index=0)
+    assert exc.value.problems == ["--set: the config has no cache level, so no sets"]
