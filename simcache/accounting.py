@@ -38,6 +38,12 @@ def _counts(run: np.ndarray, flush: np.ndarray) -> dict:
     }
 
 
+def _three_c(c: np.ndarray) -> dict:
+    """The misses of one level (summed over the tensors chosen) by kind."""
+    return {"compulsory": int(c[K.COMPULSORY]), "capacity": int(c[K.CAPACITY]),
+            "conflict": int(c[K.CONFLICT])}
+
+
 def _energy(c: np.ndarray, read_pj: tuple[float, float], write_pj: tuple[float, float]) -> dict:
     """pJ of the requests in counters c: per 64-bit access, scaled by bytes / 8."""
     rb, wb = c[K.BYTES_READ] / 8, c[K.BYTES_WRITTEN] / 8
@@ -61,7 +67,7 @@ def tensors_present(result: Result) -> list[int]:
 
 def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = None) -> dict:
     """Counts, cycles and energy per level and per tensor, and the totals."""
-    ctr = result.counters
+    ctr, ccc = result.counters, result.three_c
     tensors = tensors_present(result)
     specs = list(hierarchy.levels) + [hierarchy.memory]
     levels, total_energy, memory_cycles = [], {"low": 0.0, "high": 0.0}, 0
@@ -75,6 +81,8 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
             run = ctr[0, lv, ts].sum(axis=0)
             fl = ctr[1, lv, ts].sum(axis=0)
             out = _counts(run, fl)
+            if ccc is not None and lv < len(result.geometry):  # a cache level, classified
+                out["three_c"] = _three_c(ccc[0, lv, ts].sum(axis=0))
             out["cycles"] = int(run[K.SERVED]) * latency
             run_e, flush_e = _energy(run, read_pj, write_pj), _energy(fl, read_pj, write_pj)
             out["energy_pj"] = _add(run_e, flush_e)
@@ -87,6 +95,8 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
                 "bytes_written": int(fl[K.BYTES_WRITTEN]),
                 "energy_pj": flush_e,
             }
+            if "three_c" in out:
+                out["flush"]["three_c"] = _three_c(ccc[1, lv, ts].sum(axis=0))
             return out
 
         entry = {"name": name, "latency": latency, **block(list(range(K.NTENSORS)))}
@@ -146,6 +156,17 @@ def hit_rates(summary: dict) -> list[float | None]:
     return [lv["hit_rate"] for lv in summary["levels"][:-1]]
 
 
+KINDS_3C = ("compulsory", "capacity", "conflict")
+
+
+def three_c_columns(summary: dict) -> dict:
+    """Each cache level's misses by kind, as row columns (`conflict_1` for the first
+    level), when they were classified; none otherwise."""
+    return {f"{kind}_{k + 1}": lv["three_c"][kind]
+            for k, lv in enumerate(summary["levels"][:-1]) if "three_c" in lv
+            for kind in KINDS_3C}
+
+
 def study_row(summary: dict) -> dict:
     """One line of a batch or layer study: what changes with B and with the layer type."""
     t, layer = summary["totals"], summary["layer"]
@@ -164,6 +185,7 @@ def study_row(summary: dict) -> dict:
         "dram_bytes_per_mac": _ratio(t["dram_bytes"], macs),
         "min_dram_bytes": t["traffic"]["min_bytes"],
         "amplification": t["traffic"]["amplification"],
+        **three_c_columns(summary),
     })
     return row
 
@@ -189,6 +211,7 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
             "dram_bytes": t["dram_bytes"],
             "dram_ratio": _ratio(t["dram_bytes"], first["dram_bytes"]),
             "amplification": t["traffic"]["amplification"],
+            **three_c_columns(s),
         })
         rows.append(row)
     return rows
@@ -211,6 +234,7 @@ def network_rows(net, summaries: list[dict]) -> list[dict]:
             "dram_bytes": t["dram_bytes"], "min_dram_bytes": t["traffic"]["min_bytes"],
             "amplification": t["traffic"]["amplification"],
             **{f"hit_rate_{k + 1}": r for k, r in enumerate(hit_rates(s))},
+            **three_c_columns(s),
         })
     return rows
 

@@ -29,6 +29,7 @@ from .accounting import (
 from .config import Geometry, Hierarchy, load_hierarchy
 from .errors import SimcacheError
 from .layers import CONV_TYPES, LAYER_TYPES, PRESET_TYPES, TABLE_2_2, Layer, as_printed, build_layer
+from .loopnest import plan
 from .network import Network, load_network
 from .study import Job, run_jobs
 from .traces import TraceReader, ahead
@@ -41,6 +42,7 @@ __all__ = [
     "NetworkResult",
     "RunResult",
     "StudyResult",
+    "ThreeC",
     "Totals",
     "compare",
     "gather",
@@ -77,8 +79,18 @@ class Energy:
 
 
 @dataclass(frozen=True)
+class ThreeC:
+    """A cache level's misses by kind (with `three_c=True`); they add up to its misses."""
+
+    compulsory: int
+    capacity: int
+    conflict: int
+
+
+@dataclass(frozen=True)
 class Counts:
-    """What one level did, for all tensors or for one."""
+    """What one level did, for all tensors or for one. `three_c`: its misses by kind, when
+    they were classified (cache levels only)."""
 
     reads: int
     writes: int
@@ -92,6 +104,7 @@ class Counts:
     served: int
     cycles: int
     energy_pj: Energy
+    three_c: ThreeC | None = None
 
     @property
     def accesses(self) -> int:
@@ -99,8 +112,10 @@ class Counts:
 
     @classmethod
     def of(cls, d: dict, **extra: Any) -> Any:
-        names = {f.name for f in fields(cls)} - {"energy_pj"} - set(extra)
-        return cls(energy_pj=Energy.of(d["energy_pj"]), **{k: d[k] for k in names}, **extra)
+        names = {f.name for f in fields(cls)} - {"energy_pj", "three_c"} - set(extra)
+        ccc = ThreeC(**d["three_c"]) if "three_c" in d else None
+        return cls(energy_pj=Energy.of(d["energy_pj"]), three_c=ccc,
+                   **{k: d[k] for k in names}, **extra)
 
 
 @dataclass(frozen=True)
@@ -285,6 +300,9 @@ def _one_layer(layer: str | Layer, preset: str | None, dims: dict) -> Layer:
 
 def _run(jobs: list[Job], workers: int | None, progress: Progress | None,
          on_start: OnStart | None, paths: Iterable[str]) -> list[RunResult]:
+    gather(*[lambda j=j: engine.check_state(j.geometry(), engine.window_of(plan(j.layer)),
+                                           j.layer.dtype_bytes, ccc=True)
+             for j in jobs if j.three_c])  # the shadows too must fit, before any run
     if on_start is not None:
         on_start([j.geometry() for j in jobs], jobs)
     results = run_jobs(jobs, workers, progress)
@@ -301,32 +319,34 @@ def _check_jobs(jobs: int | None) -> None:
 
 
 def simulate(config: Hierarchy | str | Path, layer: str | Layer = "depthwise", *,
-             preset: str | None = None, progress: Progress | None = None,
-             on_start: OnStart | None = None, **dims: Any) -> RunResult:
+             preset: str | None = None, three_c: bool = False,
+             progress: Progress | None = None, on_start: OnStart | None = None,
+             **dims: Any) -> RunResult:
     """Simulate one layer on one config. `dims`: B (or batch), M, N, F, K, G, stride,
     padding ('skip' or 'explicit'), pad, order, dtype_bytes; unset ones take the
-    type's defaults (the `early` layer of Table 2.2)."""
+    type's defaults (the `early` layer of Table 2.2). `three_c`: classify every cache
+    level's misses as compulsory, capacity or conflict (docs/model.md §3)."""
     (h, path), lay = gather(lambda: load_config(config),
                              lambda: _one_layer(layer, preset, dims))
-    return _run([Job(h, lay)], 1, progress, on_start, [path])[0]
+    return _run([Job(h, lay, three_c)], 1, progress, on_start, [path])[0]
 
 
 def study(config: Hierarchy | str | Path, layers: Sequence[str] | str = LAYER_TYPES,
           batches: Sequence[int] = (1,), *, preset: str | None = None, jobs: int | None = None,
-          progress: Progress | None = None, on_start: OnStart | None = None,
-          **dims: Any) -> StudyResult:
+          three_c: bool = False, progress: Progress | None = None,
+          on_start: OnStart | None = None, **dims: Any) -> StudyResult:
     """Several layer types and batch sizes on one config, run in parallel."""
     types = [layers] if isinstance(layers, str) else list(layers)
     (h, path), lays, _ = gather(lambda: load_config(config),
                                  lambda: layers_for(types, list(batches), preset, **dims),
                                  lambda: _check_jobs(jobs))
-    work = [Job(h, lay) for lay in lays]
+    work = [Job(h, lay, three_c) for lay in lays]
     runs = _run(work, jobs, progress, on_start, [path] * len(work))
     return StudyResult(runs, h.level_names[:-1])
 
 
 def compare(configs: Sequence[Hierarchy | str | Path], layer: str | Layer = "depthwise", *,
-            preset: str | None = None, jobs: int | None = None,
+            preset: str | None = None, jobs: int | None = None, three_c: bool = False,
             progress: Progress | None = None, on_start: OnStart | None = None,
             **dims: Any) -> CompareResult:
     """One layer on two or more configs, side by side."""
@@ -337,13 +357,13 @@ def compare(configs: Sequence[Hierarchy | str | Path], layer: str | Layer = "dep
 
     loaded, lay, _ = gather(load_all, lambda: _one_layer(layer, preset, dims),
                              lambda: _check_jobs(jobs))
-    work = [Job(h, lay) for h, _ in loaded]
+    work = [Job(h, lay, three_c) for h, _ in loaded]
     return CompareResult(_run(work, jobs, progress, on_start, [p for _, p in loaded]))
 
 
 def network(config: Hierarchy | str | Path, model: str | Path, *, batch: int = 1,
             padding: str = "skip", order: str = "bijnmpq", dtype_bytes: int = 4,
-            jobs: int | None = None, progress: Progress | None = None,
+            jobs: int | None = None, three_c: bool = False, progress: Progress | None = None,
             on_start: OnStart | None = None) -> NetworkResult:
     """Every layer of a network (a shipped model name or a file) on one config, each
     with cold caches."""
@@ -351,14 +371,15 @@ def network(config: Hierarchy | str | Path, model: str | Path, *, batch: int = 1
     (h, path), (net, model_path), _ = gather(lambda: load_config(config),
                                               lambda: load_model(model, **options),
                                               lambda: _check_jobs(jobs))
-    work = [Job(h, x.layer) for x in net.simulated]
+    work = [Job(h, x.layer, three_c) for x in net.simulated]
     runs = _run(work, jobs, progress, on_start, [path] * len(work))
     return NetworkResult(net, model_path, runs, options)
 
 
 def replay(config: Hierarchy | str | Path, trace: str | Path, *,
            trace_format: str | None = None, skip_bad: bool = False, dtype_bytes: int = 4,
-           progress: Progress | None = None, on_start: OnStart | None = None) -> RunResult:
+           three_c: bool = False, progress: Progress | None = None,
+           on_start: OnStart | None = None) -> RunResult:
     """Replay a trace file (din, bin, npz, lackey; .gz) through one config."""
     def dtype_ok() -> None:
         if dtype_bytes not in (1, 2, 4, 8):
@@ -367,6 +388,8 @@ def replay(config: Hierarchy | str | Path, trace: str | Path, *,
     (h, path), reader, _ = gather(lambda: load_config(config),
                                    lambda: TraceReader(trace, trace_format, skip_bad),
                                    dtype_ok)
+    if three_c:
+        engine.check_state(h.geometry(dtype_bytes), None, dtype_bytes, ccc=True)
     if on_start is not None:
         on_start([h.geometry(dtype_bytes)], [])
 
@@ -376,7 +399,7 @@ def replay(config: Hierarchy | str | Path, trace: str | Path, *,
                 progress(reader.position(), reader.size)
             yield chunk
 
-    result = engine.simulate_trace(h, chunks(), dtype_bytes)
+    result = engine.simulate_trace(h, chunks(), dtype_bytes, ccc=three_c)
     summary = summarize(result, h, path)
     summary["trace"] = {"path": str(trace), "format": reader.fmt + (".gz" if reader.gz else ""),
                         "accesses": reader.accesses, "instructions": reader.instructions,

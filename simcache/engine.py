@@ -522,11 +522,12 @@ def compile_estimate(missing: list[tuple[bool, str]]) -> float:
 
 
 def warm_up(kinds: Iterable[bool] = (False, True), needs: Iterable[str] = NEEDS,
-            announce: Callable[[str], None] | None = None) -> tuple[float, bool]:
+            announce: Callable[[str], None] | None = None,
+            ccc: bool = False) -> tuple[float, bool]:
     """Compile or load the kernels on tiny problems, for first levels of few ways (False)
     and of many (True), or only those `kinds`; the loop-nest kernels ("nest": `run`,
-    `compare`, `network`) and the trace kernels ("trace": `replay`), or only those `needs`.
-    The end-of-run flush is always included.
+    `compare`, `network`) and the trace kernels ("trace": `replay`), or only those `needs`;
+    those that classify misses if `ccc`. The end-of-run flush is always included.
 
     When some kernel is about to compile rather than load from the cache, `announce` (if
     given) is called once, beforehand, with a line that says so and about how long it
@@ -543,19 +544,21 @@ def warm_up(kinds: Iterable[bool] = (False, True), needs: Iterable[str] = NEEDS,
             np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, np.zeros(0, np.int64),
             0, 1)
     steps, missing = [], []
+    run_nest, run_trace = (K.RUN_NEST_CCC, K.RUN_TRACE_CCC) if ccc else (K.RUN_NEST, K.RUN_TRACE)
+    flush_level = K.FLUSH_LEVEL[ccc]
     for kind in sorted(set(kinds)):
-        state = State([firsts[kind]])
+        state = State([firsts[kind]], ccc=ccc)
         for need in needs:
-            kernel, args = ((K.RUN_NEST[kind], nest) if need == "nest"
-                            else (K.RUN_TRACE[kind], trace))
+            kernel, args = ((run_nest[kind], nest) if need == "nest"
+                            else (run_trace[kind], trace))
             if not _cached(kernel, (state.S, *args)):
                 missing.append((kind, need))
             steps.append((state.walk, args) if need == "nest" else (state.replay, args))
         steps.append((state.flush, ()))
     flush_args = (np.zeros(1, np.int64), 0, np.zeros(0, np.int64))
-    if not _cached(K.flush_level, flush_args) and not missing:
+    if not _cached(flush_level, flush_args) and not missing:
         missing.append((False, "flush"))
-    kernels = (*K.RUN_NEST, *K.RUN_TRACE, K.flush_level)
+    kernels = (*run_nest, *run_trace, flush_level)
 
     def misses() -> int:  # Numba's count of compilations that found no cache, per process
         return sum(sum(k.stats.cache_misses.values()) for k in kernels)
@@ -576,6 +579,11 @@ def warm_up(kinds: Iterable[bool] = (False, True), needs: Iterable[str] = NEEDS,
     return seconds, compiled
 
 
+def window_of(p: Plan) -> tuple[int, int]:
+    """The byte range of a layer's tensors (State's `window`)."""
+    return min(t.base for t in p.tensors), max(t.base + t.nbytes for t in p.tensors)
+
+
 def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = None,
              ccc: bool = False) -> Result:
     """Run a layer's loop nest through the hierarchy, flush, and return the counts (with
@@ -586,7 +594,7 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
         raise LayerError(problems)
     p = plan(layer)
     geometry = hierarchy.geometry(layer.dtype_bytes)
-    window = (min(t.base for t in p.tensors), max(t.base + t.nbytes for t in p.tensors))
+    window = window_of(p)
     state = State(geometry, hierarchy.seed, window, layer.dtype_bytes, ccc=ccc)
     total, done, macs = p.iterations, 0, 0
     for nest in p.nests:

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .accounting import KINDS_3C
 from .errors import SimcacheError
 from .outfile import atomic_output
 
@@ -145,6 +146,7 @@ def csv_rows(summary: dict) -> list[dict]:
     for lv in summary["levels"]:
         for tensor, block in [("all", lv)] + list(lv["by_tensor"].items()):
             row = {k: block[k] for k in CSV_COLUMNS[2:13]}
+            row.update(block.get("three_c", {}))
             row.update(level=lv["name"], tensor=tensor,
                        energy_pj_low=block["energy_pj"]["low"],
                        energy_pj_high=block["energy_pj"]["high"])
@@ -172,7 +174,11 @@ def rows_to_csv(rows: list[dict], columns: tuple[str, ...] | None = None) -> str
 
 
 def to_csv(summary: dict) -> str:
-    return rows_to_csv(csv_rows(summary), CSV_COLUMNS)
+    columns = CSV_COLUMNS
+    if any("three_c" in lv for lv in summary["levels"]):  # after the misses they split
+        at = columns.index("misses") + 1
+        columns = columns[:at] + KINDS_3C + columns[at:]
+    return rows_to_csv(csv_rows(summary), columns)
 
 
 def title(summary: dict) -> str:
@@ -426,15 +432,26 @@ def write_atomic(path: str | Path, text: str) -> None:
 def levels_table(summary: dict, by_tensor: bool = False, compact: int = FULL) -> Table:
     unit, uname = _table_unit(summary)
     narrow = compact >= NARROW
+    classified = any("three_c" in lv for lv in summary["levels"])
     table = Grid()
     table.add_column("\nlevel")
-    for name in ("\naccesses", "\nhits", "\nmisses", "hit\nrate", "write-\nbacks",
-                 "\nflush" if narrow else "flush\nwrite-b.", "\ncycles", f"energy\n{uname}"):
+    heads = ["\naccesses", "\nhits", "\nmisses"]
+    if classified:  # the misses by kind (--3c)
+        heads += (["comp-\nulsory", "capa-\ncity", "con-\nflict"] if narrow
+                  else ["\ncompulsory", "\ncapacity", "\nconflict"])
+    heads += ["hit\nrate", "write-\nbacks", "\nflush" if narrow else "flush\nwrite-b.",
+              "\ncycles", f"energy\n{uname}"]
+    for name in heads:
         table.add_column(name, justify="right")
 
     def add(name: str, b: dict, style: str | None = None) -> None:
+        kinds = []
+        if classified:
+            c = b.get("three_c")
+            kinds = [count(c[k], compact) if c else "" for k in KINDS_3C]
         table.add_row(name, count(b["reads"] + b["writes"], compact), count(b["hits"], compact),
-                      count(b["misses"], compact), rate(b["hit_rate"], 1 if narrow else 2),
+                      count(b["misses"], compact), *kinds,
+                      rate(b["hit_rate"], 1 if narrow else 2),
                       count(b["writebacks"], compact), count(b["flush_writebacks"], compact),
                       count(b["cycles"], compact), energy_cell(b["energy_pj"], unit),
                       style=style)
@@ -445,7 +462,7 @@ def levels_table(summary: dict, by_tensor: bool = False, compact: int = FULL) ->
             for t, b in lv["by_tensor"].items():
                 add(f"  {t}", b, "dim" if not (b["reads"] + b["writes"]) else None)
     t = summary["totals"]
-    table.add_row("total", "", "", "", "", "", "", count(t["cycles"], compact),
+    table.add_row("total", *[""] * (len(heads) - 2), count(t["cycles"], compact),
                   energy_cell(t["energy_pj"], unit), style="bold")
     return table
 
@@ -554,6 +571,22 @@ def _times(v: float | None) -> str:
 STUDY_NOTE = "hit rate per level, then per MAC: cycles, energy, DRAM bytes"
 
 
+def _classified(rows: list[dict]) -> list[int]:
+    """The cache levels (1, 2, ...) whose misses the rows classify (--3c)."""
+    return sorted({int(k.split("_")[1]) for r in rows for k in r if k.startswith("conflict_")})
+
+
+def _kinds_cell(r: dict, k: int, compact: int = FULL) -> str:
+    """compulsory/capacity/conflict misses of level k, in one cell."""
+    if f"conflict_{k}" not in r:
+        return "–"
+    return "/".join(count(r[f"{kind}_{k}"], True if compact else False) for kind in KINDS_3C)
+
+
+def _kinds_head(name: str, compact: int) -> str:
+    return f"{name} misses\ncomp/cap/confl" if not compact else f"{name} c/c/c"
+
+
 def study_table(rows: list[dict], level_names: list[str], compact: int = FULL) -> Table:
     table = Grid(keys=2, note=STUDY_NOTE if compact else None)
     table.add_column("layer" if compact else "\nlayer")
@@ -564,13 +597,17 @@ def study_table(rows: list[dict], level_names: list[str], compact: int = FULL) -
              ("cycles\n/MAC", "energy\npJ/MAC", "DRAM\nB/MAC", "traffic\n÷ min"))
     for name in heads:
         table.add_column(name, justify="right")
+    kinds = _classified(rows)
+    for k in kinds:
+        table.add_column(_kinds_head(level_names[k - 1], compact), justify="right")
     digits = ".1%" if compact else ".2%"
     for r in rows:
         rates = ["–" if r[f"hit_rate_{k + 1}"] is None else format(r[f"hit_rate_{k + 1}"], digits)
                  for k in range(len(level_names))]
         table.add_row(r["layer"], str(r["batch"]), *rates, _per(r["cycles_per_mac"]),
                       _range(r["energy_per_mac_pj_low"], r["energy_per_mac_pj_high"]),
-                      _per(r["dram_bytes_per_mac"]), _times(r["amplification"]))
+                      _per(r["dram_bytes_per_mac"]), _times(r["amplification"]),
+                      *[_kinds_cell(r, k, compact) for k in kinds])
     return table
 
 
@@ -584,6 +621,9 @@ def compare_table(rows: list[dict], compact: int = FULL) -> Table:
         cells = [f"{r[f'level_{k}']} {rate(r[f'hit_rate_{k}'])}" if f"level_{k}" in r else "–"
                  for r in rows]
         table.add_row(f"level {k} hit rate", *cells)
+    for k in _classified(rows):
+        table.add_row(f"level {k} misses: comp/cap/confl",
+                      *[_kinds_cell(r, k, compact) for r in rows])
 
     def with_ratio(value: str, ratio: float | None, first: bool) -> str:
         return value if first or ratio is None else f"{value} ({ratio:,.2f}×)"
@@ -669,6 +709,9 @@ def network_table(rows: list[dict], totals: dict, compact: int = FULL) -> Table:
              f"DRAM {bname}")
     for k, name in enumerate(heads):
         table.add_column(name, justify="left" if k < 2 else "right")
+    kinds = _classified(rows)
+    for k in kinds:
+        table.add_column(_kinds_head(f"level {k}", compact), justify="right")
 
     for r in rows:
         size = f"{r['F']}/{r['stride']}" if r["stride"] != 1 else str(r["F"])
@@ -676,12 +719,13 @@ def network_table(rows: list[dict], totals: dict, compact: int = FULL) -> Table:
                       count(r["macs"], compact), count(r["cycles"], compact),
                       f"{100 * r['cycles_share']:.1f}",
                       network_energy_cell(r["energy_pj_low"], r["energy_pj_high"], unit, compact),
-                      fmt_sig(r["dram_bytes"] / bunit))
+                      fmt_sig(r["dram_bytes"] / bunit),
+                      *[_kinds_cell(r, k, compact) for k in kinds])
     e = totals["energy_pj"]
     table.add_row("total", "", "", "", count(totals["macs"], compact),
                   count(totals["cycles"], compact), "100",
                   network_energy_cell(e["low"], e["high"], unit, compact),
-                  fmt_sig(totals["dram_bytes"] / bunit), style="bold")
+                  fmt_sig(totals["dram_bytes"] / bunit), *[""] * len(kinds), style="bold")
     return table
 
 

@@ -23,6 +23,7 @@ from .loopnest import plan
 class Job:
     hierarchy: Hierarchy
     layer: Layer
+    three_c: bool = False  # classify the misses (engine.simulate(ccc=True))
 
     def geometry(self) -> list[Geometry]:
         """The hierarchy's cache levels for this layer's element size."""
@@ -40,6 +41,9 @@ NS_PER_ITERATION = {"spatial": 28.0, "separable": 23.0, "pointwise": 23.0, "grou
 # its lookups are cheaper: about this much faster (the ratio of the earlier rates, 130e6
 # and 60e6 accesses per second, BENCHMARKS.md; not re-measured).
 CACHE_FIRST_SPEEDUP = 2.2
+# Classifying misses (--3c) walks every access through a shadow cache per level
+# (BENCHMARKS.md, "3C")
+CCC_SLOWDOWN = 2.5
 JOB_OVERHEAD = 0.005  # seconds per job: planning, state arrays, the flush
 # Two threads on the two cores run each a little slower than one alone (shared caches and
 # memory bandwidth, and the other users of a shared machine; measured with run -B 1,2,4,8).
@@ -52,6 +56,8 @@ def job_seconds(job: Job) -> float:
     ns = NS_PER_ITERATION.get(job.layer.type, 28.0)
     if geometry and geometry[0].line > job.layer.dtype_bytes:
         ns /= CACHE_FIRST_SPEEDUP
+    if job.three_c:
+        ns *= CCC_SLOWDOWN
     return JOB_OVERHEAD + plan(job.layer).iterations * ns * 1e-9
 
 
@@ -97,7 +103,8 @@ def run_jobs(jobs: list[Job], workers: int | None = None,
                 if progress is not None:
                     progress(sum(done), total)
 
-        return engine.simulate(jobs[k].hierarchy, jobs[k].layer, progress=update)
+        return engine.simulate(jobs[k].hierarchy, jobs[k].layer, progress=update,
+                               ccc=jobs[k].three_c)
 
     workers = max(1, min(workers or default_workers(), len(jobs)))
     if workers == 1:

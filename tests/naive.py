@@ -768,3 +768,46 @@ def _lackey_record(line, counts):
         counts["modifies"] += 1
         return [(addr, size, 0, NONE), (addr, size, 1, NONE)]
     return [(addr, size, 1 if kind == b"S" else 0, NONE)]
+
+
+# ---------------------------------------------------------------------------
+# CS:APP Cache Lab's reference simulator, csim-ref (simcache csim)
+# ---------------------------------------------------------------------------
+
+
+def csim_reference(lines, s, E, b):
+    """What Cache Lab's csim-ref prints for a valgrind lackey trace (text lines) on a cache
+    of 2**s sets of E lines with blocks of 2**b bytes, LRU: (verbose lines, each without
+    its newline and each word followed by one space, (hits, misses, evictions)).
+
+    `I` lines, valgrind's `==` lines and blank lines are skipped; `M` is a load then a
+    store; a store is placed like a load; only the block of the address is touched. Each
+    set is a list of block numbers, least recently used first."""
+    sets = [[] for _ in range(2 ** s)]
+    hits = misses = evictions = 0
+    verbose = []
+    for line in lines:
+        fields = line.split()
+        if line.startswith("==") or not fields or fields[0] == "I":
+            continue
+        kind = fields[0]
+        addr_text, size_text = fields[1].split(",")
+        addr = int(addr_text, 16)
+        block = addr >> b
+        blocks = sets[block % 2 ** s]
+        words = []
+        for _ in range(2 if kind == "M" else 1):
+            if block in blocks:
+                hits += 1
+                words.append("hit")
+                blocks.remove(block)
+            else:
+                misses += 1
+                words.append("miss")
+                if len(blocks) == E:
+                    evictions += 1
+                    words.append("eviction")
+                    blocks.pop(0)
+            blocks.append(block)
+        verbose.append(f"{kind} {addr:x},{int(size_text)} " + "".join(w + " " for w in words))
+    return verbose, (hits, misses, evictions)
