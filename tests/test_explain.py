@@ -618,3 +618,24 @@ def test_separable_second_nest_and_flat_memory():
     with pytest.raises(SimcacheError) as exc:
         api.explain(flat, "fc", M=2, N=2, set_index=0)
     assert exc.value.problems == ["--set: the config has no cache level, so no sets"]
+
+
+def test_without_room_for_the_3c_shadows(monkeypatch):
+    """Where the classification's shadows would not fit in memory, explain still steps
+    through the window, without the misses' kinds (three_c: null), and says so in JSON."""
+    specs = CONFIGS["lru"]
+    geometry = hierarchy(specs).geometry(4)
+    plain = engine.state_bytes(geometry, None, 4)
+    with_3c = engine.state_bytes(geometry, None, 4, ccc=True)
+    assert plain < with_3c
+    _, lay = layer_trace()
+    window = ex.layer_source(plan(lay), lay.order, 4).window  # the one explain gives State
+    limit = (engine.state_bytes(geometry, window, 4) + engine.state_bytes(geometry, window, 4,
+                                                                          ccc=True)) // 2
+    monkeypatch.setenv("SIMCACHE_STATE_LIMIT", str(limit))
+    r = api.explain(hierarchy(specs), lay, start=10, steps=5)
+    assert r.three_c is None and r.to_dict()["three_c"] is False
+    assert all(ev["three_c"] is None for s in r.steps for ev in s["levels"][:-1])
+    monkeypatch.delenv("SIMCACHE_STATE_LIMIT")
+    full = api.explain(hierarchy(specs), lay, start=10, steps=5)
+    np.testing.assert_array_equal(r.counters, full.counters)
