@@ -81,12 +81,14 @@ def _shadow_words(g: Geometry, window: tuple[int, int] | None) -> int:
     as first allocated included."""
     lines = g.sets * g.ways
     hbits = max(4, math.ceil(math.log2(2 * lines)))
-    words = 4 * lines + 2 + 2 * (1 << hbits)  # lines, meta, rings, head, fill, hash table
+    words = 0
+    if g.sets > 1:  # a fully associative level is its own shadow
+        words = 4 * lines + 2 + 2 * (1 << hbits)  # lines, meta, rings, head, fill, hashes
     seen = SEEN_BITS["trace"]
     if window is not None:
         lbits = g.line.bit_length() - 1
         wsize = ((window[1] - 1) >> lbits) - (window[0] >> lbits) + 1
-        if wsize <= WINDOW_LIMIT:
+        if wsize <= WINDOW_LIMIT and g.sets > 1:
             words += wsize
         words += -(-wsize // 64)  # the bitmap of lines seen
         seen = SEEN_BITS["window"]
@@ -281,8 +283,11 @@ class State:
                 nslot = g.sets * g.ways
                 row[K.G_SETS], row[K.G_WAYS], row[K.G_LBITS] = 1, nslot, lbits
                 row[K.G_POLICY] = _POLICIES[g.policy]
-                records(row, nslot)
-                hashed_sets(row, 1, nslot, lbits)
+                if g.sets == 1:  # fully associative: its own shadow (kernels._shadow)
+                    row[K.G_SETS] = 0
+                else:
+                    records(row, nslot)
+                    hashed_sets(row, 1, nslot, lbits)
                 if window is not None:  # a bitmap of the window's lines seen
                     lo = window[0] >> lbits
                     row[K.G_SEENLO], row[K.G_SEENN] = lo, ((window[1] - 1) >> lbits) - lo + 1

@@ -642,12 +642,17 @@ def _shadow(S, phase, lv, line, hit, allocates, tensor):
     classified, as Dinero IV classifies it: a conflict miss if the shadow hit; otherwise
     compulsory the first time the line misses both, and capacity after. Returns whether
     the shadow hit. A random shadow draws from a generator of its own, so that the
-    level's draws stay what they are without classification."""
+    level's draws stay what they are without classification. A fully associative level
+    (one set) has no shadow apart (its row's set count is 0): it is its own, and its
+    misses are never conflict misses."""
     levels = S[H_LEVELS]
     sl = levels + lv
     sg = _geo(sl)
-    sh = _lookup(S, sg, np.int64(0), line)
-    if sh < 0 and allocates:
+    if S[_u(sg + G_SETS)] == 0:  # a fully associative level is its own shadow
+        sh = np.int64(0) if hit else np.int64(-1)
+    else:
+        sh = _lookup(S, sg, np.int64(0), line)
+    if sh < 0 and allocates and S[_u(sg + G_SETS)] > 0:
         if S[_u(sg + G_POLICY)] == RANDOM:
             own = S[H_RNG]
             S[H_RNG] = S[H_RNG2]
@@ -1024,6 +1029,8 @@ def _access_ccc(S, top, addr, size, write, tensor):
         if h >= 0:
             if write:
                 S[_u(meta0 + h)] |= M_DIRTY
+            if S[_u(_geo(S[H_LEVELS]) + G_SETS)] == 0:  # its own shadow: a hit there too
+                return QUICK
             if _shadow(S, RUN, RUN, line, True, not write or S[_u(HDR + G_WA)] != 0, tensor):
                 return QUICK
             c = _cix(S, 0, 0, tensor)

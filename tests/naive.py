@@ -189,9 +189,10 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None):
         compulsory, capacity and conflict (Dinero IV's -lN-Tccc): every request a level
         looks up also goes to a fully associative cache of the same size, line and
         policy (its "shadow"; random shadows draw from a generator of their own), which
-        installs the line on a miss whenever the level itself would install it. A miss
-        of the level is a conflict miss if the shadow held the line; otherwise it is
-        compulsory if the line never missed both before, and capacity if it did.
+        installs the line on a miss whenever the level itself would install it; a fully
+        associative level is its own shadow. A miss of the level is a conflict miss if
+        the shadow held the line; otherwise it is compulsory if the line never missed
+        both before, and capacity if it did.
     """
     del memory_name  # informative only
     caches = [Cache(spec) for spec in levels]
@@ -307,6 +308,13 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None):
         request(level + 1, addr, size, True, demand, writeback, tensor)
 
     def classify(level, line_number, hit, allocates, tensor):
+        if caches[level].sets == 1:  # fully associative: the level is its own shadow
+            if not hit:
+                new_line = line_number not in seen[level]
+                seen[level].add(line_number)
+                three_c[state["phase"], level, tensor,
+                        COMPULSORY if new_line else CAPACITY] += 1
+            return
         shadow = shadows[level]
         order = shadow.order_of[0]
         way = shadow.find(0, line_number)
