@@ -361,3 +361,171 @@ def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ..
             tensor = np.tile(np.array(nest.tensors + (nest.tensors[2],), dtype=np.int8), n)
             size = np.full(4 * n, nest.dtype_bytes, dtype=np.int64)
             yield addr, size, is_write, tensor
+
+
+# ---------------------------------------------------------------- accesses → loop indices
+# (simcache explain). A layer's trace holds only the iterations performed (a tap outside
+# the input, or an index past a tiled loop's end, makes no access), four accesses each,
+# nest after nest; these functions find the iteration behind any access by counting, without
+# walking the nest up to it.
+
+_LOW = -(1 << 62)  # no lower limit (a guard form only has an upper one)
+
+
+def _conditions(nest: Nest) -> list[tuple[int, int, int]]:
+    """What an iteration must meet to be performed: (coef row, low, end) for each form that
+    must lie in [low, end): the input row and column (skipped taps), then the guards."""
+    out = []
+    if nest.bounds is not None:
+        out += [(CROW, 0, nest.bounds[0]), (CCOL, 0, nest.bounds[1])]
+    out += [(CCOL + 1 + k, _LOW, limit) for k, limit in enumerate(nest.limits)]
+    return out
+
+
+def _block_counts(nest: Nest, digits: list[int], d: int) -> np.ndarray:
+    """For each value v of loop `d`: how many iterations are performed whose loops above d
+    are at `digits[:d]`, whose loop d is at v, and whose loops below are anything.
+
+    The conditions fall into groups that share no free loop (below d): the input row's
+    (i, p and their tile loops), the column's, a tiled b's, ... Within a group every
+    combination of its free loops is tried (a few thousand at most); the groups multiply,
+    and so do the extents of the free loops no condition reads."""
+    ext = [int(e) for e in nest.ext]
+    v = np.arange(ext[d], dtype=np.int64)
+    conds = _conditions(nest)
+    free = list(range(d + 1, len(ext)))
+    used = {e: [c for c, (row, _, _) in enumerate(conds) if nest.coef[row, e]] for e in free}
+    out = np.full(len(v), math.prod(ext[e] for e in free if not used[e]), dtype=np.int64)
+    left = set(range(len(conds)))
+    while left:  # one group of conditions, joined by the free loops they share
+        group, dims, todo = {min(left)}, set(), [min(left)]
+        while todo:
+            c = todo.pop()
+            for e in free:
+                if c in used[e] and e not in dims:
+                    dims.add(e)
+                    todo += [k for k in used[e] if k not in group]
+                    group.update(used[e])
+        left -= group
+        rows = [conds[c] for c in sorted(group)]
+        dims_l = sorted(dims)
+        grid = (np.indices([ext[e] for e in dims_l]).reshape(len(dims_l), -1)
+                if dims_l else np.zeros((0, 1), dtype=np.int64))
+        # a group that loop d does not move counts the same for every v
+        vs = v if any(nest.coef[row, d] for row, _, _ in rows) else v[:1]
+        ok = np.ones((len(vs), grid.shape[1]), dtype=bool)
+        for row, low, end in rows:
+            fixed = int(nest.base[row]) + sum(int(nest.coef[row, e]) * digits[e]
+                                              for e in range(d))
+            here = fixed + int(nest.coef[row, d]) * vs
+            inner = nest.coef[row, dims_l] @ grid if dims_l else np.zeros(1, dtype=np.int64)
+            form = here[:, None] + inner[None, :]
+            ok &= (form >= low) & (form < end)
+        out *= ok.sum(axis=1)
+    return out
+
+
+def _digits_of(nest: Nest, flat: int) -> list[int]:
+    digits, rest = [0] * len(nest.dims), flat
+    for d in range(len(nest.dims) - 1, -1, -1):
+        rest, digits[d] = divmod(rest, int(nest.ext[d]))
+    return digits
+
+
+def inbounds_before(nest: Nest, flat: int) -> int:
+    """Iterations of `nest` with flat index below `flat` that are performed (every one when
+    the nest skips nothing)."""
+    flat = max(0, min(int(flat), nest.iterations))
+    if not _conditions(nest):
+        return flat
+    if flat == nest.iterations:
+        return int(_block_counts(nest, [], 0).sum())
+    digits = _digits_of(nest, flat)
+    return sum(int(_block_counts(nest, digits, d)[:digits[d]].sum())
+               for d in range(len(digits)) if digits[d])
+
+
+def trace_length(p: Plan) -> int:
+    """Accesses in the plan's trace (four per in-bounds iteration), without walking it."""
+    return 4 * sum(inbounds_before(n, n.iterations) for n in p.nests)
+
+
+def _digits(nest: Nest, flats: np.ndarray) -> np.ndarray:
+    """Loop indices [dim, k] of flat iterations, outermost loop first."""
+    out = np.empty((len(nest.dims), len(flats)), dtype=np.int64)
+    rest = flats
+    for k in range(len(nest.dims) - 1, -1, -1):
+        rest, out[k] = np.divmod(rest, nest.ext[k])
+    return out
+
+
+def _inbounds(nest: Nest, digits: np.ndarray) -> np.ndarray:
+    """Whether each iteration (columns of `digits`) is performed."""
+    ok = np.ones(digits.shape[1], dtype=bool)
+    for row, low, end in _conditions(nest):
+        form = nest.base[row] + nest.coef[row] @ digits
+        ok &= (form >= low) & (form < end)
+    return ok
+
+
+def _nth_inbounds(nest: Nest, r: int) -> int:
+    """Flat index of the performed iteration of rank `r` (0: the first), loop by loop."""
+    if not _conditions(nest):
+        return r
+    digits = [0] * len(nest.dims)
+    for d in range(len(digits)):
+        cum = np.cumsum(_block_counts(nest, digits, d))
+        digits[d] = int(np.searchsorted(cum, r, "right"))
+        r -= int(cum[digits[d] - 1]) if digits[d] else 0
+    flat = 0
+    for d, e in zip(digits, nest.ext, strict=True):
+        flat = flat * int(e) + d
+    return flat
+
+
+def window_loops(p: Plan, start: int, stop: int) -> list[tuple[int, int, np.ndarray]]:
+    """The iterations behind accesses [start, stop) of the plan's trace (as trace_chunks
+    lays it out), as runs of (nest index, access index of the run's first iteration's first
+    access, loop indices [dim, iteration] in that nest's dims, outermost first). The
+    accesses of an iteration are read x, read w, read y, write y; a run may begin before
+    `start` and end after `stop` by up to three accesses. Padding-skipped taps are left out,
+    as the trace leaves them out; the first iteration is found by counting
+    (inbounds_before), not by walking the nest."""
+    out: list[tuple[int, int, np.ndarray]] = []
+    if stop <= start:
+        return out
+    first_it, last_it = start // 4, (stop - 1) // 4
+    seen = 0  # in-bounds iterations of the nests before this one
+    for k, nest in enumerate(p.nests):
+        here = inbounds_before(nest, nest.iterations)
+        lo, hi = max(first_it - seen, 0), min(last_it - seen, here - 1)
+        if lo <= hi:
+            want, flat, got = hi - lo + 1, _nth_inbounds(nest, lo), []
+            span = max(64, 2 * want)
+            while want > 0 and flat < nest.iterations:
+                flats = np.arange(flat, min(flat + span, nest.iterations), dtype=np.int64)
+                digits = _digits(nest, flats)
+                keep = digits[:, _inbounds(nest, digits)][:, :want]
+                got.append(keep)
+                want -= keep.shape[1]
+                flat += len(flats)
+                span *= 2
+            out.append((k, 4 * (seen + lo), np.concatenate(got, axis=1)))
+        seen += here
+        if seen > last_it:
+            break
+    return out
+
+
+def loop_indices(nest: Nest, order: str, digits) -> dict[str, int]:
+    """One iteration's loop indices as a person names them: every loop of `order` (the
+    layer's order string, outermost first), 0 where the nest leaves a loop of extent 1 out;
+    a group split's g and n folded back into the filter index n = g·(N/G) + n; any other
+    loop of the nest (a tile loop, say) under its own name, in the nest's order."""
+    got = {d: int(v) for d, v in zip(nest.dims, digits, strict=True)}
+    if "g" in got:
+        per = int(nest.ext[nest.dims.index("n")]) if "n" in got else 1
+        got["n"] = got.pop("g") * per + got.get("n", 0)
+    out = {d: got.pop(d, 0) for d in order}
+    out.update(got)
+    return out
