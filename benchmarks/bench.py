@@ -316,6 +316,67 @@ def bench_replay() -> list[str]:
     return rows
 
 
+# ---------------------------------------------------------------- 3C classification
+
+
+def bench_ccc() -> list[str]:
+    """What --3c costs: the early layers with and without classification (in-kernel, CPU
+    time, best of REPEAT), through the thesis hierarchy (registers first) and through its
+    L1/L2/L3 alone; and Dinero IV on the fc din trace with and without -Tccc (wall time of
+    the process), where DINEROIV is set."""
+    import shutil
+    import subprocess
+
+    from simcache.layers import make_layer
+    from simcache.loopnest import plan
+    from simcache.traces import write_trace
+    engine.warm_up(ccc=True)
+    rows = ["| hierarchy | layer (early preset) | accesses | plain s | --3c s | --3c ÷ plain |",
+            "|---|---|---:|---:|---:|---:|"]
+    for name, h in (("thesis (registers, L1, L2, L3)", load_hierarchy(CONFIG)),
+                    ("L1, L2, L3", caches_only())):
+        for kind in ("spatial", "depthwise", "pointwise"):
+            layer = build_layer(kind, "early")
+            best = {}
+            for _ in range(REPEAT):
+                for ccc in (False, True):
+                    t0 = clock()
+                    r = engine.simulate(h, layer, ccc=ccc)
+                    best[ccc] = min(best.get(ccc, float("inf")), clock() - t0)
+            rows.append(f"| {name} | {kind} | {r.accesses:,} | {best[False]:.2f} | "
+                        f"{best[True]:.2f} | {best[True] / best[False]:.2f}× |")
+    dinero = os.environ.get("DINEROIV") or shutil.which("dineroIV")
+    if dinero and os.access(dinero, os.X_OK):
+        os.makedirs(REPLAY_DIR, exist_ok=True)
+        path = os.path.join(REPLAY_DIR, "fc.din")
+        if not os.path.exists(path):
+            write_trace(plan(make_layer(**REPLAY_FC)), path)
+        geometry = replay_hierarchy().geometry(4)
+        times = {}
+        for ccc in (False, True):
+            flags = dinero_flags(geometry)
+            if ccc:
+                flags += [f"-l{k}-{'d' if k == 1 else 'u'}ccc" for k in range(1, 4)]
+            with open(path, "rb") as f:
+                t0 = time.perf_counter()
+                subprocess.run([dinero, "-informat", "d", *flags], stdin=f,
+                               capture_output=True, check=True)
+                times[ccc] = time.perf_counter() - t0
+        from simcache.api import replay
+        for ccc in (False, True):
+            t0 = time.perf_counter()
+            replay(replay_hierarchy(), path, three_c=ccc)
+            times[("simcache", ccc)] = time.perf_counter() - t0
+        rows += ["", "| fc.din (8.4 M accesses), L1/L2/L3, wall s | plain | 3C | 3C ÷ plain |",
+                 "|---|---:|---:|---:|",
+                 f"| Dinero IV (-Tccc) | {times[False]:.2f} | {times[True]:.2f} | "
+                 f"{times[True] / times[False]:.2f}× |",
+                 f"| simcache replay (--3c) | {times[('simcache', False)]:.2f} | "
+                 f"{times[('simcache', True)]:.2f} | "
+                 f"{times[('simcache', True)] / times[('simcache', False)]:.2f}× |"]
+    return rows
+
+
 # ---------------------------------------------------------------- whole networks, memory
 
 
@@ -366,8 +427,8 @@ def bench_memory() -> list[str]:
 
 
 BENCHES = {"engine": bench_engine, "peers": bench_peers, "memory": bench_memory,
-           "vgg16": bench_vgg16, "replay": bench_replay}
-DEFAULT = ("engine", "peers", "memory", "replay")  # vgg16 takes minutes: ask for it by name
+           "vgg16": bench_vgg16, "replay": bench_replay, "ccc": bench_ccc}
+DEFAULT = ("engine", "peers", "memory", "replay", "ccc")  # vgg16 takes minutes: ask for it by name
 
 
 def main(names: list[str]) -> None:

@@ -256,6 +256,7 @@ def layers_for(types: Sequence[str], batches: Sequence[int] = (1,), preset: str 
     When several types run at once, each keeps the dimensions its type fixes (K = 1 for
     pointwise, ...), and a preset of one type (vgg16-fc1) applies to that type only."""
     layers, problems = [], []
+    dims = _tiles_alias(dims)
     for t in types:
         given = dict(dims)
         if len(types) > 1:
@@ -275,6 +276,18 @@ def layers_for(types: Sequence[str], batches: Sequence[int] = (1,), preset: str 
     return layers
 
 
+def _tiles_alias(dims: dict) -> dict:
+    """A copy of `dims` in which `tile` (the flag's name) stands for `tiles`."""
+    dims = dict(dims)
+    if "tile" not in dims:
+        return dims
+    if dims.get("tiles") is not None and dims["tile"] is not None:
+        raise SimcacheError(["tiles: give tile or tiles, not both"])
+    tile = dims.pop("tile")
+    dims["tiles"] = dims.get("tiles") if tile is None else tile
+    return dims
+
+
 def gather(*steps: Callable[[], Any]) -> list[Any]:
     """Run every check; raise all their problems together."""
     problems, values = [], []
@@ -292,7 +305,7 @@ def gather(*steps: Callable[[], Any]) -> list[Any]:
 def _one_layer(layer: str | Layer, preset: str | None, dims: dict) -> Layer:
     if isinstance(layer, Layer):
         return layer
-    dims = dict(dims)
+    dims = _tiles_alias(dims)
     if "batch" in dims:
         dims["B"] = dims.pop("batch")
     return build_layer(layer, preset, **dims)
@@ -323,9 +336,10 @@ def simulate(config: Hierarchy | str | Path, layer: str | Layer = "depthwise", *
              progress: Progress | None = None, on_start: OnStart | None = None,
              **dims: Any) -> RunResult:
     """Simulate one layer on one config. `dims`: B (or batch), M, N, F, K, G, stride,
-    padding ('skip' or 'explicit'), pad, order, dtype_bytes; unset ones take the
-    type's defaults (the `early` layer of Table 2.2). `three_c`: classify every cache
-    level's misses as compulsory, capacity or conflict (docs/model.md §3)."""
+    padding ('skip' or 'explicit'), pad, order, tiles (or tile: 'n=8,m=16' or
+    {'n': 8, 'm': 16}), dtype_bytes; unset ones take the type's defaults (the `early` layer
+    of Table 2.2). `three_c`: classify every cache level's misses as compulsory, capacity
+    or conflict (docs/model.md §3)."""
     (h, path), lay = gather(lambda: load_config(config),
                              lambda: _one_layer(layer, preset, dims))
     return _run([Job(h, lay, three_c)], 1, progress, on_start, [path])[0]
@@ -431,3 +445,114 @@ def table_2_2(presets: Sequence[str] = ("early", "late")) -> list[dict]:
                          zip((r["params"], r["macs"], r["intensity"]), printed, strict=True)]
             rows.append(r)
     return rows
+
+
+# ---------------------------------------------------------------- explain (step-through)
+
+
+class ExplainResult:
+    """A window of accesses stepped through one config, one at a time (`simcache explain`).
+
+    `steps`: the accesses shown (the window's, less those the filters leave out), each a
+    dict as docs/formats.md describes; `summary`: per level, what the whole window did;
+    `window`: start, end (one past the last), accesses shown; `counters`: the window's
+    counters [phase, level, tensor, kind] (kernels.py), the change over the window, and
+    `three_c` its misses' kinds [phase, level, tensor, kernels.COMPULSORY | CAPACITY |
+    CONFLICT] (None where the 3C shadows would not fit in memory)."""
+
+    def __init__(self, doc: dict, counters: Any, three_c: Any = None):
+        self._doc = doc
+        self.steps: list[dict] = doc["steps"]
+        self.summary: list[dict] = doc["summary"]
+        self.window: dict = doc["window"]
+        self.level: dict | None = doc["level"]
+        self.counters = counters
+        self.three_c = three_c
+
+    def to_dict(self) -> dict:
+        """The JSON document (docs/formats.md, explain)."""
+        return self._doc
+
+    def __repr__(self) -> str:
+        w = self.window
+        return (f"<ExplainResult accesses {w['start']} to {w['end'] - 1}: "
+                f"{w['shown']} shown>")
+
+
+_LAYER_ONLY = ("preset", "B", "batch", "M", "N", "F", "K", "G", "pad")
+
+
+def explain(config: Hierarchy | str | Path, layer: str | Layer | None = None, *,
+            trace: str | Path | None = None, trace_format: str | None = None,
+            skip_bad: bool = False, start: int = 0, steps: int = 20, level: str | None = None,
+            set_index: int | None = None, tensor: str | None = None,
+            misses_only: bool = False, preset: str | None = None,
+            progress: Progress | None = None, on_start: OnStart | None = None,
+            **dims: Any) -> ExplainResult:
+    """Step through accesses [start, start + steps) of a layer, or of a trace file
+    (`trace`), on one config: what each did at every level, and the touched set after it.
+    `level` (a cache level's name; default the first) is the level whose tag | set |
+    offset split and set are shown; `set_index`, `tensor` ('x', 'w', 'y', 't') and
+    `misses_only` (a miss at that level) choose which of the window's accesses are shown.
+    `dims` as for `simulate`; with a trace, only dtype_bytes (for 'element' lines)."""
+    from . import explain as ex
+    from .loopnest import plan
+
+    def source() -> tuple[Any, Any]:
+        if (layer is None) == (trace is None):
+            raise SimcacheError(["--layer/--trace: give a layer type or a trace file, not "
+                                 f"{'both' if layer is not None else 'neither'}"])
+        if layer is not None:
+            lay = _one_layer(layer, preset, dims)
+            return lay, ex.layer_source(plan(lay), lay.order, lay.dtype_bytes)
+        given = [k for k in _LAYER_ONLY if dims.get(k) is not None] + (["preset"] if preset
+                                                                       else [])
+        given += [k for k, v in dims.items() if k not in _LAYER_ONLY + ("dtype_bytes",)
+                  and v is not None]
+        if given:
+            raise SimcacheError([f"{g}: a trace has no layer dimensions; drop it"
+                                 for g in dict.fromkeys(given)])
+        if dims.get("dtype_bytes", 4) not in (1, 2, 4, 8):
+            raise SimcacheError([f"--dtype-bytes: {dims['dtype_bytes']} is not 1, 2, 4 or 8"])
+        return TraceReader(trace, trace_format, skip_bad), None
+
+    (h, path), (what, src) = gather(lambda: load_config(config), source)
+    element = what.dtype_bytes if isinstance(what, Layer) else dims.get("dtype_bytes", 4)
+    geometry = h.geometry(element)
+    gather(lambda: ex.check_options(geometry, level, set_index, tensor, steps, start))
+    if src is None:
+        src = ex.trace_source(what)
+    elif start >= src.total:
+        raise SimcacheError([ex.past_end(start, src.total, "layer").problems[0]])
+    if on_start is not None:
+        on_start([geometry], [])
+    result = ex.run(geometry, h.seed, src, start, steps, level, set_index, tensor,
+                    misses_only, progress, h.level_names[-1])
+    g = geometry[result.shown_level] if result.shown_level is not None else None
+    doc = {
+        "simcache": __version__,
+        "config": {"name": h.name, "description": h.description, "path": path},
+        "layer": None, "trace": None,
+        "accesses": result.total,
+        "window": {"start": result.start, "end": result.end, "steps": result.end - result.start,
+                   "asked": steps, "shown": len(result.steps)},
+        "filters": {"level": level, "set": set_index, "tensor": tensor,
+                    "misses_only": misses_only},
+        "level": None if g is None else {
+            "name": g.name, "size": g.size, "line": g.line, "ways": g.ways, "sets": g.sets,
+            "policy": g.policy, "write_back": g.write_back, "write_allocate": g.write_allocate},
+        "levels": list(h.level_names),
+        "three_c": result.three_c is not None,
+        "steps": result.steps,
+        "summary": result.summary,
+    }
+    if isinstance(what, Layer):
+        p = src.plan
+        doc["layer"] = {**what.model_dump(), "F_out": what.F_out,
+                        "tensors": [{"name": t.name, "base": t.base, "base_hex": hex(t.base),
+                                     "shape": list(t.shape), "bytes": t.nbytes}
+                                    for t in p.tensors]}
+    else:
+        doc["trace"] = {"path": str(trace), "format": what.fmt + (".gz" if what.gz else ""),
+                        "skipped": what.skipped}
+    return ExplainResult(doc, result.counters, result.three_c)

@@ -50,8 +50,8 @@ err = Console(stderr=True, highlight=False)
 # the document's symbols, as flags
 FLAG_NAMES = {"B": "-B/--batch", "M": "-M", "N": "-N", "F": "-F", "K": "-K", "G": "-G",
               "stride": "--stride", "padding": "--padding", "pad": "--pad", "order": "--order",
-              "dtype_bytes": "--dtype-bytes", "preset": "--preset", "layer": "--layer",
-              "type": "--layer"}
+              "tiles": "--tile", "dtype_bytes": "--dtype-bytes", "preset": "--preset",
+              "layer": "--layer", "type": "--layer"}
 
 
 def _flag_problems(problems: list[str]) -> list[str]:
@@ -138,8 +138,16 @@ DIMS = [
         "keeps F' = F at stride 1).", low=0)], None),
     ("order", Annotated[str, _layer(
         "--order", help="Loop order, outermost first: a permutation of b i j n m p q "
-        "(batch, output row, output col, filter, channel, kernel row, kernel col).",
-        show_default=True)], "bijnmpq"),
+        "(batch, output row, output col, filter, channel, kernel row, kernel col); with "
+        "--tile, upper-case letters place the tile loops.", show_default=True)], "bijnmpq"),
+    ("tiles", Annotated[str | None, _layer(
+        "--tile", metavar="LOOP=SIZE,...", help="Tile loops: `n=8,m=16` splits n into a "
+        "tile loop N over the tiles and n over the 8 filters of a tile, and m likewise (the "
+        "last tile is shorter when the size does not divide the extent). Loops b, i, j, n, "
+        "m; a size from 1 to the loop's extent. In --order an upper-case letter places a "
+        "tile loop: `--tile m=16 --order bMijnmpq`; an order without upper-case letters "
+        "puts the tile loops outermost (classic tiling). MACs and the set of accesses stay "
+        "the same; their order changes.")], None),
     ("dtype_bytes", Annotated[int, _layer(
         "--dtype-bytes", help="Bytes per element: 1, 2, 4 or 8.", low=1, show_default=True)],
      4),
@@ -431,7 +439,7 @@ def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
     first = study.runs[0].layer
     title = (f"simcache {__version__} · {study.runs[0].config} · M={first['M']} "
              f"N={first['N']} F={first['F']} K={first['K']} · padding {first['padding']} · "
-             f"order {first['order']}")
+             f"order {first['order']}{report.tiles_note(first)}")
     _emit_rendered(fmt, output, study.to_dict(), study.rows,
                    lambda c: report.study_table(study.rows, study.level_names, c), title)
 
@@ -471,7 +479,7 @@ def _describe(lay: dict) -> str:
         s += f" G={lay['G']}"
     if lay["stride"] != 1:
         s += f" stride={lay['stride']}"
-    return s + f" padding={lay['padding']} order={lay['order']}"
+    return s + f" padding={lay['padding']} order={lay['order']}{report.tiles_note(lay, ' ')}"
 
 
 @app.command()
@@ -587,7 +595,7 @@ def replay(
 
 
 @app.command()
-@_with("dims", "out", drop=("padding", "order"))
+@_with("dims", "out", drop=("padding", "order", "tiles"))
 def metrics(
     layer: Annotated[str | None, typer.Option(
         "--layer", "-l", help="Layer type(s), comma separated, or 'all'.",
@@ -771,6 +779,113 @@ def csim(
         write_atomic(results, totals.results())
     except OSError as exc:
         raise SimcacheError([f"{cachelab.RESULTS}: {exc.strerror or exc}"]) from None
+
+
+# ---------------------------------------------------------------- explain (step-through)
+
+TensorName = _choices("TensorName", ("x", "w", "y", "t"))
+ExplainFormat = _choices("ExplainFormat", ("table", "json"))
+
+
+@app.command()
+@_with("dims", "running", drop=("jobs",))
+def explain(
+    config: ConfigArg,
+    layer: Annotated[LayerType | None, typer.Option(
+        "--layer", "-l", help="Layer type to step through (or give --trace).",
+        show_default=False)] = None,
+    trace_file: Annotated[str | None, typer.Option(
+        "--trace", metavar="FILE", help="A trace file to step through instead of a layer "
+        "(.din, .bin, .npz, .lackey, optionally .gz).", show_default=False)] = None,
+    trace_format: TraceFormatOpt = None,
+    batch: OneBatchOpt = 1,
+    start: Annotated[int, typer.Option(
+        "--start", help="Index of the first access shown (0 is the first of the layer or "
+        "trace); everything before it is simulated, at full speed.", parser=whole(0),
+        rich_help_panel="Window")] = 0,
+    steps: Annotated[int, typer.Option(
+        "--steps", "-n", help="Accesses stepped through, from --start (at most 10,000).",
+        parser=whole(0), rich_help_panel="Window")] = 20,
+    level: Annotated[str | None, typer.Option(
+        "--level", help="Cache level whose tag | set | offset split and set contents are "
+        "shown (default: the first).", show_default=False, rich_help_panel="Window")] = None,
+    set_index: Annotated[int | None, typer.Option(
+        "--set", help="Show only the accesses that touch this set of the level shown.",
+        parser=whole(0), show_default=False, rich_help_panel="Window")] = None,
+    tensor: Annotated[TensorName | None, typer.Option(
+        "--tensor", help="Show only the accesses of this tensor.", show_default=False,
+        rich_help_panel="Window")] = None,
+    misses_only: Annotated[bool, typer.Option(
+        "--misses-only", help="Show only the accesses that miss at the level shown.",
+        rich_help_panel="Window")] = False,
+    fmt: Annotated[ExplainFormat | None, typer.Option(
+        "--format", "-f", help="table (a step-through for people) or json (the same, for "
+        "programs; docs/formats.md). Default: table, or the --output file's extension.",
+        show_default=False, rich_help_panel="Output")] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="FILE", help="Write to this file (whole or not at all) "
+        "instead of standard output.", show_default=False, rich_help_panel="Output")] = None,
+    dims=None, running=None,
+) -> None:
+    """Step through a layer's (or a trace's) accesses one at a time: what each did at
+    every level, and the touched set after it.
+
+    For each access of the window: its index, read or write, tensor, address and loop
+    indices; the address's tag | set | offset at the level shown; at every level it
+    reached, hit or miss (a miss with its 3C kind: compulsory, capacity or conflict),
+    the line evicted and whether it was written back; then the set's lines, most recent first
+    (LRU), newest first (FIFO) or by way (random). A summary line ends the window. The
+    filters choose which of the window's accesses are shown; the summary counts them all.
+
+    Examples:
+
+    **simcache explain thesis --layer depthwise -F 8 -M 4** (the first 20 accesses)
+
+    **simcache explain thesis --layer spatial --preset early --start 1000000 --steps 8
+    --level L1** (deep inside a large layer: what comes before is simulated)
+
+    **simcache explain thesis --layer depthwise -F 32 -M 16 --steps 300 --level L1 --set 0
+    --misses-only** (the misses of one set: 16 channels of 4 KiB compete for it)
+
+    **simcache explain thesis --trace traces/spatial_f8.din --steps 10 -f json**
+    """
+    preset = dims.pop("preset")
+    dtype_bytes = dims.pop("dtype_bytes")
+
+    def target() -> tuple[str, Path | None]:
+        path = check_target(output, "--output") if output is not None else None
+        f = _value(fmt) or ("json" if output and output.lower().endswith(".json") else "table")
+        return f, path
+
+    (f, path), = _gather(target)
+    if trace_file is not None:
+        given = {"--padding": dims["padding"] != "skip", "--stride": dims["stride"] != 1,
+                 "--order": dims["order"] != "bijnmpq", "-B/--batch": batch != 1,
+                 "--preset": preset is not None,
+                 **{FLAG_NAMES[d]: dims[d] is not None for d in ("F", "M", "N", "K", "G",
+                                                               "pad")}}
+        bad = [name for name, on in given.items() if on]
+        if bad and layer is None:
+            raise SimcacheError([f"{b}: a trace has no layer dimensions; drop {b}"
+                                 for b in bad])
+        layer_dims = {"dtype_bytes": dtype_bytes}
+    else:
+        layer_dims = {**dims, "dtype_bytes": dtype_bytes, "B": batch}
+    with _progress(running["progress"], "simulating up to --start") as update:
+        result = _api(api.explain, config, _value(layer), trace=trace_file,
+                      trace_format=_value(trace_format), start=start, steps=steps,
+                      level=level, set_index=set_index, tensor=_value(tensor),
+                      misses_only=misses_only, preset=preset, progress=update,
+                      on_start=_prepare_trace(True), **layer_dims)
+    from . import explain_view
+
+    doc = result.to_dict()
+    if f == "json":
+        _emit(report.to_json(doc), path)
+    elif path is None:
+        _show(lambda c: explain_view.show(c, doc))
+    else:
+        _emit(explain_view.text(doc), path)
 
 
 # ---------------------------------------------------------------- entry point

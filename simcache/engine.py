@@ -455,6 +455,33 @@ class State:
             out.append(sets)
         return out
 
+    def set_ways(self, lv: int, s: int) -> list[tuple[int, int, bool, int]]:
+        """The lines set `s` of level `lv` holds, as (way, line number, dirty, tensor), in
+        the kernels' own order: under LRU most recent first, under FIFO newest first (a
+        scanned set's order word, lowest field first; a hashed set's ring, from its head);
+        under random, by way. Ways never filled are left out. (simcache explain)"""
+        g = self.geometry[lv]
+        if not 0 <= s < g.sets:
+            raise ValueError(f"set {s} of {g.name}: it has sets 0 to {g.sets - 1}")
+        first, geo = s * g.ways, self.geo[lv]
+        tag, meta = (a[first:first + g.ways].tolist() for a in self._records(lv))
+        if g.policy == "random":
+            ways = list(range(g.ways))
+        elif g.ways <= K.SCAN_WAYS:
+            order = int(self.S[int(geo[K.G_SW]) + 2 * s + 1])
+            ways = [(order >> (4 * k)) & 15 for k in range(g.ways)]
+        else:
+            nxt = int(geo[K.G_NXT]) + first
+            ring = (self.S[nxt:nxt + g.ways] - first).tolist()  # ways, not slots
+            ways, way = [], int(self.S[int(geo[K.G_HEAD]) + s]) - first
+            while way >= 0 and len(ways) < g.ways:
+                ways.append(way)
+                way = ring[way]
+                if way == ways[0]:
+                    break
+        return [(w, tag[w], bool(meta[w] & K.M_DIRTY), (meta[w] >> K.M_OWNER) & 7)
+                for w in ways if tag[w] >= 0]
+
 
 def hashed_first_level(geometry: list[Geometry]) -> bool:
     """Whether the first level has many ways (hashed sets), which selects the kernels."""

@@ -720,7 +720,8 @@ def _request(ccc):
             _count(S, c, write, size)
             slot = _lookup(S, g, s, line)
             wb = S[_u(g + G_WB)]
-            if ccc:  # what a miss here would install, the shadow installs too
+            if ccc and not (slot >= 0 and _shadow_hit(S, lv, line)):
+                # what a miss here would install, the shadow installs too
                 _shadow(S, phase, lv, line, slot >= 0, not write or S[_u(g + G_WA)] != 0
                         or ((flags & F_WB) != 0 and size == (np.int64(1) << lbits)), tensor)
             if slot >= 0:
@@ -1029,7 +1030,7 @@ def _access_ccc(S, top, addr, size, write, tensor):
         if h >= 0:
             if write:
                 S[_u(meta0 + h)] |= M_DIRTY
-            if S[_u(_geo(S[H_LEVELS]) + G_SETS)] == 0:  # its own shadow: a hit there too
+            if _shadow_hit(S, RUN, line):
                 return QUICK
             if _shadow(S, RUN, RUN, line, True, not write or S[_u(HDR + G_WA)] != 0, tensor):
                 return QUICK
@@ -1039,6 +1040,34 @@ def _access_ccc(S, top, addr, size, write, tensor):
             return 0
     request_ccc(S, RUN, RUN, addr, size, (F_WRITE if write else 0) | F_DEMAND, tensor)
     return 0
+
+
+@njit(inline="always")
+def _shadow_hit(S, lv, line):
+    """A hit at level `lv`, where its shadow most often hits too: True when it did, and was
+    handled here without a call (the level is its own shadow; or the shadow's most recent
+    line, or a line of its window, as `_lookup` tries first). False: call `_shadow`."""
+    sg = _geo(S[H_LEVELS] + lv)
+    if S[_u(sg + G_SETS)] == 0:
+        return True
+    sh = S[_u(S[_u(sg + G_HEAD)])]
+    if sh >= 0 and S[_u(S[_u(sg + G_TAG)] + sh)] == line:
+        return True
+    k = line - S[_u(sg + G_WLO)]
+    if k >= 0 and k < S[_u(sg + G_WSIZE)]:
+        sh = S[_u(S[_u(sg + G_WHERE)] + k)]
+        if sh >= 0:
+            if S[_u(sg + G_POLICY)] == LRU:
+                _shadow_front(S, sg, sh)
+            return True
+    return False
+
+
+@njit
+def _shadow_front(S, sg, slot):
+    """A hit on `slot` of the LRU shadow whose row is `sg`: it becomes the most recent
+    there (a call, so that the loops that use `_shadow_hit` stay small)."""
+    _to_front(S, sg, np.int64(0), slot)
 
 
 @njit(inline="always")

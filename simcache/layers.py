@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import SimcacheError
 
 LAYER_TYPES = ("spatial", "separable", "pointwise", "group", "depthwise", "fc")
 DEFAULT_ORDER = "bijnmpq"
 DIMS = ("M", "N", "F", "K", "G")
+TILE_LOOPS = "bijnm"  # loops that --tile can split (p and q run over the kernel)
 
 # Table 2.2 of the document (Wu 2019): typical early and late layers, B = 1, G = 4; and the
 # fully connected example of its section 2.3, VGG16's fc1 (7·7·512 → 4096; Simonyan and
@@ -45,6 +56,44 @@ def _not_bool(v):
     return v
 
 
+def parse_tiles(value: Any) -> dict:
+    """`n=8,m=16` (the --tile syntax), a mapping or None → {loop: size}. Only the shape is
+    checked here; Layer.problems() checks loops and sizes, one line each."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, str):
+        items = []
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            loop, eq, size = (x.strip() for x in part.partition("="))
+            if not eq or not loop:
+                raise ValueError(f"{part!r}: write loop=size, e.g. n=8,m=16")
+            if not re.fullmatch(r"-?[0-9]+", size):
+                raise ValueError(f"{part!r}: the size {size!r} is not a whole number")
+            items.append((loop, int(size)))
+    else:
+        raise ValueError(f"expected loop=size pairs such as 'n=8,m=16', got {value!r}")
+    out: dict[str, int] = {}
+    for loop, size in items:
+        if not isinstance(loop, str):
+            raise ValueError(f"{loop!r} is not a loop name (b, i, j, n or m)")
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise ValueError(f"{loop}={size!r}: a tile size is a whole number")
+        if loop in out:
+            raise ValueError(f"{loop} is tiled twice ({loop}={out[loop]} and {loop}={size})")
+        out[loop] = size
+    return out
+
+
+def tiles_text(tiles: Mapping[str, int]) -> str:
+    """{'n': 8, 'm': 16} → 'n=8,m=16' (the --tile syntax)."""
+    return ",".join(f"{k}={v}" for k, v in tiles.items())
+
+
 class LayerError(SimcacheError):
     """Problems with a layer description, one formatted line each."""
 
@@ -66,15 +115,56 @@ class Layer(BaseModel):
     pad: int | None = Field(None, ge=0, strict=True,
                             description="symmetric padding; None = Listing 2.1's")
     order: str = DEFAULT_ORDER
+    tiles: Annotated[dict[str, int], BeforeValidator(parse_tiles)] = Field(
+        default_factory=dict, description="loop → tile size (docs/model.md, Tiling)")
     dtype_bytes: Annotated[Literal[1, 2, 4, 8], BeforeValidator(_not_bool)] = 4
+
+    def __hash__(self) -> int:  # frozen, and hashable although `tiles` is a dict
+        return hash(tuple((k, tuple(v.items()) if isinstance(v, dict) else v)
+                          for k, v in self.__dict__.items()))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tile_loops_outermost(cls, data: Any) -> Any:
+        """With tiles and an order that names no tile loop, the tile loops go outermost,
+        in the order their loops have in the order (classic tiling)."""
+        if not isinstance(data, dict) or not data.get("tiles"):
+            return data
+        order = data.get("order", DEFAULT_ORDER)
+        try:
+            tiles = parse_tiles(data["tiles"])
+        except ValueError:
+            return data  # the field's validator says why
+        if not isinstance(order, str) or any(ch.isupper() for ch in order):
+            return data
+        outer = "".join(ch.upper() for ch in dict.fromkeys(order) if ch in tiles
+                        and ch in TILE_LOOPS)
+        return {**data, "order": outer + order}
 
     @field_validator("order")
     @classmethod
     def _order(cls, v: str) -> str:
-        if sorted(v) != sorted(DEFAULT_ORDER):
+        lower = [ch for ch in v if not ch.isupper()]
+        if sorted(lower) != sorted(DEFAULT_ORDER):
+            why = []
+            for ch in dict.fromkeys(lower):
+                if ch not in DEFAULT_ORDER:
+                    why.append(f"{ch!r} is not a loop")
+                elif lower.count(ch) > 1:
+                    why.append(f"it repeats {ch}")
+            missing = [ch for ch in DEFAULT_ORDER if ch not in lower]
+            if missing:
+                why.append(f"it lacks {' '.join(missing)}")
             raise ValueError(
-                f"{v!r} is not a permutation of {DEFAULT_ORDER!r} (each of b i j n m p q once)"
-            )
+                f"{v!r} is not a permutation of {DEFAULT_ORDER!r} (each of b i j n m p q "
+                f"once, and upper-case B I J N M for tile loops): {'; '.join(why)}")
+        upper = [ch for ch in v if ch.isupper()]
+        for ch in dict.fromkeys(upper):
+            if ch.lower() not in TILE_LOOPS:
+                raise ValueError(f"{v!r}: {ch} is not a tile loop; only b i j n m can be "
+                                 "tiled (B I J N M)")
+            if upper.count(ch) > 1:
+                raise ValueError(f"{v!r} repeats the tile loop {ch}")
         return v
 
     # -- derived sizes
@@ -94,6 +184,57 @@ class Layer(BaseModel):
     def groups(self) -> int:
         """G of the loop nest: M for depthwise, G for group, else 1."""
         return {"group": self.G, "depthwise": self.M}.get(self.type, 1)
+
+    def loop_extents(self) -> dict[str, tuple[int, str]]:
+        """The extent of each loop that can be tiled, and how it is named: a tile may be
+        as large as it. Separable's two nests differ in j (F, then F') and m (M, then N);
+        the larger counts, and a nest whose loop is shorter takes the tile whole."""
+        Fo = self.F_out
+        ext = {"b": (self.B, "B"), "i": (Fo, "F'"), "j": (Fo, "F'"), "n": (self.N, "N"),
+               "m": (self.M, "M")}
+        if self.type == "group":
+            ext["m"] = (self.M // self.G, "M/G")
+        elif self.type == "depthwise":
+            ext["m"] = (1, "each filter reads one channel")
+        elif self.type == "separable":
+            ext["j"] = max((self.F, "F in the K×1 nest"), (Fo, "F'"))
+            ext["m"] = max((self.M, "M"), (self.N, "N in the 1×K nest"))
+        return ext
+
+    def tile_problems(self) -> list[str]:
+        """`tiles:` and `order:` lines for tile sizes and tile loops, one per problem."""
+        out = []
+        ext = self.loop_extents()
+        for loop, size in self.tiles.items():
+            if loop in ("p", "q"):
+                out.append(f"tiles: {loop} runs over the kernel and cannot be tiled; tile "
+                           "b, i, j, n or m")
+            elif loop not in TILE_LOOPS:
+                hint = (f" (loops are named in lower case: {loop.lower()})"
+                        if loop.lower() in TILE_LOOPS else "")
+                out.append(f"tiles: {loop!r} is not a loop that can be tiled; tile b, i, j, "
+                           f"n or m{hint}")
+            elif size < 1:
+                out.append(f"tiles: {loop}={size}: a tile size is at least 1")
+            elif size > ext[loop][0]:
+                e, name = ext[loop]
+                out.append(f"tiles: {loop}={size} is larger than the {self.type} layer's "
+                           f"{loop} loop, of extent {e} ({name})")
+        tiled = [k for k in self.tiles if k in TILE_LOOPS]
+        upper = [ch.lower() for ch in self.order if ch.isupper()]
+        extra = [ch for ch in upper if ch not in self.tiles]
+        if extra:
+            out.append(f"order: {self.order!r} names the tile loop{'s' if len(extra) > 1 else ''} "
+                       f"{' '.join(c.upper() for c in extra)} but "
+                       f"{' '.join(extra)} {'is' if len(extra) == 1 else 'are'} not tiled "
+                       f"(add --tile {extra[0]}=SIZE)")
+        missing = [k for k in tiled if k not in upper]
+        if upper and missing:
+            out.append(f"order: {self.order!r} does not place the tile loop"
+                       f"{'s' if len(missing) > 1 else ''} "
+                       f"{' '.join(c.upper() for c in missing)}; name every tile loop "
+                       "(upper case) or none (they then go outermost)")
+        return out
 
     def problems(self) -> list[str]:
         """Cross-field checks, as `field: message` lines."""
@@ -116,6 +257,7 @@ class Layer(BaseModel):
                     out.append(f"G: {self.G} groups do not divide {d} = {getattr(self, d)}")
         elif self.G != 1:
             out.append(f"G: only a group convolution takes G, got G = {self.G} for {t}")
+        out += self.tile_problems()
         before, after = self.pads
         if self.F + before + after < self.K:
             out.append(
@@ -130,7 +272,8 @@ class Layer(BaseModel):
             s += f" G={self.G}"
         if self.stride != 1:
             s += f" stride={self.stride}"
-        return s + f" padding={self.padding} order={self.order}"
+        s += f" padding={self.padding} order={self.order}"
+        return s + (f" tiles {tiles_text(self.tiles)}" if self.tiles else "")
 
 
 def make_layer(**fields) -> Layer:

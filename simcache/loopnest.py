@@ -145,7 +145,7 @@ def limit_problems(layer: Layer) -> list[str]:
 
 def plan(layer: Layer) -> Plan:
     """Place the tensors and describe the nests of a layer."""
-    problems = limit_problems(layer)
+    problems = layer.tile_problems() + limit_problems(layer)
     if problems:
         from .layers import LayerError
 
@@ -192,13 +192,14 @@ def plan(layer: Layer) -> Plan:
             off_r, off_c = convs[k + 1].pad_h[0], convs[k + 1].pad_w[0]
         else:
             out_r, out_c, off_r, off_c = c.Ho, c.Wo, 0, 0
-        nests.append(_nest(c, layer.order, src, by_name[wname], dst, stored(c),
+        nests.append(_nest(c, layer.order, layer.tiles, src, by_name[wname], dst, stored(c),
                            (out_r, out_c, off_r, off_c), explicit, d))
     return Plan(tuple(tensors), tuple(nests))
 
 
-def _nest(c: _Conv, order: str, x: Tensor, w: Tensor, y: Tensor, xdims: tuple[int, int],
-          ydims: tuple[int, int, int, int], explicit: bool, d: int) -> Nest:
+def _nest(c: _Conv, order: str, tiles: dict[str, int], x: Tensor, w: Tensor, y: Tensor,
+          xdims: tuple[int, int], ydims: tuple[int, int, int, int], explicit: bool,
+          d: int) -> Nest:
     xr, xc = xdims
     yr, yc, yoff_r, yoff_c = ydims
     Mg, Ng = c.M // c.G, c.N // c.G
@@ -214,21 +215,118 @@ def _nest(c: _Conv, order: str, x: Tensor, w: Tensor, y: Tensor, xdims: tuple[in
         "p": (c.Kh, xc, c.Kw, 0, 1, 0),
         "q": (c.Kw, 1, 1, 0, 0, 1),
     }
-    dims = tuple(ch for o in order for ch in (("g", "n") if o == "n" else (o,)))
-    # a loop of extent 1 changes nothing: leaving it out shortens the odometer
-    dims = tuple(k for k in dims if table[k][0] > 1) or dims[-1:]
-    ext = np.array([table[k][0] for k in dims], dtype=np.int64)
-    coef = np.array([[table[k][r + 1] for k in dims] for r in range(5)], dtype=np.int64)
+    loops, limits = _tiled_loops(table, order, tiles, c.G, c.N)
+    # a loop of extent 1 changes nothing (its index stays 0, also in the guard forms):
+    # leaving it out shortens the odometer
+    loops = [lp for lp in loops if lp[1] > 1] or loops[-1:]
+    dims = tuple(lp[0] for lp in loops)
+    ext = np.array([lp[1] for lp in loops], dtype=np.int64)
+    coef = np.array([[lp[2][r] for lp in loops] for r in range(5)]
+                    + [[lp[3].get(k, 0) for lp in loops] for k in range(len(limits))],
+                    dtype=np.int64).reshape(5 + len(limits), len(loops))
     coef[:3] *= d
     # input row of tap (i, p) is i·Sh + p − pad_before; explicit mode stores x shifted by it
     row0, col0 = -c.pad_h[0], -c.pad_w[0]
     xbase = x.base + (0 if explicit else (row0 * xc + col0) * d)
     ybase = y.base + (yoff_r * yc + yoff_c) * d
-    base = np.array([xbase, w.base, ybase, row0, col0], dtype=np.int64)
+    base = np.array([xbase, w.base, ybase, row0, col0] + [0] * len(limits), dtype=np.int64)
     bounds = None if explicit else (c.H, c.Wd)
     if bounds is not None and all(p == (0, 0) for p in (c.pad_h, c.pad_w)):
         bounds = None  # no tap can fall outside
-    return Nest(dims, ext, coef, base, (x.category, w.category, y.category), bounds, d)
+    return Nest(dims, ext, coef, base, (x.category, w.category, y.category), bounds, d,
+                tuple(limits))
+
+
+# one loop of a nest: name, extent, its five coefficients, and its coefficient in each
+# guard form that it enters ({guard number: coefficient})
+Loop = tuple[str, int, tuple[int, ...], dict[int, int]]
+
+
+def _scaled(v: tuple[int, ...], f: int) -> tuple[int, ...]:
+    return tuple(f * a for a in v)
+
+
+def _tiled_loops(table: dict, order: str, tiles: dict[str, int], G: int,
+                 N: int) -> tuple[list[Loop], list[int]]:
+    """The loops of `order` outermost first, tile loops (upper case) and their loops split,
+    and the limits of the guard forms.
+
+    A loop x of extent E split by tile T becomes X (extent ceil(E/T), coefficients T times
+    x's) and x (extent T); where T does not divide E the last tile is shorter, and the
+    guard form T·X + x < E drops the iterations past the end. A nest whose loop is shorter
+    than T takes it as one tile. The group convolution's filter loop n (N filters, the
+    group g = n // (N/G) of a filter decides which channels it reads) is kept linear
+    thus: a tile of whole groups splits its inner loop into (g, n); a tile within a group
+    splits its tile loop into (g, N); any other tile walks every g next to the inner of N
+    and n, and two guards keep the one g with (N/G)·g ≤ T·N + n < (N/G)·(g + 1) (each
+    filter once, in filter order)."""
+    limits: list[int] = []
+    guard: dict[str, int] = {}  # split loop → its remainder guard
+    size: dict[str, int] = {}
+    for loop, t in tiles.items():
+        extent = N if (loop == "n" and G > 1) else table[loop][0]
+        size[loop] = t = min(t, extent)
+        if extent % t:
+            guard[loop] = len(limits)
+            limits.append(extent)
+    vec = {k: tuple(v[1:]) for k, v in table.items()}
+
+    def rem(loop: str, f: int) -> dict[int, int]:
+        return {guard[loop]: f} if loop in guard else {}
+
+    group_guard = None
+    if "n" in tiles and G > 1:
+        Ng, t = N // G, size["n"]
+        if t % Ng and Ng % t:  # two guards: f − Ng·g < Ng and Ng·g − f < 1 (f = filter)
+            group_guard = len(limits)
+            limits += [Ng, 1]
+
+    out: list[Loop] = []
+    for ch in order:
+        loop = ch.lower()
+        tiled = loop in tiles
+        if loop == "n" and G > 1:
+            inner = ch == max("Nn", key=order.find)
+            out += _group_filter_loops(ch, vec, size.get("n"), G, N, rem, group_guard,
+                                       inner)
+        elif not tiled:
+            out.append((loop, table[loop][0], vec[loop], {}))
+        elif ch.isupper():
+            t = size[loop]
+            out.append((ch, -(-table[loop][0] // t), _scaled(vec[loop], t), rem(loop, t)))
+        else:
+            out.append((loop, size[loop], vec[loop], rem(loop, 1)))
+    return out, limits
+
+
+def _group_filter_loops(ch: str, vec: dict, t: int | None, G: int, N: int,
+                        rem, group_guard: int | None, inner: bool) -> list[Loop]:
+    """The loops that stand for letter `ch` (n, or the tile loop N) of a group convolution
+    (see _tiled_loops); `inner`: `ch` comes after the other of N and n in the order."""
+    Ng = N // G
+    g, n = vec["g"], vec["n"]
+    if t is None:  # not tiled: g then n, the order of n
+        return [("g", G, g, {}), ("n", Ng, n, {})]
+    x_group = (g[0], 0, 0, 0, 0)  # the part of g's coefficients that n's lack
+    if t % Ng == 0:  # tiles of whole groups
+        k = t // Ng
+        if ch == "N":
+            v = tuple(a + b for a, b in zip(_scaled(n, t), _scaled(x_group, k), strict=True))
+            return [("N", -(-N // t), v, rem("n", t))]
+        return [("g", k, g, rem("n", Ng)), ("n", Ng, n, rem("n", 1))]
+    if Ng % t == 0:  # tiles within a group
+        if ch == "N":
+            return [("g", G, g, {}), ("N", Ng // t, _scaled(n, t), {})]
+        return [("n", t, n, {})]
+    # any other tile: g walks every group just outside the inner of N and n, where the
+    # filters f = t·N + n it keeps come in filter order; its guards keep the g with
+    # Ng·g ≤ f < Ng·(g + 1)
+    hi, lo = group_guard, group_guard + 1
+    if ch == "N":
+        out = [("N", -(-N // t), _scaled(n, t), {**rem("n", t), hi: t, lo: -t})]
+    else:
+        out = [("n", t, n, {**rem("n", 1), hi: 1, lo: -1})]
+    return ([("g", G, x_group, {hi: -Ng, lo: Ng})] if inner else []) + out
 
 
 def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ...]]:
@@ -263,3 +361,171 @@ def trace_chunks(p: Plan, chunk: int = 1 << 20) -> Iterator[tuple[np.ndarray, ..
             tensor = np.tile(np.array(nest.tensors + (nest.tensors[2],), dtype=np.int8), n)
             size = np.full(4 * n, nest.dtype_bytes, dtype=np.int64)
             yield addr, size, is_write, tensor
+
+
+# ---------------------------------------------------------------- accesses → loop indices
+# (simcache explain). A layer's trace holds only the iterations performed (a tap outside
+# the input, or an index past a tiled loop's end, makes no access), four accesses each,
+# nest after nest; these functions find the iteration behind any access by counting, without
+# walking the nest up to it.
+
+_LOW = -(1 << 62)  # no lower limit (a guard form only has an upper one)
+
+
+def _conditions(nest: Nest) -> list[tuple[int, int, int]]:
+    """What an iteration must meet to be performed: (coef row, low, end) for each form that
+    must lie in [low, end): the input row and column (skipped taps), then the guards."""
+    out = []
+    if nest.bounds is not None:
+        out += [(CROW, 0, nest.bounds[0]), (CCOL, 0, nest.bounds[1])]
+    out += [(CCOL + 1 + k, _LOW, limit) for k, limit in enumerate(nest.limits)]
+    return out
+
+
+def _block_counts(nest: Nest, digits: list[int], d: int) -> np.ndarray:
+    """For each value v of loop `d`: how many iterations are performed whose loops above d
+    are at `digits[:d]`, whose loop d is at v, and whose loops below are anything.
+
+    The conditions fall into groups that share no free loop (below d): the input row's
+    (i, p and their tile loops), the column's, a tiled b's, ... Within a group every
+    combination of its free loops is tried (a few thousand at most); the groups multiply,
+    and so do the extents of the free loops no condition reads."""
+    ext = [int(e) for e in nest.ext]
+    v = np.arange(ext[d], dtype=np.int64)
+    conds = _conditions(nest)
+    free = list(range(d + 1, len(ext)))
+    used = {e: [c for c, (row, _, _) in enumerate(conds) if nest.coef[row, e]] for e in free}
+    out = np.full(len(v), math.prod(ext[e] for e in free if not used[e]), dtype=np.int64)
+    left = set(range(len(conds)))
+    while left:  # one group of conditions, joined by the free loops they share
+        group, dims, todo = {min(left)}, set(), [min(left)]
+        while todo:
+            c = todo.pop()
+            for e in free:
+                if c in used[e] and e not in dims:
+                    dims.add(e)
+                    todo += [k for k in used[e] if k not in group]
+                    group.update(used[e])
+        left -= group
+        rows = [conds[c] for c in sorted(group)]
+        dims_l = sorted(dims)
+        grid = (np.indices([ext[e] for e in dims_l]).reshape(len(dims_l), -1)
+                if dims_l else np.zeros((0, 1), dtype=np.int64))
+        # a group that loop d does not move counts the same for every v
+        vs = v if any(nest.coef[row, d] for row, _, _ in rows) else v[:1]
+        ok = np.ones((len(vs), grid.shape[1]), dtype=bool)
+        for row, low, end in rows:
+            fixed = int(nest.base[row]) + sum(int(nest.coef[row, e]) * digits[e]
+                                              for e in range(d))
+            here = fixed + int(nest.coef[row, d]) * vs
+            inner = nest.coef[row, dims_l] @ grid if dims_l else np.zeros(1, dtype=np.int64)
+            form = here[:, None] + inner[None, :]
+            ok &= (form >= low) & (form < end)
+        out *= ok.sum(axis=1)
+    return out
+
+
+def _digits_of(nest: Nest, flat: int) -> list[int]:
+    digits, rest = [0] * len(nest.dims), flat
+    for d in range(len(nest.dims) - 1, -1, -1):
+        rest, digits[d] = divmod(rest, int(nest.ext[d]))
+    return digits
+
+
+def inbounds_before(nest: Nest, flat: int) -> int:
+    """Iterations of `nest` with flat index below `flat` that are performed (every one when
+    the nest skips nothing)."""
+    flat = max(0, min(int(flat), nest.iterations))
+    if not _conditions(nest):
+        return flat
+    if flat == nest.iterations:
+        return int(_block_counts(nest, [], 0).sum())
+    digits = _digits_of(nest, flat)
+    return sum(int(_block_counts(nest, digits, d)[:digits[d]].sum())
+               for d in range(len(digits)) if digits[d])
+
+
+def trace_length(p: Plan) -> int:
+    """Accesses in the plan's trace (four per in-bounds iteration), without walking it."""
+    return 4 * sum(inbounds_before(n, n.iterations) for n in p.nests)
+
+
+def _digits(nest: Nest, flats: np.ndarray) -> np.ndarray:
+    """Loop indices [dim, k] of flat iterations, outermost loop first."""
+    out = np.empty((len(nest.dims), len(flats)), dtype=np.int64)
+    rest = flats
+    for k in range(len(nest.dims) - 1, -1, -1):
+        rest, out[k] = np.divmod(rest, nest.ext[k])
+    return out
+
+
+def _inbounds(nest: Nest, digits: np.ndarray) -> np.ndarray:
+    """Whether each iteration (columns of `digits`) is performed."""
+    ok = np.ones(digits.shape[1], dtype=bool)
+    for row, low, end in _conditions(nest):
+        form = nest.base[row] + nest.coef[row] @ digits
+        ok &= (form >= low) & (form < end)
+    return ok
+
+
+def _nth_inbounds(nest: Nest, r: int) -> int:
+    """Flat index of the performed iteration of rank `r` (0: the first), loop by loop."""
+    if not _conditions(nest):
+        return r
+    digits = [0] * len(nest.dims)
+    for d in range(len(digits)):
+        cum = np.cumsum(_block_counts(nest, digits, d))
+        digits[d] = int(np.searchsorted(cum, r, "right"))
+        r -= int(cum[digits[d] - 1]) if digits[d] else 0
+    flat = 0
+    for d, e in zip(digits, nest.ext, strict=True):
+        flat = flat * int(e) + d
+    return flat
+
+
+def window_loops(p: Plan, start: int, stop: int) -> list[tuple[int, int, np.ndarray]]:
+    """The iterations behind accesses [start, stop) of the plan's trace (as trace_chunks
+    lays it out), as runs of (nest index, access index of the run's first iteration's first
+    access, loop indices [dim, iteration] in that nest's dims, outermost first). The
+    accesses of an iteration are read x, read w, read y, write y; a run may begin before
+    `start` and end after `stop` by up to three accesses. Padding-skipped taps are left out,
+    as the trace leaves them out; the first iteration is found by counting
+    (inbounds_before), not by walking the nest."""
+    out: list[tuple[int, int, np.ndarray]] = []
+    if stop <= start:
+        return out
+    first_it, last_it = start // 4, (stop - 1) // 4
+    seen = 0  # in-bounds iterations of the nests before this one
+    for k, nest in enumerate(p.nests):
+        here = inbounds_before(nest, nest.iterations)
+        lo, hi = max(first_it - seen, 0), min(last_it - seen, here - 1)
+        if lo <= hi:
+            want, flat, got = hi - lo + 1, _nth_inbounds(nest, lo), []
+            span = max(64, 2 * want)
+            while want > 0 and flat < nest.iterations:
+                flats = np.arange(flat, min(flat + span, nest.iterations), dtype=np.int64)
+                digits = _digits(nest, flats)
+                keep = digits[:, _inbounds(nest, digits)][:, :want]
+                got.append(keep)
+                want -= keep.shape[1]
+                flat += len(flats)
+                span *= 2
+            out.append((k, 4 * (seen + lo), np.concatenate(got, axis=1)))
+        seen += here
+        if seen > last_it:
+            break
+    return out
+
+
+def loop_indices(nest: Nest, order: str, digits) -> dict[str, int]:
+    """One iteration's loop indices as a person names them: every loop of `order` (the
+    layer's order string, outermost first), 0 where the nest leaves a loop of extent 1 out;
+    a group split's g and n folded back into the filter index n = g·(N/G) + n; any other
+    loop of the nest (a tile loop, say) under its own name, in the nest's order."""
+    got = {d: int(v) for d, v in zip(nest.dims, digits, strict=True)}
+    if "g" in got:
+        per = int(nest.ext[nest.dims.index("n")]) if "n" in got else 1
+        got["n"] = got.pop("g") * per + got.get("n", 0)
+    out = {d: got.pop(d, 0) for d in order}
+    out.update(got)
+    return out

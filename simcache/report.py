@@ -191,8 +191,14 @@ def title(summary: dict) -> str:
             dims += f" G={layer['G']}"
         extra = f" stride={layer['stride']}" if layer["stride"] != 1 else ""
         head += (f" · {layer['type']} {dims}{extra} · padding {layer['padding']}"
-                 f" · order {layer['order']}")
+                 f" · order {layer['order']}{tiles_note(layer)}")
     return head
+
+
+def tiles_note(layer: dict, sep: str = " · ") -> str:
+    """' · tiles n=8,m=16' for a tiled layer's title ('' when it has no tiles)."""
+    tiles = layer.get("tiles") or {}
+    return f"{sep}tiles {','.join(f'{k}={v}' for k, v in tiles.items())}" if tiles else ""
 
 
 def _sig(v: float) -> str:

@@ -11,6 +11,8 @@ Public functions
 ``layer_trace(kind, B, M, N, F, K, G=1, stride=1, padding="skip", pad=None,
               order="bijnmpq", dtype_bytes=4) -> (trace, info)``
     The address stream of one layer (model.md §1).
+``tiled_layer_trace(kind, B, M, N, F, K, tiles, order, ...) -> (trace, info)``
+    The same with the loops tiled (model.md §1, "Tiling").
 """
 
 from __future__ import annotations
@@ -655,6 +657,81 @@ def layer_trace(
     macs = run_nest(trace, order, extents, conv_taps)
     info.update(bases=bases, shapes=shapes, macs=macs)
     return trace, info
+
+
+# ---------------------------------------------------------------------------
+# Tiled layers (model.md §1, "Tiling")
+# ---------------------------------------------------------------------------
+
+
+def run_tiled_nest(trace, order, tiles, extents, taps):
+    """``run_nest`` for an order with tile loops, as plain nested loops.
+
+    ``tiles`` maps a loop to its tile size T (a nest whose loop is shorter than T takes it
+    as one tile). An upper-case letter X loops over the starts of x's tiles: 0, T, 2T, ...
+    below the extent. The lower-case x then loops over the positions of the current tile,
+    from its start up to start + T or the extent, whichever comes first: the last tile is
+    shorter. (Should x come before X, x loops over the offsets 0 .. T-1 and X over the
+    starts at which start + offset stays below the extent.) Without upper-case letters in
+    ``order``, the tile loops go outermost, in the order of their loops in ``order``.
+    """
+    if not any(ch.isupper() for ch in order):
+        order = "".join(ch.upper() for ch in order if ch in tiles) + order
+    size = {x: min(t, extents[x]) for x, t in tiles.items()}
+    macs = 0
+
+    def visit(depth, idx, start, offset):
+        nonlocal macs
+        if depth == len(order):
+            tap = taps(idx)
+            if tap is None:
+                return
+            (xa, xt), (wa, wt), (ya, yt), nbytes = tap
+            trace.append((xa, nbytes, False, xt))
+            trace.append((wa, nbytes, False, wt))
+            trace.append((ya, nbytes, False, yt))
+            trace.append((ya, nbytes, True, yt))
+            macs += 1
+            return
+        ch = order[depth]
+        x = ch.lower()
+        if x not in tiles:
+            for v in range(extents[x]):
+                visit(depth + 1, {**idx, x: v}, start, offset)
+        elif ch.isupper():
+            for s in range(0, extents[x], size[x]):
+                if x in offset:  # the position loop came first
+                    if s + offset[x] < extents[x]:
+                        visit(depth + 1, {**idx, x: s + offset[x]}, {**start, x: s}, offset)
+                else:
+                    visit(depth + 1, idx, {**start, x: s}, offset)
+        elif x in start:
+            for v in range(start[x], min(start[x] + size[x], extents[x])):
+                visit(depth + 1, {**idx, x: v}, start, offset)
+        else:
+            for o in range(size[x]):
+                visit(depth + 1, idx, start, {**offset, x: o})
+
+    visit(0, {}, {}, {})
+    return macs
+
+
+def tiled_layer_trace(kind, B, M, N, F, K, tiles, order="bijnmpq", **kw):
+    """``layer_trace`` with its loops tiled: the same taps and tensors, the nests walked
+    by ``run_tiled_nest``. ``order`` may hold upper-case tile loops; the other keywords
+    are ``layer_trace``'s."""
+    global run_nest
+    plain = run_nest  # layer_trace calls run_nest; this stands in for it, unchanged
+
+    def tiled(trace, _plain_order, extents, taps):
+        return run_tiled_nest(trace, order, tiles, extents, taps)
+
+    run_nest = tiled
+    try:
+        untiled = "".join(ch for ch in order if ch.islower())
+        return layer_trace(kind, B, M, N, F, K, order=untiled, **kw)
+    finally:
+        run_nest = plain
 
 
 # ---------------------------------------------------------------------------
