@@ -37,6 +37,7 @@ from .traces import TraceReader, ahead
 __all__ = [
     "CompareResult",
     "Counts",
+    "ExplainResult",
     "Energy",
     "Level",
     "NetworkResult",
@@ -45,6 +46,7 @@ __all__ = [
     "ThreeC",
     "Totals",
     "compare",
+    "explain",
     "gather",
     "layers_for",
     "load_config",
