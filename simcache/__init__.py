@@ -1,19 +1,18 @@
 """simcache: exact, fast simulation of what a neural-network layer does to a memory hierarchy.
 
-The Python API (simcache.api): simulate, study, compare, network, replay and explain return result
-objects with named fields; SimcacheError carries the problems of bad input.
+The Python API (simcache.api): simulate, study, compare, network and replay return result
+objects with named fields, and so does simcache.api.explain (`simcache.explain` is the
+module behind it); SimcacheError carries the problems of bad input.
 """
 
 __version__ = "0.1.0"
 
 from .api import (  # noqa: E402  (the version first: the modules below read it)
     CompareResult,
-    ExplainResult,
     NetworkResult,
     RunResult,
     StudyResult,
     compare,
-    explain,
     load_config,
     load_model,
     network,
@@ -25,14 +24,12 @@ from .errors import SimcacheError  # noqa: E402
 
 __all__ = [
     "CompareResult",
-    "ExplainResult",
     "NetworkResult",
     "RunResult",
     "SimcacheError",
     "StudyResult",
     "__version__",
     "compare",
-    "explain",
     "load_config",
     "load_model",
     "network",

@@ -466,20 +466,11 @@ def compare(
                       jobs=running["jobs"], three_c=three_c, progress=update,
                       on_start=_on_start(running["jobs"]), **dims)
     lay = result.runs[0].layer
-    title = f"simcache {__version__} · compare · {_describe(lay)}"
+    title = f"simcache {__version__} · compare · {report.describe_layer(lay)}"
     _emit_rendered(fmt, output, result.to_dict(), result.rows,
                    lambda c: report.compare_table(result.rows, c), title,
                    [f"{r['config']}: {s.to_dict()['config']['description']}"
                     for r, s in zip(result.rows, result.runs, strict=True)])
-
-
-def _describe(lay: dict) -> str:
-    s = f"{lay['type']} B={lay['B']} M={lay['M']} N={lay['N']} F={lay['F']} K={lay['K']}"
-    if lay["type"] == "group":
-        s += f" G={lay['G']}"
-    if lay["stride"] != 1:
-        s += f" stride={lay['stride']}"
-    return s + f" padding={lay['padding']} order={lay['order']}{report.tiles_note(lay, ' ')}"
 
 
 @app.command()

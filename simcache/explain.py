@@ -16,7 +16,7 @@ import numpy as np
 
 from . import kernels as K
 from .config import ConfigError, Geometry
-from .engine import State
+from .engine import State, window_of
 from .errors import SimcacheError
 from .loopnest import TENSOR_NAMES, Plan, loop_indices, trace_chunks, trace_length, window_loops
 
@@ -43,9 +43,8 @@ class Source:
 
 
 def layer_source(p: Plan, order: str, dtype_bytes: int) -> Source:
-    window = (min(t.base for t in p.tensors), max(t.base + t.nbytes for t in p.tensors))
-    return Source(trace_chunks(p, PREFIX_CHUNK), trace_length(p), "layer", p, order, window,
-                  dtype_bytes)
+    return Source(trace_chunks(p, PREFIX_CHUNK), trace_length(p), "layer", p, order,
+                  window_of(p), dtype_bytes)
 
 
 def trace_source(chunks: Iterable[tuple[np.ndarray, ...]]) -> Source:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from . import __version__
+from .report import describe_layer
 
 SHOW_WAYS = 16  # ways listed per set; a longer set (a register file) ends "+N more"
 STYLES = {"index": "bold cyan", "hit": "green", "miss": "bold red", "kind": "yellow",
@@ -32,15 +33,6 @@ def _kinds(three_c: dict | None) -> str:
                      for k, v in three_c.items() if v)
 
 
-def _describe_layer(lay: dict) -> str:
-    s = f"{lay['type']} B={lay['B']} M={lay['M']} N={lay['N']} F={lay['F']} K={lay['K']}"
-    if lay["type"] == "group":
-        s += f" G={lay['G']}"
-    if lay["stride"] != 1:
-        s += f" stride={lay['stride']}"
-    return s + f" padding={lay['padding']} order={lay['order']}"
-
-
 def _size(n: int) -> str:
     for unit, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
         if n >= unit and n % unit == 0:
@@ -50,7 +42,7 @@ def _size(n: int) -> str:
 
 def head(doc: dict) -> list[Text]:
     cfg = doc["config"]["name"]
-    what = (_describe_layer(doc["layer"]) if doc["layer"] else
+    what = (describe_layer(doc["layer"]) if doc["layer"] else
             f"trace {doc['trace']['path']} ({doc['trace']['format']})")
     w = doc["window"]
     of = f" of {doc['accesses']:,}" if doc["accesses"] is not None else ""

@@ -201,6 +201,16 @@ def tiles_note(layer: dict, sep: str = " · ") -> str:
     return f"{sep}tiles {','.join(f'{k}={v}' for k, v in tiles.items())}" if tiles else ""
 
 
+def describe_layer(lay: dict) -> str:
+    """A layer document in one line: type, dimensions, stride, padding, order, tiles."""
+    s = f"{lay['type']} B={lay['B']} M={lay['M']} N={lay['N']} F={lay['F']} K={lay['K']}"
+    if lay["type"] == "group":
+        s += f" G={lay['G']}"
+    if lay["stride"] != 1:
+        s += f" stride={lay['stride']}"
+    return s + f" padding={lay['padding']} order={lay['order']}{tiles_note(lay, ' ')}"
+
+
 def _sig(v: float) -> str:
     """Three significant digits without exponents: 0.00286, 26.4, 1,570."""
     return fmt_sig(v, 3)

@@ -461,16 +461,21 @@ def run_nest(trace, order, extents, taps):
     ranges = [range(extents[d]) for d in order]
     for values in itertools.product(*ranges):
         idx = dict(zip(order, values, strict=True))
-        tap = taps(idx)
-        if tap is None:
-            continue
-        (xa, xt), (wa, wt), (ya, yt), nbytes = tap
-        trace.append((xa, nbytes, False, xt))
-        trace.append((wa, nbytes, False, wt))
-        trace.append((ya, nbytes, False, yt))
-        trace.append((ya, nbytes, True, yt))
-        macs += 1
+        macs += _iteration(trace, taps(idx))
     return macs
+
+
+def _iteration(trace, tap):
+    """Append one iteration's accesses (read x, read w, read y, write y); 1 MAC, or 0 for
+    a skipped tap (None)."""
+    if tap is None:
+        return 0
+    (xa, xt), (wa, wt), (ya, yt), nbytes = tap
+    trace.append((xa, nbytes, False, xt))
+    trace.append((wa, nbytes, False, wt))
+    trace.append((ya, nbytes, False, yt))
+    trace.append((ya, nbytes, True, yt))
+    return 1
 
 
 def layer_trace(
@@ -683,15 +688,7 @@ def run_tiled_nest(trace, order, tiles, extents, taps):
     def visit(depth, idx, start, offset):
         nonlocal macs
         if depth == len(order):
-            tap = taps(idx)
-            if tap is None:
-                return
-            (xa, xt), (wa, wt), (ya, yt), nbytes = tap
-            trace.append((xa, nbytes, False, xt))
-            trace.append((wa, nbytes, False, wt))
-            trace.append((ya, nbytes, False, yt))
-            trace.append((ya, nbytes, True, yt))
-            macs += 1
+            macs += _iteration(trace, taps(idx))
             return
         ch = order[depth]
         x = ch.lower()

@@ -8,6 +8,7 @@ import io
 import json
 
 from test_cli import SMALL, THESIS
+from test_network import TINY
 
 from helpers import cli_output
 from simcache.engine import simulate
@@ -68,7 +69,9 @@ def test_compare_network_and_replay(capsys, tmp_path):
     doc = json.loads(out)
     for lv in doc["levels"][:-1]:
         assert sum(lv["three_c"].values()) == lv["misses"]
-    code, out, err = cli_output(capsys, "network", THESIS, "squeezenet", "--3c", "-f", "csv")
+    model = tmp_path / "tiny.yaml"
+    model.write_text(TINY)
+    code, out, err = cli_output(capsys, "network", THESIS, str(model), "--3c", "-f", "csv")
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows[0]["conflict_2"] != ""
