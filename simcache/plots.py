@@ -127,10 +127,16 @@ def _stack(ax, labels: list[str], series: list[tuple[str, list[float], str]],
     return bottom
 
 
-def _legend_right(ax, **kw) -> None:
-    """A legend beside the panel, where it covers no bar."""
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
-              borderaxespad=0.0, **kw)
+def _legend_right(ax, stacked: bool = False) -> None:
+    """A legend beside the panel, where it covers no bar; for stacked bars, top segment
+    first, as the stack reads."""
+    handles, labels = ax.get_legend_handles_labels()
+    if stacked:
+        bars = [k for k, h in enumerate(handles) if hasattr(h, "patches")]
+        order = bars[::-1] + [k for k in range(len(handles)) if k not in bars]
+        handles, labels = [handles[k] for k in order], [labels[k] for k in order]
+    ax.legend(handles, labels, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0.0)
 
 
 def _rotate(ax, many: bool) -> None:
@@ -222,7 +228,7 @@ def _cost_panel(ax, doc: dict, what: str) -> None:
                     fontsize="small", xytext=(0, 2), textcoords="offset points")
     ax.set_ylim(0, 1.12 * max(max(heads), 1e-30))
     ax.set_xlabel("level")
-    _legend_right(ax)
+    _legend_right(ax, stacked=True)
     ax.set_label(what)
 
 
@@ -241,7 +247,7 @@ def _three_c_panel(ax, doc: dict) -> None:
     ax.set_ylabel("share of the level's misses (%)")
     ax.set_xlabel("cache level")
     ax.set_title("Misses by kind (3C, run phase)")
-    _legend_right(ax)
+    _legend_right(ax, stacked=True)
     ax.set_label("three_c")
 
 
@@ -447,8 +453,8 @@ def network_figure(doc: dict):
             ax.set_title("Energy per layer, by level")
         ax.set_xlabel("layer (in network order)")
         ax.set_xlim(-0.6, len(labels) - 0.4)
-        ax.legend(fontsize="small", ncols=len(series), loc="upper right")
-        ax.margins(y=0.15)
+        _legend_right(ax, stacked=True)
+        ax.margins(y=0.05)
         _rotate(ax, len(labels) > 4 or max((len(x) for x in labels), default=0) > 8)
         ax.set_label(what)
     net = doc["network"]

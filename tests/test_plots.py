@@ -92,7 +92,7 @@ def test_run_figure_plots_the_documents_numbers(run_doc):
     assert sum(sum(v) for v in cyc.values()) == doc["totals"]["cycles"]
     assert [t.get_text() for t in p["cycles"].get_xticklabels()] == names + ["MACs"]
     labelled(p["cycles"], "cycles")
-    assert legend(p["cycles"]) == list(cyc)
+    assert legend(p["cycles"]) == list(cyc)[::-1]  # as the stack reads, top first
 
     en = bars(p["energy"])
     for t, label in zip("xwy", list(en), strict=False):
@@ -197,7 +197,7 @@ def test_network_figure_layers_in_order(tmp_path):
         assert [t.get_text() for t in ax.get_xticklabels()] == ["first_conv", "squeeze", "fc"]
         got = bars(ax)
         assert list(got) == names + ["MACs"]
-        assert legend(ax) == names + ["MACs"]
+        assert legend(ax) == (names + ["MACs"])[::-1]
         for k, name in enumerate(names):
             want = [run["levels"][k]["cycles"] if what == "cycles"
                     else run["levels"][k]["energy_pj"]["low"] * 1e-12 for run in doc["runs"]]
