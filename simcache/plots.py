@@ -136,7 +136,7 @@ def _legend_right(ax, stacked: bool = False) -> None:
         order = bars[::-1] + [k for k in range(len(handles)) if k not in bars]
         handles, labels = [handles[k] for k in order], [labels[k] for k in order]
     ax.legend(handles, labels, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
-              borderaxespad=0.0)
+              borderaxespad=0.0, framealpha=1.0)  # opaque: PostScript has no transparency
 
 
 def _rotate(ax, many: bool) -> None:
@@ -154,6 +154,16 @@ def _hit_rate_panel(ax, doc: dict) -> None:
     caches = _caches(doc)
     names = [lv["name"] for lv in caches]
     tensors = _tensors(doc)
+    ax.set_label("hit_rate")
+    if not caches:
+        ax.text(0.5, 0.5, "no cache levels:\nevery access goes to memory", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("hit rate (%)")
+        ax.set_xlabel("cache level")
+        ax.set_title("Hit rate per level")
+        return
     groups = [("all", [_pct(lv["hit_rate"]) for lv in caches], "#333333")]
     groups += [(TENSOR_NAMES.get(t, t),
                 [_pct(lv["by_tensor"].get(t, {}).get("hit_rate")) for lv in caches],
@@ -176,6 +186,7 @@ def _grouped_rates(ax, names: list[str], groups: list[tuple[str, list[float], An
                 ax.annotate("–" if math.isnan(h) else "0", (x, 0), ha="center", va="bottom",
                             fontsize="x-small", xytext=(0, 1), textcoords="offset points")
     ax.set_xticks(range(len(names)), names)
+    ax.set_xlim(-0.5, len(names) - 0.5)  # the marks of missing bars at the ends stay in
     ax.set_ylim(0, 105)
     ax.set_ylabel("hit rate (%)")
 
@@ -224,7 +235,8 @@ def _cost_panel(ax, doc: dict, what: str) -> None:
         ax.set_ylabel("energy (J, low estimate)")
         ax.set_title("Energy by level (% of all, low estimate)")
     for i, (top, head) in enumerate(zip(tops, heads, strict=True)):
-        ax.annotate(f"{top / total:.0%}", (i, head), ha="center", va="bottom",
+        share = f"{top / total:.0%}" if top == 0 or top / total >= 0.005 else "<1%"
+        ax.annotate(share, (i, head), ha="center", va="bottom",
                     fontsize="small", xytext=(0, 2), textcoords="offset points")
     ax.set_ylim(0, 1.12 * max(max(heads), 1e-30))
     ax.set_xlabel("level")
@@ -260,7 +272,7 @@ def run_figure(doc: dict):
     cols = 2 if ccc else 3
     rows = 2 if ccc else 1
     n = len(doc["levels"])
-    fig, axes = _new(plt, rows, cols, max(6.5 * cols, 0.9 * n * cols + 2 * cols), 4.2 * rows)
+    fig, axes = _new(plt, rows, cols, max(5.5 * cols, 0.6 * n * cols + 2 * cols), 4.2 * rows)
     _hit_rate_panel(axes[0], doc)
     _cost_panel(axes[1], doc, "cycles")
     _cost_panel(axes[2], doc, "energy")
@@ -324,14 +336,14 @@ def study_figure(doc: dict):
             ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
         ax.set_ylabel(label)
         ax.set_title(label[0].upper() + label[1:].replace(" (%)", ""))
-        ax.grid(alpha=0.3)
+        ax.grid(color="#e0e0e0")
         ax.set_label(key)
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
     if len(batches) > 1:
         handles, names = axes[0].get_legend_handles_labels()
         fig.legend(handles, names, loc="outside right upper", title="layer",
-                   fontsize="small")
+                   fontsize="small", framealpha=1.0)
     lay = doc["runs"][0].get("layer") or {}
     fig.suptitle(f"{', '.join(layers)} on {doc['config']['name']}: M={lay.get('M')} "
                  f"N={lay.get('N')} F={lay.get('F')} K={lay.get('K')}, order "
