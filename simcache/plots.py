@@ -253,9 +253,10 @@ def _three_c_panel(ax, doc: dict) -> None:
                               else 0.0 for lv in caches], color))
     tops = _stack(ax, names, series)
     for i, lv in enumerate(caches):
-        ax.annotate(f"{lv['misses']:,} misses", (i, tops[i]), ha="center", va="bottom",
+        ax.annotate(f"{lv['misses']:,}\nmisses", (i, tops[i]), ha="center", va="bottom",
                     fontsize="small", xytext=(0, 2), textcoords="offset points")
-    ax.set_ylim(0, 112)
+    ax.set_ylim(0, 118)
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("share of the level's misses (%)")
     ax.set_xlabel("cache level")
     ax.set_title("Misses by kind (3C, run phase)")
@@ -272,7 +273,8 @@ def run_figure(doc: dict):
     cols = 2 if ccc else 3
     rows = 2 if ccc else 1
     n = len(doc["levels"])
-    fig, axes = _new(plt, rows, cols, max(5.5 * cols, 0.6 * n * cols + 2 * cols), 4.2 * rows)
+    width = max((6.5 if ccc else 5.5) * cols, 0.6 * n * cols + 2 * cols)
+    fig, axes = _new(plt, rows, cols, width, 4.2 * rows)
     _hit_rate_panel(axes[0], doc)
     _cost_panel(axes[1], doc, "cycles")
     _cost_panel(axes[2], doc, "energy")

@@ -112,7 +112,7 @@ def test_run_figure_plots_the_documents_numbers(run_doc):
     for kind in ccc:
         assert same(ccc[kind], [100 * lv["three_c"][kind] / lv["misses"] for lv in caches])
     notes = [a.get_text() for a in p["three_c"].texts]
-    assert notes == [f"{lv['misses']:,} misses" for lv in caches]
+    assert notes == [f"{lv['misses']:,}\nmisses" for lv in caches]
     labelled(p["three_c"], "%")
 
     title = fig.get_suptitle()
