@@ -327,3 +327,18 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch, run_doc):
 def test_metrics_has_no_plot(capsys):
     code, _, err = cli_output(capsys, "metrics", "--plot", "x.png")
     assert code == 2 and "No such option: --plot" in err
+
+
+def test_replay_draws_a_run_without_macs(capsys, tmp_path):
+    target = tmp_path / "trace.png"
+    code, _, err = cli_output(capsys, "replay", THESIS, str(ROOT / "traces" / "spatial_f8.din"),
+                              "--plot", str(target))
+    assert code == 0, err
+    assert target.read_bytes().startswith(b"\x89PNG")
+    doc = api.replay(THESIS, str(ROOT / "traces" / "spatial_f8.din")).to_dict()
+    fig = plots.figure(doc)
+    ax = panels(fig)["cycles"]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [lv["name"] for lv in doc["levels"]]  # a trace has no MACs bar
+    assert sum(sum(v) for v in bars(ax).values()) == doc["totals"]["cycles"]
+    assert "spatial_f8.din" in fig.get_suptitle() and "MACs" not in fig.get_suptitle()
