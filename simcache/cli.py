@@ -160,6 +160,10 @@ OUTPUT = [
         "--output", "-o", metavar="FILE", help="Write the result to this file (whole or not "
         "at all; a device such as /dev/null is written to as it is) instead of standard "
         "output.")], None),
+    ("plot", Annotated[str | None, _output(
+        "--plot", metavar="FILE", help="Also draw the result as a figure: .png, .svg, .pdf "
+        "(or .eps, .ps), from the suffix; drawn from the same document --format json "
+        "writes, after it. Needs matplotlib: `pip install 'simcache[plot]'`.")], None),
 ]
 RUNNING = [
     ("jobs", Annotated[int | None, _running(
@@ -256,6 +260,31 @@ def _out(out: dict) -> tuple[str, Path | None]:
     """The report format and the output path, once the path is known to be writable."""
     path = check_target(out["output"], "--output") if out["output"] is not None else None
     return _format(out["fmt"], out["output"]), path
+
+
+def _plot_target(out: dict) -> Path | None:
+    """The --plot file, checked (matplotlib there, a format it writes, a writable place)
+    before anything is simulated."""
+    if out.get("plot") is None:
+        return None
+    from .plots import check_plot
+
+    path = check_plot(out["plot"])
+    if out["output"] is not None and Path(out["output"]).expanduser().resolve() == \
+            path.expanduser().resolve():
+        raise SimcacheError([f"--plot: {out['plot']} is also the --output file; give two "
+                             "names"])
+    return path
+
+
+def _draw(path: Path | None, doc: dict) -> None:
+    """The figure of a result document, once the result itself is written."""
+    if path is None:
+        return
+    from . import plots
+
+    plots.plot(doc, path)
+    _say(f"simcache: drew the figure in {path}")
 
 
 def _gather(*steps):
@@ -421,16 +450,20 @@ def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
     One layer and one batch size give the full report; several (--layer all, -B 1,2,4,8)
     give one row each: hit rates, cycles, energy and DRAM bytes per MAC.
 
-    Example: **simcache run mobile_soc --layer depthwise**
+    Example: **simcache run mobile_soc --layer depthwise**; with a figure of hit rates,
+    cycles, energy and the kinds of misses: **simcache run mobile_soc --layer depthwise
+    --3c --plot depthwise.png**
     """
     preset = dims.pop("preset")
-    types, batches, (fmt, output) = _gather(lambda: _types(layer), lambda: _batches(batch),
-                                            lambda: _out(out))
+    types, batches, (fmt, output), figure = _gather(
+        lambda: _types(layer), lambda: _batches(batch), lambda: _out(out),
+        lambda: _plot_target(out))
     if len(types) == 1 and len(batches) == 1:
         with _progress(running["progress"], "simulating") as update:
             result = _api(api.simulate, config, types[0], preset=preset, B=batches[0],
                           three_c=three_c, progress=update, on_start=_on_start(1), **dims)
         _emit_run(result, fmt, output, by_tensor)
+        _draw(figure, result.to_dict())
         return
     with _progress(running["progress"], "simulating") as update:
         study = _api(api.study, config, types, batches, preset=preset, jobs=running["jobs"],
@@ -440,8 +473,10 @@ def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
     title = (f"simcache {__version__} · {study.runs[0].config} · M={first['M']} "
              f"N={first['N']} F={first['F']} K={first['K']} · padding {first['padding']} · "
              f"order {first['order']}{report.tiles_note(first)}")
-    _emit_rendered(fmt, output, study.to_dict(), study.rows,
+    doc = study.to_dict()
+    _emit_rendered(fmt, output, doc, study.rows,
                    lambda c: report.study_table(study.rows, study.level_names, c), title)
+    _draw(figure, doc)
 
 
 @app.command()
@@ -460,17 +495,19 @@ def compare(
     Example: **simcache compare mobile_soc server --layer depthwise**
     """
     preset = dims.pop("preset")
-    fmt, output = _gather(lambda: _out(out))[0]
+    (fmt, output), figure = _gather(lambda: _out(out), lambda: _plot_target(out))
     with _progress(running["progress"], "comparing") as update:
         result = _api(api.compare, configs, layer.value, preset=preset, B=batch,
                       jobs=running["jobs"], three_c=three_c, progress=update,
                       on_start=_on_start(running["jobs"]), **dims)
     lay = result.runs[0].layer
     title = f"simcache {__version__} · compare · {report.describe_layer(lay)}"
-    _emit_rendered(fmt, output, result.to_dict(), result.rows,
+    doc = result.to_dict()
+    _emit_rendered(fmt, output, doc, result.rows,
                    lambda c: report.compare_table(result.rows, c), title,
                    [f"{r['config']}: {s.to_dict()['config']['description']}"
                     for r, s in zip(result.rows, result.runs, strict=True)])
+    _draw(figure, doc)
 
 
 @app.command()
@@ -499,7 +536,7 @@ def network(
 
     Example: **simcache network thesis squeezenet**
     """
-    fmt, output = _gather(lambda: _out(out))[0]
+    (fmt, output), figure = _gather(lambda: _out(out), lambda: _plot_target(out))
     with _progress(running["progress"], f"{model} on {config}") as update:
         result = _api(api.network, config, model, batch=batch, padding=padding.value,
                       order=order, dtype_bytes=dtype_bytes, jobs=running["jobs"],
@@ -508,10 +545,14 @@ def network(
     title = (f"simcache {__version__} · {result.name} on {cfg} · B={batch} · "
              f"padding {padding.value} · order {order}")
     csv_text = report.network_csv(result.rows, result.totals)
-    _emit_rendered(fmt, output, result.to_dict(), result.rows,
+    doc = result.to_dict()
+    _emit_rendered(fmt, output, doc, result.rows,
                    lambda c: report.network_table(result.rows, result.totals, c), title,
                    report.network_footer(result.rows, result.totals, result.skipped),
                    csv_text)
+    if not result.runs and figure is not None:
+        raise SimcacheError([f"--plot: {result.name} has no simulated layer to draw"])
+    _draw(figure, doc)
 
 
 @app.command()
@@ -577,16 +618,17 @@ def replay(
 
     Example: **simcache replay thesis traces/spatial_f8.din**
     """
-    fmt, output = _gather(lambda: _out(out))[0]
+    (fmt, output), figure = _gather(lambda: _out(out), lambda: _plot_target(out))
     with _progress(running["progress"], f"replaying {Path(trace_file).name}") as update:
         result = _api(api.replay, config, trace_file, trace_format=_value(trace_format),
                       skip_bad=skip_bad, dtype_bytes=dtype_bytes, three_c=three_c,
                       progress=update, on_start=_prepare_trace(three_c))
     _emit_run(result, fmt, output, by_tensor)
+    _draw(figure, result.to_dict())
 
 
 @app.command()
-@_with("dims", "out", drop=("padding", "order", "tiles"))
+@_with("dims", "out", drop=("padding", "order", "tiles", "plot"))
 def metrics(
     layer: Annotated[str | None, typer.Option(
         "--layer", "-l", help="Layer type(s), comma separated, or 'all'.",
