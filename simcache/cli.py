@@ -321,7 +321,8 @@ def _prepare(geometries, jobs, needs=("nest",), workers: int | None = None,
     if kernels.CACHE_NOTE:
         _say(kernels.CACHE_NOTE)
     engine.warm_up({engine.hashed_first_level(g) for g in geometries}, needs=needs,
-                   announce=_say, ccc=ccc or any(j.three_c for j in jobs))
+                   announce=_say, ccc=ccc or any(j.three_c for j in jobs),
+                   guards=any(engine.guarded(j.layer) for j in jobs))
     if jobs:
         _announce(jobs, workers)
 

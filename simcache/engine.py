@@ -415,7 +415,7 @@ class State:
              count) -> int:
         """Walk `count` iterations of a loop nest from `start` (kernels.run_nest). Returns
         the MACs performed."""
-        kernel = (K.RUN_NEST_CCC if self.ccc else K.RUN_NEST)[self.hashed]
+        kernel = nest_kernel(self.ccc, len(limits) > 0)[self.hashed]
         macs = int(kernel(self.S, idx, ext, coef, base, tensors, dtype_bytes, rows, cols,
                           limits, start, count))
         if self.S[K.H_GROW]:  # lines outside the window's bitmaps (not for a layer's nests)
@@ -483,6 +483,19 @@ class State:
                 for w in ways if tag[w] >= 0]
 
 
+def nest_kernel(ccc: bool, guarded: bool) -> tuple:
+    """The nest kernels (indexed by a hashed first level) that classify misses (`ccc`) or
+    not, and walk guard forms (`guarded`) or not."""
+    if guarded:
+        return K.RUN_NEST_GUARDED[ccc]
+    return K.RUN_NEST_CCC if ccc else K.RUN_NEST
+
+
+def guarded(layer: Layer) -> bool:
+    """Whether a layer's nests have guard forms (a tile that does not divide its loop)."""
+    return any(n.limits for n in plan(layer).nests)
+
+
 def hashed_first_level(geometry: list[Geometry]) -> bool:
     """Whether the first level has many ways (hashed sets), which selects the kernels."""
     return bool(geometry) and geometry[0].ways > K.SCAN_WAYS
@@ -528,11 +541,12 @@ def compile_estimate(missing: list[tuple[bool, str]]) -> float:
 
 def warm_up(kinds: Iterable[bool] = (False, True), needs: Iterable[str] = NEEDS,
             announce: Callable[[str], None] | None = None,
-            ccc: bool = False) -> tuple[float, bool]:
+            ccc: bool = False, guards: bool = False) -> tuple[float, bool]:
     """Compile or load the kernels on tiny problems, for first levels of few ways (False)
     and of many (True), or only those `kinds`; the loop-nest kernels ("nest": `run`,
     `compare`, `network`) and the trace kernels ("trace": `replay`), or only those `needs`;
-    those that classify misses if `ccc`. The end-of-run flush is always included.
+    those that classify misses if `ccc`; the nest kernels with guard forms too if
+    `guards`. The end-of-run flush is always included.
 
     When some kernel is about to compile rather than load from the cache, `announce` (if
     given) is called once, beforehand, with a line that says so and about how long it
@@ -548,22 +562,28 @@ def warm_up(kinds: Iterable[bool] = (False, True), needs: Iterable[str] = NEEDS,
     nest = (np.zeros(8, np.int64), np.ones(8, dtype=np.int64), np.zeros((5, 8), np.int64),
             np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, np.zeros(0, np.int64),
             0, 1)
+    # the same walk with one guard that always holds
+    nest_guarded = (np.zeros(9, np.int64), *nest[1:2], np.zeros((6, 8), np.int64),
+                    np.zeros(6, np.int64), *nest[4:8], np.ones(1, np.int64), 0, 1)
     steps, missing = [], []
-    run_nest, run_trace = (K.RUN_NEST_CCC, K.RUN_TRACE_CCC) if ccc else (K.RUN_NEST, K.RUN_TRACE)
+    run_nest = nest_kernel(ccc, False)
+    run_trace = K.RUN_TRACE_CCC if ccc else K.RUN_TRACE
     flush_level = K.FLUSH_LEVEL[ccc]
+    walks = [(run_nest, nest)] + ([(nest_kernel(ccc, True), nest_guarded)] if guards else [])
     for kind in sorted(set(kinds)):
         state = State([firsts[kind]], ccc=ccc)
         for need in needs:
-            kernel, args = ((run_nest[kind], nest) if need == "nest"
-                            else (run_trace[kind], trace))
-            if not _cached(kernel, (state.S, *args)):
-                missing.append((kind, need))
-            steps.append((state.walk, args) if need == "nest" else (state.replay, args))
+            todo = ([(k[kind], a) for k, a in walks] if need == "nest"
+                    else [(run_trace[kind], trace)])
+            for kernel, args in todo:
+                if not _cached(kernel, (state.S, *args)):
+                    missing.append((kind, need))
+                steps.append((state.walk, args) if need == "nest" else (state.replay, args))
         steps.append((state.flush, ()))
     flush_args = (np.zeros(1, np.int64), 0, np.zeros(0, np.int64))
     if not _cached(flush_level, flush_args) and not missing:
         missing.append((False, "flush"))
-    kernels = (*run_nest, *run_trace, flush_level)
+    kernels = (*(k for w, _ in walks for k in w), *run_trace, flush_level)
 
     def misses() -> int:  # Numba's count of compilations that found no cache, per process
         return sum(sum(k.stats.cache_misses.values()) for k in kernels)

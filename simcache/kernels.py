@@ -1135,11 +1135,13 @@ def _steps(offset, step, limit):
     return (limit - 1 - offset) // step
 
 
-def _loops(hashed, ccc):
+def _loops(hashed, ccc, guarded=False):
     """The kernel loops for a first level whose sets are hashed (`hashed`), or scanned:
     each is compiled without the other's lookups (a closure's variable is a constant to
-    Numba), which keeps its loop small; and with the 3C classification (`ccc`), whose
-    loops do not take the plain path's shortcuts below the first level."""
+    Numba), which keeps its loop small; with the 3C classification (`ccc`), whose loops do
+    not take the plain path's shortcuts below the first level; and, for the nest, with
+    guard forms (`guarded`: a tiled loop's shorter last tile), which a nest without them
+    does not pay for (its guard loops have no trip, and are compiled away)."""
 
     @njit
     def run_trace(S, addr, size, is_write, tensor):
@@ -1206,7 +1208,7 @@ def _loops(hashed, ccc):
             inner -= 1
         for k in range(3):  # a tensor that leaves its line at every step leaves nothing to skip
             skip_ok = skip_ok and coef[k, inner] < (np.int64(1) << lbits0)
-        ng = limits.shape[0]
+        ng = limits.shape[0] if guarded else 0
         rest = start
         for d in range(nd - 1, -1, -1):
             idx[d] = rest % ext[d]
@@ -1304,6 +1306,10 @@ def _loops(hashed, ccc):
 RUN_TRACE, RUN_NEST = zip(_loops(False, False), _loops(True, False), strict=True)
 # the same, classifying misses (compiled only when a run asks for it)
 RUN_TRACE_CCC, RUN_NEST_CCC = zip(_loops(False, True), _loops(True, True), strict=True)
+# the nest loops with guard forms (tiled nests whose tile does not divide the loop), by
+# whether misses are classified, then by whether the first level is hashed
+RUN_NEST_GUARDED = tuple(tuple(_loops(h, c, True)[1] for h in (False, True))
+                         for c in (False, True))
 
 
 def _flush(ccc):
