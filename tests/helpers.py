@@ -83,3 +83,14 @@ def loadstore_items(addr, is_write) -> list:
             loads.append(a)
     items.append((loads, stores))
     return items
+
+
+def assert_refused(code: int, out: str, err: str, expect: list[str], target) -> None:
+    """Exit 2, one error line per expected prefix (in order), nothing on standard output
+    and no output file."""
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == len(expect), lines
+    for line, want in zip(lines, expect, strict=True):
+        assert line.startswith(want)
+    assert out == "" and not target.exists()

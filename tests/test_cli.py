@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli_output
+from helpers import assert_refused, cli_output
 
 ROOT = Path(__file__).parent.parent
 THESIS = str(ROOT / "configs" / "thesis.yaml")
@@ -84,13 +84,7 @@ def test_output_file_is_written_whole(capsys, tmp_path):
 ])
 def test_bad_flags(capsys, tmp_path, args, expect):
     target = tmp_path / "out.json"
-    code, out, err = run(capsys, "run", THESIS, *args, "-o", str(target))
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == len(expect), lines
-    for line, want in zip(lines, expect, strict=True):
-        assert line.startswith(want)
-    assert out == "" and not target.exists()
+    assert_refused(*run(capsys, "run", THESIS, *args, "-o", str(target)), expect, target)
 
 
 def test_bad_config_and_bad_layer_reported_together(capsys, tmp_path):
