@@ -285,3 +285,42 @@ def layer_info(result: Result) -> dict:
                      "shape": list(t.shape), "bytes": t.nbytes} for t in p.tensors],
     })
     return info
+
+
+SWEEP_LEVEL_COLUMNS = ("hit_rate", "hits", "misses", "writebacks")
+
+
+def sweep_row(axes: dict, doc: dict | None, status: str = "done", error: str | None = None
+              ) -> dict:
+    """One line of a sweep's results: the point's axis values, then what it measured.
+
+    Levels are columns by name (`L1D.hit_rate`, `L1D.misses`, ...), so that configs with
+    different levels share the columns they have in common. A network's point carries the
+    totals of its layers (counts summed over the layers, hit rates of the sums)."""
+    row = {**{k: v for k, v in axes.items()}, "status": status}
+    if doc is None:
+        row["error"] = error
+        return row
+    runs = doc["runs"] if "network" in doc else [doc]
+    macs = sum(r["totals"]["macs"] for r in runs)
+    cycles = sum(r["totals"]["cycles"] for r in runs)
+    low = sum(r["totals"]["energy_pj"]["low"] for r in runs)
+    high = sum(r["totals"]["energy_pj"]["high"] for r in runs)
+    dram = sum(r["totals"]["dram_bytes"] for r in runs)
+    row.update({"macs": macs, "accesses": sum(r["accesses"] for r in runs), "cycles": cycles,
+                "cycles_per_mac": _ratio(cycles, macs), "energy_pj_low": low,
+                "energy_pj_high": high, "energy_per_mac_pj_high": _ratio(high, macs),
+                "dram_bytes": dram, "dram_bytes_per_mac": _ratio(dram, macs)})
+    names = [lv["name"] for lv in runs[0]["levels"][:-1]] if runs else []  # not memory
+    for k, name in enumerate(names):
+        levels = [r["levels"][k] for r in runs]
+        hits = sum(lv["hits"] for lv in levels)
+        misses = sum(lv["misses"] for lv in levels)
+        row[f"{name}.hit_rate"] = _ratio(hits, hits + misses)
+        row[f"{name}.hits"] = hits
+        row[f"{name}.misses"] = misses
+        row[f"{name}.writebacks"] = sum(lv["writebacks"] for lv in levels)
+        if all("three_c" in lv for lv in levels):
+            for kind in KINDS_3C:
+                row[f"{name}.{kind}"] = sum(lv["three_c"][kind] for lv in levels)
+    return row

@@ -28,7 +28,16 @@ from .accounting import (
 )
 from .config import Geometry, Hierarchy, load_hierarchy
 from .errors import SimcacheError
-from .layers import CONV_TYPES, LAYER_TYPES, PRESET_TYPES, TABLE_2_2, Layer, as_printed, build_layer
+from .layers import (
+    CONV_TYPES,
+    FIXED_BY_TYPE,
+    LAYER_TYPES,
+    PRESET_TYPES,
+    TABLE_2_2,
+    Layer,
+    as_printed,
+    build_layer,
+)
 from .loopnest import plan
 from .network import Network, load_network
 from .study import Job, run_jobs
@@ -41,7 +50,9 @@ __all__ = [
     "Energy",
     "Level",
     "NetworkResult",
+    "ResultsTable",
     "RunResult",
+    "SweepResult",
     "StudyResult",
     "ThreeC",
     "Totals",
@@ -54,8 +65,10 @@ __all__ = [
     "metrics",
     "network",
     "replay",
+    "results",
     "simulate",
     "study",
+    "sweep",
     "table_2_2",
 ]
 
@@ -247,8 +260,7 @@ def load_model(model: str | Path, **options: Any) -> tuple[Network, str]:
     return load_network(path, **options), str(path)
 
 
-# dimensions a layer type fixes, left to the type when several types run at once
-_FIXED = {"pointwise": ("K",), "fc": ("F", "K"), "depthwise": ("N",)}
+_FIXED = FIXED_BY_TYPE
 
 
 def layers_for(types: Sequence[str], batches: Sequence[int] = (1,), preset: str | None = None,
@@ -323,6 +335,12 @@ def _run(jobs: list[Job], workers: int | None, progress: Progress | None,
     results = run_jobs(jobs, workers, progress)
     return [RunResult(summarize(r, j.hierarchy, p))
             for r, j, p in zip(results, jobs, paths, strict=True)]
+
+
+def run_job(hierarchy: Hierarchy, layer: Layer, path: str, three_c: bool = False) -> RunResult:
+    """One layer on one hierarchy already validated, on this thread: what a sweep's worker
+    runs for a point (`path` is the config's file, for the report)."""
+    return _run([Job(hierarchy, layer, three_c)], 1, None, None, [path])[0]
 
 
 def _check_jobs(jobs: int | None) -> None:
@@ -558,3 +576,117 @@ def explain(config: Hierarchy | str | Path, layer: str | Layer | None = None, *,
         doc["trace"] = {"path": str(trace), "format": what.fmt + (".gz" if what.gz else ""),
                         "skipped": what.skipped}
     return ExplainResult(doc, result.counters, result.three_c)
+
+
+# ---------------------------------------------------------------- studies: sweeps and stores
+
+
+class SweepResult:
+    """What a sweep did (`outcome`: points run, failed, already done, left), and its rows."""
+
+    def __init__(self, sw: Any, outcome: Any, db: str):
+        self.name = sw.name
+        self.spec = sw.path
+        self.db = db
+        self.outcome = outcome
+        self.points = len(sw.points)
+        self.duplicates = sw.duplicates
+        self.interrupted: bool = outcome.interrupted
+        self.errors: list[str] = outcome.errors or []
+
+    def rows(self) -> list[dict]:
+        """The sweep's rows as `results` gives them."""
+        return results(self.db, sweep=self.name).rows
+
+    def to_dict(self) -> dict:
+        o = self.outcome
+        return {"simcache": __version__, "sweep": self.name, "spec": self.spec, "db": self.db,
+                "points": self.points, "done_before": o.done_before, "ran": o.ran,
+                "failed": o.failed, "left": o.left, "interrupted": o.interrupted,
+                "errors": self.errors, "seconds": round(o.seconds, 3), "where": o.where}
+
+
+def sweep(spec: str | Path, db: str | Path | None = None, *, jobs: int | None = None,
+          scheduler: str | None = None, cluster: str | None = None,
+          progress: Callable[[int, int, float, float], None] | None = None,
+          on_start: OnStart | None = None) -> SweepResult:
+    """Run a sweep spec (docs/model.md "Sweeps") into a results store (SQLite; default: the
+    spec's path with the suffix .db), skipping the points the store already holds.
+
+    `jobs`: local worker processes (1: this process); `cluster='local:N'`: a local Dask
+    cluster; `scheduler`: the address or scheduler file of a running Dask cluster. An
+    interrupt (Ctrl-C) stops submitting points and returns with `interrupted` set: every
+    finished point is in the store, and running the sweep again does the rest."""
+    from . import executors, store
+    from .sweep import expand
+
+    def checked_jobs() -> None:
+        _check_jobs(jobs)
+
+    sw, make, _ = gather(lambda: expand(spec),
+                         lambda: executors.executor(jobs, scheduler, cluster), checked_jobs)
+    path = Path(db) if db is not None else Path(spec).with_suffix(".db")
+    done = store.probe(path, "--db")
+    todo = [p.task for p in sw.points if p.task is not None and p.id not in done]
+    work = [Job(t.hierarchy, x, t.three_c) for t in todo
+            for x in ([t.layer] if t.layer is not None else
+                      [n.layer for n in load_network(t.network, **t.network_options).simulated])]
+    if on_start is not None and work:
+        on_start([j.geometry() for j in work], work)
+    ex = make() if todo else None  # reaching a cluster may fail: nothing is written yet
+    try:
+        with store.Store(path, flag="--db") as st:
+            outcome = executors.run_sweep(sw, st, ex, progress)
+    finally:
+        if ex is not None:
+            ex.close()
+    return SweepResult(sw, outcome, str(path))
+
+
+class ResultsTable:
+    """The rows of a results store: a point each, its axes as columns (`axes`), then what it
+    measured (accounting.sweep_row)."""
+
+    def __init__(self, db: str, rows: list[dict], axes: list[str], sweeps: list[str]):
+        self.db, self.rows, self.axes, self.sweeps = db, rows, axes, sweeps
+
+    def to_dict(self) -> dict:
+        return {"simcache": __version__, "db": self.db, "sweeps": self.sweeps,
+                "axes": self.axes, "rows": self.rows}
+
+
+def _matches(axes: dict, where: dict[str, str]) -> bool:
+    return all(k in axes and str(axes[k]) == str(v) for k, v in where.items())
+
+
+def results(db: str | Path, *, sweep: str | None = None, where: dict[str, str] | None = None,
+            status: str | None = None) -> ResultsTable:
+    """The points of a store (all its sweeps, or one), filtered by axis values (`where`:
+    {'config': 'server', 'batch': '4'}, compared as text) and by status ('done', 'failed')."""
+    from .accounting import sweep_row
+    from .store import Store
+
+    if status not in (None, "done", "failed"):
+        raise SimcacheError([f"--status: {status!r}: give done or failed"])
+    with Store(db, writable=False) as st:
+        known = st.sweeps()
+        if sweep is not None and sweep not in known:
+            raise SimcacheError([f"--sweep: the store holds no sweep {sweep!r} (it holds: "
+                                 f"{', '.join(known) or 'none'})"])
+        points = st.points(sweep, status)
+    axes: list[str] = []
+    for p in points:
+        axes += [a for a in p["axes"] if a not in axes]
+    where = where or {}
+    unknown = [k for k in where if k not in axes]
+    if unknown:
+        raise SimcacheError([f"--where: {k}: not an axis of these results (axes: "
+                             f"{', '.join(axes) or 'none'})" for k in unknown])
+    rows = []
+    for p in points:
+        if _matches(p["axes"], where):
+            row = sweep_row(p["axes"], p["result"], p["status"], p["error"])
+            if len(known) > 1 and sweep is None:
+                row = {"sweep": p["sweep"], **row}
+            rows.append(row)
+    return ResultsTable(str(db), rows, axes, known if sweep is None else [sweep])

@@ -922,6 +922,187 @@ def explain(
         _emit(explain_view.text(doc), path)
 
 
+# ---------------------------------------------------------------- studies
+
+
+@contextmanager
+def _sweep_progress(enabled: bool, name: str):
+    """A bar of a sweep's points: done and failed, and the time left from the points'
+    estimated costs (a slow point counts for more than a fast one)."""
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.fields[points]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(f"sweep {name}", total=None, points="")
+
+        def update(done: int, total: int, est_done: float, est_total: float) -> None:
+            bar.update(task, completed=est_done, total=est_total,
+                       points=f"{done}/{total} points")
+
+        yield update
+
+
+def _spec_name(spec: str) -> str:
+    return Path(spec).stem
+
+
+@app.command()
+def sweep(
+    spec: Annotated[str, typer.Argument(
+        metavar="SPEC", help="A sweep spec (YAML): `axes` (config, layer or network, batch, "
+        "order, tiles, layer dimensions, LEVEL.FIELD overrides such as L1D.size), "
+        "optionally `zip` (axes that advance together) and `fixed` (values for every "
+        "point). See docs/model.md, Sweeps, and docs/studies/.", show_default=False)],
+    db: Annotated[str | None, typer.Option(
+        "--db", metavar="FILE", help="The results store (SQLite), created if missing; "
+        "points it holds are not run again. Default: the spec's path with the suffix .db.",
+        show_default=False)] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", help="Local worker processes (default: the cores available; 1: "
+        "run in this process).", parser=whole(1), show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", metavar="ADDRESS|FILE", help="Send the points to a running Dask "
+        "cluster: its scheduler's address (tcp://host:8786) or scheduler file. Needs "
+        "`pip install 'simcache[dask]'`.", show_default=False)] = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", metavar="local:N", help="Start a local Dask cluster of N worker "
+        "processes for this sweep (no dashboard).", show_default=False)] = None,
+    progress: Annotated[bool, typer.Option(
+        "--progress/--no-progress", help="Show a progress bar (terminal only).")] = True,
+) -> None:
+    """Run every point of a sweep spec into a results store, point by point.
+
+    Each point (a combination of axis values) is committed as soon as it finishes: run the
+    same command again after an interrupt (Ctrl-C) or a failure and only the missing
+    points run. A point whose values make an invalid config or layer is recorded as
+    failed, with its error, and the others run. The results: **simcache results DB**.
+
+    Example: **simcache sweep docs/studies/l1-size.yaml --jobs 2**
+    """
+    name = _spec_name(spec)
+    with _sweep_progress(progress, name) as update:
+        try:
+            result = _api(api.sweep, spec, db, jobs=jobs, scheduler=scheduler,
+                          cluster=cluster, progress=update, on_start=_on_start(jobs))
+        except Terminated as exc:
+            _say(f"simcache: stopped by signal {exc.signum}; every finished point is in the "
+                 "store: run the same command again to finish")
+            raise typer.Exit(128 + exc.signum) from None
+    o = result.outcome
+    where = f" on {o.where}" if o.where else ""
+    kept = (f"{o.done_before + o.ran + o.failed} of {result.points} points in {result.db}")
+    if result.interrupted:
+        _say(f"simcache: interrupted: {kept} ({o.ran} finished now, {o.left} not run); run "
+             "the same command again to finish")
+        raise typer.Exit(130)
+    dup = f", {result.duplicates} listed twice" if result.duplicates else ""
+    _say(f"simcache: sweep {result.name}: {result.points} points{dup}: {o.ran} run now"
+         f"{where} in {o.seconds:.1f} s, {o.failed} failed, {o.done_before} done before; "
+         f"results: simcache results {result.db}")
+    table = api.results(result.db, sweep=result.name)
+    title = f"simcache {__version__} · sweep {result.name} · {result.db}"
+    _show(lambda c: report.show(c, title, lambda compact: report.results_table(
+        table.rows, table.axes, compact)))
+    if result.errors:
+        raise SimcacheError([f"point {e}" for e in result.errors])
+
+
+def _where(items: list[str] | None) -> dict[str, str]:
+    out, bad = {}, []
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            bad.append(f"--where: {item!r}: give AXIS=VALUE (batch=4, config=server)")
+        else:
+            out[key.strip()] = value.strip()
+    if bad:
+        raise SimcacheError(bad)
+    return out
+
+
+WhereOpt = Annotated[list[str] | None, typer.Option(
+    "--where", "-w", metavar="AXIS=VALUE", help="Only the points with this axis value "
+    "(compared as written in the spec); repeat for several.", show_default=False)]
+SweepOpt = Annotated[str | None, typer.Option(
+    "--sweep", help="Only this sweep's points (a store may hold several).",
+    show_default=False)]
+DbArg = Annotated[str, typer.Argument(metavar="DB", help="A results store written by "
+                                      "simcache sweep.", show_default=False)]
+
+
+@app.command()
+def results(
+    db: DbArg,
+    where: WhereOpt = None,
+    sweep_name: SweepOpt = None,
+    failed: Annotated[bool, typer.Option(
+        "--failed", help="Only the failed points, with their errors.")] = False,
+    fmt: Annotated[Format | None, typer.Option(
+        "--format", "-f", help="table, json or csv (default: table, or the --output file's "
+        "extension).", show_default=False)] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="FILE", help="Write to this file instead of standard "
+        "output.", show_default=False)] = None,
+) -> None:
+    """The points of a results store: a row each, the axes as columns, then cycles,
+    energy, DRAM traffic and every level's hits, misses and hit rate (json and csv give
+    every column).
+
+    Example: **simcache results docs/studies/l1-size.db --where batch=4 --format csv**
+    """
+    (fmt_, path), wh = _gather(lambda: _out({"fmt": _value(fmt), "output": output}),
+                               lambda: _where(where))
+    table = _api(api.results, db, sweep=sweep_name, where=wh,
+                 status="failed" if failed else None)
+    title = f"simcache {__version__} · results · {db}"
+    errors = [f"{', '.join(f'{a}={r.get(a)}' for a in table.axes if a in r)}: {r['error']}"
+              for r in table.rows if r["status"] != "done"]
+    if fmt_ == "table" and not table.rows:
+        _say("simcache: no point matches" if where or failed else "simcache: the store "
+             "holds no point")
+    _emit_rendered(fmt_, path, table.to_dict(), table.rows,
+                   lambda compact: report.results_table(table.rows, table.axes, compact),
+                   title, [f"failed: {e}" for e in errors])
+
+
+@app.command()
+def plot(
+    db: DbArg,
+    x: Annotated[str, typer.Option("--x", metavar="AXIS", help="The axis along x "
+                                   "(batch, L1D.size, config, ...).", show_default=False)],
+    y: Annotated[str, typer.Option(
+        "--y", metavar="METRIC", help="What to plot: a column of `simcache results DB "
+        "--format csv` (cycles_per_mac, dram_bytes_per_mac, energy_per_mac_pj_high, "
+        "L1D.hit_rate, L2.misses, ...).", show_default=False)],
+    hue: Annotated[str | None, typer.Option(
+        "--hue", metavar="AXIS", help="One line (colour) per value of this axis; the other "
+        "axes that vary give one line each too.", show_default=False)] = None,
+    where: WhereOpt = None,
+    sweep_name: SweepOpt = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="FILE", help="The figure: .png, .svg, .pdf (or .eps, "
+        ".ps). Default: DB's name with -Y-by-X.png, beside it.", show_default=False)] = None,
+) -> None:
+    """Draw a sweep's results: METRIC against AXIS, a line per value of --hue.
+
+    Example: **simcache plot docs/studies/l1-size.db --x batch --y dram_bytes_per_mac
+    --hue L1D.size --where config=mobile_soc**
+    """
+    from . import plots
+
+    wh = _api(_where, where)
+    target = output or str(Path(db).with_name(
+        f"{Path(db).stem}-{re.sub(r'[^A-Za-z0-9_.-]', '_', y)}-by-"
+        f"{re.sub(r'[^A-Za-z0-9_.-]', '_', x)}.png"))
+    path = _api(plots.check_plot, target, "--output")
+    table = _api(api.results, db, sweep=sweep_name, where=wh, status="done")
+    fig = _api(plots.sweep_figure, table.to_dict(), x, y, hue)
+    plots.save(fig, path, "--output")
+    _say(f"simcache: drew the figure in {path}")
+
+
 # ---------------------------------------------------------------- entry point
 
 

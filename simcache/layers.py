@@ -22,6 +22,9 @@ from .errors import SimcacheError
 LAYER_TYPES = ("spatial", "separable", "pointwise", "group", "depthwise", "fc")
 DEFAULT_ORDER = "bijnmpq"
 DIMS = ("M", "N", "F", "K", "G")
+# dimensions a layer type fixes (K = 1 for pointwise, ...), left to the type when several
+# types run at once (--layer all, a sweep's layer axis); G belongs to group layers only
+FIXED_BY_TYPE = {"pointwise": ("K",), "fc": ("F", "K"), "depthwise": ("N",)}
 TILE_LOOPS = "bijnm"  # loops that --tile can split (p and q run over the kernel)
 
 # Table 2.2 of the document (Wu 2019): typical early and late layers, B = 1, G = 4; and the

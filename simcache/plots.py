@@ -508,3 +508,112 @@ def plot(doc: dict, path: str | Path, flag: str = "--plot"):
     finally:
         plt.close(fig)
     return fig
+
+
+# ---------------------------------------------------------------- sweeps (simcache plot DB)
+
+METRIC_LABELS = {"cycles": "cycles", "cycles_per_mac": "cycles per MAC",
+                 "energy_pj_low": "energy, low (pJ)", "energy_pj_high": "energy, high (pJ)",
+                 "energy_per_mac_pj_high": "energy per MAC, high (pJ)",
+                 "dram_bytes": "DRAM traffic (bytes)",
+                 "dram_bytes_per_mac": "DRAM bytes per MAC", "macs": "MACs",
+                 "accesses": "accesses"}
+MAX_LINES = 12
+
+
+def _axis_number(value: Any) -> float | None:
+    """An axis value as a number (sizes such as '32KiB' in bytes), or None."""
+    from .config import parse_size
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(parse_size(value))
+    except Exception:  # noqa: BLE001 - not a number: the axis is categorical
+        return None
+
+
+def _metric_label(y: str) -> str:
+    level, _, what = y.rpartition(".")
+    if level:
+        return f"{level} {what.replace('_', ' ')}" + (" (%)" if what == "hit_rate" else "")
+    return METRIC_LABELS.get(y, y.replace("_", " "))
+
+
+def sweep_figure(doc: dict, x: str, y: str, hue: str | None = None):
+    """METRIC `y` against axis `x` over a store's done points (`api.results(...).to_dict()`),
+    one line per value of `hue` (colour) and of every other axis that varies (line style)."""
+    plt = _matplotlib()
+    rows, axes = doc["rows"], doc["axes"]
+    problems = []
+    if x not in axes:
+        problems.append(f"--x: {x!r} is not an axis of these results (axes: {', '.join(axes)})")
+    if hue is not None and hue not in axes:
+        problems.append(f"--hue: {hue!r} is not an axis of these results (axes: "
+                        f"{', '.join(axes)})")
+    if hue is not None and hue == x:
+        problems.append("--hue: the same axis as --x")
+    metrics = [k for k in dict.fromkeys(k for r in rows for k in r)
+               if k not in axes and k not in ("sweep", "status", "error")]
+    if rows and y not in metrics:
+        problems.append(f"--y: {y!r} is not a column of these results (columns: "
+                        f"{', '.join(metrics)})")
+    if not rows:
+        problems.append("DB: no finished point to draw (with these --where filters)")
+    if problems:
+        raise SimcacheError(problems)
+    others = [a for a in axes if a not in (x, hue) and len({str(r.get(a)) for r in rows}) > 1]
+    fixed = [a for a in axes if a not in (x, hue) and a not in others]
+    lines: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = (str(r.get(hue)) if hue else "",) + tuple(str(r.get(a)) for a in others)
+        lines.setdefault(key, []).append(r)
+    if len(lines) > MAX_LINES:
+        raise SimcacheError([f"--hue: {len(lines)} lines (one per value of "
+                             f"{', '.join(([hue] if hue else []) + others)}); at most "
+                             f"{MAX_LINES}: fix some axes with --where AXIS=VALUE"])
+    xs_all = list(dict.fromkeys(r.get(x) for r in rows))
+    numbers = [_axis_number(v) for v in xs_all]
+    numeric = all(n is not None for n in numbers)
+    position = ({str(v): n for v, n in zip(xs_all, numbers, strict=True)} if numeric else
+                {str(v): float(k) for k, v in enumerate(xs_all)})
+    scale = 100.0 if y.endswith("hit_rate") else 1.0
+    fig, (ax,) = _new(plt, 1, 1, 7.5, 4.6)
+    hues = list(dict.fromkeys(k[0] for k in lines))
+    styles = list(dict.fromkeys(k[1:] for k in lines))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for key, pts in lines.items():
+        pts = sorted(pts, key=lambda r: position[str(r.get(x))])
+        xs = [position[str(r.get(x))] for r in pts]
+        ys = [math.nan if r.get(y) is None else r[y] * scale for r in pts]
+        k = styles.index(key[1:])
+        label = ", ".join(([f"{hue}={key[0]}"] if hue else []) +
+                          [f"{a}={v}" for a, v in zip(others, key[1:], strict=True)])
+        ax.plot(xs, ys, marker=MARKERS[k % len(MARKERS)], linestyle=DASHES[k % len(DASHES)],
+                color=colors[hues.index(key[0]) % len(colors)], label=label or None)
+    if numeric and _spans_decades([p for p in position.values()], 8.0):
+        ax.set_xscale("log", base=2)
+    if numeric:
+        ax.set_xticks(sorted(set(position.values())))
+        ax.set_xticklabels([str(v) for v in sorted(xs_all, key=lambda v: position[str(v)])])
+        ax.minorticks_off()
+    else:
+        ax.set_xticks(list(position.values()))
+        ax.set_xticklabels([str(v) for v in xs_all])
+        _rotate(ax, len(xs_all) > 6)
+    values = [r[y] for r in rows if isinstance(r.get(y), (int, float))]
+    if not y.endswith("hit_rate") and _spans_decades(values):
+        ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(_metric_label(y))
+    ax.grid(True, alpha=0.3)
+    names = ", ".join(doc.get("sweeps") or []) or Path(doc.get("db", "")).stem
+    ax.set_title(f"{_metric_label(y)} against {x} · sweep {names}", fontsize="medium")
+    same = ", ".join(f"{a}={rows[0].get(a)}" for a in fixed)
+    if same:
+        fig.suptitle(same, fontsize="small", color="#444444")
+    if any(ax.get_legend_handles_labels()[1]):
+        _legend_right(ax)
+    return fig

@@ -790,3 +790,39 @@ def network_footer(rows: list[dict], totals: dict, skipped: list[dict]) -> list[
     lines.append(f"simulated {count(totals['accesses'])} accesses in {secs:.1f} s of "
                  "simulation time")
     return lines
+
+
+def results_table(rows: list[dict], axes: list[str], compact: int = FULL) -> Table:
+    """A sweep's points: their axis values, then cycles, energy and DRAM traffic per MAC
+    and each cache level's hit rate (levels by name, as the configs call them)."""
+    levels: list[str] = []
+    for r in rows:
+        levels += [k[:-len(".hit_rate")] for k in r if k.endswith(".hit_rate")
+                   and k[:-len(".hit_rate")] not in levels]
+    lead = (["sweep"] if any("sweep" in r for r in rows) else []) + list(axes)
+    table = Grid(keys=len(lead))
+    for a in lead:
+        table.add_column(a)
+    heads = (("cycles", "pJ", "bytes") if compact else
+             ("cycles\n/MAC", "energy\npJ/MAC", "DRAM\nB/MAC"))
+    for h in heads:
+        table.add_column(h, justify="right")
+    for name in levels:
+        table.add_column(name if compact else f"hit rate\n{name}", justify="right")
+    digits = ".1%" if compact else ".2%"
+    for r in rows:
+        keys = [str(r.get(a, "–")) for a in lead]
+        if r["status"] != "done":
+            table.add_row(*keys, "failed", *[""] * (len(heads) + len(levels) - 1))
+            continue
+        lo = _ratio_of(r["energy_pj_low"], r["macs"])
+        table.add_row(*keys, _per(r["cycles_per_mac"]), _range(lo, r["energy_per_mac_pj_high"]),
+                      _per(r["dram_bytes_per_mac"]),
+                      *["–" if r.get(f"{n}.hit_rate") is None else
+                        format(r[f"{n}.hit_rate"], digits) for n in levels])
+    return table
+
+
+def _ratio_of(num: float, den: float) -> float | None:
+    return num / den if den else None
+
