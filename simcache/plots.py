@@ -610,10 +610,8 @@ def sweep_figure(doc: dict, x: str, y: str, hue: str | None = None):
     ax.set_ylabel(_metric_label(y))
     ax.grid(True, alpha=0.3)
     names = ", ".join(doc.get("sweeps") or []) or Path(doc.get("db", "")).stem
-    ax.set_title(f"{_metric_label(y)} against {x} · sweep {names}", fontsize="medium")
-    same = ", ".join(f"{a}={rows[0].get(a)}" for a in fixed)
-    if same:
-        fig.suptitle(same, fontsize="small", color="#444444")
+    same = "".join(f" · {a}={rows[0].get(a)}" for a in fixed)
+    ax.set_title(f"{_metric_label(y)} against {x}\nsweep {names}{same}", fontsize="medium")
     if any(ax.get_legend_handles_labels()[1]):
         _legend_right(ax)
     return fig

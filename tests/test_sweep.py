@@ -412,3 +412,43 @@ def test_run_sweep_skips_what_the_store_holds(tmp_path):
         assert out.ran == 12
         again = run_sweep(sw, st, None)
         assert (again.ran, again.done_before) == (0, 12)
+
+
+def test_plot_draws_the_rows_it_is_given(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    db = tmp_path / "spec.db"
+    api.sweep(write(tmp_path, SPEC), db, jobs=1)
+    from simcache import plots
+
+    table = api.results(db, where={"config": "server"}, status="done")
+    fig = plots.sweep_figure(table.to_dict(), "batch", "dram_bytes_per_mac", "L1D.size")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "batch" and ax.get_ylabel() == "DRAM bytes per MAC"
+    assert "sweep small · config=server" in ax.get_title()
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    assert len(lines) == 2 * 3  # L1D.size × layer (the other axis that varies)
+    for r in table.rows:
+        ln = lines[f"L1D.size={r['L1D.size']}, layer={r['layer']}"]
+        k = list(ln.get_xdata()).index(r["batch"])
+        assert ln.get_ydata()[k] == r["dram_bytes_per_mac"]
+    rate = plots.sweep_figure(table.to_dict(), "L1D.size", "L1D.hit_rate", "layer").axes[0]
+    got = sorted(y for ln in rate.lines for y in ln.get_ydata())
+    assert got == sorted(100 * r["L1D.hit_rate"] for r in table.rows)
+    assert [t.get_text() for t in rate.get_xticklabels()] == ["16KiB", "32KiB"]
+    out = tmp_path / "fig.svg"
+    code, _, err = cli_output(capsys, "plot", str(db), "--x", "batch", "--y", "cycles",
+                              "--hue", "config", "--where", "layer=spatial", "-o", str(out))
+    assert code == 0 and out.read_bytes().startswith(b"<?xml"), err
+    code, _, err = cli_output(capsys, "plot", str(db), "--x", "batch", "--y", "cycles")
+    assert code == 0 and (tmp_path / "spec-cycles-by-batch.png").exists()
+    for args, want in [(("--x", "colour", "--y", "cycles"), "error: --x: 'colour' is not an axis"),
+                       (("--x", "batch", "--y", "speed"), "error: --y: 'speed' is not a column"),
+                       (("--x", "batch", "--y", "cycles", "--hue", "batch"),
+                        "error: --hue: the same axis as --x"),
+                       (("--x", "batch", "--y", "cycles", "-o", str(tmp_path / "f.xyz")),
+                        "error: --output: "),
+                       (("--x", "batch", "--y", "cycles", "--where", "batch=9"),
+                        "error: DB: no finished point")]:
+        code, out, err = cli_output(capsys, "plot", str(db), *args)
+        assert code == 2 and out == "" and err.startswith(want), err
+        assert len(err.strip().splitlines()) == 1
