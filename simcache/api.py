@@ -631,8 +631,13 @@ def sweep(spec: str | Path, db: str | Path | None = None, *, jobs: int | None = 
     work = [Job(t.hierarchy, x, t.three_c) for t in todo
             for x in ([t.layer] if t.layer is not None else
                       [n.layer for n in load_network(t.network, **t.network_options).simulated])]
-    if on_start is not None and work:
-        on_start([j.geometry() for j in work], work)
+    if work:  # the driver compiles (or loads) the kernels once; the workers load them
+        if on_start is not None:
+            on_start([j.geometry() for j in work], work)
+        else:
+            engine.warm_up({engine.hashed_first_level(j.geometry()) for j in work},
+                           needs=("nest",), ccc=any(j.three_c for j in work),
+                           guards=any(engine.guarded(j.layer) for j in work))
     ex = make() if todo else None  # reaching a cluster may fail: nothing is written yet
     try:
         with store.Store(path, flag="--db") as st:

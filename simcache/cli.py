@@ -944,6 +944,9 @@ def _sweep_progress(enabled: bool, name: str):
         yield update
 
 
+SWEEP_TABLE_ROWS = 100  # a larger sweep's rows are left to `simcache results`
+
+
 def _spec_name(spec: str) -> str:
     return Path(spec).stem
 
@@ -1002,9 +1005,10 @@ def sweep(
          f"{where} in {o.seconds:.1f} s, {o.failed} failed, {o.done_before} done before; "
          f"results: simcache results {result.db}")
     table = api.results(result.db, sweep=result.name)
-    title = f"simcache {__version__} · sweep {result.name} · {result.db}"
-    _show(lambda c: report.show(c, title, lambda compact: report.results_table(
-        table.rows, table.axes, compact)))
+    if len(table.rows) <= SWEEP_TABLE_ROWS:
+        title = f"simcache {__version__} · sweep {result.name} · {result.db}"
+        _show(lambda c: report.show(c, title, lambda compact: report.results_table(
+            table.rows, table.axes, compact)))
     if result.errors:
         raise SimcacheError([f"point {e}" for e in result.errors])
 
