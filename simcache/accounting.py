@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import __version__
@@ -127,6 +129,9 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
         + mem["flush"]["bytes_written"],
     }
     totals["traffic"] = traffic(result, totals["dram_bytes"])
+    time = timing(levels, totals, hierarchy)
+    if time is not None:
+        totals["time"] = time
     out = {
         "simcache": __version__,
         "config": {"name": hierarchy.name, "description": hierarchy.description,
@@ -137,6 +142,42 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
         "totals": totals,
         "seconds": round(result.seconds, 3),
     }
+    return out
+
+
+def _level_bytes(lv: dict) -> int:
+    """Bytes a level moved through its port: the requests that reached it, run and flush."""
+    return (lv["bytes_read"] + lv["bytes_written"] + lv["flush"]["bytes_read"]
+            + lv["flush"]["bytes_written"])
+
+
+def timing(levels: list[dict], totals: dict, hierarchy: Hierarchy) -> dict | None:
+    """Time of the two models (docs/model.md §4, "Time and bandwidth"), when the config
+    gives what they need: the blocking model's cycles at the clock, and the overlapped
+    estimate, the largest of the compute bound (MACs at `macs_per_cycle`) and each level's
+    bytes over its bandwidth; the bound that binds is named. None when the config gives
+    no clock, no `macs_per_cycle` and no bandwidth."""
+    clock = getattr(hierarchy, "clock", None)
+    peak = getattr(hierarchy, "macs_per_cycle", None)
+    widths = hierarchy.bandwidths() if hasattr(hierarchy, "bandwidths") else []
+    if clock is None and peak is None and not any(w is not None for w in widths):
+        return None
+    bounds: dict[str, float] = {}
+    if peak is not None:
+        bounds["compute"] = totals["macs"] / peak
+    for lv, width in zip(levels, widths, strict=False):
+        if width is not None:
+            bounds[lv["name"]] = _level_bytes(lv) / width
+    out: dict[str, Any] = {"clock_ghz": clock, "macs_per_cycle": peak}
+    binding = max(bounds, key=bounds.get) if bounds else None
+    overlapped = {"cycles": bounds[binding] if binding else None, "bound": binding,
+                  "bounds_cycles": bounds,
+                  "complete": peak is not None and all(w is not None for w in widths)}
+    if clock is not None:
+        us = 1e-3 / clock  # microseconds per cycle
+        out["blocking_us"] = totals["cycles"] * us
+        overlapped["us"] = overlapped["cycles"] * us if binding else None
+    out["overlapped"] = overlapped
     return out
 
 

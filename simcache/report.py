@@ -556,6 +556,7 @@ def footer(summary: dict) -> list[str]:
         measured = "–" if tr["intensity"] is None else _sig(tr["intensity"])
         lines.append(f"arithmetic intensity {measured} MACs per DRAM byte measured vs "
                      f"{_sig(tr['intensity_eq24'])} by Eq. 2.4")
+    lines += time_lines(t.get("time"))
     if layer:
         bases = ", ".join(f"{x['name']} {x['base_hex']}" for x in layer["tensors"])
         lines.append(f"tensor bases: {bases}")
@@ -563,6 +564,41 @@ def footer(summary: dict) -> list[str]:
     speed = f" ({n / secs / 1e6:.1f} M accesses/s)" if secs > 0 else ""
     verb = "simulated" if layer else "read and replayed"
     lines.append(f"{verb} in {secs:.2f} s{speed}")
+    return lines
+
+
+def duration(us: float | None) -> str:
+    """Microseconds as ns, µs, ms or s, three significant digits."""
+    if us is None:
+        return "–"
+    for scale, unit in ((1e6, "s"), (1e3, "ms"), (1.0, "µs")):
+        if us >= scale:
+            return f"{fmt_sig(us / scale)} {unit}"
+    return f"{fmt_sig(us * 1e3)} ns"
+
+
+def time_lines(time: dict | None) -> list[str]:
+    """The time of both models and the bound that binds (totals.time), when the config
+    gives a clock, a peak MAC rate or bandwidths."""
+    if not time:
+        return []
+    ov = time["overlapped"]
+    lines = []
+    if time.get("blocking_us") is not None:
+        lines.append(f"time (blocking: every access waits) {duration(time['blocking_us'])} at "
+                     f"{fmt_sig(time['clock_ghz'])} GHz")
+    if ov["bound"] is not None:
+        def one(name: str, cycles: float) -> str:
+            span = duration(cycles * 1e-3 / time["clock_ghz"]) if time.get("clock_ghz") \
+                else f"{count(round(cycles))} cycles"
+            return f"{name} {span}"
+
+        head = (duration(ov["us"]) if ov.get("us") is not None
+                else f"{count(round(ov['cycles']))} cycles")
+        each = ", ".join(one(k, v) for k, v in ov["bounds_cycles"].items())
+        note = "" if ov["complete"] else " (the config leaves some bounds out)"
+        lines.append(f"time (overlapped: the slowest of compute and each level's bytes over "
+                     f"its bandwidth) {head}, bound by {ov['bound']}: {each}{note}")
     return lines
 
 
