@@ -9,6 +9,7 @@ it whole or not at all (the format comes from the file's suffix).
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,17 @@ def _layout(plt, top: int, top_cols: int, bottom: int = 0, bottom_cols: int = 1,
             r, c = divmod(k, per_row)
             axes.append(fig.add_subplot(grid[first + r, c * span:(c + 1) * span]))
     return fig, axes
+
+
+def panels_figure(count: int, cols: int, width: float, height: float):
+    """A figure of `count` panels in rows of `cols` (each row `height` inches), for figures
+    composed outside this module (docs/labs/code/lab_figure.py): (figure, axes)."""
+    return _layout(_matplotlib(), count, cols, width=width, top_h=height)
+
+
+def units(ax, unit: str, axis: str = "y") -> None:
+    """Tick labels with engineering prefixes and `unit` (k, M, G; '' for counts)."""
+    _eng(ax, unit, axis)
 
 
 def _count(n: float) -> str:
@@ -378,6 +390,45 @@ def _run_labels(rows: list[dict]) -> tuple[list[str], str]:
     return [f"{r['layer']} B={r['batch']}" for r in rows], "layer type and batch size"
 
 
+def _log_y(ax) -> None:
+    from matplotlib.ticker import FormatStrFormatter, LogLocator
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
+
+
+def trend_lines(ax, series: list[tuple[str, Any, Any]], xlabel: str, log_y: bool | None = None,
+                scale: float = 1.0, refs: list[tuple[str, float]] = ()) -> None:
+    """One quantity against a varied parameter: a line per (label, xs, ys) series, markers
+    and dashes differing (series with equal values overlap); `refs` are dashed horizontal
+    lines (label, value). The x axis is logarithmic (base 2) when the xs span a factor of
+    ten, and the y axis when the values span a factor of 30 (`log_y=None`)."""
+    xs_all: list[float] = []
+    values: list[float] = []
+    for k, (label, xs, ys) in enumerate(series):
+        ys = [math.nan if v is None else v * scale for v in ys]
+        ax.plot(list(xs), ys, marker=MARKERS[k % len(MARKERS)],
+                linestyle=DASHES[k % len(DASHES)],
+                markerfacecolor="none" if k % 2 else None, label=label)
+        xs_all += [x for x in xs if x not in xs_all]
+        values += ys
+    for k, (label, value) in enumerate(refs):
+        ax.axhline(value * scale, color="#555555", linestyle=(0, (4, 2 + 2 * k)),
+                   linewidth=1.0, label=label)
+        values.append(value * scale)
+    xs_all.sort()
+    if _spans_decades(xs_all, 10.0):
+        ax.set_xscale("log", base=2)
+        ax.minorticks_off()
+    ax.set_xticks(xs_all, [f"{x:g}" for x in xs_all])
+    ax.set_xlabel(xlabel)
+    _rotate(ax, len(xs_all) > 8)
+    if log_y or (log_y is None and _spans_decades(values, 30.0)):
+        _log_y(ax)
+    ax.grid(color="#e0e0e0")
+
+
 def study_figure(doc: dict):
     """Several layer types or batch sizes on one config: every cache level's hit rate and
     the DRAM bytes per MAC, against the batch size, a line per layer type; with --3c, a
@@ -395,7 +446,6 @@ def study_figure(doc: dict):
     ccc_cols = 1 if len(rows) > 12 else 2
     width = max(4.4 * cols, 0.42 * len(rows) * ccc_cols + 3.0 * ccc_cols if ccc else 0.0)
     fig, axes = _layout(plt, len(metrics), cols, len(ccc), ccc_cols, width, 3.6, 3.9)
-    log_x = _spans_decades([float(b) for b in batches], 10.0)
     for ax, (key, label, scale) in zip(axes, metrics, strict=False):
         if len(batches) == 1:
             values = [next(r[key] for r in rows if r["layer"] == t) for t in layers]
@@ -404,27 +454,13 @@ def study_figure(doc: dict):
             ax.set_xlabel(f"layer type (B = {batches[0]})")
             _rotate(ax, len(layers) > 3)
         else:
-            for k, t in enumerate(layers):
-                pts = sorted((r["batch"], r[key]) for r in rows if r["layer"] == t)
-                # markers and dashes differ too: layers with equal values overlap
-                ax.plot([b for b, _ in pts],
-                        [math.nan if v is None else v * scale for _, v in pts],
-                        marker=MARKERS[k % len(MARKERS)], linestyle=DASHES[k % len(DASHES)],
-                        markerfacecolor="none" if k % 2 else None, label=t)
-            if log_x:
-                ax.set_xscale("log", base=2)
-                ax.minorticks_off()
-            ax.set_xticks(batches, [str(b) for b in batches])
-            ax.set_xlabel("batch size B")
-            _rotate(ax, len(batches) > 8)
+            trend_lines(ax, [(t, *zip(*sorted((r["batch"], r[key]) for r in rows
+                                             if r["layer"] == t), strict=True))
+                             for t in layers], "batch size B", log_y=False, scale=scale)
         if key.startswith("hit_rate"):
             ax.set_ylim(-3, 103)  # a line at 0 % stays visible above the axis
         elif _spans_decades([r[key] for r in rows], 30.0):
-            from matplotlib.ticker import FormatStrFormatter, LogLocator
-            ax.set_yscale("log")
-            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
+            _log_y(ax)
         ax.set_ylabel(label)
         ax.set_title(label[0].upper() + label[1:].replace(" (%)", ""))
         ax.grid(color="#e0e0e0")
@@ -594,12 +630,54 @@ def figure(doc: dict):
     return run_figure(doc)
 
 
+DATA_KEY = "simcache:figure"  # the PNG text chunk that holds a figure's plotted numbers
+
+
+def _num(v: Any) -> float | None:
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+def figure_data(fig: Any) -> dict:
+    """What a figure shows, read back from its artists: the title, and per labelled panel
+    its titles, axis labels and scales, tick labels, notes, each bar series' heights and
+    each labelled line's points (null where nothing is drawn)."""
+    panels = {}
+    for ax in fig.axes:
+        key = ax.get_label()
+        if not ax.get_visible() or not key or key.startswith("<"):
+            continue
+        panels[key] = {
+            "title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+            "xscale": ax.get_xscale(), "yscale": ax.get_yscale(),
+            "xticks": [t.get_text() for t in ax.get_xticklabels()],
+            "notes": [t.get_text() for t in ax.texts],
+            "bars": {c.get_label(): [_num(v) for v in c.datavalues] for c in ax.containers
+                     if hasattr(c, "datavalues")},
+            "lines": {ln.get_label(): [[_num(x), _num(y)] for x, y in
+                                       zip(ln.get_xdata(), ln.get_ydata(), strict=True)]
+                      for ln in ax.get_lines() if not ln.get_label().startswith("_")},
+        }
+    return {"title": fig.get_suptitle(), "panels": panels}
+
+
+def read_figure_data(path: str | Path) -> dict | None:
+    """The plotted numbers a PNG written by `save` carries (None if it carries none)."""
+    from PIL import Image  # matplotlib's own dependency
+    with Image.open(path) as img:
+        text = getattr(img, "text", {}).get(DATA_KEY)
+    return None if text is None else json.loads(text)
+
+
 def save(fig: Any, path: Path, flag: str = "--plot") -> None:
-    """Write the figure whole or not at all, in the format of the path's suffix."""
+    """Write the figure whole or not at all, in the format of the path's suffix; a PNG
+    also carries `figure_data(fig)` as JSON in its text chunk `simcache:figure`."""
     fmt = path.suffix.lower().lstrip(".")
+    extra = {"metadata": {DATA_KEY: json.dumps(figure_data(fig))}} \
+        if fmt == "png" else {}
     try:
         with atomic_output(path, "wb") as f:
-            fig.savefig(f, format=fmt, dpi=110 if fmt == "png" else None)
+            fig.savefig(f, format=fmt, dpi=110 if fmt == "png" else None, **extra)
     except OSError as exc:
         raise SimcacheError([f"{flag}: {path}: {exc.strerror or exc}"]) from None
 

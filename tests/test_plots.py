@@ -5,6 +5,7 @@ simulation and with nothing written."""
 from __future__ import annotations
 
 import builtins
+import json
 import math
 from pathlib import Path
 
@@ -427,3 +428,34 @@ def test_study_title_shows_each_types_own_dimensions():
         assert f"order={lay['order']}" in words
     assert "F=1" in parts["fc"] and "K=1" in parts["fc"] and "N=4" in parts["depthwise"]
     assert "F=6" not in parts["fc"] and "F=6" in parts["spatial"]
+
+
+def test_a_png_carries_its_plotted_numbers(tmp_path, run_doc):
+    target = tmp_path / "fig.png"
+    fig = plots.plot(run_doc, target)
+    data = plots.read_figure_data(target)
+    assert data == json.loads(json.dumps(plots.figure_data(fig)))
+    assert data["title"] == fig.get_suptitle()
+    caches = [lv for lv in run_doc["levels"] if "geometry" in lv]
+    ccc = data["panels"]["three_c"]
+    assert ccc["xticks"] == [lv["name"] for lv in caches]
+    assert ccc["bars"]["conflict"] == [100 * lv["three_c"]["conflict"] / lv["misses"]
+                                       for lv in caches]
+    assert data["panels"]["cycles"]["ylabel"] == "cycles (in-order, blocking)"
+    svg = tmp_path / "fig.svg"
+    plots.plot(run_doc, svg)  # other formats carry nothing
+    assert plots.DATA_KEY.encode() not in svg.read_bytes()
+
+
+def test_trend_lines_scales_and_references():
+    plt = plots._matplotlib()
+    fig, (ax,) = plots.panels_figure(1, 1, 5.0, 3.0)
+    plots.trend_lines(ax, [("a", [1, 4, 16], [10, 100, 1000]), ("b", [1, 4, 16], [5, None, 7])],
+                      "size", refs=[("limit", 50)])
+    got = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()}
+    assert got["a"] == ([1, 4, 16], [10, 100, 1000])
+    assert got["b"][0] == [1, 4, 16] and math.isnan(got["b"][1][1])
+    assert got["limit"][1] == [50, 50]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "4", "16"]
+    plt.close(fig)
