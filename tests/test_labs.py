@@ -42,6 +42,12 @@ prose (outside inline code, and leaving out citations such as "Figure 2.1", "Eq.
 on a page goes unchecked. The sentence of a check is the prose since the previous
 check or the start of its paragraph or list item.
 
+Figures. `![...](figures/NAME.png)` shows a committed figure of docs/labs/figures; a command
+of the page must draw out/NAME.png (`--plot`, or docs/labs/code/lab_figure.py), and the
+plotted numbers both PNGs carry (simcache.plots.read_figure_data) must be equal, so a
+figure cannot go stale; a figure of lab_figure.py must also plot the page's JSON results
+(PLOTTED). SIMCACHE_LAB_FIGURES=update copies the figures drawn now over the committed ones.
+
 Pages that need a feature this build lacks (`needs:`) are skipped, saying which.
 """
 
