@@ -9,6 +9,7 @@ it whole or not at all (the format comes from the file's suffix).
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,80 @@ def _rotate(ax, many: bool) -> None:
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
             label.set_rotation_mode("anchor")
+
+
+def _layout(plt, top: int, top_cols: int, bottom: int = 0, bottom_cols: int = 1,
+            width: float = 11.0, top_h: float = 3.6, bottom_h: float = 3.6):
+    """Axes for `top` panels in rows of `top_cols` and, below them, `bottom` panels in rows
+    of `bottom_cols`, both across the figure's whole width; only the panels asked for."""
+    cols = math.lcm(top_cols, bottom_cols)
+    trows, brows = math.ceil(top / top_cols), math.ceil(bottom / bottom_cols)
+    fig = plt.figure(figsize=(width, top_h * trows + bottom_h * brows), layout="constrained")
+    grid = fig.add_gridspec(trows + brows, cols, height_ratios=[top_h] * trows + [bottom_h] * brows)
+    axes = []
+    for count, per_row, first in ((top, top_cols, 0), (bottom, bottom_cols, trows)):
+        span = cols // per_row
+        for k in range(count):
+            r, c = divmod(k, per_row)
+            axes.append(fig.add_subplot(grid[first + r, c * span:(c + 1) * span]))
+    return fig, axes
+
+
+def panels_figure(count: int, cols: int, width: float, height: float):
+    """A figure of `count` panels in rows of `cols` (each row `height` inches), for figures
+    composed outside this module (docs/labs/code/lab_figure.py): (figure, axes)."""
+    return _layout(_matplotlib(), count, cols, width=width, top_h=height)
+
+
+def units(ax, unit: str, axis: str = "y") -> None:
+    """Tick labels with engineering prefixes and `unit` (k, M, G; '' for counts)."""
+    _eng(ax, unit, axis)
+
+
+def _count(n: float) -> str:
+    """A count in three figures: 987, 33.0k, 1.25M."""
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:g}"
+
+
+def three_c_counts(ax, labels: list[str], counts: list[dict], level: str,
+                   xlabel: str) -> None:
+    """One cache level's misses by kind, a stacked bar per run (`counts[i]` is the run's
+    `three_c`: compulsory, capacity, conflict), in misses, with each bar's total above it.
+
+    The axis is linear even when the totals span decades: on a log axis a segment's
+    height would no longer be its count; the totals written above keep small bars legible."""
+    series = [(kind, [float(c[kind]) for c in counts], color) for kind, color in THREE_C]
+    tops = _stack(ax, labels, series)
+    many = len(labels) > 8
+    for i, top in enumerate(tops):
+        ax.annotate(_count(top), (i, top), ha="center", va="bottom", fontsize="x-small",
+                    rotation=90 if many else 0, xytext=(0, 2), textcoords="offset points")
+    ax.set_ylim(0, (1.25 if many else 1.12) * max(max(tops, default=0.0), 1.0))
+    _eng(ax, "")
+    ax.set_ylabel("misses (run phase)")
+    ax.set_xlabel(xlabel)
+    ax.set_title(f"{level}: misses by kind (3C)")
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    _legend_right(ax, stacked=True)
+    _rotate(ax, many or max((len(x) for x in labels), default=0) > 10)
+    ax.set_label(f"three_c:{level}")
+
+
+def _three_c_levels(runs: list[dict]) -> list[str]:
+    """The names of the cache levels that carry 3C counts in any run, innermost first."""
+    names: list[str] = []
+    for run in runs:
+        for lv in _caches(run):
+            if "three_c" in lv and lv["name"] not in names:
+                names.append(lv["name"])
+    return names
+
+
+def _level(run: dict, name: str) -> dict | None:
+    return next((lv for lv in run["levels"] if lv["name"] == name and "three_c" in lv), None)
 
 
 # ---------------------------------------------------------------- one run
@@ -286,9 +361,78 @@ def run_figure(doc: dict):
 # ---------------------------------------------------------------- study: layers × batches
 
 
+def _study_title(doc: dict) -> str:
+    """The layer types, the config and the dimensions each run really had: what all types
+    share on the first line, what a type fixes for itself (K = 1 for pointwise, F = K = 1
+    for fc, N = M for depthwise; api._FIXED) on the second."""
+    first: dict[str, list[str]] = {}
+    for run in doc["runs"]:
+        lay = run.get("layer")
+        if lay and lay["type"] not in first:
+            # every word of the description but the type and B (the axis)
+            first[lay["type"]] = describe_layer(lay).replace("tiles ", "tiles=").split()[2:]
+    common = [w for w in next(iter(first.values()), []) if all(w in ws for ws in first.values())]
+    head = f"{', '.join(first)} on {doc['config']['name']}: {' '.join(common)}"
+    own = [f"{t} {' '.join(w for w in ws if w not in common)}" for t, ws in first.items()
+           if any(w not in common for w in ws)]
+    return head + ("\n" + " · ".join(own) if own else "")
+
+
+def _run_labels(rows: list[dict]) -> tuple[list[str], str]:
+    """A bar label per study row, and the axis label: the layer type and the batch size, or
+    whichever of the two varies."""
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    batches = list(dict.fromkeys(r["batch"] for r in rows))
+    if len(batches) == 1:
+        return [r["layer"] for r in rows], f"layer type (B = {batches[0]})"
+    if len(layers) == 1:
+        return [f"B={r['batch']}" for r in rows], f"batch size ({layers[0]})"
+    return [f"{r['layer']} B={r['batch']}" for r in rows], "layer type and batch size"
+
+
+def _log_y(ax) -> None:
+    from matplotlib.ticker import FormatStrFormatter, LogLocator
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
+
+
+def trend_lines(ax, series: list[tuple[str, Any, Any]], xlabel: str, log_y: bool | None = None,
+                scale: float = 1.0, refs: list[tuple[str, float]] = ()) -> None:
+    """One quantity against a varied parameter: a line per (label, xs, ys) series, markers
+    and dashes differing (series with equal values overlap); `refs` are dashed horizontal
+    lines (label, value). The x axis is logarithmic (base 2) when the xs span a factor of
+    ten, and the y axis when the values span a factor of 30 (`log_y=None`)."""
+    xs_all: list[float] = []
+    values: list[float] = []
+    for k, (label, xs, ys) in enumerate(series):
+        ys = [math.nan if v is None else v * scale for v in ys]
+        ax.plot(list(xs), ys, marker=MARKERS[k % len(MARKERS)],
+                linestyle=DASHES[k % len(DASHES)],
+                markerfacecolor="none" if k % 2 else None, label=label)
+        xs_all += [x for x in xs if x not in xs_all]
+        values += ys
+    for k, (label, value) in enumerate(refs):
+        ax.axhline(value * scale, color="#555555", linestyle=(0, (4, 2 + 2 * k)),
+                   linewidth=1.0, label=label)
+        values.append(value * scale)
+    xs_all.sort()
+    if _spans_decades(xs_all, 10.0):
+        ax.set_xscale("log", base=2)
+        ax.minorticks_off()
+    ax.set_xticks(xs_all, [f"{x:g}" for x in xs_all])
+    ax.set_xlabel(xlabel)
+    _rotate(ax, len(xs_all) > 8)
+    if log_y or (log_y is None and _spans_decades(values, 30.0)):
+        _log_y(ax)
+    ax.grid(color="#e0e0e0")
+
+
 def study_figure(doc: dict):
     """Several layer types or batch sizes on one config: every cache level's hit rate and
-    the DRAM bytes per MAC, against the batch size, a line per layer type."""
+    the DRAM bytes per MAC, against the batch size, a line per layer type; with --3c, a
+    panel per cache level of its misses by kind, a stacked bar per run."""
     plt = _matplotlib()
     rows = doc["rows"]
     caches = [lv["name"] for lv in _caches(doc["runs"][0])]
@@ -297,10 +441,11 @@ def study_figure(doc: dict):
     metrics = [(f"hit_rate_{k + 1}", f"{name} hit rate (%)", 100.0)
                for k, name in enumerate(caches)]
     metrics.append(("dram_bytes_per_mac", "DRAM bytes per MAC", 1.0))
+    ccc = _three_c_levels(doc["runs"])
     cols = min(3, len(metrics))
-    nrows = math.ceil(len(metrics) / cols)
-    fig, axes = _new(plt, nrows, cols, 4.4 * cols, 3.6 * nrows)
-    log_x = _spans_decades([float(b) for b in batches], 10.0)
+    ccc_cols = 1 if len(rows) > 12 else 2
+    width = max(4.4 * cols, 0.42 * len(rows) * ccc_cols + 3.0 * ccc_cols if ccc else 0.0)
+    fig, axes = _layout(plt, len(metrics), cols, len(ccc), ccc_cols, width, 3.6, 3.9)
     for ax, (key, label, scale) in zip(axes, metrics, strict=False):
         if len(batches) == 1:
             values = [next(r[key] for r in rows if r["layer"] == t) for t in layers]
@@ -309,41 +454,26 @@ def study_figure(doc: dict):
             ax.set_xlabel(f"layer type (B = {batches[0]})")
             _rotate(ax, len(layers) > 3)
         else:
-            for k, t in enumerate(layers):
-                pts = sorted((r["batch"], r[key]) for r in rows if r["layer"] == t)
-                # markers and dashes differ too: layers with equal values overlap
-                ax.plot([b for b, _ in pts],
-                        [math.nan if v is None else v * scale for _, v in pts],
-                        marker=MARKERS[k % len(MARKERS)], linestyle=DASHES[k % len(DASHES)],
-                        markerfacecolor="none" if k % 2 else None, label=t)
-            if log_x:
-                ax.set_xscale("log", base=2)
-                ax.minorticks_off()
-            ax.set_xticks(batches, [str(b) for b in batches])
-            ax.set_xlabel("batch size B")
-            _rotate(ax, len(batches) > 8)
+            trend_lines(ax, [(t, *zip(*sorted((r["batch"], r[key]) for r in rows
+                                             if r["layer"] == t), strict=True))
+                             for t in layers], "batch size B", log_y=False, scale=scale)
         if key.startswith("hit_rate"):
             ax.set_ylim(-3, 103)  # a line at 0 % stays visible above the axis
         elif _spans_decades([r[key] for r in rows], 30.0):
-            from matplotlib.ticker import FormatStrFormatter, LogLocator
-            ax.set_yscale("log")
-            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
+            _log_y(ax)
         ax.set_ylabel(label)
         ax.set_title(label[0].upper() + label[1:].replace(" (%)", ""))
         ax.grid(color="#e0e0e0")
         ax.set_label(key)
-    for ax in axes[len(metrics):]:
-        ax.set_visible(False)
+    labels, xlabel = _run_labels(rows)
+    for ax, name in zip(axes[len(metrics):], ccc, strict=True):
+        three_c_counts(ax, labels, [_level(run, name)["three_c"] for run in doc["runs"]],
+                       name, xlabel)
     if len(batches) > 1:
         handles, names = axes[0].get_legend_handles_labels()
         fig.legend(handles, names, loc="outside right upper", title="layer",
                    fontsize="small", framealpha=1.0)
-    lay = doc["runs"][0].get("layer") or {}
-    fig.suptitle(f"{', '.join(layers)} on {doc['config']['name']}: M={lay.get('M')} "
-                 f"N={lay.get('N')} F={lay.get('F')} K={lay.get('K')}, order "
-                 f"{lay.get('order')}")
+    fig.suptitle(_study_title(doc))
     return fig
 
 
@@ -356,7 +486,8 @@ def compare_figure(doc: dict):
     plt = _matplotlib()
     rows = doc["rows"]
     names = [r["config"] for r in rows]
-    fig, axes = _new(plt, 2, 2, max(11.0, 1.6 * len(names) + 7), 8.0)
+    ccc = _three_c_levels(doc["runs"])
+    fig, axes = _layout(plt, 4, 2, len(ccc), 2, max(11.0, 1.6 * len(names) + 7), 4.0, 3.6)
     colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(names))]
     many = len(names) > 4 or max(len(n) for n in names) > 12
 
@@ -423,6 +554,13 @@ def compare_figure(doc: dict):
         ax.set_xlabel("config")
         ax.margins(y=0.1)
         _rotate(ax, many)
+    # a panel per level name: the configs that have a level of that name, side by side
+    for ax, name in zip(axes[4:], ccc, strict=True):
+        have = [(r["config"], _level(run, name)) for r, run in zip(rows, doc["runs"],
+                                                                  strict=True)]
+        have = [(c, lv) for c, lv in have if lv is not None]
+        three_c_counts(ax, [c for c, _ in have], [lv["three_c"] for _, lv in have], name,
+                       "config")
     fig.suptitle(f"{_describe(doc.get('layer'))} on {len(names)} configs")
     return fig
 
@@ -439,8 +577,9 @@ def network_figure(doc: dict):
     cmap = plt.get_cmap("viridis")
     colors = [cmap(k / max(1, len(levels) - 1) * 0.9) for k in range(len(levels))]
     width = max(10.0, 0.32 * len(labels) + 3)
-    fig, axes = _new(plt, 2, 1, width, 8.5)
-    for ax, what in zip(axes, ("cycles", "energy"), strict=True):
+    ccc = _three_c_levels(runs)
+    fig, axes = _layout(plt, 2, 1, len(ccc), 1, width, 4.25, 3.4)
+    for ax, what in zip(axes, ("cycles", "energy"), strict=False):
         if what == "cycles":
             series = [(name, [run["levels"][k]["cycles"] for run in runs], colors[k])
                       for k, name in enumerate(levels)]
@@ -465,6 +604,9 @@ def network_figure(doc: dict):
         ax.margins(y=0.05)
         _rotate(ax, len(labels) > 4 or max((len(x) for x in labels), default=0) > 8)
         ax.set_label(what)
+    for ax, name in zip(axes[2:], ccc, strict=True):
+        three_c_counts(ax, labels, [_level(run, name)["three_c"] for run in runs], name,
+                       "layer (in network order)")
     net = doc["network"]
     cfg = (doc.get("config") or {}).get("name", "?")
     b = rows[0]["batch"] if rows else "?"
@@ -488,12 +630,54 @@ def figure(doc: dict):
     return run_figure(doc)
 
 
+DATA_KEY = "simcache:figure"  # the PNG text chunk that holds a figure's plotted numbers
+
+
+def _num(v: Any) -> float | None:
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+def figure_data(fig: Any) -> dict:
+    """What a figure shows, read back from its artists: the title, and per labelled panel
+    its titles, axis labels and scales, tick labels, notes, each bar series' heights and
+    each labelled line's points (null where nothing is drawn)."""
+    panels = {}
+    for ax in fig.axes:
+        key = ax.get_label()
+        if not ax.get_visible() or not key or key.startswith("<"):
+            continue
+        panels[key] = {
+            "title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+            "xscale": ax.get_xscale(), "yscale": ax.get_yscale(),
+            "xticks": [t.get_text() for t in ax.get_xticklabels()],
+            "notes": [t.get_text() for t in ax.texts],
+            "bars": {c.get_label(): [_num(v) for v in c.datavalues] for c in ax.containers
+                     if hasattr(c, "datavalues")},
+            "lines": {ln.get_label(): [[_num(x), _num(y)] for x, y in
+                                       zip(ln.get_xdata(), ln.get_ydata(), strict=True)]
+                      for ln in ax.get_lines() if not ln.get_label().startswith("_")},
+        }
+    return {"title": fig.get_suptitle(), "panels": panels}
+
+
+def read_figure_data(path: str | Path) -> dict | None:
+    """The plotted numbers a PNG written by `save` carries (None if it carries none)."""
+    from PIL import Image  # matplotlib's own dependency
+    with Image.open(path) as img:
+        text = getattr(img, "text", {}).get(DATA_KEY)
+    return None if text is None else json.loads(text)
+
+
 def save(fig: Any, path: Path, flag: str = "--plot") -> None:
-    """Write the figure whole or not at all, in the format of the path's suffix."""
+    """Write the figure whole or not at all, in the format of the path's suffix; a PNG
+    also carries `figure_data(fig)` as JSON in its text chunk `simcache:figure`."""
     fmt = path.suffix.lower().lstrip(".")
+    extra = {"metadata": {DATA_KEY: json.dumps(figure_data(fig))}} \
+        if fmt == "png" else {}
     try:
         with atomic_output(path, "wb") as f:
-            fig.savefig(f, format=fmt, dpi=110 if fmt == "png" else None)
+            fig.savefig(f, format=fmt, dpi=110 if fmt == "png" else None, **extra)
     except OSError as exc:
         raise SimcacheError([f"{flag}: {path}: {exc.strerror or exc}"]) from None
 

@@ -42,6 +42,12 @@ prose (outside inline code, and leaving out citations such as "Figure 2.1", "Eq.
 on a page goes unchecked. The sentence of a check is the prose since the previous
 check or the start of its paragraph or list item.
 
+Figures. `![...](figures/NAME.png)` shows a committed figure of docs/labs/figures; a command
+of the page must draw out/NAME.png (`--plot`, or docs/labs/code/lab_figure.py), and the
+plotted numbers both PNGs carry (simcache.plots.read_figure_data) must be equal, so a
+figure cannot go stale; a figure of lab_figure.py must also plot the page's JSON results
+(PLOTTED). SIMCACHE_LAB_FIGURES=update copies the figures drawn now over the committed ones.
+
 Pages that need a feature this build lacks (`needs:`) are skipped, saying which.
 """
 
@@ -50,12 +56,14 @@ from __future__ import annotations
 import ast
 import contextlib
 import csv
+import importlib.util
 import io
 import json
 import math
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,6 +93,7 @@ FEATURES = {
     "tile": lambda: "--tile" in _help("run"),
     "csim": lambda: bool(_help("csim")),
     "explain": lambda: bool(_help("explain")),
+    "plot": lambda: importlib.util.find_spec("matplotlib") is not None,
 }
 _have: dict[str, bool] = {}
 
@@ -563,7 +572,128 @@ def run_page(path: Path, tmp: Path) -> Page:
         os.chdir(old)
     for check in page.checks:
         evaluate(path, check, workdir)
+    verify_figures(path, workdir)
     return page
+
+
+# ---------------------------------------------------------------------------------------
+# Figures: a page shows `![...](figures/NAME.png)`, a command of the page draws out/NAME.png,
+# and the committed docs/labs/figures/NAME.png carries the same plotted numbers.
+
+FIGURES = LABS / "figures"
+FIGURE = re.compile(r"!\[[^\]]*\]\(figures/([\w.-]+\.png)\)")
+UPDATE = "SIMCACHE_LAB_FIGURES"   # =update: copy the figures drawn now over the committed ones
+
+
+def figures_of(path: Path) -> list[str]:
+    return FIGURE.findall(path.read_text(encoding="utf-8"))
+
+
+def verify_figures(path: Path, workdir: Path) -> None:
+    """Each figure the page shows is drawn by its commands, and the committed PNG's plotted
+    numbers (simcache.plots.figure_data, kept in the PNG) equal those drawn now."""
+    names = figures_of(path)
+    if not names:
+        return
+    from simcache.plots import read_figure_data
+    problems = []
+    for name in names:
+        fresh, kept = workdir / "out" / name, FIGURES / name
+        if not fresh.exists():
+            problems.append(f"{path.name}: shows figures/{name}, which no command of the page "
+                            f"draws (out/{name})")
+            continue
+        now = read_figure_data(fresh)
+        if now is None:
+            problems.append(f"{path.name}: out/{name} carries no plotted numbers; draw it "
+                            "with simcache.plots.save")
+        elif name in PLOTTED and (wrong := PLOTTED[name](workdir / "out", now)):
+            problems.append(f"{path.name}: out/{name} does not plot the page's results: "
+                            f"{wrong}")
+        elif os.environ.get(UPDATE) == "update":
+            FIGURES.mkdir(exist_ok=True)
+            shutil.copyfile(fresh, kept)
+        elif not kept.exists():
+            problems.append(f"{path.name}: figures/{name} is not committed; draw it with "
+                            f"{UPDATE}=update python -m pytest tests/test_labs.py")
+        else:
+            was = read_figure_data(kept)
+            if was != now:
+                differ = sorted(k for k in set(now["panels"]) | set((was or {}).get("panels",
+                                                                                       {}))
+                                if (was or {}).get("panels", {}).get(k) != now["panels"].get(k))
+                problems.append(f"{path.name}: figures/{name} is stale: it plots other numbers "
+                                f"than the page's commands draw now (panels: "
+                                f"{', '.join(differ) or 'title'}); redraw it with "
+                                f"{UPDATE}=update python -m pytest tests/test_labs.py")
+    if problems:
+        raise LabError("\n".join(problems))
+
+
+# What each figure drawn by docs/labs/code/lab_figure.py must plot, read from the JSON
+# results of its page (the figures of --plot are tests/test_plots.py's): '' when it does.
+
+
+def _doc(out: Path, name: str) -> dict:
+    return json.loads((out / name).read_text(encoding="utf-8"))
+
+
+def _l1(doc: dict) -> dict:
+    return next(lv for lv in doc["levels"] if lv["name"] == "L1")
+
+
+def _ys(panel: dict) -> list[list]:
+    return [[y for _, y in pts] for pts in panel["lines"].values()]
+
+
+def _lab03(out: Path, data: dict) -> str:
+    lines = (16, 64, 256)
+    docs = [[_doc(out, f"lab03-{o}-line{n}.json") for n in lines] for o in ("mn", "nm")]
+    for key, get in (("w_misses", lambda d: _l1(d)["by_tensor"]["w"]["misses"]),
+                     ("dram_bytes", lambda d: d["totals"]["dram_bytes"])):
+        panel = data["panels"][key]
+        if [[x for x, _ in pts] for pts in panel["lines"].values()] != [list(lines)] * 2:
+            return f"{key}: the line sizes"
+        if _ys(panel) != [[get(d) for d in ds] for ds in docs]:
+            return f"{key}: the values"
+    return ""
+
+
+def _lab04(out: Path, data: dict) -> str:
+    for f, names in ((32, ("1way", "2way", "4way", "8way", "16way", "full")),
+                     (28, ("1way", "4way"))):
+        ccc = [_l1(_doc(out, f"lab04-f{f}-{n}.json"))["three_c"] for n in names]
+        bars = data["panels"][f"three_c:L1 F={f}"]["bars"]
+        if bars != {k: [float(c[k]) for c in ccc] for k in ("compulsory", "capacity",
+                                                               "conflict")}:
+            return f"F={f}: the 3C bars"
+    return ""
+
+
+def _lab05(out: Path, data: dict) -> str:
+    docs = [_doc(out, f"lab05-n{n}.json") for n in (2, 4, 8, 16, 32)]
+    untiled = _doc(out, "lab05-untiled.json")
+    dram = _ys(data["panels"]["dram_bytes"])
+    if dram != [[d["totals"]["dram_bytes"] for d in docs], [untiled["totals"]["dram_bytes"]] * 2]:
+        return "dram_bytes"
+    if _ys(data["panels"]["l1_misses"]) != [[_l1(d)["by_tensor"][t]["misses"] for d in docs]
+                                            for t in "xw"]:
+        return "l1_misses"
+    return ""
+
+
+def _lab06(out: Path, data: dict) -> str:
+    docs = [_doc(out, f"lab06-{o}.json") for o in ("bijnmpq", "nmbijpq")]
+    for key in ("dram_bytes_per_mac", "cycles_per_mac"):
+        panel = data["panels"][key]
+        if list(panel["lines"].values()) != [[[r["batch"], r[key]] for r in d["rows"]]
+                                             for d in docs]:
+            return key
+    return ""
+
+
+PLOTTED = {"lab03-line-size.png": _lab03, "lab04-ways-3c.png": _lab04,
+           "lab05-tiling.png": _lab05, "lab06-batch.png": _lab06}
 
 
 # ---------------------------------------------------------------------------------------
@@ -586,6 +716,13 @@ def test_enough_labs_and_an_index():
         assert page.title.startswith(f"Lab {number}:"), (p.name, page.title)
         for feature in page.needs:
             assert feature in FEATURES, (p.name, feature)
+        if figures_of(p):
+            assert "plot" in page.needs, (p.name, "a page with figures needs: plot")
+    shown = [name for p in PAGES for name in figures_of(p)]
+    assert len(shown) == len(set(shown)), "each figure is shown by one page"
+    assert set(PLOTTED) <= set(shown)
+    committed = sorted(f.name for f in FIGURES.glob("*.png"))
+    assert committed == sorted(shown), "docs/labs/figures holds the figures the pages show"
 
 
 def test_configs_cite_every_figure():

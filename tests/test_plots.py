@@ -5,6 +5,7 @@ simulation and with nothing written."""
 from __future__ import annotations
 
 import builtins
+import json
 import math
 from pathlib import Path
 
@@ -342,3 +343,119 @@ def test_replay_draws_a_run_without_macs(capsys, tmp_path):
     assert ticks == [lv["name"] for lv in doc["levels"]]  # a trace has no MACs bar
     assert sum(sum(v) for v in bars(ax).values()) == doc["totals"]["cycles"]
     assert "spatial_f8.din" in fig.get_suptitle() and "MACs" not in fig.get_suptitle()
+
+
+# ---------------------------------------------------------------- 3C in study, compare, network
+
+
+def three_c_panels(fig) -> dict:
+    return {k.split(":", 1)[1]: ax for k, ax in panels(fig).items() if k.startswith("three_c:")}
+
+
+def assert_three_c(ax, labels: list[str], counts: list[dict]) -> None:
+    """A stacked bar per run: its segments are the run's three_c numbers, in misses."""
+    got = bars(ax)
+    assert list(got) == ["compulsory", "capacity", "conflict"]
+    for kind in got:
+        assert got[kind] == [float(c[kind]) for c in counts], kind
+    assert [t.get_text() for t in ax.get_xticklabels()] == labels
+    tops = [sum(col) for col in zip(*got.values(), strict=True)]
+    assert [a.get_text() for a in ax.texts] == [plots._count(t) for t in tops]
+    assert legend(ax) == ["conflict", "capacity", "compulsory"]  # as the stack reads
+    assert ax.get_yscale() == "linear"
+    labelled(ax, "misses")
+
+
+def test_study_figure_stacks_3c_per_level_and_run():
+    doc = api.study(THESIS, ["depthwise", "fc"], [1, 4], jobs=1, three_c=True,
+                    **SMALL).to_dict()
+    fig = plots.study_figure(doc)
+    ccc = three_c_panels(fig)
+    caches = [lv["name"] for lv in doc["runs"][0]["levels"] if "geometry" in lv]
+    assert list(ccc) == caches
+    labels = [f"{r['layer']} B={r['batch']}" for r in doc["rows"]]
+    for k, name in enumerate(caches):
+        counts = [next(lv for lv in run["levels"] if lv["name"] == name)["three_c"]
+                  for run in doc["runs"]]
+        assert_three_c(ccc[name], labels, counts)
+        # the rows' flat columns say the same
+        assert [c["conflict"] for c in counts] == [r[f"conflict_{k + 1}"] for r in doc["rows"]]
+        assert sum(c["compulsory"] for c in counts) > 0
+    assert "three_c" not in " ".join(panels(plots.study_figure(
+        api.study(THESIS, ["fc"], [1, 2], jobs=1, M=4, N=4).to_dict())))
+
+
+def test_compare_figure_stacks_3c_per_level_name():
+    doc = api.compare([THESIS, "server"], "depthwise", jobs=1, three_c=True, **SMALL).to_dict()
+    ccc = three_c_panels(plots.compare_figure(doc))
+    names = []
+    for run in doc["runs"]:
+        names += [lv["name"] for lv in run["levels"] if "three_c" in lv and lv["name"] not in names]
+    assert list(ccc) == names and "registers" in names and "L1D" in names
+    for name in names:
+        have = [(r["config"], lv["three_c"]) for r, run in zip(doc["rows"], doc["runs"],
+                                                               strict=True)
+                for lv in run["levels"] if lv["name"] == name]
+        assert_three_c(ccc[name], [c for c, _ in have], [t for _, t in have])
+    assert len(bars(ccc["L1"])["conflict"]) == 1  # the server calls its L1 "L1D"
+
+
+def test_network_figure_stacks_3c_per_level_and_layer(tmp_path):
+    model = tmp_path / "tiny.yaml"
+    model.write_text(TINY_NET)
+    doc = api.network(THESIS, str(model), jobs=1, three_c=True).to_dict()
+    ccc = three_c_panels(plots.network_figure(doc))
+    caches = [lv["name"] for lv in doc["runs"][0]["levels"] if "geometry" in lv]
+    assert list(ccc) == caches
+    for name in caches:
+        counts = [next(lv for lv in run["levels"] if lv["name"] == name)["three_c"]
+                  for run in doc["runs"]]
+        assert_three_c(ccc[name], ["first_conv", "squeeze", "fc"], counts)
+
+
+def test_study_title_shows_each_types_own_dimensions():
+    doc = api.study(THESIS, ["spatial", "pointwise", "fc", "depthwise"], [1, 2], jobs=1,
+                    F=6, M=4, N=8).to_dict()
+    head, own = plots.study_figure(doc).get_suptitle().split("\n")
+    assert head.startswith("spatial, pointwise, fc, depthwise on thesis: M=4 ")
+    parts = dict(p.split(" ", 1) for p in own.split(" · "))
+    for run in doc["runs"]:
+        lay = run["layer"]
+        words = head.split(": ", 1)[1].split() + parts.get(lay["type"], "").split()
+        for d in ("M", "N", "F", "K"):
+            assert f"{d}={lay[d]}" in words, (lay["type"], d, words)
+            assert sum(w.startswith(f"{d}=") for w in words) == 1
+        assert f"order={lay['order']}" in words
+    assert "F=1" in parts["fc"] and "K=1" in parts["fc"] and "N=4" in parts["depthwise"]
+    assert "F=6" not in parts["fc"] and "F=6" in parts["spatial"]
+
+
+def test_a_png_carries_its_plotted_numbers(tmp_path, run_doc):
+    target = tmp_path / "fig.png"
+    fig = plots.plot(run_doc, target)
+    data = plots.read_figure_data(target)
+    assert data == json.loads(json.dumps(plots.figure_data(fig)))
+    assert data["title"] == fig.get_suptitle()
+    caches = [lv for lv in run_doc["levels"] if "geometry" in lv]
+    ccc = data["panels"]["three_c"]
+    assert ccc["xticks"] == [lv["name"] for lv in caches]
+    assert ccc["bars"]["conflict"] == [100 * lv["three_c"]["conflict"] / lv["misses"]
+                                       for lv in caches]
+    assert data["panels"]["cycles"]["ylabel"] == "cycles (in-order, blocking)"
+    svg = tmp_path / "fig.svg"
+    plots.plot(run_doc, svg)  # other formats carry nothing
+    assert plots.DATA_KEY.encode() not in svg.read_bytes()
+
+
+def test_trend_lines_scales_and_references():
+    plt = plots._matplotlib()
+    fig, (ax,) = plots.panels_figure(1, 1, 5.0, 3.0)
+    plots.trend_lines(ax, [("a", [1, 4, 16], [10, 100, 1000]), ("b", [1, 4, 16], [5, None, 7])],
+                      "size", refs=[("limit", 50)])
+    got = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()}
+    assert got["a"] == ([1, 4, 16], [10, 100, 1000])
+    assert got["b"][0] == [1, 4, 16] and math.isnan(got["b"][1][1])
+    assert got["limit"][1] == [50, 50]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "4", "16"]
+    plt.close(fig)
