@@ -474,11 +474,87 @@ def network_figure(doc: dict):
     return fig
 
 
+# ---------------------------------------------------------------- network on several configs
+
+
+# the three figures compared: (key, row field, title, axis label, unit, scale)
+_NET_COMPARED = (("cycles", "cycles", "Cycles", "cycles", "", 1.0),
+                 ("energy", "energy_pj_low", "Energy", "energy (J, low estimate)", "J", 1e-12),
+                 ("dram_bytes", "dram_bytes", "DRAM traffic",
+                  "DRAM traffic (bytes, run and flush)", "B", 1.0))
+
+
+def network_compare_figure(doc: dict):
+    """Every layer of a network on several configs: per layer (grouped bars, a bar per
+    config) and in total (a bar per config, labelled with its ratio to the first), for
+    cycles, energy and DRAM traffic."""
+    plt = _matplotlib()
+    rows, totals = doc["rows"], doc["totals"]
+    names = [t["config"] for t in totals]
+    labels = [r["name"] for r in rows]
+    colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(names))]
+    width = max(11.0, 0.25 * len(labels) * max(2, len(names)) + 5)
+    fig, grid = plt.subplots(3, 2, figsize=(width, 10.5), squeeze=False, layout="constrained",
+                             gridspec_kw={"width_ratios": [4, 1]})
+    bar = 0.8 / len(names)
+    for (key, field, what, label, unit, scale), (ax, tax) in zip(_NET_COMPARED, grid,
+                                                                 strict=True):
+        values = [[r["configs"][c][field] * scale for r in rows] for c in range(len(names))]
+        for c, name in enumerate(names):
+            xs = [i + (c - (len(names) - 1) / 2) * bar for i in range(len(rows))]
+            ax.bar(xs, values[c], bar, label=name, color=colors[c])
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        _log_if_decades(ax, [v for vs in values for v in vs])
+        _eng(ax, unit)
+        ax.set_ylabel(label)
+        ax.set_xlabel("layer (in network order)")
+        ax.set_title(f"{what} per layer"
+                     + (" (log scale)" if ax.get_yscale() == "log" else ""))
+        _rotate(ax, len(labels) > 4 or max((len(x) for x in labels), default=0) > 8)
+        ax.grid(axis="y", color="#e0e0e0")
+        ax.set_axisbelow(True)
+        ax.set_label(key)
+
+        ratio = {"cycles": "cycles_ratio", "energy_pj_low": "energy_ratio_low",
+                 "dram_bytes": "dram_ratio"}[field]
+        heights = [t[field] * scale for t in totals]
+        tax.bar(names, heights, color=colors)
+        for i, t in enumerate(totals):
+            shown = "–" if t[ratio] is None else f"×{t[ratio]:.2f}"
+            tax.annotate(shown, (i, heights[i]), ha="center", va="bottom", fontsize="small",
+                         xytext=(0, 2), textcoords="offset points")
+        _eng(tax, unit)
+        tax.margins(y=0.12)
+        tax.set_ylabel(label)
+        tax.set_xlabel("config")
+        tax.set_title(f"{what} in total\n(ratio to {names[0]})")
+        _rotate(tax, sum(len(n) + 2 for n in names) > 20)
+        tax.set_label(f"total_{key}")
+    handles, shown = grid[0][0].get_legend_handles_labels()
+    fig.legend(handles, shown, loc="outside right upper", title="config", fontsize="small",
+               framealpha=1.0)
+    opts = doc.get("options", {})
+    fig.suptitle(f"{doc['network']['name']}, B={opts.get('batch', '?')}, on "
+                 f"{', '.join(names)}: {len(rows)} layers, each with cold caches")
+    return fig
+
+
+def _log_if_decades(ax, values: list[float]) -> None:
+    """A log y axis when the values span a factor of 30 (grouped bars, not stacked)."""
+    if _spans_decades(values, 30.0):
+        ax.set_yscale("log")
+        low = min(v for v in values if v > 0)
+        ax.set_ylim(bottom=10 ** math.floor(math.log10(low)))  # a labelled tick below
+
+
 # ---------------------------------------------------------------- choose, draw, write
 
 
 def figure(doc: dict):
     """The figure of any result document."""
+    if "network" in doc and "configs" in doc:
+        return network_compare_figure(doc)
     if "network" in doc:
         return network_figure(doc)
     if "rows" in doc and "layer" in doc:
