@@ -1,8 +1,9 @@
 """simcache: exact, fast simulation of what a neural-network layer does to a memory hierarchy.
 
-The Python API (simcache.api): simulate, study, compare (and compare_network), network and replay return result
-objects with named fields, and so does simcache.api.explain (`simcache.explain` is the
-module behind it); SimcacheError carries the problems of bad input.
+The Python API (simcache.api): simulate, study, compare (and compare_network), network and
+replay return result objects with named fields, and so does simcache.api.explain
+(`simcache.explain` is the module behind it); SimcacheError carries the problems of bad
+input.
 """
 
 __version__ = "0.1.0"

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import __version__
 from . import kernels as K
-from .config import Hierarchy
+from .config import Geometry, Hierarchy
 from .engine import Result
 from .layers import metrics
 from .loopnest import NONE, TENSOR_NAMES
@@ -127,6 +127,7 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
         + mem["flush"]["bytes_written"],
     }
     totals["traffic"] = traffic(result, totals["dram_bytes"])
+    element = result.layer.dtype_bytes if result.layer is not None else 8
     out = {
         "simcache": __version__,
         "config": {"name": hierarchy.name, "description": hierarchy.description,
@@ -135,8 +136,34 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
         "accesses": result.accesses,
         "levels": levels,
         "totals": totals,
+        "roofline": roofline(hierarchy, result.geometry, element),
         "seconds": round(result.seconds, 3),
     }
+    return out
+
+
+def roofline(hierarchy: Hierarchy, geometry: list[Geometry], element: int = 4) -> dict:
+    """The roofs of a config: its peak MAC rate (1 / mac_cycles) and its DRAM bandwidth,
+    both per cycle. A config that gives no bandwidth (`memory.bandwidth`, bytes per cycle)
+    gets an assumption, marked as such: one line of the last cache level (an element
+    without caches) per memory latency, the rate at which the blocking model of §4 moves
+    lines when every access misses."""
+    mem = hierarchy.memory
+    out = {"peak_macs_per_cycle": 1.0 / hierarchy.mac_cycles,
+           "peak_source": f"config: mac_cycles = {hierarchy.mac_cycles:g}"}
+    given = getattr(mem, "bandwidth", None)  # issue 15 adds it
+    if given is not None:
+        out.update(bandwidth_bytes_per_cycle=float(given), bandwidth_assumed=False,
+                   bandwidth_source=f"config: {mem.name} bandwidth = {float(given):g} "
+                   "B/cycle")
+    else:
+        line = geometry[-1].line if geometry else element
+        latency = int(mem.latency)
+        out.update(bandwidth_bytes_per_cycle=line / latency, bandwidth_assumed=True,
+                   bandwidth_source=f"assumption (the config gives no bandwidth): one "
+                   f"{line}-byte line per {latency}-cycle {mem.name} access, as the blocking "
+                   "model moves them")
+    out["ridge_intensity"] = out["peak_macs_per_cycle"] / out["bandwidth_bytes_per_cycle"]
     return out
 
 

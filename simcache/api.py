@@ -27,6 +27,7 @@ from .accounting import (
     study_row,
     summarize,
 )
+from .accounting import roofline as config_roofline
 from .config import Geometry, Hierarchy, load_hierarchy
 from .errors import SimcacheError
 from .layers import CONV_TYPES, LAYER_TYPES, PRESET_TYPES, TABLE_2_2, Layer, as_printed, build_layer
@@ -57,6 +58,7 @@ __all__ = [
     "metrics",
     "network",
     "replay",
+    "roofline",
     "simulate",
     "study",
     "table_2_2",
@@ -499,6 +501,15 @@ def metrics(layers: Sequence[str] | str = "spatial", batches: Sequence[int] = (1
     """Theoretical metrics (Eq. 2.1–2.4) of every (type, batch) layer: a row each."""
     types = [layers] if isinstance(layers, str) else list(layers)
     return [metrics_row(lay, preset) for lay in layers_for(types, list(batches), preset, **dims)]
+
+
+def roofline(config: Hierarchy | str | Path = "thesis", dtype_bytes: int = 4) -> dict:
+    """A config's roofs, as every run document carries them (`roofline`): peak MACs per
+    cycle, DRAM bytes per cycle (an assumption, marked, where the config gives none), the
+    ridge intensity; with the config's name, description and path (`config`)."""
+    h, path = load_config(config)
+    return {"config": {"name": h.name, "description": h.description, "path": path},
+            "roofline": config_roofline(h, h.geometry(dtype_bytes), dtype_bytes)}
 
 
 def table_2_2(presets: Sequence[str] = ("early", "late")) -> list[dict]:

@@ -685,7 +685,7 @@ def replay(
 
 
 @app.command()
-@_with("dims", "out", drop=("padding", "order", "tiles", "plot"))
+@_with("dims", "out", drop=("padding", "order", "tiles"))
 def metrics(
     layer: Annotated[str | None, typer.Option(
         "--layer", "-l", help="Layer type(s), comma separated, or 'all'.",
@@ -694,14 +694,33 @@ def metrics(
         "--all", help="Table 2.2 of the document: the five convolution types, early and late "
         "(or the --preset given), beside the printed figures.")] = False,
     batch: BatchOpt = "1",
+    config: Annotated[str | None, typer.Option(
+        "--config", metavar="CONFIG", help="Hardware config whose roofs (peak MACs per "
+        "cycle, DRAM bytes per cycle) the --plot roofline draws the layers under, and "
+        "--format json records (default with --plot: thesis, the document's Figure 2.1).",
+        show_default=False, rich_help_panel="Output")] = None,
     dims=None, out=None,
 ) -> None:
     """Theoretical metrics (Eq. 2.1–2.4): MACs, parameters, activations, arithmetic intensity.
 
+    With --plot, a roofline: each layer at its Eq. 2.4 intensity per byte, on the roofs
+    of --config (the DRAM bandwidth is an assumption where the config gives none).
+
     Examples: **simcache metrics --all** (Table 2.2);
-    **simcache metrics --layer fc --preset vgg16-fc1 -B 1,2,4,8,16,64,256**
+    **simcache metrics --layer fc --preset vgg16-fc1 -B 1,2,4,8,16,64,256 --plot fc1.png**
     """
     preset = dims.pop("preset")
+    figure = _gather(lambda: _plot_target(out))[0]
+
+    def roofs() -> dict:
+        if config is None and figure is None:
+            return {}
+        try:
+            return api.roofline(config or "thesis", dims["dtype_bytes"])
+        except SimcacheError as exc:  # the config is a flag here, not an argument
+            raise SimcacheError([re.sub(r"^CONFIG: ", "--config: ", p)
+                                 for p in exc.problems]) from None
+
     if table:
         given = [name for name, v in (("--layer", layer), ("-B/--batch", batch != "1" or None))
                  if v is not None]
@@ -712,9 +731,9 @@ def metrics(
             if problems:
                 raise SimcacheError(problems)
 
-        _, rows, (fmt, output) = _gather(
+        _, rows, (fmt, output), extra = _gather(
             flags_ok, lambda: api.table_2_2([preset] if preset else ["early", "late"]),
-            lambda: _out(out))
+            lambda: _out(out), roofs)
         footer = ["* differs from the printed Table 2.2 (the dim row); docs/model.md "
                   "explains each difference:",
                   "  spatial intensity: the document divided the rounded 1.16e8 MACs;",
@@ -722,13 +741,15 @@ def metrics(
                   "  group late params: 589,824 rounds to 5.90e5; the document truncated it."]
         flat = [{k: (";".join(v) if isinstance(v, list) else v) for k, v in r.items()}
                 for r in rows]
-        _emit_rendered(fmt, output, {"simcache": __version__, "rows": rows}, flat,
+        doc = {"simcache": __version__, "rows": rows, **extra}
+        _emit_rendered(fmt, output, doc, flat,
                        lambda c: report.table_2_2(rows, c),
                        "Table 2.2 (Wu 2019): theoretical metrics, B = 1, G = 4", footer)
+        _draw(figure, doc)
         return
-    rows, (fmt, output) = _gather(
+    rows, (fmt, output), extra = _gather(
         lambda: api.metrics(_types(layer or "spatial"), _batches(batch), preset=preset, **dims),
-        lambda: _out(out),
+        lambda: _out(out), roofs,
     )
     footer = []
     for t in dict.fromkeys(r["layer"] for r in rows):
@@ -736,9 +757,11 @@ def metrics(
         if sum(r["layer"] == t for r in rows) > 1:
             footer.append(f"{t}: as B grows, intensity approaches {limit:.4g} MACs per element "
                           "(parameters are shared by the batch; Section 2.3)")
-    _emit_rendered(fmt, output, {"simcache": __version__, "rows": rows}, rows,
+    doc = {"simcache": __version__, "rows": rows, **extra}
+    _emit_rendered(fmt, output, doc, rows,
                    lambda c: report.metrics_table(rows, c), "Theoretical metrics (Eq. 2.1–2.4)",
                    footer)
+    _draw(figure, doc)
 
 
 @app.command()

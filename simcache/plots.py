@@ -259,23 +259,28 @@ def _three_c_panel(ax, doc: dict) -> None:
 
 
 def run_figure(doc: dict):
-    """One run: hit rates per level, cycles and energy by level and tensor, and with --3c
-    the kinds of misses. Returns the matplotlib Figure."""
+    """One run: hit rates per level, cycles and energy by level and tensor, with --3c the
+    kinds of misses, and for a layer its roofline. Returns the matplotlib Figure."""
     plt = _matplotlib()
     ccc = any("three_c" in lv for lv in _caches(doc))
-    panels = 4 if ccc else 3
-    cols = 2 if ccc else 3
-    rows = 2 if ccc else 1
+    roof = _has_roofline(doc)
+    panels = 3 + ccc + roof
+    cols = 2 if panels > 3 else 3
+    rows = math.ceil(panels / cols)
     n = len(doc["levels"])
-    width = max((6.5 if ccc else 5.5) * cols, 0.6 * n * cols + 2 * cols)
+    width = max((6.5 if cols == 2 else 5.5) * cols, 0.6 * n * cols + 2 * cols)
     fig, axes = _new(plt, rows, cols, width, 4.2 * rows)
     _hit_rate_panel(axes[0], doc)
     _cost_panel(axes[1], doc, "cycles")
     _cost_panel(axes[2], doc, "energy")
     if ccc:
         _three_c_panel(axes[3], doc)
-    for ax in axes[:panels]:
+    for ax in axes[:3 + ccc]:
         _rotate(ax, n > 6)
+    if roof:
+        _roofline_panel(axes[3 + ccc], doc)
+    for ax in axes[panels:]:
+        ax.set_visible(False)
     tot = doc["totals"]
     macs = f", {tot['macs']:,} MACs" if tot["macs"] else ""
     fig.suptitle(f"{_subject(doc)} on {doc['config']['name']}: {tot['cycles']:,} cycles, "
@@ -288,7 +293,8 @@ def run_figure(doc: dict):
 
 def study_figure(doc: dict):
     """Several layer types or batch sizes on one config: every cache level's hit rate and
-    the DRAM bytes per MAC, against the batch size, a line per layer type."""
+    the DRAM bytes per MAC, against the batch size, a line per layer type; and every run
+    on the config's roofline."""
     plt = _matplotlib()
     rows = doc["rows"]
     caches = [lv["name"] for lv in _caches(doc["runs"][0])]
@@ -297,8 +303,9 @@ def study_figure(doc: dict):
     metrics = [(f"hit_rate_{k + 1}", f"{name} hit rate (%)", 100.0)
                for k, name in enumerate(caches)]
     metrics.append(("dram_bytes_per_mac", "DRAM bytes per MAC", 1.0))
-    cols = min(3, len(metrics))
-    nrows = math.ceil(len(metrics) / cols)
+    roof = _has_roofline(doc)
+    cols = min(3, len(metrics) + roof)
+    nrows = math.ceil((len(metrics) + roof) / cols)
     fig, axes = _new(plt, nrows, cols, 4.4 * cols, 3.6 * nrows)
     log_x = _spans_decades([float(b) for b in batches], 10.0)
     for ax, (key, label, scale) in zip(axes, metrics, strict=False):
@@ -334,7 +341,9 @@ def study_figure(doc: dict):
         ax.set_title(label[0].upper() + label[1:].replace(" (%)", ""))
         ax.grid(color="#e0e0e0")
         ax.set_label(key)
-    for ax in axes[len(metrics):]:
+    if roof:
+        _roofline_panel(axes[len(metrics)], doc)
+    for ax in axes[len(metrics) + roof:]:
         ax.set_visible(False)
     if len(batches) > 1:
         handles, names = axes[0].get_legend_handles_labels()
@@ -548,6 +557,144 @@ def _log_if_decades(ax, values: list[float]) -> None:
         ax.set_ylim(bottom=10 ** math.floor(math.log10(low)))  # a labelled tick below
 
 
+# ---------------------------------------------------------------- roofline
+
+
+def roofline_points(doc: dict) -> list[dict]:
+    """The roofline's points of a run or a study (every run of a layer, in order): its
+    measured intensity (MACs per DRAM byte), its Eq. 2.4 intensity per byte, and its
+    measured performance (MACs per cycle of the blocking model), with the layer's name
+    and batch."""
+    runs = doc.get("runs") or [doc]
+    out = []
+    for run in runs:
+        lay, t = run.get("layer"), run["totals"]
+        if not lay or not t["macs"] or not t["cycles"]:
+            continue
+        out.append({"layer": lay["type"], "batch": lay["B"],
+                    "measured": t["traffic"]["intensity"],
+                    "eq24": t["traffic"]["intensity_eq24"],
+                    "performance": t["macs"] / t["cycles"]})
+    return out
+
+
+def _has_roofline(doc: dict) -> bool:
+    first = (doc.get("runs") or [doc])[0]
+    return "roofline" in first and bool(roofline_points(doc))
+
+
+def _roofs(ax, roof: dict, xs: list[float]) -> None:
+    """The two roofs over the panel's intensities: the DRAM bandwidth's slope up to the
+    ridge, then the peak MAC rate; an assumed roof is dashed and says so."""
+    peak, bw = roof["peak_macs_per_cycle"], roof["bandwidth_bytes_per_cycle"]
+    ridge = peak / bw
+    pos = [x for x in xs if x is not None and x > 0] or [ridge]
+    lo = 10 ** math.floor(math.log10(min(min(pos), ridge) / 3))
+    hi = 10 ** math.ceil(math.log10(max(max(pos), ridge) * 3))
+    assumed = roof["bandwidth_assumed"]
+    ax.plot([lo, ridge], [lo * bw, peak], color="black", linestyle="--" if assumed else "-",
+            linewidth=1.4, gid="roof_bandwidth",
+            label=f"DRAM {bw:.3g} B/cycle ({'assumed' if assumed else 'config'})")
+    ax.plot([ridge, hi], [peak, peak], color="black", linewidth=1.4, gid="roof_peak",
+            label=f"peak {peak:.3g} MAC/cycle ({roof['peak_source'].split(': ', 1)[1]})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("arithmetic intensity (MACs per DRAM byte)")
+    ax.set_ylabel("performance (MACs per cycle)")
+    if assumed:
+        text = roof["bandwidth_source"].replace("assumption (the config gives no bandwidth): ",
+                                                "assumed DRAM bandwidth:\n")
+        # above the slope, where no layer can be
+        ax.text(0.02, 0.97, text.replace(" access, ", " access,\n"), transform=ax.transAxes,
+                ha="left", va="top", fontsize="x-small", color="#444444",
+                bbox={"facecolor": "white", "edgecolor": "#bbbbbb", "pad": 2})
+    ax.grid(which="major", color="#e0e0e0")
+
+
+def _roofline_panel(ax, doc: dict) -> None:
+    """Each layer run at its measured and at its Eq. 2.4 intensity, at its measured MACs
+    per cycle, joined; a colour per layer type; with several batches, a larger marker for a
+    larger batch."""
+    from matplotlib.lines import Line2D
+
+    roof = (doc.get("runs") or [doc])[0]["roofline"]
+    pts = roofline_points(doc)
+    layers = list(dict.fromkeys(p["layer"] for p in pts))
+    batches = sorted({p["batch"] for p in pts})
+    _roofs(ax, roof, [p["measured"] for p in pts] + [p["eq24"] for p in pts])
+    span = math.log2(batches[-1] / batches[0]) or 1.0
+
+    def size(b: int) -> float:  # marker area grows with log B, where batches differ
+        return 36.0 if len(batches) == 1 else 14.0 + 80.0 * math.log2(b / batches[0]) / span
+
+    handles = []
+    for k, name in enumerate(layers):
+        mine = [p for p in pts if p["layer"] == name]
+        color = f"C{k % 10}"
+        for p in mine:
+            ax.plot([p["eq24"], p["measured"]], [p["performance"]] * 2, color=color,
+                    linewidth=0.8, alpha=0.6)
+        sizes = [size(p["batch"]) for p in mine]
+        ax.scatter([p["measured"] for p in mine], [p["performance"] for p in mine], s=sizes,
+                   color=color, gid=f"measured:{name}", zorder=3)
+        ax.scatter([p["eq24"] for p in mine], [p["performance"] for p in mine], s=sizes,
+                   facecolors="none", edgecolors=color, gid=f"eq24:{name}", zorder=3)
+        handles.append(Line2D([], [], marker="o", linestyle="none", color=color, label=name))
+    handles += [Line2D([], [], marker="o", linestyle="none", color="#555555",
+                       label="measured: MACs / DRAM bytes"),
+                Line2D([], [], marker="o", linestyle="none", color="#555555",
+                       markerfacecolor="none", label="Eq. 2.4: MACs / (params +\n"
+                       "activations), per byte")]
+    if len(batches) > 1:
+        handles += [Line2D([], [], marker="o", linestyle="none", color="#999999",
+                           markersize=math.sqrt(size(b)), label=f"B = {b}")
+                    for b in (batches[0], batches[-1])]
+    top = max([roof["peak_macs_per_cycle"]] + [p["performance"] for p in pts])
+    low = min(p["performance"] for p in pts)
+    ax.set_ylim(10 ** math.floor(math.log10(low / 3)), top * 3)
+    ax.set_title("Roofline (performance of the blocking model)")
+    roofs, names = ax.get_legend_handles_labels()
+    ax.legend(roofs + handles, names + [h.get_label() for h in handles], fontsize="small",
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              framealpha=1.0)
+    ax.set_label("roofline")
+
+
+def metrics_figure(doc: dict):
+    """The theoretical metrics' layers on a roofline: each at its Eq. 2.4 intensity per
+    byte, at the MAC rate the roofs allow there, under the roofs of `doc['roofline']`."""
+    plt = _matplotlib()
+    roof, rows = doc["roofline"], doc["rows"]
+    fig, (ax,) = _new(plt, 1, 1, 9.5, 5.5)
+    xs = [r["intensity_per_byte"] for r in rows]
+    _roofs(ax, roof, xs)
+    peak, bw = roof["peak_macs_per_cycle"], roof["bandwidth_bytes_per_cycle"]
+    keys = [r["layer"] + (f" {r['preset']}" if r.get("preset") else "") for r in rows]
+    names = list(dict.fromkeys(keys))
+    many_b = len({r["batch"] for r in rows}) > 1
+    for k, name in enumerate(names):
+        mine = [r for r, key in zip(rows, keys, strict=True) if key == name]
+        x = [r["intensity_per_byte"] for r in mine]
+        ax.plot(x, [min(peak, v * bw) for v in x], MARKERS[k % len(MARKERS)],
+                color=f"C{k % 10}", gid=f"eq24:{name}", label=name, markersize=7)
+        if many_b:
+            for r, v in zip(mine, x, strict=True):
+                ax.annotate(f"B={r['batch']}", (v, min(peak, v * bw)), fontsize="x-small",
+                            xytext=(3, -9), textcoords="offset points")
+    ax.set_ylim(min(min(peak, v * bw) for v in xs) / 3, peak * 3)
+    ax.set_xlabel("arithmetic intensity, Eq. 2.4 (MACs per byte of parameters and "
+                  "activations)")
+    ax.set_ylabel("attainable performance (MACs per cycle)")
+    ax.set_title("Each layer at its Eq. 2.4 intensity, on the roof")
+    _legend_right(ax)
+    ax.set_label("roofline")
+    cfg = doc.get("config", {}).get("name", "?")
+    fig.suptitle(f"Roofline of the theoretical metrics under {cfg}'s roofs "
+                 f"({rows[0]['dtype_bytes']}-byte elements)")
+    return fig
+
+
 # ---------------------------------------------------------------- choose, draw, write
 
 
@@ -559,6 +706,8 @@ def figure(doc: dict):
         return network_figure(doc)
     if "rows" in doc and "layer" in doc:
         return compare_figure(doc)
+    if "rows" in doc and "roofline" in doc:
+        return metrics_figure(doc)
     if "rows" in doc:
         return study_figure(doc)
     return run_figure(doc)

@@ -69,7 +69,7 @@ def test_run_figure_plots_the_documents_numbers(run_doc):
     doc = run_doc
     fig = plots.run_figure(doc)
     p = panels(fig)
-    assert set(p) == {"hit_rate", "cycles", "energy", "three_c"}
+    assert set(p) == {"hit_rate", "cycles", "energy", "three_c", "roofline"}
     caches = [lv for lv in doc["levels"] if "geometry" in lv]
     names = [lv["name"] for lv in doc["levels"]]
 
@@ -119,9 +119,9 @@ def test_run_figure_plots_the_documents_numbers(run_doc):
     assert "depthwise" in title and "thesis" in title and f"{doc['totals']['cycles']:,}" in title
 
 
-def test_run_figure_without_3c_has_three_panels():
+def test_run_figure_without_3c_has_no_3c_panel():
     doc = api.simulate(THESIS, "pointwise", **SMALL).to_dict()
-    assert set(panels(plots.run_figure(doc))) == {"hit_rate", "cycles", "energy"}
+    assert set(panels(plots.run_figure(doc))) == {"hit_rate", "cycles", "energy", "roofline"}
 
 
 def test_study_figure_lines_against_batch():
@@ -130,8 +130,11 @@ def test_study_figure_lines_against_batch():
     fig = plots.study_figure(doc)
     p = panels(fig)
     caches = [lv["name"] for lv in doc["runs"][0]["levels"] if "geometry" in lv]
-    assert set(p) == {f"hit_rate_{k + 1}" for k in range(len(caches))} | {"dram_bytes_per_mac"}
+    assert set(p) == {f"hit_rate_{k + 1}" for k in range(len(caches))} | {
+        "dram_bytes_per_mac", "roofline"}  # the roofline: tests/test_roofline.py
     for key, ax in p.items():
+        if key == "roofline":
+            continue
         scale = 100 if key.startswith("hit_rate") else 1
         lines = {ln.get_label(): ln for ln in ax.get_lines()}
         assert list(lines) == ["depthwise", "fc"]
@@ -322,11 +325,6 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch, run_doc):
         plots.plot(run_doc, target)
     assert info.value.problems == [f"--plot: {target}: No space left on device"]
     assert list(tmp_path.iterdir()) == []
-
-
-def test_metrics_has_no_plot(capsys):
-    code, _, err = cli_output(capsys, "metrics", "--plot", "x.png")
-    assert code == 2 and "No such option: --plot" in err
 
 
 def test_replay_draws_a_run_without_macs(capsys, tmp_path):
