@@ -150,7 +150,8 @@ def roofline(hierarchy: Hierarchy, geometry: list[Geometry], element: int = 4) -
     lines when every access misses."""
     mem = hierarchy.memory
     out = {"peak_macs_per_cycle": 1.0 / hierarchy.mac_cycles,
-           "peak_source": f"config: mac_cycles = {hierarchy.mac_cycles:g}"}
+           "peak_source": f"config: mac_cycles = {hierarchy.mac_cycles:g}",
+           "memory": mem.name}
     given = getattr(mem, "bandwidth", None)  # issue 15 adds it
     if given is not None:
         out.update(bandwidth_bytes_per_cycle=float(given), bandwidth_assumed=False,

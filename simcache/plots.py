@@ -594,7 +594,7 @@ def _roofs(ax, roof: dict, xs: list[float]) -> None:
     assumed = roof["bandwidth_assumed"]
     ax.plot([lo, ridge], [lo * bw, peak], color="black", linestyle="--" if assumed else "-",
             linewidth=1.4, gid="roof_bandwidth",
-            label=f"DRAM {bw:.3g} B/cycle ({'assumed' if assumed else 'config'})")
+            label=f"{roof['memory']} {bw:.3g} B/cycle ({'assumed' if assumed else 'config'})")
     ax.plot([ridge, hi], [peak, peak], color="black", linewidth=1.4, gid="roof_peak",
             label=f"peak {peak:.3g} MAC/cycle ({roof['peak_source'].split(': ', 1)[1]})")
     ax.set_xscale("log")
@@ -604,7 +604,7 @@ def _roofs(ax, roof: dict, xs: list[float]) -> None:
     ax.set_ylabel("performance (MACs per cycle)")
     if assumed:
         text = roof["bandwidth_source"].replace("assumption (the config gives no bandwidth): ",
-                                                "assumed DRAM bandwidth:\n")
+                                                f"assumed {roof['memory']} bandwidth:\n")
         # above the slope, where no layer can be
         ax.text(0.02, 0.97, text.replace(" access, ", " access,\n"), transform=ax.transAxes,
                 ha="left", va="top", fontsize="x-small", color="#444444",

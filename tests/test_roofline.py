@@ -48,9 +48,10 @@ def test_a_bandwidth_the_config_gives_is_used():
     """Issue 15 adds `bandwidth` to configs; a memory that has one is not assumed."""
     h = hierarchy(SPECS)
     given = SimpleNamespace(mac_cycles=2, memory=SimpleNamespace(
-        name="DRAM", latency=100, bandwidth=8.0))
+        name="HBM", latency=100, bandwidth=8.0))
     roof = roofline(given, h.geometry(4))
     assert roof["bandwidth_bytes_per_cycle"] == 8.0 and roof["bandwidth_assumed"] is False
+    assert roof["memory"] == "HBM"
     assert roof["bandwidth_source"].startswith("config:")
     assert roof["peak_macs_per_cycle"] == 0.5
 
@@ -98,12 +99,12 @@ def check_roofs(ax, roof: dict) -> None:
     assert "MACs per DRAM byte" in ax.get_xlabel() or "MACs per byte" in ax.get_xlabel()
     assert "MACs per cycle" in ax.get_ylabel()
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    shown = f"DRAM {roof['bandwidth_bytes_per_cycle']:.3g} B/cycle"
+    shown = f"{roof['memory']} {roof['bandwidth_bytes_per_cycle']:.3g} B/cycle"
     assert any(t.startswith(shown) for t in labels)
     if roof["bandwidth_assumed"]:
         assert bw.get_linestyle() == "--"
         assert any("(assumed)" in t for t in labels)
-        assert any("assumed DRAM bandwidth" in t.get_text() for t in ax.texts)
+        assert any(f"assumed {roof['memory']} bandwidth" in t.get_text() for t in ax.texts)
 
 
 def test_run_panel_plots_the_runs_numbers():
@@ -199,3 +200,17 @@ def test_metrics_refuses(capsys, tmp_path, args, expect):
     code, out, err = cli_output(capsys, "metrics", *args, "-o", str(target))
     assert_refused(code, out, err, expect, target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_given_bandwidth_is_drawn_solid_and_not_called_assumed():
+    plots = _plots()
+    doc = api.simulate(THESIS, "pointwise", **SMALL).to_dict()
+    doc["roofline"] = {**doc["roofline"], "bandwidth_bytes_per_cycle": 4.0,
+                       "bandwidth_assumed": False, "ridge_intensity": 0.25,
+                       "bandwidth_source": "config: DRAM bandwidth = 4 B/cycle"}
+    ax = panel(plots.run_figure(doc))
+    check_roofs(ax, doc["roofline"])
+    (bw,) = [ln for ln in ax.get_lines() if ln.get_gid() == "roof_bandwidth"]
+    assert bw.get_linestyle() == "-"
+    assert not any("assumed" in t.get_text() for t in ax.texts)
+    assert not any("assumed" in t.get_text() for t in ax.get_legend().get_texts())
