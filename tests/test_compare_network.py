@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_refused, cli_output
+from helpers import TINY_NET, assert_refused, cli_output
 from simcache import api
 from simcache.errors import SimcacheError
 
@@ -20,18 +20,7 @@ ROOT = Path(__file__).parent.parent
 THESIS = str(ROOT / "configs" / "thesis.yaml")
 CONFIGS = [THESIS, "server"]
 
-TINY = """\
-name: tiny
-source: test
-input: {channels: 4, size: 8}
-layers:
-  - {name: conv, type: spatial, M: 4, N: 8, F: 8, K: 3}
-  - {name: relu, type: relu}
-  - {name: squeeze, type: pointwise, M: 8, N: 4, F: 8}
-  - {name: pool, type: globalavgpool}
-  - {name: fc, type: fc, M: 4, N: 10}
-"""
-LAYERS = ["conv", "squeeze", "fc"]
+LAYERS = ["first_conv", "squeeze", "fc"]
 COMPARED = ("accesses", "cycles", "cycles_share", "energy_pj_low", "energy_pj_high",
             "energy_share", "dram_bytes", "min_dram_bytes", "amplification")
 
@@ -39,7 +28,7 @@ COMPARED = ("accesses", "cycles", "cycles_share", "energy_pj_low", "energy_pj_hi
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> str:
     p = tmp_path_factory.mktemp("model") / "tiny.yaml"
-    p.write_text(TINY)
+    p.write_text(TINY_NET)
     return str(p)
 
 

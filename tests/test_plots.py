@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from helpers import cli_output  # noqa: E402
+from helpers import TINY_NET, cli_output  # noqa: E402
 from simcache import api, plots  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
@@ -20,17 +20,6 @@ THESIS = str(ROOT / "configs" / "thesis.yaml")
 SMALL = {"F": 6, "M": 4, "N": 4}
 SMALL_FLAGS = ["-F", "6", "-M", "4", "-N", "4"]
 
-TINY_NET = """\
-name: tiny
-source: test
-input: {channels: 4, size: 8}
-layers:
-  - {name: first_conv, type: spatial, M: 4, N: 8, F: 8, K: 3}
-  - {name: relu, type: relu}
-  - {name: squeeze, type: pointwise, M: 8, N: 4, F: 8}
-  - {name: pool, type: globalavgpool}
-  - {name: fc, type: fc, M: 4, N: 10}
-"""
 
 
 def panels(fig) -> dict:
