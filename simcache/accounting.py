@@ -12,7 +12,7 @@ import numpy as np
 
 from . import __version__
 from . import kernels as K
-from .config import Hierarchy
+from .config import Geometry, Hierarchy
 from .engine import Result
 from .layers import metrics
 from .loopnest import NONE, TENSOR_NAMES
@@ -132,6 +132,7 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
     time = timing(levels, totals, hierarchy)
     if time is not None:
         totals["time"] = time
+    element = result.layer.dtype_bytes if result.layer is not None else 8
     out = {
         "simcache": __version__,
         "config": {"name": hierarchy.name, "description": hierarchy.description,
@@ -140,6 +141,7 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
         "accesses": result.accesses,
         "levels": levels,
         "totals": totals,
+        "roofline": roofline(hierarchy, result.geometry, element),
         "seconds": round(result.seconds, 3),
     }
     return out
@@ -178,6 +180,32 @@ def timing(levels: list[dict], totals: dict, hierarchy: Hierarchy) -> dict | Non
         out["blocking_us"] = totals["cycles"] * us
         overlapped["us"] = overlapped["cycles"] * us if binding else None
     out["overlapped"] = overlapped
+    return out
+
+
+def roofline(hierarchy: Hierarchy, geometry: list[Geometry], element: int = 4) -> dict:
+    """The roofs of a config: its peak MAC rate (1 / mac_cycles) and its DRAM bandwidth,
+    both per cycle. A config that gives no bandwidth (`memory.bandwidth`, bytes per cycle)
+    gets an assumption, marked as such: one line of the last cache level (an element
+    without caches) per memory latency, the rate at which the blocking model of §4 moves
+    lines when every access misses."""
+    mem = hierarchy.memory
+    out = {"peak_macs_per_cycle": 1.0 / hierarchy.mac_cycles,
+           "peak_source": f"config: mac_cycles = {hierarchy.mac_cycles:g}",
+           "memory": mem.name}
+    given = getattr(mem, "bandwidth", None)  # issue 15 adds it
+    if given is not None:
+        out.update(bandwidth_bytes_per_cycle=float(given), bandwidth_assumed=False,
+                   bandwidth_source=f"config: {mem.name} bandwidth = {float(given):g} "
+                   "B/cycle")
+    else:
+        line = geometry[-1].line if geometry else element
+        latency = int(mem.latency)
+        out.update(bandwidth_bytes_per_cycle=line / latency, bandwidth_assumed=True,
+                   bandwidth_source=f"assumption (the config gives no bandwidth): one "
+                   f"{line}-byte line per {latency}-cycle {mem.name} access, as the blocking "
+                   "model moves them")
+    out["ridge_intensity"] = out["peak_macs_per_cycle"] / out["bandwidth_bytes_per_cycle"]
     return out
 
 
@@ -233,7 +261,6 @@ def study_row(summary: dict) -> dict:
 
 def compare_rows(summaries: list[dict]) -> list[dict]:
     """One line per config, with ratios to the first."""
-    first = summaries[0]["totals"]
     rows = []
     for s in summaries:
         t = s["totals"]
@@ -243,19 +270,39 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
             row[f"hit_rate_{k + 1}"] = lv["hit_rate"]
         row.update({
             "cycles": t["cycles"],
-            "cycles_ratio": _ratio(t["cycles"], first["cycles"]),
             "cycles_per_mac": _ratio(t["cycles"], t["macs"]),
             "energy_pj_low": t["energy_pj"]["low"],
             "energy_pj_high": t["energy_pj"]["high"],
-            "energy_ratio_low": _ratio(t["energy_pj"]["low"], first["energy_pj"]["low"]),
-            "energy_ratio_high": _ratio(t["energy_pj"]["high"], first["energy_pj"]["high"]),
             "dram_bytes": t["dram_bytes"],
-            "dram_ratio": _ratio(t["dram_bytes"], first["dram_bytes"]),
             "amplification": t["traffic"]["amplification"],
             **three_c_columns(s),
         })
         rows.append(row)
-    return rows
+    return with_ratios(rows)
+
+
+# (figure, its ratio's name, the column the ratio follows)
+RATIOS = (("cycles", "cycles_ratio", "cycles"),
+          ("energy_pj_low", "energy_ratio_low", "energy_pj_high"),
+          ("energy_pj_high", "energy_ratio_high", "energy_pj_high"),
+          ("dram_bytes", "dram_ratio", "dram_bytes"))
+
+
+def with_ratios(rows: list[dict]) -> list[dict]:
+    """The rows (one per config), each with cycles, energy and DRAM bytes as ratios to the
+    first row's, each ratio after the column it divides (both energy ratios after
+    energy_pj_high)."""
+    first = rows[0] if rows else {}
+    out = []
+    for row in rows:
+        new = {}
+        for k, v in row.items():
+            new[k] = v
+            for key, name, after in RATIOS:
+                if k == after:
+                    new[name] = _ratio(row[key], first[key])
+        out.append(new)
+    return out
 
 
 def network_rows(net, summaries: list[dict]) -> list[dict]:
@@ -291,6 +338,45 @@ def network_totals(rows: list[dict], summaries: list[dict]) -> dict:
         "min_dram_bytes": sum(r["min_dram_bytes"] for r in rows),
         "seconds": round(sum(s["seconds"] for s in summaries), 3),
     }
+
+
+def network_total_row(rows: list[dict], totals: dict) -> dict:
+    """The network CSV's last row: the sums, under the layer rows' column names."""
+    batches = {r["batch"] for r in rows}
+    mins = totals.get("min_dram_bytes")
+    return {
+        "name": "total", "batch": batches.pop() if len(batches) == 1 else None,
+        "macs": totals["macs"], "accesses": totals["accesses"], "cycles": totals["cycles"],
+        "cycles_share": 1.0 if totals["cycles"] else 0.0,
+        "energy_pj_low": totals["energy_pj"]["low"], "energy_pj_high": totals["energy_pj"]["high"],
+        "energy_share": 1.0 if totals["energy_pj"]["high"] else 0.0,
+        "dram_bytes": totals["dram_bytes"], "min_dram_bytes": mins,
+        "amplification": totals["dram_bytes"] / mins if mins else None,
+    }
+
+
+
+def network_compare(net, configs: list[dict], runs: list[list[dict]]) -> tuple[list, list]:
+    """A network on several configs (`configs`: each one's name and path; `runs`: each
+    one's layer summaries in network order): a row per simulated layer, its dimensions and
+    a `configs` list of what network_rows gives for it on each config, with ratios to the
+    first; and a totals row per config (network_total_row), with ratios to the first."""
+    tables = [network_rows(net, s) for s in runs]
+    rows = []
+    for i, r in enumerate(tables[0] if tables else []):
+        head = {k: r[k] for k in LAYER_KEYS}
+        entries = [{"config": c["name"], **{k: v for k, v in t[i].items() if k not in head}}
+                   for c, t in zip(configs, tables, strict=True)]
+        rows.append({**head, "configs": with_ratios(entries)})
+    totals = with_ratios([
+        {"config": c["name"], "path": c["path"],
+         **network_total_row(t, network_totals(t, s))}
+        for c, t, s in zip(configs, tables, runs, strict=True)])
+    return rows, totals
+
+
+# what a network row says about the layer itself, the same on every config
+LAYER_KEYS = ("name", "type", "M", "N", "F", "K", "stride", "F_out", "batch", "macs")
 
 
 def metrics_row(layer, preset: str | None = None) -> dict:

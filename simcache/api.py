@@ -21,11 +21,13 @@ from . import __version__, engine, shipped
 from .accounting import (
     compare_rows,
     metrics_row,
+    network_compare,
     network_rows,
     network_totals,
     study_row,
     summarize,
 )
+from .accounting import roofline as config_roofline
 from .config import Geometry, Hierarchy, load_hierarchy
 from .errors import SimcacheError
 from .layers import (
@@ -49,6 +51,7 @@ __all__ = [
     "ExplainResult",
     "Energy",
     "Level",
+    "NetworkCompareResult",
     "NetworkResult",
     "ResultsTable",
     "RunResult",
@@ -57,6 +60,7 @@ __all__ = [
     "ThreeC",
     "Totals",
     "compare",
+    "compare_network",
     "explain",
     "gather",
     "layers_for",
@@ -66,6 +70,7 @@ __all__ = [
     "network",
     "replay",
     "results",
+    "roofline",
     "simulate",
     "study",
     "sweep",
@@ -243,6 +248,34 @@ class NetworkResult:
                 "runs": [r.to_dict() for r in self.runs]}
 
 
+class NetworkCompareResult:
+    """Every layer of a network on two or more configs, side by side; ratios are to the
+    first config. `rows`: a row per simulated layer, whose `configs` list holds each
+    config's figures for it; `totals`: a row per config (one inference); `networks`: each
+    config's NetworkResult, as `network` gives it alone."""
+
+    def __init__(self, net: Network, path: str, configs: list[dict],
+                 runs: list[list[RunResult]], options: dict):
+        self.name = net.name
+        self.configs = configs
+        self.options = options
+        self.networks = [NetworkResult(net, path, r, options) for r in runs]
+        self.rows, self.totals = network_compare(net, configs,
+                                                 [[x.to_dict() for x in r] for r in runs])
+        self.skipped = self.networks[0].skipped
+        self._head = {"name": net.name, "source": net.source, "path": path}
+
+    @property
+    def runs(self) -> list[list[RunResult]]:
+        return [n.runs for n in self.networks]
+
+    def to_dict(self) -> dict:
+        return {"simcache": __version__, "network": self._head, "options": self.options,
+                "configs": self.configs, "rows": self.rows, "totals": self.totals,
+                "skipped": self.skipped,
+                "runs": [[x.to_dict() for x in r] for r in self.runs]}
+
+
 # ---------------------------------------------------------------- inputs
 
 
@@ -379,20 +412,59 @@ def study(config: Hierarchy | str | Path, layers: Sequence[str] | str = LAYER_TY
     return StudyResult(runs, h.level_names[:-1])
 
 
-def compare(configs: Sequence[Hierarchy | str | Path], layer: str | Layer = "depthwise", *,
-            preset: str | None = None, jobs: int | None = None, three_c: bool = False,
-            progress: Progress | None = None, on_start: OnStart | None = None,
-            **dims: Any) -> CompareResult:
-    """One layer on two or more configs, side by side."""
-    def load_all() -> list[tuple[Hierarchy, str]]:
-        if len(configs) < 2:
-            raise SimcacheError(["CONFIG: compare needs two or more configs"])
-        return gather(*[lambda c=c: load_config(c) for c in configs])
+def _configs(configs: Sequence[Hierarchy | str | Path]) -> list[tuple[Hierarchy, str]]:
+    if isinstance(configs, (str, Path, Hierarchy)) or len(configs) < 2:
+        raise SimcacheError(["CONFIG: compare needs two or more configs"])
+    return gather(*[lambda c=c: load_config(c) for c in configs])
 
-    loaded, lay, _ = gather(load_all, lambda: _one_layer(layer, preset, dims),
+
+# what a network fixes for every layer: with `network`, compare takes only these
+_NETWORK_OPTIONS = ("B", "batch", "padding", "order", "dtype_bytes")
+
+
+def compare(configs: Sequence[Hierarchy | str | Path], layer: str | Layer | None = None, *,
+            network: str | Path | None = None, preset: str | None = None,
+            jobs: int | None = None, three_c: bool = False, progress: Progress | None = None,
+            on_start: OnStart | None = None, **dims: Any) -> CompareResult | NetworkCompareResult:
+    """One layer (default depthwise) on two or more configs, side by side; or with
+    `network` (a model name or file) every layer of that network: compare_network, which
+    takes of `dims` only batch (or B), padding, order and dtype_bytes."""
+    if network is not None:
+        given = (["layer"] if layer is not None else []) + (["preset"] if preset else [])
+        given += [k for k, v in dims.items() if k not in _NETWORK_OPTIONS and v is not None]
+        if given:
+            raise SimcacheError([f"{g}: a network gives every layer's dimensions; drop {g} "
+                                 "or --network" for g in given])
+        options = {("batch" if k == "B" else k): v for k, v in dims.items() if v is not None}
+        return compare_network(configs, network, jobs=jobs, three_c=three_c,
+                               progress=progress, on_start=on_start, **options)
+    loaded, lay, _ = gather(lambda: _configs(configs),
+                             lambda: _one_layer(layer or "depthwise", preset, dims),
                              lambda: _check_jobs(jobs))
     work = [Job(h, lay, three_c) for h, _ in loaded]
     return CompareResult(_run(work, jobs, progress, on_start, [p for _, p in loaded]))
+
+
+def compare_network(configs: Sequence[Hierarchy | str | Path], model: str | Path, *,
+                    batch: int = 1, padding: str = "skip", order: str = "bijnmpq",
+                    dtype_bytes: int = 4, jobs: int | None = None, three_c: bool = False,
+                    progress: Progress | None = None,
+                    on_start: OnStart | None = None) -> NetworkCompareResult:
+    """Every layer of a network on two or more configs, side by side: each (config, layer)
+    run as `network` runs it alone (cold caches), all of them in one pool of `jobs`
+    processes."""
+    options = dict(batch=batch, padding=padding, order=order, dtype_bytes=dtype_bytes)
+    loaded, (net, model_path), _ = gather(lambda: _configs(configs),
+                                          lambda: load_model(model, **options),
+                                          lambda: _check_jobs(jobs))
+    work = [Job(h, x.layer, three_c) for h, _ in loaded for x in net.simulated]
+    paths = [p for _, p in loaded for _ in net.simulated]
+    runs = _run(work, jobs, progress, on_start, paths)
+    n = len(net.simulated)
+    heads = [{"name": h.name, "description": h.description, "path": p} for h, p in loaded]
+    return NetworkCompareResult(net, model_path, heads,
+                                [runs[k * n:(k + 1) * n] for k in range(len(loaded))],
+                                options)
 
 
 def network(config: Hierarchy | str | Path, model: str | Path, *, batch: int = 1,
@@ -447,6 +519,15 @@ def metrics(layers: Sequence[str] | str = "spatial", batches: Sequence[int] = (1
     """Theoretical metrics (Eq. 2.1–2.4) of every (type, batch) layer: a row each."""
     types = [layers] if isinstance(layers, str) else list(layers)
     return [metrics_row(lay, preset) for lay in layers_for(types, list(batches), preset, **dims)]
+
+
+def roofline(config: Hierarchy | str | Path = "thesis", dtype_bytes: int = 4) -> dict:
+    """A config's roofs, as every run document carries them (`roofline`): peak MACs per
+    cycle, DRAM bytes per cycle (an assumption, marked, where the config gives none), the
+    ridge intensity; with the config's name, description and path (`config`)."""
+    h, path = load_config(config)
+    return {"config": {"name": h.name, "description": h.description, "path": path},
+            "roofline": config_roofline(h, h.geometry(dtype_bytes), dtype_bytes)}
 
 
 def table_2_2(presets: Sequence[str] = ("early", "late")) -> list[dict]:

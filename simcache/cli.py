@@ -480,23 +480,56 @@ def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
     _draw(figure, doc)
 
 
+ModelArg = Annotated[str, typer.Argument(
+    metavar="MODEL", help="Network: a shipped name (mobilenetv2, squeezenet, vgg16) or a "
+    "layer list such as models/vgg16.yaml.", show_default=False)]
+# with --network, the layer-dimension flags that a network file gives for every layer
+_NETWORK_FIXES = ("preset", "F", "M", "N", "K", "G", "pad", "tiles")
+
+
 @app.command()
 @_with("dims", "out", "running")
 def compare(
     configs: Annotated[list[str], typer.Argument(
         metavar="CONFIG...", help="Two or more hardware configs (shipped names or files); "
         "ratios are to the first.", show_default=False)],
-    layer: OneLayerOpt,
+    layer: Annotated[LayerType | None, typer.Option(
+        "--layer", "-l", help="Layer type to compare (or give --network).",
+        show_default=False)] = None,
+    network: Annotated[str | None, typer.Option(
+        "--network", metavar="MODEL", help="Compare every layer of this network (a shipped "
+        "name such as squeezenet, or a file such as models/vgg16.yaml) instead of one "
+        "layer; takes -B, --padding, --order and --dtype-bytes, not the layer's dimensions.",
+        show_default=False)] = None,
     batch: OneBatchOpt = 1,
     three_c: ThreeCOpt = False,
     dims=None, out=None, running=None,
 ) -> None:
-    """The same layer on several hardware configs, side by side.
+    """The same layer, or every layer of a network, on several hardware configs, side by
+    side.
 
-    Example: **simcache compare mobile_soc server --layer depthwise**
+    Examples: **simcache compare mobile_soc server --layer depthwise**;
+    **simcache compare thesis mobile_soc server --network squeezenet** (per layer and in
+    total: cycles, energy and DRAM traffic)
     """
     preset = dims.pop("preset")
-    (fmt, output), figure = _gather(lambda: _out(out), lambda: _plot_target(out))
+
+    def source() -> None:
+        if (layer is None) == (network is None):
+            raise SimcacheError(["--layer/--network: give a layer type or a network, not "
+                                 f"{'both' if layer is not None else 'neither'}"])
+        if network is not None:
+            given = [FLAG_NAMES[k] for k in _NETWORK_FIXES
+                     if (preset if k == "preset" else dims[k]) is not None]
+            given += ["--stride"] if dims["stride"] != 1 else []
+            if given:
+                raise SimcacheError([f"{g}: a network gives every layer's dimensions; drop "
+                                     f"{g}" for g in given])
+
+    _, (fmt, output), figure = _gather(source, lambda: _out(out), lambda: _plot_target(out))
+    if network is not None:
+        _compare_network(configs, network, batch, three_c, dims, fmt, output, figure, running)
+        return
     with _progress(running["progress"], "comparing") as update:
         result = _api(api.compare, configs, layer.value, preset=preset, B=batch,
                       jobs=running["jobs"], three_c=three_c, progress=update,
@@ -508,6 +541,29 @@ def compare(
                    lambda c: report.compare_table(result.rows, c), title,
                    [f"{r['config']}: {s.to_dict()['config']['description']}"
                     for r, s in zip(result.rows, result.runs, strict=True)])
+    _draw(figure, doc)
+
+
+def _compare_network(configs, model, batch, three_c, dims, fmt, output, figure,
+                     running) -> None:
+    """`compare --network`: every layer of a network on several configs."""
+    with _progress(running["progress"], f"{model} on {len(configs)} configs") as update:
+        result = _api(api.compare_network, configs, model, batch=batch,
+                      padding=dims["padding"], order=dims["order"],
+                      dtype_bytes=dims["dtype_bytes"], jobs=running["jobs"], three_c=three_c,
+                      progress=update, on_start=_on_start(running["jobs"]))
+    if not result.rows and figure is not None:
+        raise SimcacheError([f"--plot: {result.name} has no simulated layer to draw"])
+    title = (f"simcache {__version__} · compare · {result.name} on "
+             f"{', '.join(c['name'] for c in result.configs)} · B={batch} · padding "
+             f"{dims['padding']} · order {dims['order']}")
+    doc = result.to_dict()
+    _emit_rendered(fmt, output, doc, result.rows,
+                   lambda c: report.network_compare_table(result.rows, result.totals, c),
+                   title,
+                   report.network_compare_footer(result.totals, result.skipped,
+                                                 [c["description"] for c in result.configs]),
+                   report.network_compare_csv(result.rows, result.totals))
     _draw(figure, doc)
 
 
@@ -629,7 +685,7 @@ def replay(
 
 
 @app.command()
-@_with("dims", "out", drop=("padding", "order", "tiles", "plot"))
+@_with("dims", "out", drop=("padding", "order", "tiles"))
 def metrics(
     layer: Annotated[str | None, typer.Option(
         "--layer", "-l", help="Layer type(s), comma separated, or 'all'.",
@@ -638,14 +694,33 @@ def metrics(
         "--all", help="Table 2.2 of the document: the five convolution types, early and late "
         "(or the --preset given), beside the printed figures.")] = False,
     batch: BatchOpt = "1",
+    config: Annotated[str | None, typer.Option(
+        "--config", metavar="CONFIG", help="Hardware config whose roofs (peak MACs per "
+        "cycle, DRAM bytes per cycle) the --plot roofline draws the layers under, and "
+        "--format json records (default with --plot: thesis, the document's Figure 2.1).",
+        show_default=False, rich_help_panel="Output")] = None,
     dims=None, out=None,
 ) -> None:
     """Theoretical metrics (Eq. 2.1–2.4): MACs, parameters, activations, arithmetic intensity.
 
+    With --plot, a roofline: each layer at its Eq. 2.4 intensity per byte, on the roofs
+    of --config (the DRAM bandwidth is an assumption where the config gives none).
+
     Examples: **simcache metrics --all** (Table 2.2);
-    **simcache metrics --layer fc --preset vgg16-fc1 -B 1,2,4,8,16,64,256**
+    **simcache metrics --layer fc --preset vgg16-fc1 -B 1,2,4,8,16,64,256 --plot fc1.png**
     """
     preset = dims.pop("preset")
+    figure = _gather(lambda: _plot_target(out))[0]
+
+    def roofs() -> dict:
+        if config is None and figure is None:
+            return {}
+        try:
+            return api.roofline(config or "thesis", dims["dtype_bytes"])
+        except SimcacheError as exc:  # the config is a flag here, not an argument
+            raise SimcacheError([re.sub(r"^CONFIG: ", "--config: ", p)
+                                 for p in exc.problems]) from None
+
     if table:
         given = [name for name, v in (("--layer", layer), ("-B/--batch", batch != "1" or None))
                  if v is not None]
@@ -656,9 +731,9 @@ def metrics(
             if problems:
                 raise SimcacheError(problems)
 
-        _, rows, (fmt, output) = _gather(
+        _, rows, (fmt, output), extra = _gather(
             flags_ok, lambda: api.table_2_2([preset] if preset else ["early", "late"]),
-            lambda: _out(out))
+            lambda: _out(out), roofs)
         footer = ["* differs from the printed Table 2.2 (the dim row); docs/model.md "
                   "explains each difference:",
                   "  spatial intensity: the document divided the rounded 1.16e8 MACs;",
@@ -666,13 +741,15 @@ def metrics(
                   "  group late params: 589,824 rounds to 5.90e5; the document truncated it."]
         flat = [{k: (";".join(v) if isinstance(v, list) else v) for k, v in r.items()}
                 for r in rows]
-        _emit_rendered(fmt, output, {"simcache": __version__, "rows": rows}, flat,
+        doc = {"simcache": __version__, "rows": rows, **extra}
+        _emit_rendered(fmt, output, doc, flat,
                        lambda c: report.table_2_2(rows, c),
                        "Table 2.2 (Wu 2019): theoretical metrics, B = 1, G = 4", footer)
+        _draw(figure, doc)
         return
-    rows, (fmt, output) = _gather(
+    rows, (fmt, output), extra = _gather(
         lambda: api.metrics(_types(layer or "spatial"), _batches(batch), preset=preset, **dims),
-        lambda: _out(out),
+        lambda: _out(out), roofs,
     )
     footer = []
     for t in dict.fromkeys(r["layer"] for r in rows):
@@ -680,9 +757,11 @@ def metrics(
         if sum(r["layer"] == t for r in rows) > 1:
             footer.append(f"{t}: as B grows, intensity approaches {limit:.4g} MACs per element "
                           "(parameters are shared by the batch; Section 2.3)")
-    _emit_rendered(fmt, output, {"simcache": __version__, "rows": rows}, rows,
+    doc = {"simcache": __version__, "rows": rows, **extra}
+    _emit_rendered(fmt, output, doc, rows,
                    lambda c: report.metrics_table(rows, c), "Theoretical metrics (Eq. 2.1–2.4)",
                    footer)
+    _draw(figure, doc)
 
 
 @app.command()

@@ -334,23 +334,28 @@ def _three_c_panel(ax, doc: dict) -> None:
 
 
 def run_figure(doc: dict):
-    """One run: hit rates per level, cycles and energy by level and tensor, and with --3c
-    the kinds of misses. Returns the matplotlib Figure."""
+    """One run: hit rates per level, cycles and energy by level and tensor, with --3c the
+    kinds of misses, and for a layer its roofline. Returns the matplotlib Figure."""
     plt = _matplotlib()
     ccc = any("three_c" in lv for lv in _caches(doc))
-    panels = 4 if ccc else 3
-    cols = 2 if ccc else 3
-    rows = 2 if ccc else 1
+    roof = _has_roofline(doc)
+    panels = 3 + ccc + roof
+    cols = 2 if panels > 3 else 3
+    rows = math.ceil(panels / cols)
     n = len(doc["levels"])
-    width = max((6.5 if ccc else 5.5) * cols, 0.6 * n * cols + 2 * cols)
+    width = max((6.5 if cols == 2 else 5.5) * cols, 0.6 * n * cols + 2 * cols)
     fig, axes = _new(plt, rows, cols, width, 4.2 * rows)
     _hit_rate_panel(axes[0], doc)
     _cost_panel(axes[1], doc, "cycles")
     _cost_panel(axes[2], doc, "energy")
     if ccc:
         _three_c_panel(axes[3], doc)
-    for ax in axes[:panels]:
+    for ax in axes[:3 + ccc]:
         _rotate(ax, n > 6)
+    if roof:
+        _roofline_panel(axes[3 + ccc], doc)
+    for ax in axes[panels:]:
+        ax.set_visible(False)
     tot = doc["totals"]
     macs = f", {tot['macs']:,} MACs" if tot["macs"] else ""
     fig.suptitle(f"{_subject(doc)} on {doc['config']['name']}: {tot['cycles']:,} cycles, "
@@ -431,8 +436,9 @@ def trend_lines(ax, series: list[tuple[str, Any, Any]], xlabel: str, log_y: bool
 
 def study_figure(doc: dict):
     """Several layer types or batch sizes on one config: every cache level's hit rate and
-    the DRAM bytes per MAC, against the batch size, a line per layer type; with --3c, a
-    panel per cache level of its misses by kind, a stacked bar per run."""
+    the DRAM bytes per MAC, against the batch size, a line per layer type; every run on
+    the config's roofline; with --3c, a panel per cache level of its misses by kind, a
+    stacked bar per run."""
     plt = _matplotlib()
     rows = doc["rows"]
     caches = [lv["name"] for lv in _caches(doc["runs"][0])]
@@ -442,10 +448,12 @@ def study_figure(doc: dict):
                for k, name in enumerate(caches)]
     metrics.append(("dram_bytes_per_mac", "DRAM bytes per MAC", 1.0))
     ccc = _three_c_levels(doc["runs"])
-    cols = min(3, len(metrics))
+    roof = _has_roofline(doc)
+    top = len(metrics) + roof
+    cols = min(3, top)
     ccc_cols = 1 if len(rows) > 12 else 2
     width = max(4.4 * cols, 0.42 * len(rows) * ccc_cols + 3.0 * ccc_cols if ccc else 0.0)
-    fig, axes = _layout(plt, len(metrics), cols, len(ccc), ccc_cols, width, 3.6, 3.9)
+    fig, axes = _layout(plt, top, cols, len(ccc), ccc_cols, width, 3.6, 3.9)
     for ax, (key, label, scale) in zip(axes, metrics, strict=False):
         if len(batches) == 1:
             values = [next(r[key] for r in rows if r["layer"] == t) for t in layers]
@@ -465,8 +473,10 @@ def study_figure(doc: dict):
         ax.set_title(label[0].upper() + label[1:].replace(" (%)", ""))
         ax.grid(color="#e0e0e0")
         ax.set_label(key)
+    if roof:
+        _roofline_panel(axes[len(metrics)], doc)
     labels, xlabel = _run_labels(rows)
-    for ax, name in zip(axes[len(metrics):], ccc, strict=True):
+    for ax, name in zip(axes[top:], ccc, strict=True):
         three_c_counts(ax, labels, [_level(run, name)["three_c"] for run in doc["runs"]],
                        name, xlabel)
     if len(batches) > 1:
@@ -616,15 +626,231 @@ def network_figure(doc: dict):
     return fig
 
 
+# ---------------------------------------------------------------- network on several configs
+
+
+# the three figures compared: (key, row field, title, axis label, unit, scale)
+_NET_COMPARED = (("cycles", "cycles", "Cycles", "cycles", "", 1.0),
+                 ("energy", "energy_pj_low", "Energy", "energy (J, low estimate)", "J", 1e-12),
+                 ("dram_bytes", "dram_bytes", "DRAM traffic",
+                  "DRAM traffic (bytes, run and flush)", "B", 1.0))
+
+
+def network_compare_figure(doc: dict):
+    """Every layer of a network on several configs: per layer (grouped bars, a bar per
+    config) and in total (a bar per config, labelled with its ratio to the first), for
+    cycles, energy and DRAM traffic."""
+    plt = _matplotlib()
+    rows, totals = doc["rows"], doc["totals"]
+    names = [t["config"] for t in totals]
+    labels = [r["name"] for r in rows]
+    colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(names))]
+    width = max(11.0, 0.25 * len(labels) * max(2, len(names)) + 5)
+    fig, grid = plt.subplots(3, 2, figsize=(width, 10.5), squeeze=False, layout="constrained",
+                             gridspec_kw={"width_ratios": [4, 1]})
+    bar = 0.8 / len(names)
+    for (key, field, what, label, unit, scale), (ax, tax) in zip(_NET_COMPARED, grid,
+                                                                 strict=True):
+        values = [[r["configs"][c][field] * scale for r in rows] for c in range(len(names))]
+        for c, name in enumerate(names):
+            xs = [i + (c - (len(names) - 1) / 2) * bar for i in range(len(rows))]
+            ax.bar(xs, values[c], bar, label=name, color=colors[c])
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        _log_if_decades(ax, [v for vs in values for v in vs])
+        _eng(ax, unit)
+        ax.set_ylabel(label)
+        ax.set_xlabel("layer (in network order)")
+        ax.set_title(f"{what} per layer"
+                     + (" (log scale)" if ax.get_yscale() == "log" else ""))
+        _rotate(ax, len(labels) > 4 or max((len(x) for x in labels), default=0) > 8)
+        ax.grid(axis="y", color="#e0e0e0")
+        ax.set_axisbelow(True)
+        ax.set_label(key)
+
+        ratio = {"cycles": "cycles_ratio", "energy_pj_low": "energy_ratio_low",
+                 "dram_bytes": "dram_ratio"}[field]
+        heights = [t[field] * scale for t in totals]
+        tax.bar(names, heights, color=colors)
+        for i, t in enumerate(totals):
+            shown = "–" if t[ratio] is None else f"×{t[ratio]:.2f}"
+            tax.annotate(shown, (i, heights[i]), ha="center", va="bottom", fontsize="small",
+                         xytext=(0, 2), textcoords="offset points")
+        _eng(tax, unit)
+        tax.margins(y=0.12)
+        tax.set_ylabel(label)
+        tax.set_xlabel("config")
+        tax.set_title(f"{what} in total\n(ratio to {names[0]})")
+        _rotate(tax, sum(len(n) + 2 for n in names) > 20)
+        tax.set_label(f"total_{key}")
+    handles, shown = grid[0][0].get_legend_handles_labels()
+    fig.legend(handles, shown, loc="outside right upper", title="config", fontsize="small",
+               framealpha=1.0)
+    opts = doc.get("options", {})
+    fig.suptitle(f"{doc['network']['name']}, B={opts.get('batch', '?')}, on "
+                 f"{', '.join(names)}: {len(rows)} layers, each with cold caches")
+    return fig
+
+
+def _log_if_decades(ax, values: list[float]) -> None:
+    """A log y axis when the values span a factor of 30 (grouped bars, not stacked)."""
+    if _spans_decades(values, 30.0):
+        ax.set_yscale("log")
+        low = min(v for v in values if v > 0)
+        ax.set_ylim(bottom=10 ** math.floor(math.log10(low)))  # a labelled tick below
+
+
+# ---------------------------------------------------------------- roofline
+
+
+def roofline_points(doc: dict) -> list[dict]:
+    """The roofline's points of a run or a study (every run of a layer, in order): its
+    measured intensity (MACs per DRAM byte), its Eq. 2.4 intensity per byte, and its
+    measured performance (MACs per cycle of the blocking model), with the layer's name
+    and batch."""
+    runs = doc.get("runs") or [doc]
+    out = []
+    for run in runs:
+        lay, t = run.get("layer"), run["totals"]
+        if not lay or not t["macs"] or not t["cycles"]:
+            continue
+        out.append({"layer": lay["type"], "batch": lay["B"],
+                    "measured": t["traffic"]["intensity"],
+                    "eq24": t["traffic"]["intensity_eq24"],
+                    "performance": t["macs"] / t["cycles"]})
+    return out
+
+
+def _has_roofline(doc: dict) -> bool:
+    first = (doc.get("runs") or [doc])[0]
+    return "roofline" in first and bool(roofline_points(doc))
+
+
+def _roofs(ax, roof: dict, xs: list[float]) -> None:
+    """The two roofs over the panel's intensities: the DRAM bandwidth's slope up to the
+    ridge, then the peak MAC rate; an assumed roof is dashed and says so."""
+    peak, bw = roof["peak_macs_per_cycle"], roof["bandwidth_bytes_per_cycle"]
+    ridge = peak / bw
+    pos = [x for x in xs if x is not None and x > 0] or [ridge]
+    lo = 10 ** math.floor(math.log10(min(min(pos), ridge) / 3))
+    hi = 10 ** math.ceil(math.log10(max(max(pos), ridge) * 3))
+    assumed = roof["bandwidth_assumed"]
+    ax.plot([lo, ridge], [lo * bw, peak], color="black", linestyle="--" if assumed else "-",
+            linewidth=1.4, gid="roof_bandwidth",
+            label=f"{roof['memory']} {bw:.3g} B/cycle ({'assumed' if assumed else 'config'})")
+    ax.plot([ridge, hi], [peak, peak], color="black", linewidth=1.4, gid="roof_peak",
+            label=f"peak {peak:.3g} MAC/cycle ({roof['peak_source'].split(': ', 1)[1]})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("arithmetic intensity (MACs per DRAM byte)")
+    ax.set_ylabel("performance (MACs per cycle)")
+    if assumed:
+        text = roof["bandwidth_source"].replace("assumption (the config gives no bandwidth): ",
+                                                f"assumed {roof['memory']} bandwidth:\n")
+        # above the slope, where no layer can be
+        ax.text(0.02, 0.97, text.replace(" access, ", " access,\n"), transform=ax.transAxes,
+                ha="left", va="top", fontsize="x-small", color="#444444",
+                bbox={"facecolor": "white", "edgecolor": "#bbbbbb", "pad": 2})
+    ax.grid(which="major", color="#e0e0e0")
+
+
+def _roofline_panel(ax, doc: dict) -> None:
+    """Each layer run at its measured and at its Eq. 2.4 intensity, at its measured MACs
+    per cycle, joined; a colour per layer type; with several batches, a larger marker for a
+    larger batch."""
+    from matplotlib.lines import Line2D
+
+    roof = (doc.get("runs") or [doc])[0]["roofline"]
+    pts = roofline_points(doc)
+    layers = list(dict.fromkeys(p["layer"] for p in pts))
+    batches = sorted({p["batch"] for p in pts})
+    _roofs(ax, roof, [p["measured"] for p in pts] + [p["eq24"] for p in pts])
+    span = math.log2(batches[-1] / batches[0]) or 1.0
+
+    def size(b: int) -> float:  # marker area grows with log B, where batches differ
+        return 36.0 if len(batches) == 1 else 14.0 + 80.0 * math.log2(b / batches[0]) / span
+
+    handles = []
+    for k, name in enumerate(layers):
+        mine = [p for p in pts if p["layer"] == name]
+        color = f"C{k % 10}"
+        for p in mine:
+            ax.plot([p["eq24"], p["measured"]], [p["performance"]] * 2, color=color,
+                    linewidth=0.8, alpha=0.6)
+        sizes = [size(p["batch"]) for p in mine]
+        ax.scatter([p["measured"] for p in mine], [p["performance"] for p in mine], s=sizes,
+                   color=color, gid=f"measured:{name}", zorder=3)
+        ax.scatter([p["eq24"] for p in mine], [p["performance"] for p in mine], s=sizes,
+                   facecolors="none", edgecolors=color, gid=f"eq24:{name}", zorder=3)
+        handles.append(Line2D([], [], marker="o", linestyle="none", color=color, label=name))
+    handles += [Line2D([], [], marker="o", linestyle="none", color="#555555",
+                       label="measured: MACs / DRAM bytes"),
+                Line2D([], [], marker="o", linestyle="none", color="#555555",
+                       markerfacecolor="none", label="Eq. 2.4: MACs / (params +\n"
+                       "activations), per byte")]
+    if len(batches) > 1:
+        handles += [Line2D([], [], marker="o", linestyle="none", color="#999999",
+                           markersize=math.sqrt(size(b)), label=f"B = {b}")
+                    for b in (batches[0], batches[-1])]
+    top = max([roof["peak_macs_per_cycle"]] + [p["performance"] for p in pts])
+    low = min(p["performance"] for p in pts)
+    ax.set_ylim(10 ** math.floor(math.log10(low / 3)), top * 3)
+    ax.set_title("Roofline (performance of the blocking model)")
+    roofs, names = ax.get_legend_handles_labels()
+    ax.legend(roofs + handles, names + [h.get_label() for h in handles], fontsize="small",
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              framealpha=1.0)
+    ax.set_label("roofline")
+
+
+def metrics_figure(doc: dict):
+    """The theoretical metrics' layers on a roofline: each at its Eq. 2.4 intensity per
+    byte, at the MAC rate the roofs allow there, under the roofs of `doc['roofline']`."""
+    plt = _matplotlib()
+    roof, rows = doc["roofline"], doc["rows"]
+    fig, (ax,) = _new(plt, 1, 1, 9.5, 5.5)
+    xs = [r["intensity_per_byte"] for r in rows]
+    _roofs(ax, roof, xs)
+    peak, bw = roof["peak_macs_per_cycle"], roof["bandwidth_bytes_per_cycle"]
+    keys = [r["layer"] + (f" {r['preset']}" if r.get("preset") else "") for r in rows]
+    names = list(dict.fromkeys(keys))
+    many_b = len({r["batch"] for r in rows}) > 1
+    for k, name in enumerate(names):
+        mine = [r for r, key in zip(rows, keys, strict=True) if key == name]
+        x = [r["intensity_per_byte"] for r in mine]
+        ax.plot(x, [min(peak, v * bw) for v in x], MARKERS[k % len(MARKERS)],
+                color=f"C{k % 10}", gid=f"eq24:{name}", label=name, markersize=7)
+        if many_b:
+            for r, v in zip(mine, x, strict=True):
+                ax.annotate(f"B={r['batch']}", (v, min(peak, v * bw)), fontsize="x-small",
+                            xytext=(3, -9), textcoords="offset points")
+    ax.set_ylim(min(min(peak, v * bw) for v in xs) / 3, peak * 3)
+    ax.set_xlabel("arithmetic intensity, Eq. 2.4 (MACs per byte of parameters and "
+                  "activations)")
+    ax.set_ylabel("attainable performance (MACs per cycle)")
+    ax.set_title("Each layer at its Eq. 2.4 intensity, on the roof")
+    _legend_right(ax)
+    ax.set_label("roofline")
+    cfg = doc.get("config", {}).get("name", "?")
+    fig.suptitle(f"Roofline of the theoretical metrics under {cfg}'s roofs "
+                 f"({rows[0]['dtype_bytes']}-byte elements)")
+    return fig
+
+
 # ---------------------------------------------------------------- choose, draw, write
 
 
 def figure(doc: dict):
     """The figure of any result document."""
+    if "network" in doc and "configs" in doc:
+        return network_compare_figure(doc)
     if "network" in doc:
         return network_figure(doc)
     if "rows" in doc and "layer" in doc:
         return compare_figure(doc)
+    if "rows" in doc and "roofline" in doc:
+        return metrics_figure(doc)
     if "rows" in doc:
         return study_figure(doc)
     return run_figure(doc)

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .accounting import KINDS_3C
+from .accounting import KINDS_3C, network_total_row
 from .errors import SimcacheError
 from .outfile import atomic_output
 
@@ -781,27 +781,67 @@ def network_table(rows: list[dict], totals: dict, compact: int = FULL) -> Table:
     return table
 
 
-def network_total_row(rows: list[dict], totals: dict) -> dict:
-    """The network CSV's last row: the sums, under the layer rows' column names."""
-    batches = {r["batch"] for r in rows}
-    mins = totals.get("min_dram_bytes")
-    return {
-        "name": "total", "batch": batches.pop() if len(batches) == 1 else None,
-        "macs": totals["macs"], "accesses": totals["accesses"], "cycles": totals["cycles"],
-        "cycles_share": 1.0 if totals["cycles"] else 0.0,
-        "energy_pj_low": totals["energy_pj"]["low"], "energy_pj_high": totals["energy_pj"]["high"],
-        "energy_share": 1.0 if totals["energy_pj"]["high"] else 0.0,
-        "dram_bytes": totals["dram_bytes"], "min_dram_bytes": mins,
-        "amplification": totals["dram_bytes"] / mins if mins else None,
-    }
-
-
 def network_csv(rows: list[dict], totals: dict) -> str:
     """A row per simulated layer, then a `total` row (sums of MACs, accesses, cycles,
     energy and DRAM bytes; traffic over the layers' minimum). Columns as the layer rows'."""
     total = network_total_row(rows, totals)
     columns = tuple(dict.fromkeys(k for r in rows for k in r)) or tuple(total)
     return rows_to_csv(rows + [{k: v for k, v in total.items() if k in columns}], columns)
+
+
+def network_compare_table(rows: list[dict], totals: list[dict], compact: int = FULL) -> Table:
+    """A row per layer and a total row; for cycles, energy and DRAM traffic a column per
+    config, side by side, each after the first with its ratio to the first."""
+    unit, uname, bunit, bname = network_units({
+        "energy_pj": {"high": max((t["energy_pj_high"] for t in totals), default=0.0)},
+        "dram_bytes": max((t["dram_bytes"] for t in totals), default=0)})
+    names = [t["config"] for t in totals]
+    table = Grid(keys=2)
+    for k, head in enumerate(("\nlayer", "\ntype", "\nMACs")):
+        table.add_column(head, justify="left" if k < 2 else "right")
+    what = (("cycles", "cycles", "cycles_ratio", lambda r: count(r["cycles"], compact)),
+            (f"energy {uname}", "energy", "energy_ratio_high",
+             lambda r: network_energy_cell(r["energy_pj_low"], r["energy_pj_high"], unit,
+                                           compact)),
+            (f"DRAM {bname}", "dram", "dram_ratio", lambda r: fmt_sig(r["dram_bytes"] / bunit)))
+    for head, _, _, _ in what:
+        for name in names:
+            table.add_column(f"{head}\n{name}", justify="right")
+
+    def cells(entries: list[dict]) -> list[str]:
+        out = []
+        for _, _, ratio, show in what:
+            out += [show(e) if k == 0 or e[ratio] is None else f"{show(e)} ({e[ratio]:,.2f}×)"
+                    for k, e in enumerate(entries)]
+        return out
+
+    for r in rows:
+        table.add_row(r["name"], _short_type(r), count(r["macs"], compact), *cells(r["configs"]))
+    table.add_row("total", "", count(totals[0]["macs"], compact) if totals else "",
+                  *cells(totals), style="bold")
+    return table
+
+
+def network_compare_csv(rows: list[dict], totals: list[dict]) -> str:
+    """A row per (layer, config): the layer's columns, then the config's; then a `total`
+    row per config."""
+    flat = [{**{k: v for k, v in r.items() if k != "configs"}, **e}
+            for r in rows for e in r["configs"]]
+    ends = [{"name": t["name"], "batch": t["batch"], "macs": t["macs"],
+             **{k: v for k, v in t.items() if k not in ("name", "batch", "macs", "path")}}
+            for t in totals]
+    columns = tuple(dict.fromkeys(k for r in flat + ends for k in r))
+    return rows_to_csv(flat + ends, columns)
+
+
+def network_compare_footer(result_totals: list[dict], skipped: list[dict],
+                           descriptions: list[str]) -> list[str]:
+    first = result_totals[0]["config"] if result_totals else "?"
+    lines = [f"{len(skipped)} layers skipped (not loop nests); ratios (×) are to {first}; "
+             "each layer starts with cold caches; types: convKxK spatial, 1x1 pointwise, "
+             "dwKxK depthwise, groupKxK, sepK separable, fc"]
+    lines += [f"{t['config']}: {d}" for t, d in zip(result_totals, descriptions, strict=True)]
+    return lines
 
 
 def network_footer(rows: list[dict], totals: dict, skipped: list[dict]) -> list[str]:

@@ -7,6 +7,19 @@ import numpy as np
 from simcache.config import Hierarchy
 from simcache.engine import State
 
+# a network of three simulated layers (a spatial, a pointwise, an fc) and two skipped ones
+TINY_NET = """\
+name: tiny
+source: test
+input: {channels: 4, size: 8}
+layers:
+  - {name: first_conv, type: spatial, M: 4, N: 8, F: 8, K: 3}
+  - {name: relu, type: relu}
+  - {name: squeeze, type: pointwise, M: 8, N: 4, F: 8}
+  - {name: pool, type: globalavgpool}
+  - {name: fc, type: fc, M: 4, N: 10}
+"""
+
 
 def hierarchy(specs: list[dict], seed: int = 1) -> Hierarchy:
     """A Hierarchy from naive-style level dicts (size, line, ways, policy, write flags)."""

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from helpers import cli_output  # noqa: E402
+from helpers import TINY_NET, cli_output  # noqa: E402
 from simcache import api, plots  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
@@ -21,17 +21,6 @@ THESIS = str(ROOT / "configs" / "thesis.yaml")
 SMALL = {"F": 6, "M": 4, "N": 4}
 SMALL_FLAGS = ["-F", "6", "-M", "4", "-N", "4"]
 
-TINY_NET = """\
-name: tiny
-source: test
-input: {channels: 4, size: 8}
-layers:
-  - {name: first_conv, type: spatial, M: 4, N: 8, F: 8, K: 3}
-  - {name: relu, type: relu}
-  - {name: squeeze, type: pointwise, M: 8, N: 4, F: 8}
-  - {name: pool, type: globalavgpool}
-  - {name: fc, type: fc, M: 4, N: 10}
-"""
 
 
 def panels(fig) -> dict:
@@ -70,7 +59,7 @@ def test_run_figure_plots_the_documents_numbers(run_doc):
     doc = run_doc
     fig = plots.run_figure(doc)
     p = panels(fig)
-    assert set(p) == {"hit_rate", "cycles", "energy", "three_c"}
+    assert set(p) == {"hit_rate", "cycles", "energy", "three_c", "roofline"}
     caches = [lv for lv in doc["levels"] if "geometry" in lv]
     names = [lv["name"] for lv in doc["levels"]]
 
@@ -120,9 +109,9 @@ def test_run_figure_plots_the_documents_numbers(run_doc):
     assert "depthwise" in title and "thesis" in title and f"{doc['totals']['cycles']:,}" in title
 
 
-def test_run_figure_without_3c_has_three_panels():
+def test_run_figure_without_3c_has_no_3c_panel():
     doc = api.simulate(THESIS, "pointwise", **SMALL).to_dict()
-    assert set(panels(plots.run_figure(doc))) == {"hit_rate", "cycles", "energy"}
+    assert set(panels(plots.run_figure(doc))) == {"hit_rate", "cycles", "energy", "roofline"}
 
 
 def test_study_figure_lines_against_batch():
@@ -131,8 +120,11 @@ def test_study_figure_lines_against_batch():
     fig = plots.study_figure(doc)
     p = panels(fig)
     caches = [lv["name"] for lv in doc["runs"][0]["levels"] if "geometry" in lv]
-    assert set(p) == {f"hit_rate_{k + 1}" for k in range(len(caches))} | {"dram_bytes_per_mac"}
+    assert set(p) == {f"hit_rate_{k + 1}" for k in range(len(caches))} | {
+        "dram_bytes_per_mac", "roofline"}  # the roofline: tests/test_roofline.py
     for key, ax in p.items():
+        if key == "roofline":
+            continue
         scale = 100 if key.startswith("hit_rate") else 1
         lines = {ln.get_label(): ln for ln in ax.get_lines()}
         assert list(lines) == ["depthwise", "fc"]
@@ -323,11 +315,6 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch, run_doc):
         plots.plot(run_doc, target)
     assert info.value.problems == [f"--plot: {target}: No space left on device"]
     assert list(tmp_path.iterdir()) == []
-
-
-def test_metrics_has_no_plot(capsys):
-    code, _, err = cli_output(capsys, "metrics", "--plot", "x.png")
-    assert code == 2 and "No such option: --plot" in err
 
 
 def test_replay_draws_a_run_without_macs(capsys, tmp_path):
