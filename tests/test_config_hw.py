@@ -330,3 +330,18 @@ def test_thesis_gives_no_clock():
     """The document gives no clock and no bandwidths: the config does not invent them."""
     h = load_hierarchy(CONFIGS / "thesis.yaml")
     assert h.clock is None and h.bandwidths() == [None] * 5
+
+
+def test_a_sweep_may_override_the_new_fields_of_a_config_that_cites_each_figure():
+    """mobile_soc cites its figures one by one and gives no prefetch: an axis that sets one
+    is its own source, so the point validates instead of failing 'no source for prefetch'."""
+    from simcache.sweep import TOP_FIELDS, _override
+
+    h = load_hierarchy(CONFIGS / "mobile_soc.yaml")
+    assert {"clock", "macs_per_cycle"} <= set(TOP_FIELDS)
+    g = _override(h, {"L1D.prefetch": "tagged", "L1D.prefetch_distance": 2, "clock": "1 GHz",
+                      "LPDDR4X.bandwidth": "8 GB/s"})
+    assert (g.levels[1].prefetch, g.levels[1].prefetch_distance, g.clock) == ("tagged", 2, 1.0)
+    assert g.bandwidths()[-1] == pytest.approx(8.0)
+    assert g.levels[1].source["prefetch"] == "sweep axis L1D.prefetch"
+    assert h.levels[1].prefetch == "none"  # the loaded config is unchanged
