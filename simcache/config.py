@@ -15,6 +15,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
@@ -24,6 +26,7 @@ from .errors import SimcacheError
 from .yamlfile import read_yaml
 
 __all__ = [
+    "Bandwidth",
     "CacheLevel",
     "ConfigError",
     "Geometry",
@@ -38,6 +41,16 @@ class ConfigError(SimcacheError):
     """One or more problems, each already formatted as one line."""
 
 
+class FieldProblems(ValueError):
+    """Problems found by a validator that sees several fields (a hierarchy's levels), each
+    with the location of the field it names, relative to the model that raised it:
+    `validation_problems` reports one line per item at that field's line of the file."""
+
+    def __init__(self, items: list[tuple[tuple, str]]):
+        self.items = items
+        super().__init__("; ".join(f"{_loc_path(loc)}: {msg}" for loc, msg in items))
+
+
 # ---------------------------------------------------------------- limits (docs/model.md)
 
 MAX_LEVELS = 16  # cache levels; main memory comes on top
@@ -48,6 +61,11 @@ MAX_LATENCY = 1 << 32  # cycles
 MAX_MAC_CYCLES = 1e6
 MAX_ENERGY_PJ = 1e12  # 1 J per 64-bit access: energies × counts stay finite
 MAX_SEED = (1 << 64) - 1  # the random policy's xorshift state is 64 bits, and never 0
+MAX_CLOCK_GHZ = 10.0  # a core clock above 10 GHz is a typo (MHz for GHz), not a chip
+MAX_MACS_PER_CYCLE = 1e6
+MAX_BANDWIDTH = 1e6  # bytes per cycle of one level
+MAX_RATE = 1e16  # bytes per second (10 PB/s) before the clock turns it into B/cycle
+MAX_PREFETCH_DISTANCE = 1 << 16  # lines
 MAX_NAME = 64
 MAX_TEXT = 4000
 
@@ -190,6 +208,109 @@ def _parse_energy(value: Any) -> tuple[float, float]:
     return (v, v)
 
 
+_CLOCK_UNITS = {"ghz": 1.0, "mhz": 1e-3, "khz": 1e-6, "hz": 1e-9}
+_NUMBER = r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+
+
+def _finite_number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"expected {what}, got {short(value)}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"must be a finite number, got {short(value)}")
+    return v
+
+
+def _parse_clock(value: Any) -> float:
+    """GHz from a number (GHz) or a string such as '2.84 GHz', '480 MHz'."""
+    what = "a clock such as 2.84 (GHz), '2.84 GHz' or '480 MHz'"
+    if isinstance(value, str):
+        m = re.fullmatch(rf"\s*({_NUMBER})\s*([A-Za-z]+)\s*", value) if len(value) <= 40 else None
+        if not m or m.group(2).lower() not in _CLOCK_UNITS:
+            raise ValueError(f"expected {what}, got {short(value)}")
+        v = float(m.group(1)) * _CLOCK_UNITS[m.group(2).lower()]
+    else:
+        v = _finite_number(value, what)
+    if not math.isfinite(v) or not v > 0:
+        raise ValueError(f"must be positive, got {short(value)}")
+    if v > MAX_CLOCK_GHZ:
+        raise ValueError(f"at most {MAX_CLOCK_GHZ:g} GHz, got {short(value)}")
+    return v
+
+
+def _macs_per_cycle(value: Any) -> float:
+    v = _finite_number(value, "a number of MACs per cycle such as 8")
+    if not v > 0:
+        raise ValueError(f"must be positive, got {short(value)}")
+    if v > MAX_MACS_PER_CYCLE:
+        raise ValueError(f"at most {MAX_MACS_PER_CYCLE:g}, got {short(value)}")
+    return v
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    """A level's bandwidth as the config gives it: bytes per cycle, or bytes per second
+    (which the hierarchy's clock turns into bytes per cycle)."""
+
+    value: float
+    per: Literal["cycle", "s"]
+
+    def per_cycle(self, clock_ghz: float | None) -> float:
+        """Bytes per core cycle; a rate needs the clock (GHz)."""
+        if self.per == "cycle":
+            return self.value
+        if clock_ghz is None:
+            raise ValueError("a bandwidth in bytes per second needs the config's clock")
+        return self.value / (clock_ghz * 1e9)
+
+    def __str__(self) -> str:  # parses back to the same value (sweeps dump and reload)
+        return f"{self.value!r} B/{self.per}"
+
+
+# decimal prefixes as in memory data sheets (DDR4-3200: 8 B x 3.2 GT/s = 25.6 GB/s),
+# binary ones only when written as such (GiB/s)
+_RATE_PREFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+                "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
+_BANDWIDTH = re.compile(rf"\s*(-?{_NUMBER})\s*([A-Za-z]*)\s*/\s*([A-Za-z]+)\s*")
+
+
+def _parse_bandwidth(value: Any) -> Bandwidth:
+    """'64 B/cycle' or a bare number (bytes per cycle), or a rate such as '34.1 GB/s'."""
+    what = "a bandwidth such as 64 (B/cycle), '64 B/cycle' or '34.1 GB/s'"
+    if isinstance(value, Bandwidth):
+        return value
+    if isinstance(value, str):
+        m = _BANDWIDTH.fullmatch(value) if len(value) <= 40 else None
+        if not m:
+            raise ValueError(f"expected {what}, got {short(value)}")
+        num, unit, per = float(m.group(1)), m.group(2), m.group(3)
+        if unit.endswith("b") and unit[:-1] in _RATE_PREFIX:
+            raise ValueError(f"{short(value)} is in bits; a bandwidth is in bytes (B), "
+                             f"such as '34.1 GB/s'")
+        if per.lower() in ("cycle", "cycles", "clk") and unit == "B":
+            bw = Bandwidth(num, "cycle")
+        elif per == "s" and unit.endswith("B") and unit[:-1] in _RATE_PREFIX:
+            bw = Bandwidth(num * _RATE_PREFIX[unit[:-1]], "s")
+        else:
+            raise ValueError(f"expected {what} (units B/cycle, B/s, kB/s, MB/s, GB/s, TB/s "
+                             f"= 1000-based, KiB/s ... TiB/s = 1024-based), got {short(value)}")
+    else:
+        bw = Bandwidth(_finite_number(value, what), "cycle")
+    if not math.isfinite(bw.value) or not bw.value > 0:
+        raise ValueError(f"must be positive, got {short(value)}")
+    limit = MAX_BANDWIDTH if bw.per == "cycle" else MAX_RATE
+    if bw.value > limit:
+        raise ValueError(f"at most {limit:g} B/{bw.per}, got {short(value)}")
+    return bw
+
+
+def _prefetch_distance(value: Any) -> int:
+    n = whole(value, "a whole number of lines")
+    if not 1 <= n <= MAX_PREFETCH_DISTANCE:
+        raise ValueError(f"must be from 1 to {MAX_PREFETCH_DISTANCE} lines, got {n}")
+    return n
+
+
 def _positive_size(value: Any, limit: int = MAX_LEVEL_SIZE) -> int:
     n = parse_size(value)
     if n <= 0:
@@ -217,6 +338,12 @@ Latency = Annotated[int, BeforeValidator(_parse_latency)]
 Flag = Annotated[bool, Field(strict=True)]
 Energy = Annotated[tuple[float, float], BeforeValidator(_parse_energy)]
 Source = str | dict[str, str]
+Clock = Annotated[float, BeforeValidator(_parse_clock)]
+MacsPerCycle = Annotated[float, BeforeValidator(_macs_per_cycle)]
+BandwidthField = Annotated[Bandwidth, PlainValidator(_parse_bandwidth), PlainSerializer(str)]
+Prefetch = Literal["none", "always", "miss", "tagged"]
+PrefetchDistance = Annotated[int, BeforeValidator(_prefetch_distance)]
+Inclusion = Literal["nine", "inclusive", "exclusive"]
 
 
 class _Strict(BaseModel):
@@ -224,13 +351,17 @@ class _Strict(BaseModel):
 
 
 def _check_sources(model: BaseModel, figures: tuple[str, ...]) -> None:
-    """`source` is a string for all figures, or a mapping that covers each figure given."""
+    """`source` is a string for all figures, or a mapping that covers each figure given: a
+    required figure, or an optional one whose value is not its default (`prefetch: none`,
+    `inclusion: nine` and an absent bandwidth need no citation)."""
     src = model.source  # type: ignore[attr-defined]
     if isinstance(src, str):
         if not src.strip():
             raise ValueError("source: must name where the figures come from")
         return
-    given = [f for f in figures if getattr(model, f) is not None]
+    fields = type(model).model_fields
+    given = [f for f in figures
+             if fields[f].is_required() or getattr(model, f) != fields[f].default]
     unknown = sorted(set(src) - set(type(model).model_fields))
     if unknown:
         raise ValueError(f"source: {', '.join(unknown)} is not a field of this entry")
@@ -252,6 +383,11 @@ class CacheLevel(_Strict):
     latency: Latency
     energy: Energy = Field(description="pJ per 64-bit access (reads, and writes by default)")
     write_energy: Energy | None = None
+    bandwidth: BandwidthField | None = Field(
+        default=None, description="bytes per cycle between this level and the one above")
+    prefetch: Prefetch = "none"
+    prefetch_distance: PrefetchDistance = 1
+    inclusion: Inclusion = "nine"
     source: Source
 
     @field_validator("line", mode="before")
@@ -289,8 +425,34 @@ class CacheLevel(_Strict):
         if line * ways > self.size:
             raise ValueError(f"size {self.size} B is smaller than one set of "
                              f"{line * ways} B")
-        _check_sources(self, ("size", "line", "ways", "latency", "energy", "write_energy"))
+        problems: list[tuple[tuple, str]] = []
+        if self.prefetch_distance != 1 and self.prefetch == "none":
+            problems.append((("prefetch_distance",),
+                             f"{self.prefetch_distance} lines needs a prefetch policy "
+                             f"(always, miss or tagged); prefetch is none"))
+        if self.prefetch != "none" and self.line == "element":
+            problems.append((("prefetch",), "a register file (line: element) has no "
+                                            "prefetcher; prefetch must be none"))
+        if self.prefetch != "none" and self.inclusion == "exclusive":
+            problems.append((("prefetch",), "an exclusive level is filled only by the victims "
+                                            "of the level above; prefetch must be none"))
+        if problems:
+            raise FieldProblems(problems)
+        _check_sources(self, ("size", "line", "ways", "latency", "energy", "write_energy",
+                              "bandwidth", "prefetch", "prefetch_distance", "inclusion"))
         return self
+
+
+_NOT_FOR_MEMORY = {
+    "prefetch": "main memory has no lines to prefetch; give prefetch to a cache level",
+    "prefetch_distance": "main memory has no lines to prefetch; give prefetch_distance to a "
+                         "cache level",
+    "inclusion": "main memory holds every line; inclusion is a property of cache levels",
+}
+
+
+def _not_for_memory(value: Any, info: Any) -> Any:
+    raise ValueError(_NOT_FOR_MEMORY[info.field_name])
 
 
 class MemoryLevel(_Strict):
@@ -301,11 +463,18 @@ class MemoryLevel(_Strict):
     latency: Latency
     energy: Energy
     write_energy: Energy | None = None
+    bandwidth: BandwidthField | None = Field(
+        default=None, description="bytes per cycle between memory and the last cache level")
+    # keys a cache level takes and memory refuses with a reason (never stored or dumped)
+    prefetch: Annotated[Any, BeforeValidator(_not_for_memory)] = Field(None, exclude=True)
+    prefetch_distance: Annotated[Any, BeforeValidator(_not_for_memory)] = Field(
+        None, exclude=True)
+    inclusion: Annotated[Any, BeforeValidator(_not_for_memory)] = Field(None, exclude=True)
     source: Source
 
     @model_validator(mode="after")
     def _sources(self) -> MemoryLevel:
-        _check_sources(self, ("size", "latency", "energy", "write_energy"))
+        _check_sources(self, ("size", "latency", "energy", "write_energy", "bandwidth"))
         return self
 
 
@@ -317,6 +486,9 @@ class Hierarchy(_Strict):
     source: Source
     mac_cycles: Cycles = Field(description="cycles per multiply-accumulate")
     mac_energy: Energy = Field(description="pJ per multiply-accumulate")
+    clock: Clock | None = Field(default=None, description="core clock, GHz")
+    macs_per_cycle: MacsPerCycle | None = Field(
+        default=None, description="peak multiply-accumulates per cycle (SIMD lanes x FMA units)")
     seed: Annotated[int, BeforeValidator(_seed)] = Field(
         default=1, description="seed of the random replacement policy")
     levels: list[CacheLevel] = Field(max_length=MAX_LEVELS)
@@ -337,8 +509,72 @@ class Hierarchy(_Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"level names must be unique; repeated: {', '.join(dup)}")
-        _check_sources(self, ("mac_cycles", "mac_energy"))
+        _check_sources(self, ("mac_cycles", "mac_energy", "clock", "macs_per_cycle"))
+        problems = self._bandwidth_problems() + self._inclusion_problems()
+        if problems:
+            raise FieldProblems(problems)
         return self
+
+    def _bandwidth_problems(self) -> list[tuple[tuple, str]]:
+        out = []
+        where = [(("levels", k), lv) for k, lv in enumerate(self.levels)]
+        for loc, lv in where + [(("memory",), self.memory)]:
+            bw = lv.bandwidth
+            if bw is None or bw.per == "cycle":
+                continue
+            if self.clock is None:
+                out.append(((*loc, "bandwidth"),
+                            f"{lv.name}'s bandwidth is a rate (bytes per second): it needs "
+                            f"the config's clock to become bytes per cycle, or give B/cycle"))
+            elif not 0 < bw.per_cycle(self.clock) <= MAX_BANDWIDTH:
+                out.append(((*loc, "bandwidth"),
+                            f"{lv.name}'s bandwidth is {bw.per_cycle(self.clock):g} B/cycle "
+                            f"at {self.clock:g} GHz; at most {MAX_BANDWIDTH:g} B/cycle"))
+        return out
+
+    def _inclusion_problems(self) -> list[tuple[tuple, str]]:
+        """docs/model.md §2, Inclusion: which inclusive and exclusive levels are refused."""
+        out = []
+        for k, lv in enumerate(self.levels):
+            loc = ("levels", k, "inclusion")
+            # register files (line: element) hold values, not lines: outside inclusion
+            above = [u for u in self.levels[:k] if u.line != "element"]
+            line = 8 if lv.line == "element" else lv.line
+            if lv.inclusion == "inclusive":
+                if not above:
+                    out.append((loc, f"{lv.name} is inclusive but has no cache level above "
+                                     f"it to include (register files are outside inclusion)"))
+                for u in above:
+                    if u.size > lv.size:
+                        out.append((loc, f"inclusive {lv.name} ({lv.size:,} B) is smaller "
+                                         f"than {u.name} ({u.size:,} B) above it, so it "
+                                         f"cannot hold all of {u.name}'s lines"))
+                    if u.line > line:
+                        out.append((loc, f"inclusive {lv.name}'s line ({line} B) is shorter "
+                                         f"than {u.name}'s ({u.line} B) above it; an "
+                                         f"inclusive level's line is at least every line "
+                                         f"above it"))
+            elif lv.inclusion == "exclusive":
+                if k == 0 or self.levels[k - 1].line == "element":
+                    out.append((loc, f"exclusive {lv.name} needs a cache level directly "
+                                     f"above it, whose victims fill it"))
+                    continue
+                u = self.levels[k - 1]
+                if u.line != lv.line:
+                    out.append((loc, f"exclusive {lv.name}'s line ({line} B) differs from "
+                                     f"{u.name}'s ({u.line} B) directly above it; victims "
+                                     f"move whole lines"))
+                if not u.write_back:
+                    out.append((loc, f"exclusive {lv.name} is below write-through {u.name}, "
+                                     f"which would forward writes of lines it holds; the "
+                                     f"level above an exclusive one is write-back"))
+        return out
+
+    def bandwidths(self) -> list[float | None]:
+        """Bytes per cycle of each level, memory last; None where the config gives none.
+        A rate (B/s) is divided by the clock (validated: a rate comes with a clock)."""
+        return [None if lv.bandwidth is None else lv.bandwidth.per_cycle(self.clock)
+                for lv in [*self.levels, self.memory]]
 
     @property
     def level_names(self) -> list[str]:
@@ -415,14 +651,18 @@ def validation_problems(err: ValidationError, where: str = "", root: yaml.Node |
     """One line per problem: `where:line: field.path: message`, deduplicated."""
     lines: list[str] = []
     for e in err.errors():
-        path = _loc_path(e["loc"])
-        if rename:
-            path = rename.get(path, path)
-        line = _node_line(root, e["loc"]) if root is not None else None
-        prefix = f"{where}:{line}: " if where and line else (f"{where}: " if where else "")
-        text = f"{prefix}{path}: {_message(e)}" if path else f"{prefix}{_message(e)}"
-        if text not in lines:
-            lines.append(text)
+        cause = e.get("ctx", {}).get("error")
+        items = ([{**e, "loc": (*e["loc"], *loc), "msg": msg} for loc, msg in cause.items]
+                 if isinstance(cause, FieldProblems) else [e])
+        for item in items:
+            path = _loc_path(item["loc"])
+            if rename:
+                path = rename.get(path, path)
+            line = _node_line(root, item["loc"]) if root is not None else None
+            prefix = f"{where}:{line}: " if where and line else (f"{where}: " if where else "")
+            text = f"{prefix}{path}: {_message(item)}" if path else f"{prefix}{_message(item)}"
+            if text not in lines:
+                lines.append(text)
     return lines
 
 

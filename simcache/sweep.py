@@ -45,7 +45,7 @@ LAYER_AXES = ("preset", "B", "batch", *DIMS, "stride", "padding",
 NETWORK_AXES = ("B", "batch", "padding", "order", "dtype_bytes")
 RUN_AXES = ("config", "layer", "network", "three_c")
 # hierarchy fields an axis may override: top-level ones by name, level ones as LEVEL.FIELD
-TOP_FIELDS = ("mac_cycles", "mac_energy", "seed")
+TOP_FIELDS = ("mac_cycles", "mac_energy", "seed", "clock", "macs_per_cycle")
 LEVEL_FIELDS = tuple(f for f in CacheLevel.model_fields if f not in ("name", "source"))
 MEMORY_FIELDS = tuple(f for f in MemoryLevel.model_fields if f not in ("name", "source"))
 
@@ -256,15 +256,23 @@ def _override(h: Hierarchy, values: dict[str, Any]) -> Hierarchy:
         return h
     data = h.model_dump()
     names = [lv["name"] for lv in data["levels"]]
+
+    def put(entry: dict, fld: str, v: Any) -> None:
+        entry[fld] = v
+        # a config citing its figures one by one must cite this one too: the sweep is its
+        # source (an optional figure such as prefetch or write_energy may have had none)
+        if isinstance(entry.get("source"), dict) and fld != "source":
+            entry["source"] = {**entry["source"], fld: f"sweep axis {key}"}
+
     for key, v in changes.items():
         if "." not in key:
-            data[key] = v
+            put(data, key, v)
             continue
         level, _, fld = key.partition(".")
         if level in ("memory", data["memory"]["name"]):
-            data["memory"][fld] = v
+            put(data["memory"], fld, v)
         elif level in names:
-            data["levels"][names.index(level)][fld] = v
+            put(data["levels"][names.index(level)], fld, v)
         else:
             raise SimcacheError([f"{key}: config {h.name} has no level {level!r} (its levels: "
                                  f"{', '.join(names)}, memory)"])

@@ -24,7 +24,7 @@ def test_bad_sizes(text):
         parse_size(text)
 
 
-@pytest.mark.parametrize("name", ["thesis", "mobile_soc", "server"])
+@pytest.mark.parametrize("name", ["thesis", "mobile_soc", "server", "cortex_m7", "rpi4", "zen4"])
 def test_shipped_configs_load_and_cite_every_figure(name):
     h = load_hierarchy(CONFIGS / f"{name}.yaml")
     for lv in list(h.levels) + [h.memory]:
