@@ -190,13 +190,18 @@ def roofline(hierarchy: Hierarchy, geometry: list[Geometry], element: int = 4) -
     without caches) per memory latency, the rate at which the blocking model of §4 moves
     lines when every access misses."""
     mem = hierarchy.memory
-    out = {"peak_macs_per_cycle": 1.0 / hierarchy.mac_cycles,
-           "peak_source": f"config: mac_cycles = {hierarchy.mac_cycles:g}",
-           "memory": mem.name}
-    given = getattr(mem, "bandwidth", None)  # issue 15 adds it
+    peak = getattr(hierarchy, "macs_per_cycle", None)
+    if peak is not None:
+        out = {"peak_macs_per_cycle": float(peak),
+               "peak_source": f"config: macs_per_cycle = {peak:g}", "memory": mem.name}
+    else:
+        out = {"peak_macs_per_cycle": 1.0 / hierarchy.mac_cycles,
+               "peak_source": f"config: mac_cycles = {hierarchy.mac_cycles:g} (no "
+               "macs_per_cycle)", "memory": mem.name}
+    given = hierarchy.bandwidths()[-1] if hasattr(hierarchy, "bandwidths") else None
     if given is not None:
         out.update(bandwidth_bytes_per_cycle=float(given), bandwidth_assumed=False,
-                   bandwidth_source=f"config: {mem.name} bandwidth = {float(given):g} "
+                   bandwidth_source=f"config: {mem.name} bandwidth = {float(given):.4g} "
                    "B/cycle")
     else:
         line = geometry[-1].line if geometry else element

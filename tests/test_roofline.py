@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -30,7 +29,7 @@ def test_peak_is_the_configs_mac_rate_and_bandwidth_an_assumption():
     h = hierarchy(SPECS).model_copy(update={"mac_cycles": 4})
     roof = roofline(h, h.geometry(4))
     assert roof["peak_macs_per_cycle"] == 0.25
-    assert roof["peak_source"] == "config: mac_cycles = 4"
+    assert roof["peak_source"] == "config: mac_cycles = 4 (no macs_per_cycle)"
     # one 16-byte line per 100-cycle memory access
     assert roof["bandwidth_bytes_per_cycle"] == 16 / 100
     assert roof["bandwidth_assumed"] is True
@@ -44,16 +43,18 @@ def test_without_caches_the_assumption_moves_an_element():
     assert roofline(h, h.geometry(2), 2)["bandwidth_bytes_per_cycle"] == 2 / 100
 
 
-def test_a_bandwidth_the_config_gives_is_used():
-    """Issue 15 adds `bandwidth` to configs; a memory that has one is not assumed."""
-    h = hierarchy(SPECS)
-    given = SimpleNamespace(mac_cycles=2, memory=SimpleNamespace(
-        name="HBM", latency=100, bandwidth=8.0))
-    roof = roofline(given, h.geometry(4))
+def test_a_bandwidth_and_peak_the_config_gives_are_used():
+    """A memory with a bandwidth is not assumed; macs_per_cycle is the peak."""
+    data = hierarchy(SPECS).model_dump()
+    data["memory"].update(name="HBM", bandwidth="8 B/cycle")
+    data["macs_per_cycle"] = 2
+    h = type(hierarchy(SPECS)).model_validate(data)
+    roof = roofline(h, h.geometry(4))
     assert roof["bandwidth_bytes_per_cycle"] == 8.0 and roof["bandwidth_assumed"] is False
     assert roof["memory"] == "HBM"
     assert roof["bandwidth_source"].startswith("config:")
-    assert roof["peak_macs_per_cycle"] == 0.5
+    assert roof["peak_macs_per_cycle"] == 2.0
+    assert roof["peak_source"] == "config: macs_per_cycle = 2"
 
 
 def test_every_run_document_carries_its_roofs():
@@ -162,7 +163,9 @@ def test_metrics_plot_puts_each_layer_on_the_roof(capsys, tmp_path):
     assert doc["config"]["name"] == "mobile_soc"
     roof = doc["roofline"]
     assert roof == api.roofline("mobile_soc")["roofline"]
-    assert roof["bandwidth_bytes_per_cycle"] == 64 / 352  # mobile_soc: 64 B, 352 cycles
+    # mobile_soc: LPDDR4X at 34.1 GB/s and a 2.84 GHz clock
+    assert roof["bandwidth_bytes_per_cycle"] == pytest.approx(34.1 / 2.84)
+    assert roof["bandwidth_assumed"] is False
     fig = plots.figure(doc)
     ax = panel(fig)
     peak, bw = roof["peak_macs_per_cycle"], roof["bandwidth_bytes_per_cycle"]
