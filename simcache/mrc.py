@@ -450,3 +450,83 @@ def measure(hierarchy: Hierarchy, k: int, element_bytes: int, max_lines: int, ma
                   max_lines, max_ways, stacks.hist.copy(),
                   None if stacks.sets == 0 else stacks.shist.copy(),
                   time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------- the result document
+
+
+LRU_NOTE = ("{name} replaces {policy}: the curve is LRU's (a {policy} cache of these sizes "
+            "may miss more or less)")
+
+
+def capacity_points(max_lines: int, marks: Iterable[int]) -> list[int]:
+    """Capacities (lines) of the fully associative curve: 1, 2, 3, 4, 6, 8, 12, ... (two a
+    factor of two), max_lines, and the marks that fit."""
+    out = {max_lines}
+    c = 1
+    while c <= max_lines:
+        out.add(c)
+        if c >= 2 and c + c // 2 <= max_lines:
+            out.add(c + c // 2)
+        c *= 2
+    out.update(m for m in marks if 1 <= m <= max_lines)
+    return sorted(out)
+
+
+def document(curves: Curves, hierarchy: Hierarchy, element_bytes: int,
+             sizes: Iterable[int] = ()) -> dict:
+    """The mrc part of the JSON document (docs/formats.md): the level, its requests, both
+    curves, and the config's cache sizes."""
+    g = curves.level
+    geometry = hierarchy.geometry(element_bytes)
+    sizes = list(sizes)
+    marks = [x.size // g.line for x in geometry if x.size % g.line == 0] + \
+        [s // g.line for s in sizes]
+    req = curves.requests
+
+    def ratio(m: int) -> float | None:
+        return m / req if req else None
+
+    fa = [{"size": c * g.line, "lines": c, "misses": (m := curves.fa_misses(c)),
+           "miss_ratio": ratio(m)} for c in capacity_points(curves.max_lines, marks)]
+    if curves.set_hist is not None:
+        top = curves.max_ways
+    else:  # fully associative: its ways are its lines
+        top = min(curves.max_ways, curves.max_lines)
+    sets = g.sets
+    sa = [{"size": a * sets * g.line, "ways": a, "sets": sets,
+           "misses": (m := curves.set_misses(a)), "miss_ratio": ratio(m)}
+          for a in range(1, top + 1)]
+    return {
+        "level": {"name": g.name, "index": curves.index, "size": g.size, "line": g.line,
+                  "ways": g.ways, "sets": g.sets, "policy": g.policy,
+                  "write_back": g.write_back, "write_allocate": g.write_allocate},
+        "exact": g.policy == "lru",
+        "note": None if g.policy == "lru" else LRU_NOTE.format(name=g.name, policy=g.policy),
+        "requests": req, "reads": curves.reads, "writes": curves.writes,
+        "accesses": curves.accesses,
+        "max_lines": curves.max_lines, "max_ways": top,
+        "beyond": int(curves.hist[curves.max_lines]),
+        "fully_associative": fa,
+        "set_associative": sa,
+        "cache_sizes": [{"name": x.name, "size": x.size, "line": x.line, "ways": x.ways,
+                         "sets": x.sets, "this": k == curves.index}
+                        for k, x in enumerate(geometry)],
+        "sizes_asked": sizes,
+        "seconds": curves.seconds,
+    }
+
+
+def compiled(above: list[Geometry], trace: bool) -> bool:
+    """Whether the kernels a measurement needs are compiled or cached on disk already (the
+    tap loop for this kind of first level, and the stacks); False when unsure."""
+    hashed = engine.hashed_first_level(above)
+    a = np.zeros(1, np.int64)
+    one = np.int64(1)
+    if trace:
+        loop, args = K.RUN_TRACE_TAP[hashed], (a, a, a, a.astype(np.uint8), a.astype(np.int8))
+    else:
+        loop = K.RUN_NEST_TAP[hashed][False]
+        args = (a, a, a, np.zeros((5, 1), np.int64), a, a, 4, -1, -1, a, 0, 1)
+    feed = (a, one, one, one, one, a, a, a, a, a, one, a, a, a, one, a)
+    return engine._cached(loop, args) and engine._cached(_feed, feed)

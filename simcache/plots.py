@@ -479,6 +479,8 @@ def network_figure(doc: dict):
 
 def figure(doc: dict):
     """The figure of any result document."""
+    if "mrc" in doc:
+        return mrc_figure(doc)
     if "network" in doc:
         return network_figure(doc)
     if "rows" in doc and "layer" in doc:
@@ -507,4 +509,63 @@ def plot(doc: dict, path: str | Path, flag: str = "--plot"):
         save(fig, Path(path), flag)
     finally:
         plt.close(fig)
+    return fig
+
+
+# ---------------------------------------------------------------- mrc (miss-ratio curves)
+
+
+def _bytes_label(n: float, _pos: Any = None) -> str:
+    """A capacity in B, KiB, MiB or GiB (powers of two)."""
+    for unit, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= unit:
+            v = n / unit
+            return f"{v:g} {name}" if v == int(v) else f"{v:.3g} {name}"
+    return f"{n:g} B"
+
+
+def mrc_figure(doc: dict):
+    """Miss ratio against capacity (bytes, log2 axis when the sizes span a factor of 30):
+    the fully associative curve (`mrc.fully_associative`) and the one with the level's
+    sets (`mrc.set_associative`), both LRU; a vertical line at every cache size of the
+    config (`mrc.cache_sizes`) inside the axis, the level's own solid."""
+    plt = _matplotlib()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    m = doc["mrc"]
+    g = m["level"]
+    fig, (ax,) = _new(plt, 1, 1, 9.0, 5.2)
+    fa, sa = m["fully_associative"], m["set_associative"]
+    ax.plot([p["size"] for p in fa], [_pct(p["miss_ratio"]) for p in fa], marker="o",
+            markersize=3.5, color="#4477aa", label=f"fully associative LRU, {g['line']} B lines")
+    ax.plot([p["size"] for p in sa], [_pct(p["miss_ratio"]) for p in sa], marker="s",
+            markersize=3.5, linestyle="--", color="#ee6677",
+            label=f"LRU, {g['sets']:,} sets of {g['line']} B lines (1 to {m['max_ways']} ways)")
+    xs = [p["size"] for p in fa + sa]
+    lo, hi = min(xs), max(xs)
+    if _spans_decades(xs):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(LogLocator(base=2))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(FuncFormatter(_bytes_label))
+    top = max([_pct(p["miss_ratio"]) for p in fa + sa if p["miss_ratio"] is not None] or [1])
+    for c in m["cache_sizes"]:
+        if not lo <= c["size"] <= hi:
+            continue
+        own = c["this"]
+        ax.axvline(c["size"], color="#222222" if own else "#999999",
+                   linestyle="-" if own else ":", linewidth=1.6 if own else 1.0)
+        ax.annotate(f"{c['name']} {_bytes_label(c['size'])}" + (" (this level)" if own else ""),
+                    (c["size"], top * 1.02), rotation=90, ha="right", va="top", fontsize=8,
+                    color="#222222" if own else "#666666")
+    ax.set_xlabel("capacity (bytes, log scale)" if ax.get_xscale() == "log" else
+                  "capacity (bytes)")
+    ax.set_ylabel("miss ratio (%)")
+    ax.set_ylim(0, top * 1.05 if top > 0 else 1)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    policy = "" if m["exact"] else f" — {g['name']} is {g['policy']}: LRU's curve"
+    ax.set_title(f"{doc['config']['name']}: miss-ratio curves of {g['name']} "
+                 f"({_bytes_label(g['size'])}, {g['ways']} ways, {g['sets']:,} sets){policy}\n"
+                 f"{_subject(doc)} · {m['requests']:,} requests", fontsize=9)
     return fig

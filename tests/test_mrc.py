@@ -184,3 +184,180 @@ def allocating_case(draw):
 def test_trace_curves_equal_simulations(case, tr):
     specs, k = case
     assert_curves_exact(specs, k, tr, max_lines=12, max_ways=4)
+
+
+# ---------------------------------------------------------------- API, CLI, figure
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from helpers import assert_refused, cli_output  # noqa: E402
+from simcache import api  # noqa: E402
+
+ROOT = Path(__file__).parent.parent
+THESIS = str(ROOT / "configs" / "thesis.yaml")
+SMALL = ["-F", "6", "-M", "4", "-N", "4"]
+
+
+def test_api_curves_equal_simulations_of_the_thesis_config():
+    """simcache.api.mrc on a shipped config: its L1 points at L1's own size, and a few
+    others, equal `run`'s L1 misses with L1 resized."""
+    from simcache.config import Hierarchy, load_hierarchy
+    r = api.mrc(THESIS, "depthwise", level="L1", F=6, M=4, N=4)
+    h = load_hierarchy(THESIS)
+    doc = r.to_dict()["mrc"]
+    assert doc["level"]["name"] == "L1" and doc["exact"] and doc["note"] is None
+    lay = make_layer(type="depthwise", B=1, M=4, N=4, F=6, K=3)
+    fa = {p["lines"]: p for p in r.fully_associative}
+    sa = {p["ways"]: p for p in r.set_associative}
+    assert 512 in fa and 8 in sa  # L1: 32 KiB of 64 B lines, 8 ways
+    for lines, ways in ((1, 1), (4, 2), (512, 8), (100, 3)):
+        for p, change in ((fa.get(lines), dict(size=lines * 64, ways="full")),
+                          (sa.get(ways), dict(size=64 * ways * 64, ways=ways))):
+            if p is None:
+                continue
+            d = h.model_dump()
+            d["levels"][1].update(change)
+            run = engine.simulate(Hierarchy.model_validate(d), lay)
+            c = run.counters[0, 1].sum(axis=0)
+            assert c[K.READS] + c[K.WRITES] == r.requests
+            assert p["misses"] == c[K.READS] + c[K.WRITES] - c[K.READ_HITS] - c[K.WRITE_HITS]
+            assert p["miss_ratio"] == p["misses"] / r.requests
+
+
+def test_cli_json_table_csv(capsys, tmp_path):
+    code, out, err = cli_output(capsys, "mrc", THESIS, "--layer", "depthwise", *SMALL,
+                                "--level", "L2", "-f", "json", "--sizes", "48KiB")
+    assert code == 0, err
+    doc = json.loads(out)
+    m = doc["mrc"]
+    assert m["level"]["name"] == "L2" and m["requests"] > 0
+    assert 48 * 1024 in [p["size"] for p in m["fully_associative"]]
+    assert [c["name"] for c in m["cache_sizes"] if c["this"]] == ["L2"]
+    assert [p["ways"] for p in m["set_associative"]] == list(range(1, m["max_ways"] + 1))
+    code, out, err = cli_output(capsys, "mrc", THESIS, "--layer", "depthwise", *SMALL,
+                                "--level", "L2")
+    assert code == 0, err
+    assert "Miss-ratio curves of L2" in out and "◀ L2*" in out and "◀ L1" in out
+    csv_file = tmp_path / "c.csv"
+    code, out, err = cli_output(capsys, "mrc", THESIS, "--layer", "depthwise", *SMALL,
+                                "--level", "L2", "-o", str(csv_file))
+    assert code == 0, err
+    rows = csv_file.read_text().splitlines()
+    assert rows[0].startswith("curve,size,lines,ways,sets,misses,miss_ratio,mark")
+    assert len(rows) == 1 + len(m["fully_associative"]) + len(m["set_associative"])
+
+
+def test_cli_trace(capsys):
+    code, out, err = cli_output(capsys, "mrc", THESIS, "--trace",
+                                str(ROOT / "traces" / "spatial_f8.din"), "--level", "L1",
+                                "-f", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["trace"]["accesses"] == doc["mrc"]["accesses"] > 0
+
+
+def test_fifo_level_says_the_curve_is_lrus(capsys, tmp_path):
+    cfg = tmp_path / "fifo.yaml"
+    import yaml
+
+    from simcache.config import load_hierarchy
+    d = yaml.safe_load((ROOT / "configs" / "thesis.yaml").read_text())
+    d["levels"][1]["policy"] = "fifo"
+    cfg.write_text(yaml.safe_dump(d))
+    load_hierarchy(cfg)
+    code, out, err = cli_output(capsys, "mrc", str(cfg), "--layer", "depthwise", *SMALL,
+                                "--level", "L1")
+    assert code == 0, err
+    assert "L1 replaces fifo: the curve is LRU's" in out
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--level", "L9"], ["error: --level: no cache level 'L9'"]),
+    (["--level", "DRAM"], ["error: --level: DRAM is main memory"]),
+    ([], ["error: --level: name the cache level"]),
+    (["--level", "L1", "--max-size", "100"], ["error: --max-size: 100 B is not a whole"]),
+    (["--level", "L1", "--sizes", "96,64KiB"], ["error: --sizes: 96 is not a whole"]),
+    (["--level", "L1", "--sizes", "1GiB"], ["error: --sizes: 1,073,741,824 B is larger"]),
+    (["--level", "L1", "--trace", "traces/spatial_f8.din"],
+     ["error: --layer/--trace: give a layer type or a trace file, not both"]),
+])
+def test_bad_input_is_one_line(capsys, tmp_path, args, expect):
+    target = tmp_path / "out.json"
+    code, out, err = cli_output(capsys, "mrc", THESIS, "--layer", "depthwise", *SMALL,
+                                "-o", str(target), *args)
+    assert_refused(code, out, err, expect, target)
+
+
+def test_no_allocate_and_random_levels_are_refused(capsys, tmp_path):
+    import yaml
+    d = yaml.safe_load((ROOT / "configs" / "thesis.yaml").read_text())
+    d["levels"][2]["write_allocate"] = False
+    d["levels"][1]["policy"] = "random"
+    d["levels"][3]["policy"] = "random"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(d))
+    target = tmp_path / "out.json"
+    code, out, err = cli_output(capsys, "mrc", str(cfg), "--layer", "depthwise", *SMALL,
+                                "--level", "L2", "-o", str(target))
+    assert_refused(code, out, err, ["error: --level: L2 does not allocate on a write miss",
+                                    "error: --level: L2: levels above it and at or below"],
+                   target)
+
+
+def test_figure_plots_the_documents_numbers(tmp_path):
+    pytest.importorskip("matplotlib")
+    from simcache import plots
+    doc = api.mrc(THESIS, "depthwise", level="L1", F=6, M=4, N=4).to_dict()
+    m = doc["mrc"]
+    fig = plots.figure(doc)
+    (ax,) = fig.axes
+    lines = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+    fa, sa = m["fully_associative"], m["set_associative"]
+    (fa_line,) = [ln for k, ln in lines.items() if k.startswith("fully associative")]
+    (sa_line,) = [ln for k, ln in lines.items() if k.startswith("LRU, 64 sets")]
+    assert list(fa_line.get_xdata()) == [p["size"] for p in fa]
+    assert list(fa_line.get_ydata()) == pytest.approx([100 * p["miss_ratio"] for p in fa])
+    assert list(sa_line.get_xdata()) == [p["size"] for p in sa]
+    assert list(sa_line.get_ydata()) == pytest.approx([100 * p["miss_ratio"] for p in sa])
+    assert ax.get_xscale() == "log" and "bytes" in ax.get_xlabel()
+    assert "%" in ax.get_ylabel()
+    title = ax.get_title()
+    assert "thesis" in title and "L1" in title and "depthwise" in title
+    # a vertical mark at every cache size inside the axis, the level's own solid
+    marks = {ln.get_xdata()[0]: ln.get_linestyle() for ln in ax.get_lines()
+             if ln.get_label().startswith("_") and len(set(ln.get_xdata())) == 1}
+    lo, hi = min(p["size"] for p in fa + sa), max(p["size"] for p in fa + sa)
+    want = {c["size"]: "-" if c["this"] else ":" for c in m["cache_sizes"]
+            if lo <= c["size"] <= hi}
+    assert marks == want and 32 * 1024 in want
+    texts = [t.get_text() for t in ax.texts]
+    assert "L1 32 KiB (this level)" in texts
+    path = tmp_path / "m.png"
+    plots.plot(doc, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@SETTINGS
+@given(st.lists(st.builds(lvl, st.just(0), st.sampled_from([4, 16, 64]), st.just(1),
+                          st.sampled_from(["lru", "random"]), st.booleans(), st.booleans()),
+                min_size=0, max_size=3),
+       trace())
+def test_records_per_access_bounds_every_access(specs, tr):
+    """What one access sends below the levels above L never exceeds the bound that sizes
+    the tap's buffer (a larger count would stop the run with 'the tap's buffer is full')."""
+    for s in specs:  # one or two sets of two ways: evictions and write-backs are frequent
+        s.update(size=s["line"] * 2 * (1 + (s["line"] == 16)), ways=2)
+    h = hierarchy(specs) if specs else None
+    above = h.geometry(4) if h else []
+    state = mrc.TapState(above, 1, None, K.MAX_ACCESS, 1 << 20)
+    hashed = engine.hashed_first_level(above)
+    row = K.HDR + len(above) * K.NGEO
+    for a, n, w, t in tr:
+        one = [np.array([v], dtype=d) for v, d in ((a, np.int64), (n, np.int64),
+                                                   (w, np.uint8), (t, np.int8))]
+        K.RUN_TRACE_TAP[hashed](state.S, *one)
+        got = int(state.S[row + K.G_FILL])
+        assert got <= mrc.records_per_access(above, n)
+        state.S[row + K.G_FILL] = 0
+        state.S[K.H_GROW] = 0
