@@ -1115,14 +1115,11 @@ def _access_tap(S, top, addr, size, write, tensor):
 
 
 @njit(inline="always")
-def _step_tap(S, top, addr, size, write, tensor, hashed, ccc):
-    """One access of a nest whose requests to main memory are recorded (`_access_tap`)."""
-    return _access_tap(S, top, addr, size, write, tensor)
-
-
-@njit(inline="always")
-def _step(S, top, addr, size, write, tensor, hashed, ccc):
-    """One access of a nest: `_access`, or with classification `_access_ccc`."""
+def _step(S, top, addr, size, write, tensor, hashed, ccc, tap):
+    """One access of a nest: `_access`, with classification `_access_ccc`, or recording
+    what reaches main memory `_access_tap`."""
+    if tap:
+        return _access_tap(S, top, addr, size, write, tensor)
     if ccc:
         return _access_ccc(S, top, addr, size, write, tensor)
     return _access(S, top, addr, size, write, tensor, hashed)
@@ -1195,8 +1192,7 @@ def _loops(hashed, ccc, guarded=False, tap=False):
     (`simcache mrc`), recording what reaches main memory (`_access_tap`), stopping after
     the access or iteration under way when the records are nearly full (H_GROW): the
     trace loop then returns −k (k accesses done), the nest loop the iterations done."""
-    step = _step_tap if tap else _step
-    access_slow = _access_tap if tap else _access_ccc
+    # (only booleans are closed over: Numba's cache key hashes the closure's values)
 
     @njit
     def run_trace(S, addr, size, is_write, tensor):
@@ -1219,7 +1215,11 @@ def _loops(hashed, ccc, guarded=False, tap=False):
                 return largest
             for k in range(addr.shape[0]):
                 n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
-                if access_slow(S, top, addr[k], n, w, t) == QUICK:
+                if tap:
+                    r = _access_tap(S, top, addr[k], n, w, t)
+                else:
+                    r = _access_ccc(S, top, addr[k], n, w, t)
+                if r == QUICK:
                     _quick_add(S, quick, t, w, 1, n)
                 if S[H_GROW]:  # a table of lines seen must grow: stop after this access
                     _fold(S)
@@ -1290,10 +1290,10 @@ def _loops(hashed, ccc, guarded=False, tap=False):
                 inside = inside and idx[nd + k] < limits[k]
             if inside:
                 # read x, read w, read y, write y; quick hits are counted in registers
-                rx = step(S, top, xa, dsize, READ, tx, hashed, ccc)
-                rw = step(S, top, wa, dsize, READ, tw, hashed, ccc)
-                ry = step(S, top, ya, dsize, READ, ty, hashed, ccc)
-                wy = step(S, top, ya, dsize, WRITE, ty, hashed, ccc)
+                rx = _step(S, top, xa, dsize, READ, tx, hashed, ccc, tap)
+                rw = _step(S, top, wa, dsize, READ, tw, hashed, ccc, tap)
+                ry = _step(S, top, ya, dsize, READ, ty, hashed, ccc, tap)
+                wy = _step(S, top, ya, dsize, WRITE, ty, hashed, ccc, tap)
                 qx += rx == QUICK
                 qw += rw == QUICK
                 qry += ry == QUICK

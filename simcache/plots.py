@@ -556,14 +556,21 @@ def mrc_figure(doc: dict):
         ax.axvline(c["size"], color="#222222" if own else "#999999",
                    linestyle="-" if own else ":", linewidth=1.6 if own else 1.0)
         ax.annotate(f"{c['name']} {_bytes_label(c['size'])}" + (" (this level)" if own else ""),
-                    (c["size"], top * 1.02), rotation=90, ha="right", va="top", fontsize=8,
-                    color="#222222" if own else "#666666")
+                    (c["size"], 0.98), xycoords=("data", "axes fraction"), rotation=90,
+                    ha="right", va="top", fontsize=8, color="#222222" if own else "#666666")
     ax.set_xlabel("capacity (bytes, log scale)" if ax.get_xscale() == "log" else
                   "capacity (bytes)")
-    ax.set_ylabel("miss ratio (%)")
-    ax.set_ylim(0, top * 1.05 if top > 0 else 1)
+    ratios = [_pct(p["miss_ratio"]) for p in fa + sa]
+    if _spans_decades(ratios):
+        ax.set_yscale("log")
+        ax.set_ylabel("miss ratio (%, log scale)")
+        ax.set_ylim(min(r for r in ratios if r > 0) / 1.5, top * 1.5)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    else:
+        ax.set_ylabel("miss ratio (%)")
+        ax.set_ylim(0, top * 1.05 if top > 0 else 1)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="lower left", fontsize=8)
     policy = "" if m["exact"] else f" — {g['name']} is {g['policy']}: LRU's curve"
     ax.set_title(f"{doc['config']['name']}: miss-ratio curves of {g['name']} "
                  f"({_bytes_label(g['size'])}, {g['ways']} ways, {g['sets']:,} sets){policy}\n"
