@@ -297,7 +297,8 @@ class TapState(engine.State):
         self.S[self._row + K.G_SETS] = self._cap - reserve
 
     def reserve(self, max_access: int) -> None:  # the stack is made deep enough at first
-        raise AssertionError("TapState: the request stack must not grow")
+        raise RuntimeError("TapState: the request stack must not grow (it would drop the "
+                           "tap's buffer)")
 
     def drain(self, stacks: Stacks) -> int:
         """Feed the records to the stacks and empty the buffer; how many there were."""
