@@ -426,8 +426,64 @@ def bench_memory() -> list[str]:
     return rows
 
 
+# ---------------------------------------------------------------- miss-ratio curves
+
+
+def bench_mrc() -> list[str]:
+    """`simcache mrc` on two early layers, for each level of the thesis hierarchy: CPU
+    time of the stack-distance pass alone (mrc.Stacks.feed) per request of the level, of
+    the whole measurement (the tap kernels over the levels above, and the stacks) per
+    request, and against one plain run of the whole hierarchy (engine.simulate). Best of
+    MRC_REPEAT; default bounds (docs/model.md, Miss-ratio curves)."""
+    from simcache import kernels as K
+    from simcache import mrc
+
+    h = load_hierarchy(CONFIG)
+    spent = [0.0]
+    real_feed = mrc.Stacks.feed
+
+    def timed_feed(self, recs, n):
+        t0 = clock()
+        real_feed(self, recs, n)
+        spent[0] += clock() - t0
+
+    rows = ["| layer (early) | level | max lines, ways | requests | stacks ns/request | "
+            "mrc ns/request | mrc s | plain run s | mrc ÷ run |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    mrc.Stacks.feed = timed_feed
+    try:
+        for kind in ("depthwise", "pointwise"):
+            layer = build_layer(kind, "early")
+            run = min(_cpu(lambda lay=layer: engine.simulate(h, lay)) for _ in range(MRC_REPEAT))
+            for k, g in enumerate(h.geometry(4)):
+                lines, ways = mrc.default_bounds(h, g, h.geometry(4))
+                best_all = best_feed = float("inf")
+                for _ in range(MRC_REPEAT):
+                    spent[0] = 0.0
+                    t0 = clock()
+                    c = mrc.measure(h, k, 4, lines, ways, layer=layer)
+                    best_all = min(best_all, clock() - t0)
+                    best_feed = min(best_feed, spent[0])
+                rows.append(f"| {kind} | {g.name} | {lines:,}, {ways} | {c.requests:,} | "
+                            f"{1e9 * best_feed / c.requests:.0f} | "
+                            f"{1e9 * best_all / c.requests:.0f} | {best_all:.2f} | "
+                            f"{run:.2f} | {best_all / run:.2f}× |")
+    finally:
+        mrc.Stacks.feed = real_feed
+    assert K.RUN_NEST_TAP  # the tap kernels were the ones timed
+    return rows
+
+
+def _cpu(fn) -> float:
+    t0 = clock()
+    fn()
+    return clock() - t0
+
+
+MRC_REPEAT = 3
+
 BENCHES = {"engine": bench_engine, "peers": bench_peers, "memory": bench_memory,
-           "vgg16": bench_vgg16, "replay": bench_replay, "ccc": bench_ccc}
+           "vgg16": bench_vgg16, "replay": bench_replay, "ccc": bench_ccc, "mrc": bench_mrc}
 DEFAULT = ("engine", "peers", "memory", "replay", "ccc")  # vgg16 takes minutes: ask for it by name
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "CompareResult",
     "Counts",
     "ExplainResult",
+    "MrcResult",
     "Energy",
     "Level",
     "NetworkCompareResult",
@@ -67,6 +68,7 @@ __all__ = [
     "load_config",
     "load_model",
     "metrics",
+    "mrc",
     "network",
     "replay",
     "results",
@@ -776,3 +778,134 @@ def results(db: str | Path, *, sweep: str | None = None, where: dict[str, str] |
                 row = {"sweep": p["sweep"], **row}
             rows.append(row)
     return ResultsTable(str(db), rows, axes, known if sweep is None else [sweep])
+
+# ---------------------------------------------------------------- mrc (miss-ratio curves)
+
+
+class MrcResult:
+    """Miss-ratio curves of one cache level from one pass over its requests (`simcache
+    mrc`): `fully_associative` (a dict per capacity: size, lines, misses, miss_ratio) and
+    `set_associative` (per ways: size, ways, sets, misses, miss_ratio), both LRU with the
+    level's line, the second with its sets; `level`, `requests`; `curves` holds the
+    distance histograms (mrc.Curves)."""
+
+    def __init__(self, doc: dict, curves: Any):
+        self._doc = doc
+        m = doc["mrc"]
+        self.level: dict = m["level"]
+        self.requests: int = m["requests"]
+        self.fully_associative: list[dict] = m["fully_associative"]
+        self.set_associative: list[dict] = m["set_associative"]
+        self.curves = curves
+
+    def to_dict(self) -> dict:
+        """The JSON document (docs/formats.md, mrc)."""
+        return self._doc
+
+    def __repr__(self) -> str:
+        return (f"<MrcResult {self.level['name']}: {self.requests} requests, "
+                f"{len(self.fully_associative)} + {len(self.set_associative)} points>")
+
+
+def mrc(config: Hierarchy | str | Path, layer: str | Layer | None = None, *,
+        level: str | None = None, trace: str | Path | None = None,
+        trace_format: str | None = None, skip_bad: bool = False,
+        sizes: Sequence[int | str] = (), max_size: int | str | None = None,
+        max_ways: int | None = None, preset: str | None = None,
+        progress: Progress | None = None, on_start: OnStart | None = None,
+        **dims: Any) -> MrcResult:
+    """The miss ratio of cache level `level` against its capacity, from one pass over the
+    requests that reach it (run phase) in a layer or a trace file: LRU stack distances,
+    exact for a fully associative LRU cache of every size up to `max_size` (default: 4x the
+    level, or the config's largest cache) and for an LRU cache of the level's sets and line
+    with every number of ways up to `max_ways` (default: 4x its ways, at least 16).
+    `sizes`: more capacities for the table (bytes, or '48KiB'). `dims` as for `simulate`;
+    with a trace, only dtype_bytes. docs/model.md, Miss-ratio curves."""
+    from . import mrc as M
+    from .config import parse_size
+
+    def source() -> tuple[Any, Any]:
+        if (layer is None) == (trace is None):
+            raise SimcacheError(["--layer/--trace: give a layer type or a trace file, not "
+                                 f"{'both' if layer is not None else 'neither'}"])
+        if layer is not None:
+            return _one_layer(layer, preset, dims), None
+        given = [k for k in _LAYER_ONLY if dims.get(k) is not None] + (["preset"] if preset
+                                                                       else [])
+        given += [k for k, v in dims.items() if k not in _LAYER_ONLY + ("dtype_bytes",)
+                  and v is not None]
+        if given:
+            raise SimcacheError([f"{g}: a trace has no layer dimensions; drop it"
+                                 for g in dict.fromkeys(given)])
+        if dims.get("dtype_bytes", 4) not in (1, 2, 4, 8):
+            raise SimcacheError([f"--dtype-bytes: {dims['dtype_bytes']} is not 1, 2, 4 or 8"])
+        return None, TraceReader(trace, trace_format, skip_bad)
+
+    def size_of(value: Any, flag: str) -> int:
+        try:
+            n = parse_size(value)
+        except ValueError as exc:
+            raise SimcacheError([f"{flag}: {exc}"]) from None
+        if n < 1:
+            raise SimcacheError([f"{flag}: {value!r} is not a positive size"])
+        return n
+
+    (h, path), (lay, reader) = gather(lambda: load_config(config), source)
+    element = lay.dtype_bytes if lay is not None else dims.get("dtype_bytes", 4)
+    k, = gather(lambda: M.level_index(h, level))
+    geometry = h.geometry(element)
+    g = geometry[k]
+    lines_default, ways_default = M.default_bounds(h, g, geometry)
+
+    def bounds() -> tuple[int, int]:
+        lines = lines_default
+        if max_size is not None:
+            n = size_of(max_size, "--max-size")
+            if n % g.line or not 1 <= n // g.line <= M.MAX_LINES:
+                raise SimcacheError([f"--max-size: {n:,} B is not a whole number of {g.name}'s "
+                                     f"{g.line}-byte lines from 1 to {M.MAX_LINES:,}"])
+            lines = n // g.line
+        ways = ways_default
+        if max_ways is not None:
+            if isinstance(max_ways, bool) or not isinstance(max_ways, int) \
+                    or not 1 <= max_ways <= M.MAX_WAYS:
+                raise SimcacheError([f"--max-ways: {max_ways!r} is not a whole number from 1 "
+                                     f"to {M.MAX_WAYS}"])
+            ways = max_ways
+        return lines, ways
+
+    def asked() -> list[int]:
+        out = []
+        for v in sizes:
+            n = size_of(v, "--sizes")
+            if n % g.line:
+                raise SimcacheError([f"--sizes: {v} is not a whole number of {g.name}'s "
+                                     f"{g.line}-byte lines"])
+            out.append(n)
+        return out
+
+    (lines, ways), extra = gather(bounds, asked)
+    if any(n // g.line > lines for n in extra):
+        raise SimcacheError([f"--sizes: {n:,} B is larger than --max-size ({lines * g.line:,} B)"
+                             for n in extra if n // g.line > lines])
+    if on_start is not None:
+        on_start([geometry[:k]], [])
+    if lay is not None:
+        curves = M.measure(h, k, element, lines, ways, layer=lay, progress=progress)
+    else:
+        def chunks():
+            for chunk in ahead(reader):
+                if progress is not None:
+                    progress(reader.position(), reader.size)
+                yield chunk
+        curves = M.measure(h, k, element, lines, ways, chunks=chunks())
+    doc = {"simcache": __version__,
+           "config": {"name": h.name, "description": h.description, "path": path},
+           "layer": None, "trace": None,
+           "mrc": M.document(curves, h, element, extra)}
+    if lay is not None:
+        doc["layer"] = {**lay.model_dump(), "F_out": lay.F_out}
+    else:
+        doc["trace"] = {"path": str(trace), "format": reader.fmt + (".gz" if reader.gz else ""),
+                        "accesses": reader.accesses, "skipped": reader.skipped}
+    return MrcResult(doc, curves)

@@ -1277,5 +1277,104 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(code)
 
 
+
+# ---------------------------------------------------------------- mrc (miss-ratio curves)
+
+
+def _mrc_prepare(geometries, trace: bool) -> None:
+    """Say beforehand when the mrc kernels (the tap loops, the stacks) compile."""
+    from . import mrc as M
+
+    if kernels.CACHE_NOTE:
+        _say(kernels.CACHE_NOTE)
+    if not M.compiled(geometries[0], trace):
+        _say("simcache: compiling the miss-ratio kernels (first run only, about 30 s)…")
+
+
+@app.command()
+@_with("dims", "out", "running", drop=("jobs",))
+def mrc(
+    config: ConfigArg,
+    level: Annotated[str | None, typer.Option(
+        "--level", help="The cache level whose miss-ratio curves are measured (its name in "
+        "the config).", show_default=False, rich_help_panel="Curves")] = None,
+    layer: Annotated[LayerType | None, typer.Option(
+        "--layer", "-l", help="Layer type (or give --trace).", show_default=False)] = None,
+    trace_file: Annotated[str | None, typer.Option(
+        "--trace", metavar="FILE", help="A trace file instead of a layer (.din, .bin, .npz, "
+        ".lackey, optionally .gz).", show_default=False)] = None,
+    trace_format: TraceFormatOpt = None,
+    batch: OneBatchOpt = 1,
+    sizes: Annotated[str | None, typer.Option(
+        "--sizes", metavar="SIZE,...", help="More capacities to list, in bytes or with a "
+        "unit (48KiB,96KiB); each a whole number of the level's lines.", show_default=False,
+        rich_help_panel="Curves")] = None,
+    max_size: Annotated[str | None, typer.Option(
+        "--max-size", metavar="SIZE", help="The largest fully associative capacity measured "
+        "(default: 4x the level, or the config's largest cache if larger); memory grows "
+        "with it, 72 to 104 B per line.", show_default=False, rich_help_panel="Curves")] = None,
+    max_ways: Annotated[int | None, typer.Option(
+        "--max-ways", help="The most ways measured with the level's sets (default: 4x its "
+        "ways, at least 16).", parser=whole(1), show_default=False,
+        rich_help_panel="Curves")] = None,
+    dims=None, out=None, running=None,
+) -> None:
+    """Miss ratio of one cache level against its capacity, for every size at once: one pass
+    over the requests that reach the level, with LRU stack distances.
+
+    Two curves, both LRU with the level's line: fully associative, exact for every number
+    of lines, and with the level's number of sets, exact for every number of ways. A
+    FIFO or random level gets LRU's curve (the output says so); a level that does not
+    allocate on write misses is refused.
+
+    Examples:
+
+    **simcache mrc thesis --layer depthwise -F 56 --level L1 --plot l1.png**
+
+    **simcache mrc thesis --trace traces/spatial_f8.din --level L2 -f json**
+    """
+    preset = dims.pop("preset")
+    dtype_bytes = dims.pop("dtype_bytes")
+
+    def sizes_list() -> list[str]:
+        if sizes is None:
+            return []
+        parts = [p.strip() for p in sizes.split(",")]
+        if not all(parts):
+            raise SimcacheError([f"--sizes: {sizes!r} has an empty entry"])
+        return parts
+
+    (fmt, output), figure, extra = _gather(lambda: _out(out), lambda: _plot_target(out),
+                                           sizes_list)
+    if trace_file is not None:
+        given = {"--padding": dims["padding"] != "skip", "--stride": dims["stride"] != 1,
+                 "--order": dims["order"] != "bijnmpq", "-B/--batch": batch != 1,
+                 "--preset": preset is not None, "--tile": dims["tiles"] is not None,
+                 **{FLAG_NAMES[d]: dims[d] is not None for d in ("F", "M", "N", "K", "G",
+                                                               "pad")}}
+        bad = [name for name, on in given.items() if on]
+        if bad and layer is None:
+            raise SimcacheError([f"{b}: a trace has no layer dimensions; drop {b}"
+                                 for b in bad])
+        layer_dims = {"dtype_bytes": dtype_bytes}
+    else:
+        layer_dims = {**dims, "dtype_bytes": dtype_bytes, "B": batch}
+    with _progress(running["progress"], "measuring stack distances") as update:
+        result = _api(api.mrc, config, _value(layer), level=level, trace=trace_file,
+                      trace_format=_value(trace_format), sizes=extra, max_size=max_size,
+                      max_ways=max_ways, preset=preset, progress=update,
+                      on_start=lambda geometries, jobs: _mrc_prepare(geometries,
+                                                                      trace_file is not None),
+                      **layer_dims)
+    doc = result.to_dict()
+    if fmt == "csv":
+        _emit(report.rows_to_csv(report.mrc_rows(doc)), output)
+    else:
+        _emit_rendered(fmt, output, doc, report.mrc_rows(doc),
+                       lambda compact: report.mrc_table(doc, compact), report.mrc_title(doc),
+                       report.mrc_footer(doc))
+    _draw(figure, doc)
+
+
 if __name__ == "__main__":
     main()

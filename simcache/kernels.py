@@ -675,8 +675,29 @@ def _shadow(S, phase, lv, line, hit, allocates, tensor):
 # ---------------------------------------------------------------- requests
 
 
-def _request(ccc):
-    """The general path, compiled with the 3C classification (`ccc`) or without it."""
+@njit(inline="always")
+def _tap(S, addr, size, flags, tensor):
+    """A request reaching main memory is recorded (`simcache mrc`: the hierarchy then holds
+    only the levels above the level whose requests are wanted). Main memory's geometry
+    row, otherwise unused, says where: G_TAG the records (address, size, flags | tensor
+    << 8), G_WAYS how many fit, G_FILL how many are held, G_SETS how many make the kernel
+    loops stop after the access or iteration under way (H_GROW set)."""
+    g = _geo(S[H_LEVELS] - 1)
+    n = S[_u(g + G_FILL)]
+    if n >= S[_u(g + G_WAYS)]:
+        raise RuntimeError("simcache: the tap's buffer is full")
+    e = S[_u(g + G_TAG)] + 3 * n
+    S[_u(e)] = addr
+    S[_u(e + 1)] = size
+    S[_u(e + 2)] = flags | (tensor << 8)
+    S[_u(g + G_FILL)] = n + 1
+    if n + 1 >= S[_u(g + G_SETS)]:
+        S[H_GROW] = 1
+
+
+def _request(ccc, tap=False):
+    """The general path, compiled with the 3C classification (`ccc`) or without it; with
+    `tap`, every request that reaches main memory is recorded (`_tap`)."""
 
     @njit
     def request(S, phase, lv, addr, size, flags, tensor):
@@ -698,6 +719,8 @@ def _request(ccc):
             if lv == mem:  # main memory always hits and has no lines
                 _count(S, c, write, size)
                 _hit(S, c, write, flags & F_DEMAND)
+                if tap:
+                    _tap(S, addr, size, flags, tensor)
                 continue
             g = _geo(lv)
             lbits = S[_u(g + G_LBITS)]
@@ -764,6 +787,7 @@ def _request(ccc):
 
 request = _request(False)
 request_ccc = _request(True)
+request_tap = _request(False, True)  # compiled only for `simcache mrc`
 
 
 @njit
@@ -1071,8 +1095,31 @@ def _shadow_front(S, sg, slot):
 
 
 @njit(inline="always")
-def _step(S, top, addr, size, write, tensor, hashed, ccc):
-    """One access of a nest: `_access`, or with classification `_access_ccc`."""
+def _access_tap(S, top, addr, size, write, tensor):
+    """One trace access (run phase) whose requests to main memory are recorded (`_tap`).
+    Returns QUICK when the first level served it here (the caller counts it); otherwise
+    0, counted here. A first-level hit is handled here; everything else takes the general
+    path, which records (`request_tap`): no shortcut below the first level, and the
+    nest's repeated-hit shortcut skips only first-level hits, which send nothing below."""
+    cached, lbits0, mask0, sets0, wb0, _, _, meta0 = top[:8]
+    line = addr >> lbits0
+    if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
+        s = (line & mask0) if mask0 >= 0 else (line % sets0)
+        h = _lookup(S, np.int64(HDR), s, line)
+        if h >= 0:
+            if write:
+                S[_u(meta0 + h)] |= M_DIRTY
+            return QUICK
+    request_tap(S, RUN, RUN, addr, size, (F_WRITE if write else 0) | F_DEMAND, tensor)
+    return 0
+
+
+@njit(inline="always")
+def _step(S, top, addr, size, write, tensor, hashed, ccc, tap):
+    """One access of a nest: `_access`, with classification `_access_ccc`, or recording
+    what reaches main memory `_access_tap`."""
+    if tap:
+        return _access_tap(S, top, addr, size, write, tensor)
     if ccc:
         return _access_ccc(S, top, addr, size, write, tensor)
     return _access(S, top, addr, size, write, tensor, hashed)
@@ -1135,13 +1182,17 @@ def _steps(offset, step, limit):
     return (limit - 1 - offset) // step
 
 
-def _loops(hashed, ccc, guarded=False):
+def _loops(hashed, ccc, guarded=False, tap=False):
     """The kernel loops for a first level whose sets are hashed (`hashed`), or scanned:
     each is compiled without the other's lookups (a closure's variable is a constant to
     Numba), which keeps its loop small; with the 3C classification (`ccc`), whose loops do
     not take the plain path's shortcuts below the first level; and, for the nest, with
     guard forms (`guarded`: a tiled loop's shorter last tile), which a nest without them
-    does not pay for (its guard loops have no trip, and are compiled away)."""
+    does not pay for (its guard loops have no trip, and are compiled away); with `tap`
+    (`simcache mrc`), recording what reaches main memory (`_access_tap`), stopping after
+    the access or iteration under way when the records are nearly full (H_GROW): the
+    trace loop then returns −k (k accesses done), the nest loop the iterations done."""
+    # (only booleans are closed over: Numba's cache key hashes the closure's values)
 
     @njit
     def run_trace(S, addr, size, is_write, tensor):
@@ -1156,7 +1207,7 @@ def _loops(hashed, ccc, guarded=False):
         they happen, cost more than that pass (BENCHMARKS.md)."""
         top = _top(S, 0)
         quick = top[-1]
-        if ccc:  # counted as they come: the run may stop early (a negative return)
+        if ccc or tap:  # counted as they come: the run may stop early (a negative return)
             largest = np.int64(0)
             for k in range(size.shape[0]):
                 largest = max(largest, size[k])
@@ -1164,7 +1215,11 @@ def _loops(hashed, ccc, guarded=False):
                 return largest
             for k in range(addr.shape[0]):
                 n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
-                if _access_ccc(S, top, addr[k], n, w, t) == QUICK:
+                if tap:
+                    r = _access_tap(S, top, addr[k], n, w, t)
+                else:
+                    r = _access_ccc(S, top, addr[k], n, w, t)
+                if r == QUICK:
                     _quick_add(S, quick, t, w, 1, n)
                 if S[H_GROW]:  # a table of lines seen must grow: stop after this access
                     _fold(S)
@@ -1235,10 +1290,10 @@ def _loops(hashed, ccc, guarded=False):
                 inside = inside and idx[nd + k] < limits[k]
             if inside:
                 # read x, read w, read y, write y; quick hits are counted in registers
-                rx = _step(S, top, xa, dsize, READ, tx, hashed, ccc)
-                rw = _step(S, top, wa, dsize, READ, tw, hashed, ccc)
-                ry = _step(S, top, ya, dsize, READ, ty, hashed, ccc)
-                wy = _step(S, top, ya, dsize, WRITE, ty, hashed, ccc)
+                rx = _step(S, top, xa, dsize, READ, tx, hashed, ccc, tap)
+                rw = _step(S, top, wa, dsize, READ, tw, hashed, ccc, tap)
+                ry = _step(S, top, ya, dsize, READ, ty, hashed, ccc, tap)
+                wy = _step(S, top, ya, dsize, WRITE, ty, hashed, ccc, tap)
                 qx += rx == QUICK
                 qw += rw == QUICK
                 qry += ry == QUICK
@@ -1292,11 +1347,15 @@ def _loops(hashed, ccc, guarded=False):
                 for k in range(ng):
                     idx[nd + k] -= coef[5 + k, d] * e
                 d -= 1
+            if tap and S[H_GROW]:  # the records are nearly full: this call ends here
+                break
         quick = top[-1]
         for t, w, n in ((tx, READ, qx), (tw, READ, qw), (ty, READ, qry), (ty, WRITE, qwy)):
             _quick_add(S, quick, t, w, n, n * dsize)
         _drain(S)
         _fold(S)
+        if tap:
+            return it
         return macs
 
     return run_trace, run_nest
@@ -1306,6 +1365,11 @@ def _loops(hashed, ccc, guarded=False):
 RUN_TRACE, RUN_NEST = zip(_loops(False, False), _loops(True, False), strict=True)
 # the same, classifying misses (compiled only when a run asks for it)
 RUN_TRACE_CCC, RUN_NEST_CCC = zip(_loops(False, True), _loops(True, True), strict=True)
+# the same, recording what reaches main memory (`simcache mrc`; compiled only for it),
+# indexed by whether the first level is hashed, then by guard forms
+RUN_TRACE_TAP = tuple(_loops(h, False, False, True)[0] for h in (False, True))
+RUN_NEST_TAP = tuple(tuple(_loops(h, False, g, True)[1] for g in (False, True))
+                     for h in (False, True))
 # the nest loops with guard forms (tiled nests whose tile does not divide the loop), by
 # whether misses are classified, then by whether the first level is hashed
 RUN_NEST_GUARDED = tuple(tuple(_loops(h, c, True)[1] for h in (False, True))

@@ -845,6 +845,9 @@ def figure(doc: dict):
     """The figure of any result document."""
     if "network" in doc and "configs" in doc:
         return network_compare_figure(doc)
+
+    if "mrc" in doc:
+        return mrc_figure(doc)
     if "network" in doc:
         return network_figure(doc)
     if "rows" in doc and "layer" in doc:
@@ -1024,4 +1027,68 @@ def sweep_figure(doc: dict, x: str, y: str, hue: str | None = None):
     ax.set_title(f"{_metric_label(y)} against {x}\nsweep {names}{same}", fontsize="medium")
     if any(ax.get_legend_handles_labels()[1]):
         _legend_right(ax)
+
+# ---------------------------------------------------------------- mrc (miss-ratio curves)
+
+
+def _bytes_label(n: float, _pos: Any = None) -> str:
+    """A capacity in B, KiB, MiB or GiB (powers of two)."""
+    for unit, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= unit:
+            v = n / unit
+            return f"{v:g} {name}" if v == int(v) else f"{v:.3g} {name}"
+    return f"{n:g} B"
+
+
+def mrc_figure(doc: dict):
+    """Miss ratio against capacity (bytes, log2 axis when the sizes span a factor of 30):
+    the fully associative curve (`mrc.fully_associative`) and the one with the level's
+    sets (`mrc.set_associative`), both LRU; a vertical line at every cache size of the
+    config (`mrc.cache_sizes`) inside the axis, the level's own solid."""
+    plt = _matplotlib()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    m = doc["mrc"]
+    g = m["level"]
+    fig, (ax,) = _new(plt, 1, 1, 9.0, 5.2)
+    fa, sa = m["fully_associative"], m["set_associative"]
+    ax.plot([p["size"] for p in fa], [_pct(p["miss_ratio"]) for p in fa], marker="o",
+            markersize=3.5, color="#4477aa", label=f"fully associative LRU, {g['line']} B lines")
+    ax.plot([p["size"] for p in sa], [_pct(p["miss_ratio"]) for p in sa], marker="s",
+            markersize=3.5, linestyle="--", color="#ee6677",
+            label=f"LRU, {g['sets']:,} sets of {g['line']} B lines (1 to {m['max_ways']} ways)")
+    xs = [p["size"] for p in fa + sa]
+    lo, hi = min(xs), max(xs)
+    if _spans_decades(xs):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(LogLocator(base=2))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(FuncFormatter(_bytes_label))
+    top = max([_pct(p["miss_ratio"]) for p in fa + sa if p["miss_ratio"] is not None] or [1])
+    for c in m["cache_sizes"]:
+        if not lo <= c["size"] <= hi:
+            continue
+        own = c["this"]
+        ax.axvline(c["size"], color="#222222" if own else "#999999",
+                   linestyle="-" if own else ":", linewidth=1.6 if own else 1.0)
+        ax.annotate(f"{c['name']} {_bytes_label(c['size'])}" + (" (this level)" if own else ""),
+                    (c["size"], 0.98), xycoords=("data", "axes fraction"), rotation=90,
+                    ha="right", va="top", fontsize=8, color="#222222" if own else "#666666")
+    ax.set_xlabel("capacity (bytes, log scale)" if ax.get_xscale() == "log" else
+                  "capacity (bytes)")
+    ratios = [_pct(p["miss_ratio"]) for p in fa + sa]
+    if _spans_decades(ratios):
+        ax.set_yscale("log")
+        ax.set_ylabel("miss ratio (%, log scale)")
+        ax.set_ylim(min(r for r in ratios if r > 0) / 1.5, top * 1.5)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    else:
+        ax.set_ylabel("miss ratio (%)")
+        ax.set_ylim(0, top * 1.05 if top > 0 else 1)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    policy = "" if m["exact"] else f" — {g['name']} is {g['policy']}: LRU's curve"
+    ax.set_title(f"{doc['config']['name']}: miss-ratio curves of {g['name']} "
+                 f"({_bytes_label(g['size'])}, {g['ways']} ways, {g['sets']:,} sets){policy}\n"
+                 f"{_subject(doc)} · {m['requests']:,} requests", fontsize=9)
     return fig

@@ -902,3 +902,80 @@ def results_table(rows: list[dict], axes: list[str], compact: int = FULL) -> Tab
 def _ratio_of(num: float, den: float) -> float | None:
     return num / den if den else None
 
+# ---------------------------------------------------------------- mrc (miss-ratio curves)
+
+
+def _kib(n: int) -> str:
+    """Bytes in KiB: 32, 0.0625, 10,240."""
+    k = n / 1024
+    return f"{k:,.0f}" if k == int(k) else f"{k:,.6f}".rstrip("0")
+
+
+def mrc_rows(doc: dict) -> list[dict]:
+    """Both curves as CSV rows: curve, size, lines, ways, sets, misses, miss_ratio, mark
+    (the config's cache levels of that size)."""
+    m = doc["mrc"]
+    names = {}
+    for c in m["cache_sizes"]:
+        names.setdefault(c["size"], []).append(c["name"])
+    out = []
+    for p in m["fully_associative"]:
+        out.append({"curve": "fully_associative", "size": p["size"], "lines": p["lines"],
+                    "ways": p["lines"], "sets": 1, "misses": p["misses"],
+                    "miss_ratio": p["miss_ratio"], "mark": " ".join(names.get(p["size"], []))})
+    for p in m["set_associative"]:
+        out.append({"curve": "set_associative", "size": p["size"],
+                    "lines": p["ways"] * p["sets"], "ways": p["ways"], "sets": p["sets"],
+                    "misses": p["misses"], "miss_ratio": p["miss_ratio"],
+                    "mark": " ".join(names.get(p["size"], []))})
+    return out
+
+
+def mrc_title(doc: dict) -> str:
+    m = doc["mrc"]
+    g = m["level"]
+    what = describe_layer(doc["layer"]) if doc.get("layer") else \
+        f"trace {Path(doc['trace']['path']).name}"
+    return (f"Miss-ratio curves of {g['name']} ({_kib(g['size'])} KiB, {g['ways']} ways, "
+            f"{g['sets']:,} sets, {g['line']} B lines) · {doc['config']['name']} · {what}")
+
+
+def mrc_footer(doc: dict) -> list[str]:
+    m = doc["mrc"]
+    g = m["level"]
+    lines = [f"{m['requests']:,} requests reached {g['name']} in the run phase "
+             f"({m['reads']:,} reads, {m['writes']:,} writes); {m['beyond']:,} of them found "
+             f"their line beyond the {m['max_lines']:,} most recent (first uses included)",
+             f"fully associative: LRU, {g['line']} B lines, exact from 1 to "
+             f"{m['max_lines']:,} lines · set-associative: LRU, {g['sets']:,} sets of "
+             f"{g['line']} B lines, exact from 1 to {m['max_ways']} ways · ◀ marks the "
+             f"config's cache sizes, * {g['name']} itself"]
+    if m["note"]:
+        lines.append(m["note"])
+    return lines
+
+
+def mrc_table(doc: dict, compact: int = FULL) -> Table:
+    """Both curves: size (KiB), lines or ways, misses, miss ratio, and the config's cache
+    sizes marked (the level's own with *)."""
+    m = doc["mrc"]
+    own = m["level"]["name"]
+    table = Grid(keys=2)
+    table.add_column("curve")
+    table.add_column("size (KiB)", justify="right")
+    table.add_column("lines / ways", justify="right")
+    table.add_column("misses", justify="right")
+    table.add_column("miss ratio", justify="right")
+    table.add_column("")
+    sets = m["level"]["sets"]
+    for r in mrc_rows(doc):
+        fa = r["curve"] == "fully_associative"
+        mark = ""
+        if r["mark"]:
+            mark = "◀ " + " ".join(n + ("*" if n == own else "") for n in r["mark"].split())
+        ratio = "–" if r["miss_ratio"] is None else f"{r['miss_ratio']:.4f}"
+        misses = f"{r['misses']:,}"
+        table.add_row("fully assoc." if fa else f"{sets:,} sets", _kib(r["size"]),
+                      f"{r['lines']:,} lines" if fa else f"{r['ways']} ways", misses, ratio,
+                      mark)
+    return table

@@ -893,3 +893,49 @@ def csim_reference(lines, s, E, b):
             blocks.append(block)
         verbose.append(f"{kind} {addr:x},{int(size_text)} " + "".join(w + " " for w in words))
     return verbose, (hits, misses, evictions)
+
+
+# ---------------------------------------------------------------------------
+# LRU stack distances (simcache mrc)
+# ---------------------------------------------------------------------------
+
+
+def stack_distances(lines):
+    """For every request (a line number), the number of other lines used since its line
+    was last used, or None on its first use: its depth in an LRU stack, most recent on
+    top. A fully associative LRU cache of C lines hits a request exactly when its distance
+    is below C."""
+    stack = []  # most recent first
+    out = []
+    for line in lines:
+        if line in stack:
+            out.append(stack.index(line))
+            stack.remove(line)
+        else:
+            out.append(None)
+        stack.insert(0, line)
+    return out
+
+
+def set_stack_distances(lines, sets):
+    """The same within each set (line mod sets): an LRU cache of `sets` sets and a ways
+    hits a request exactly when its distance in its set is below a."""
+    stacks = {}
+    out = []
+    for line in lines:
+        stack = stacks.setdefault(line % sets, [])
+        if line in stack:
+            out.append(stack.index(line))
+            stack.remove(line)
+        else:
+            out.append(None)
+        stack.insert(0, line)
+    return out
+
+
+def split_lines(records, line_bytes):
+    """The line numbers of requests (addr, size, ...) split at `line_bytes`, in order."""
+    out = []
+    for addr, size, *_ in records:
+        out.extend(range(addr // line_bytes, (addr + size - 1) // line_bytes + 1))
+    return out
