@@ -252,6 +252,76 @@ def network_totals(rows: list[dict], summaries: list[dict]) -> dict:
     }
 
 
+def _op_shape(step) -> dict:
+    """An operator row's M, N, F, K, stride, F_out: input and output channels and sizes."""
+    x = step.entry
+    M = sum(c for _, c, _ in step.inputs) if x.type == "concat" else step.inputs[0][1]
+    K = step.inputs[0][2] if x.type == "globalavgpool" else x.K
+    stride = x.stride if x.type in ("maxpool", "avgpool") else 1
+    return {"M": M, "N": step.output[1], "F": step.inputs[0][2], "K": K, "stride": stride,
+            "F_out": step.output[2]}
+
+
+def warm_rows(steps, summaries: list[dict], flush: dict) -> list[dict]:
+    """One row per entry of a warm network (chain.Step), layers and operators (`op`), each
+    with its share of the inference's totals (which include the flush)."""
+    total_cycles = (sum(s["totals"]["cycles"] for s in summaries)
+                    + flush["totals"]["cycles"]) or 1
+    total_energy = (sum(s["totals"]["energy_pj"]["high"] for s in summaries)
+                    + flush["totals"]["energy_pj"]["high"]) or 1
+    rows = []
+    for step, s in zip(steps, summaries, strict=True):
+        t, x = s["totals"], step.entry
+        if step.op:
+            shape = _op_shape(step)
+            least = step.min_bytes
+        else:
+            lay = x.layer
+            shape = {"M": lay.M, "N": lay.N, "F": lay.F, "K": lay.K, "stride": lay.stride,
+                     "F_out": lay.F_out}
+            least = t["traffic"]["min_bytes"]
+        rows.append({
+            "name": x.name, "type": x.type, "op": step.op, **shape,
+            "batch": step.output[0].shape[0], "macs": t["macs"], "accesses": s["accesses"],
+            "cycles": t["cycles"], "cycles_share": t["cycles"] / total_cycles,
+            "energy_pj_low": t["energy_pj"]["low"], "energy_pj_high": t["energy_pj"]["high"],
+            "energy_share": t["energy_pj"]["high"] / total_energy,
+            "dram_bytes": t["dram_bytes"], "min_dram_bytes": least,
+            "amplification": _ratio(t["dram_bytes"], least),
+            **{f"hit_rate_{k + 1}": r for k, r in enumerate(hit_rates(s))},
+            **three_c_columns(s),
+        })
+    return rows
+
+
+def flush_row(flush: dict, rows: list[dict]) -> dict:
+    """The end-of-inference flush as a row: its energy, DRAM bytes and each level's flush
+    write-backs (it costs no cycles: write-backs are buffered)."""
+    t = flush["totals"]
+    energy = (sum(r["energy_pj_high"] for r in rows) + t["energy_pj"]["high"]) or 1
+    return {"name": "flush", "type": "flush", "cycles": t["cycles"],
+            "energy_pj_low": t["energy_pj"]["low"], "energy_pj_high": t["energy_pj"]["high"],
+            "energy_share": t["energy_pj"]["high"] / energy, "dram_bytes": t["dram_bytes"],
+            **{f"flush_writebacks_{k + 1}": lv["flush_writebacks"]
+               for k, lv in enumerate(flush["levels"][:-1])}}
+
+
+def warm_totals(rows: list[dict], flush: dict, summaries: list[dict]) -> dict:
+    """One inference: the rows' sums plus the flush."""
+    f = flush["totals"]
+    return {
+        "layers": sum(1 for r in rows if not r["op"]), "entries": len(rows),
+        "operators": sum(1 for r in rows if r["op"]),
+        "macs": sum(r["macs"] for r in rows), "accesses": sum(r["accesses"] for r in rows),
+        "cycles": sum(r["cycles"] for r in rows) + f["cycles"],
+        "energy_pj": {"low": sum(r["energy_pj_low"] for r in rows) + f["energy_pj"]["low"],
+                      "high": sum(r["energy_pj_high"] for r in rows) + f["energy_pj"]["high"]},
+        "dram_bytes": sum(r["dram_bytes"] for r in rows) + f["dram_bytes"],
+        "min_dram_bytes": sum(r["min_dram_bytes"] for r in rows),
+        "seconds": round(sum(s["seconds"] for s in summaries) + flush["seconds"], 3),
+    }
+
+
 def metrics_row(layer, preset: str | None = None) -> dict:
     """Eq. 2.1–2.4 of one layer, in elements and in bytes."""
     m = metrics(layer)

@@ -693,9 +693,17 @@ def table_2_2(rows: list[dict], compact: int = FULL) -> Table:
     return table
 
 
+_OPS = {"maxpool": "maxpool", "avgpool": "avgpool", "globalavgpool": "gap", "add": "add",
+        "concat": "concat", "flatten": "flatten", "relu": "relu", "relu6": "relu6",
+        "batchnorm": "bn", "dropout": "dropout", "softmax": "softmax"}
+
+
 def _short_type(r: dict) -> str:
-    """conv3x3, 1x1, dw3x3, group3x3, sep3, fc."""
+    """conv3x3, 1x1, dw3x3, group3x3, sep3, fc; an operator as op:maxpool3x3, op:add..."""
     k = r["K"]
+    if r.get("op"):
+        pool = r["type"] in ("maxpool", "avgpool")
+        return f"op:{_OPS[r['type']]}" + (f"{k}x{k}" if pool else "")
     return {"spatial": f"conv{k}x{k}", "pointwise": "1x1", "depthwise": f"dw{k}x{k}",
             "group": f"group{k}x{k}", "separable": f"sep{k}", "fc": "fc"}[r["type"]]
 
@@ -718,7 +726,8 @@ def network_energy_cell(lo: float, hi: float, unit: float, compact: bool = False
     return sig(hi) if lo == hi else f"{sig(lo)}–{sig(hi)}"
 
 
-def network_table(rows: list[dict], totals: dict, compact: int = FULL) -> Table:
+def network_table(rows: list[dict], totals: dict, compact: int = FULL,
+                  flush: dict | None = None) -> Table:
     unit, uname, bunit, bname = network_units(totals)
     table = Grid()
     heads = ("layer", "type", "M→N", "F/S", "MACs", "cycles", "%", f"energy {uname}",
@@ -736,7 +745,14 @@ def network_table(rows: list[dict], totals: dict, compact: int = FULL) -> Table:
                       f"{100 * r['cycles_share']:.1f}",
                       network_energy_cell(r["energy_pj_low"], r["energy_pj_high"], unit, compact),
                       fmt_sig(r["dram_bytes"] / bunit),
-                      *[_kinds_cell(r, k, compact) for k in kinds])
+                      *[_kinds_cell(r, k, compact) for k in kinds],
+                      style="dim" if r.get("op") else None)
+    if flush is not None:
+        table.add_row("flush", "", "", "", "", count(flush["cycles"], compact),
+                      f"{100 * flush['cycles'] / (totals['cycles'] or 1):.1f}",
+                      network_energy_cell(flush["energy_pj_low"], flush["energy_pj_high"], unit,
+                                          compact),
+                      fmt_sig(flush["dram_bytes"] / bunit), *[""] * len(kinds))
     e = totals["energy_pj"]
     table.add_row("total", "", "", "", count(totals["macs"], compact),
                   count(totals["cycles"], compact), "100",
@@ -760,17 +776,25 @@ def network_total_row(rows: list[dict], totals: dict) -> dict:
     }
 
 
-def network_csv(rows: list[dict], totals: dict) -> str:
-    """A row per simulated layer, then a `total` row (sums of MACs, accesses, cycles,
-    energy and DRAM bytes; traffic over the layers' minimum). Columns as the layer rows'."""
+def network_csv(rows: list[dict], totals: dict, flush: dict | None = None) -> str:
+    """A row per simulated layer (warm: per entry), then (warm) a `flush` row, then a
+    `total` row (sums of MACs, accesses, cycles, energy and DRAM bytes, the flush included;
+    traffic over the layers' minimum). Columns as the layer rows'."""
     total = network_total_row(rows, totals)
     columns = tuple(dict.fromkeys(k for r in rows for k in r)) or tuple(total)
-    return rows_to_csv(rows + [{k: v for k, v in total.items() if k in columns}], columns)
+    extra = [flush] if flush is not None else []
+    return rows_to_csv(rows + [{k: v for k, v in r.items() if k in columns}
+                               for r in extra + [total]], columns)
 
 
-def network_footer(rows: list[dict], totals: dict, skipped: list[dict]) -> list[str]:
+def network_footer(rows: list[dict], totals: dict, skipped: list[dict],
+                   warm: bool = False) -> list[str]:
     lines = [f"{totals['layers']} layers simulated; F/S: input size / stride; types: convKxK "
              "spatial, 1x1 pointwise, dwKxK depthwise, groupKxK, sepK separable, fc"]
+    if warm:
+        lines.append(f"one inference, warm caches: {totals['operators']} operators (op:, dim; "
+                     "their own reads and writes, no MACs), one flush at the end (its row); "
+                     "totals include it")
     top = sorted(rows, key=lambda r: r["cycles"], reverse=True)[:3]
     if top:
         lines.append("dominant layers (cycles): " + ", ".join(
@@ -778,8 +802,9 @@ def network_footer(rows: list[dict], totals: dict, skipped: list[dict]) -> list[
     if totals["min_dram_bytes"]:
         lines.append(f"DRAM traffic {nbytes(totals['dram_bytes'])} = "
                      f"{totals['dram_bytes'] / totals['min_dram_bytes']:.2f} × the layers' "
-                     f"minimum {nbytes(totals['min_dram_bytes'])}; each layer starts with cold "
-                     "caches")
+                     f"minimum {nbytes(totals['min_dram_bytes'])}; " + (
+                         "each entry's minimum as if alone, caches carry over" if warm else
+                         "each layer starts with cold caches"))
     if skipped:
         kinds: dict[str, int] = {}
         for x in skipped:
