@@ -170,8 +170,9 @@ def test_warm_totals_are_one_inference(tmp_path):
     assert f["dram_bytes"] > 0 and f["cycles"] == 0
     assert t["cycles"] == sum(r["cycles"] for r in doc["rows"]) + f["cycles"]
     assert t["dram_bytes"] == sum(r["dram_bytes"] for r in doc["rows"]) + f["dram_bytes"]
-    assert t["energy_pj"]["high"] == pytest.approx(
-        sum(r["energy_pj_high"] for r in doc["rows"]) + f["energy_pj_high"])
+    for end in ("low", "high"):
+        assert t["energy_pj"][end] == pytest.approx(
+            sum(r[f"energy_pj_{end}"] for r in doc["rows"]) + f[f"energy_pj_{end}"])
     assert sum(r["energy_share"] for r in doc["rows"]) + f["energy_share"] == pytest.approx(1)
     # against the reference's counters, priced the same way: memory's bytes
     rows, fl, _ = _reference(NET_A, L1_L2, 1)
@@ -274,3 +275,23 @@ def test_mobilenetv2_state_fits():
     for cfg in ("thesis", "mobile_soc", "server"):
         h, _ = api.load_config(cfg)
         engine.check_state(h.geometry(4), chain.window, 4)
+
+
+@pytest.mark.parametrize("name", ["l1-l2", "regs-l1"])
+def test_warm_3c_rows_add_up_to_the_reference(tmp_path, name):
+    """--3c on a warm network: each row's misses by kind add up to its misses, and rows
+    plus flush give the reference's classification of the whole inference."""
+    from simcache import kernels as K
+    specs = HIERARCHIES[name]
+    h = hierarchy(specs, seed=3)
+    chain = build_chain(load_network(_file(tmp_path, NET_B)))
+    results, flush = engine.simulate_chain(h, chain.steps, 4, chain.window, ccc=True)
+    for r in results:
+        c = r.counters[0, :len(specs)].sum(axis=1)
+        misses = c[:, K.READS] + c[:, K.WRITES] - c[:, K.READ_HITS] - c[:, K.WRITE_HITS]
+        assert np.array_equal(r.three_c[0, :len(specs)].sum(axis=(1, 2)), misses)
+    entries, c, s = _entries(NET_B)
+    trace, _, _ = naive.network_trace(entries, c, s)
+    want = np.zeros((2, len(specs) + 1, 5, 3), dtype=np.int64)
+    naive.simulate(specs, trace, seed=3, three_c=want)
+    assert np.array_equal(sum(r.three_c for r in results) + flush.three_c, want)
