@@ -548,7 +548,8 @@ def network(
         result = _api(api.network, config, model, batch=batch, padding=padding.value,
                       order=order, dtype_bytes=dtype_bytes, jobs=running["jobs"],
                       three_c=three_c, progress=update,
-                      on_start=_on_start(running["jobs"], needs), cold=cold)
+                      # warm: one inference, its layers one after another on one core
+                      on_start=_on_start(running["jobs"] if cold else 1, needs), cold=cold)
     cfg = result.runs[0].config if result.runs else config
     title = (f"simcache {__version__} · {result.name} on {cfg} · B={batch} · "
              f"{'cold' if cold else 'warm'} caches · padding {padding.value} · order {order}")
