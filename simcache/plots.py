@@ -473,9 +473,17 @@ def network_figure(doc: dict):
     cfg = (doc.get("config") or {}).get("name", "?")
     b = rows[0]["batch"] if rows else "?"
     tot = doc["totals"]
-    caches = "one inference, warm caches" if doc.get("warm") else "each layer with cold caches"
-    fig.suptitle(f"{net['name']} on {cfg}, B={b}: {len(rows)} layers, "
-                 f"{tot['cycles']:,} cycles ({caches})")
+    if doc.get("warm"):
+        ops = sum(1 for r in rows if r.get("op"))
+        what = (f"{len(rows)} entries ({len(rows) - ops} layers, {ops} operators in grey), "
+                f"{tot['cycles']:,} cycles (one inference, warm caches)")
+        for ax in axes:  # the operators' names in grey
+            for tick, r in zip(ax.get_xticklabels(), rows, strict=False):
+                if r.get("op"):
+                    tick.set_color("0.45")
+    else:
+        what = f"{len(rows)} layers, {tot['cycles']:,} cycles (each layer with cold caches)"
+    fig.suptitle(f"{net['name']} on {cfg}, B={b}: {what}")
     return fig
 
 

@@ -204,6 +204,8 @@ def test_network_figure_layers_in_order(tmp_path, cold):
     for what in ("cycles", "energy"):
         ax = p[what]
         assert [t.get_text() for t in ax.get_xticklabels()] == ticks
+        grey = [t.get_text() for t in ax.get_xticklabels() if t.get_color() == "0.45"]
+        assert grey == [r["name"] for r in doc["rows"] if r.get("op")]
         got = bars(ax)
         assert list(got) == names + ["MACs"]
         assert legend(ax) == (names + ["MACs"])[::-1]
@@ -220,6 +222,7 @@ def test_network_figure_layers_in_order(tmp_path, cold):
     title = fig.get_suptitle()
     assert "tiny" in title and "thesis" in title
     assert ("cold caches" if cold else "warm caches") in title
+    assert cold or f"{len(doc['rows'])} entries" in title
 
 
 def test_figure_chooses_by_document(run_doc):
