@@ -295,3 +295,20 @@ def test_warm_3c_rows_add_up_to_the_reference(tmp_path, name):
     want = np.zeros((2, len(specs) + 1, 5, 3), dtype=np.int64)
     naive.simulate(specs, trace, seed=3, three_c=want)
     assert np.array_equal(sum(r.three_c for r in results) + flush.three_c, want)
+
+
+def test_batch_two_and_progress(tmp_path):
+    """B = 2 through the same reference; progress ends at its total (trace accesses, a
+    layer's nest iterations counting four)."""
+    h = hierarchy(L1_L2, seed=5)
+    chain = build_chain(load_network(_file(tmp_path, NET_A), batch=2))
+    seen = []
+    results, flush = engine.simulate_chain(h, chain.steps, 4, chain.window,
+                                           progress=lambda d, t: seen.append((d, t)))
+    rows, fl, _ = _reference(NET_A, L1_L2, 5, B=2)
+    for step, r, want in zip(chain.steps, results, rows, strict=True):
+        assert np.array_equal(r.counters, want), step.entry.name
+    assert np.array_equal(flush.counters, fl)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and seen[-1][0] == seen[-1][1] == \
+        sum(s.accesses for s in chain.steps)
