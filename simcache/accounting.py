@@ -361,27 +361,125 @@ def network_total_row(rows: list[dict], totals: dict) -> dict:
 
 
 
-def network_compare(net, configs: list[dict], runs: list[list[dict]]) -> tuple[list, list]:
-    """A network on several configs (`configs`: each one's name and path; `runs`: each
-    one's layer summaries in network order): a row per simulated layer, its dimensions and
-    a `configs` list of what network_rows gives for it on each config, with ratios to the
-    first; and a totals row per config (network_total_row), with ratios to the first."""
-    tables = [network_rows(net, s) for s in runs]
+def network_compare(configs: list[dict], tables: list[list[dict]],
+                    totals: list[dict]) -> tuple[list, list]:
+    """A network on several configs (`configs`: each one's name and path; `tables`: each
+    one's network rows, in network order, a warm inference's flush row last; `totals`: each
+    one's network totals): a row per entry, its dimensions and a `configs` list of its
+    figures on each config, with ratios to the first; and a totals row per config
+    (network_total_row), with ratios to the first."""
     rows = []
     for i, r in enumerate(tables[0] if tables else []):
-        head = {k: r[k] for k in LAYER_KEYS}
+        head = {k: r.get(k) for k in LAYER_KEYS}
         entries = [{"config": c["name"], **{k: v for k, v in t[i].items() if k not in head}}
                    for c, t in zip(configs, tables, strict=True)]
         rows.append({**head, "configs": with_ratios(entries)})
-    totals = with_ratios([
-        {"config": c["name"], "path": c["path"],
-         **network_total_row(t, network_totals(t, s))}
-        for c, t, s in zip(configs, tables, runs, strict=True)])
-    return rows, totals
+    ends = []
+    for c, t, tot in zip(configs, tables, totals, strict=True):
+        end = {"config": c["name"], "path": c["path"],
+               **network_total_row([r for r in t if r.get("type") != "flush"], tot)}
+        if tot.get("time"):
+            end["time"] = tot["time"]
+        ends.append(end)
+    return rows, with_ratios(ends)
+
+
+def network_time(summaries: list[dict]) -> dict | None:
+    """One inference's time from its entries' run documents (and the flush's), which run
+    one after the other: the blocking times add up; so do the overlapped ones, each entry
+    bound by its own resource. The inference's binding bound is the one whose entries take
+    the most of the overlapped time (`by_bound`). None without a clock."""
+    times = [s["totals"].get("time") for s in summaries]
+    if not times or any(t is None or t.get("blocking_us") is None for t in times):
+        return None
+    blocking = sum(t["blocking_us"] for t in times)
+    by_bound: dict[str, float] = {}
+    for t in times:
+        ov = t["overlapped"]
+        if ov["bound"] is not None:
+            by_bound[ov["bound"]] = by_bound.get(ov["bound"], 0.0) + ov["us"]
+    overlapped = sum(by_bound.values()) if by_bound else None
+    return {"clock_ghz": times[0]["clock_ghz"], "blocking_us": blocking,
+            "overlapped_us": overlapped,
+            "bound": max(by_bound, key=by_bound.get) if by_bound else None,
+            "by_bound_us": by_bound,
+            "complete": all(t["overlapped"]["complete"] for t in times),
+            "inferences_per_s_blocking": 1e6 / blocking if blocking else None,
+            "inferences_per_s_overlapped": 1e6 / overlapped if overlapped else None}
 
 
 # what a network row says about the layer itself, the same on every config
-LAYER_KEYS = ("name", "type", "M", "N", "F", "K", "stride", "F_out", "batch", "macs")
+LAYER_KEYS = ("name", "type", "op", "M", "N", "F", "K", "stride", "F_out", "batch", "macs")
+
+
+def _op_shape(step) -> dict:
+    """An operator row's M, N, F, K, stride, F_out: input and output channels and sizes."""
+    x = step.entry
+    M = sum(c for _, c, _ in step.inputs) if x.type == "concat" else step.inputs[0][1]
+    K = step.inputs[0][2] if x.type == "globalavgpool" else x.K
+    stride = x.stride if x.type in ("maxpool", "avgpool") else 1
+    return {"M": M, "N": step.output[1], "F": step.inputs[0][2], "K": K, "stride": stride,
+            "F_out": step.output[2]}
+
+
+def warm_rows(steps, summaries: list[dict], flush: dict) -> list[dict]:
+    """One row per entry of a warm network (chain.Step), layers and operators (`op`), each
+    with its share of the inference's totals (which include the flush)."""
+    total_cycles = (sum(s["totals"]["cycles"] for s in summaries)
+                    + flush["totals"]["cycles"]) or 1
+    total_energy = (sum(s["totals"]["energy_pj"]["high"] for s in summaries)
+                    + flush["totals"]["energy_pj"]["high"]) or 1
+    rows = []
+    for step, s in zip(steps, summaries, strict=True):
+        t, x = s["totals"], step.entry
+        if step.op:
+            shape = _op_shape(step)
+            least = step.min_bytes
+        else:
+            lay = x.layer
+            shape = {"M": lay.M, "N": lay.N, "F": lay.F, "K": lay.K, "stride": lay.stride,
+                     "F_out": lay.F_out}
+            least = t["traffic"]["min_bytes"]
+        rows.append({
+            "name": x.name, "type": x.type, "op": step.op, **shape,
+            "batch": step.output[0].shape[0], "macs": t["macs"], "accesses": s["accesses"],
+            "cycles": t["cycles"], "cycles_share": t["cycles"] / total_cycles,
+            "energy_pj_low": t["energy_pj"]["low"], "energy_pj_high": t["energy_pj"]["high"],
+            "energy_share": t["energy_pj"]["high"] / total_energy,
+            "dram_bytes": t["dram_bytes"], "min_dram_bytes": least,
+            "amplification": _ratio(t["dram_bytes"], least),
+            **{f"hit_rate_{k + 1}": r for k, r in enumerate(hit_rates(s))},
+            **three_c_columns(s),
+        })
+    return rows
+
+
+def flush_row(flush: dict, rows: list[dict]) -> dict:
+    """The end-of-inference flush as a row: its energy, DRAM bytes and each level's flush
+    write-backs (it costs no cycles: write-backs are buffered)."""
+    t = flush["totals"]
+    energy = (sum(r["energy_pj_high"] for r in rows) + t["energy_pj"]["high"]) or 1
+    return {"name": "flush", "type": "flush", "cycles": t["cycles"],
+            "energy_pj_low": t["energy_pj"]["low"], "energy_pj_high": t["energy_pj"]["high"],
+            "energy_share": t["energy_pj"]["high"] / energy, "dram_bytes": t["dram_bytes"],
+            **{f"flush_writebacks_{k + 1}": lv["flush_writebacks"]
+               for k, lv in enumerate(flush["levels"][:-1])}}
+
+
+def warm_totals(rows: list[dict], flush: dict, summaries: list[dict]) -> dict:
+    """One inference: the rows' sums plus the flush."""
+    f = flush["totals"]
+    return {
+        "layers": sum(1 for r in rows if not r["op"]), "entries": len(rows),
+        "operators": sum(1 for r in rows if r["op"]),
+        "macs": sum(r["macs"] for r in rows), "accesses": sum(r["accesses"] for r in rows),
+        "cycles": sum(r["cycles"] for r in rows) + f["cycles"],
+        "energy_pj": {"low": sum(r["energy_pj_low"] for r in rows) + f["energy_pj"]["low"],
+                      "high": sum(r["energy_pj_high"] for r in rows) + f["energy_pj"]["high"]},
+        "dram_bytes": sum(r["dram_bytes"] for r in rows) + f["dram_bytes"],
+        "min_dram_bytes": sum(r["min_dram_bytes"] for r in rows),
+        "seconds": round(sum(s["seconds"] for s in summaries) + flush["seconds"], 3),
+    }
 
 
 def metrics_row(layer, preset: str | None = None) -> dict:

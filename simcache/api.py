@@ -20,12 +20,16 @@ from typing import Any
 from . import __version__, engine, shipped
 from .accounting import (
     compare_rows,
+    flush_row,
     metrics_row,
     network_compare,
     network_rows,
+    network_time,
     network_totals,
     study_row,
     summarize,
+    warm_rows,
+    warm_totals,
 )
 from .accounting import roofline as config_roofline
 from .config import Geometry, Hierarchy, load_hierarchy
@@ -42,7 +46,7 @@ from .layers import (
 )
 from .loopnest import plan
 from .network import Network, load_network
-from .study import Job, run_jobs
+from .study import ChainJob, Job, run_chains, run_jobs
 from .traces import TraceReader, ahead
 
 __all__ = [
@@ -231,23 +235,50 @@ class CompareResult:
 
 
 class NetworkResult:
-    """Every layer of a network on one config: a row per layer, and the totals."""
+    """Every entry of a network on one config: a row each, and the totals.
 
-    def __init__(self, net: Network, path: str, runs: list[RunResult], options: dict):
+    Warm (the default; `chain` given): one inference over one hierarchy, a row per entry
+    (layers and operators, `op`), `runs` a run document per entry (its counts while it ran),
+    `flush` the end-of-inference flush as a row and `flush_run` its document; the totals
+    are the rows' sums plus the flush. Cold: a row per simulated layer, each its own run
+    with its own flush; the other entries in `skipped`."""
+
+    def __init__(self, net: Network, path: str, runs: list[RunResult], options: dict,
+                 flush: RunResult | None = None, chain: Any = None):
         self.name = net.name
         self.runs = runs
         self.options = options
-        self.rows = network_rows(net, [r.to_dict() for r in runs])
-        self.totals: dict = network_totals(self.rows, [r.to_dict() for r in runs])
-        self.skipped = [{"name": x.name, "type": x.type, "reason": x.skipped}
-                        for x in net.skipped]
+        self.warm = chain is not None
+        docs = [r.to_dict() for r in runs]
+        self.flush_run = flush
+        if chain is not None and flush is not None:
+            fdoc = flush.to_dict()
+            self.rows = warm_rows(chain.steps, docs, fdoc)
+            self.flush: dict | None = flush_row(fdoc, self.rows)
+            self.totals: dict = warm_totals(self.rows, fdoc, docs)
+            time = network_time(docs + [fdoc])
+            self.skipped: list[dict] = []
+            self.map: list[dict] | None = [
+                {"name": r.name, "base": r.base, "base_hex": hex(r.base),
+                 "shape": list(r.shape), "bytes": r.nbytes} for r in chain.regions]
+        else:
+            self.rows = network_rows(net, docs)
+            self.totals = network_totals(self.rows, docs)
+            time = network_time(docs)
+            self.flush, self.map = None, None
+            self.skipped = [{"name": x.name, "type": x.type, "reason": x.skipped}
+                            for x in net.skipped]
+        if time is not None:
+            self.totals["time"] = time
         self._head = {"name": net.name, "source": net.source, "path": path}
 
     def to_dict(self) -> dict:
-        return {"simcache": __version__, "network": self._head,
+        return {"simcache": __version__, "network": self._head, "warm": self.warm,
                 "config": self.runs[0].to_dict()["config"] if self.runs else None,
-                "rows": self.rows, "totals": self.totals, "skipped": self.skipped,
-                "runs": [r.to_dict() for r in self.runs]}
+                "rows": self.rows, "flush": self.flush, "totals": self.totals,
+                "skipped": self.skipped, "map": self.map,
+                "runs": [r.to_dict() for r in self.runs],
+                "flush_run": self.flush_run.to_dict() if self.flush_run is not None else None}
 
 
 class NetworkCompareResult:
@@ -257,13 +288,15 @@ class NetworkCompareResult:
     config's NetworkResult, as `network` gives it alone."""
 
     def __init__(self, net: Network, path: str, configs: list[dict],
-                 runs: list[list[RunResult]], options: dict):
+                 networks: list[NetworkResult], options: dict):
         self.name = net.name
         self.configs = configs
         self.options = options
-        self.networks = [NetworkResult(net, path, r, options) for r in runs]
-        self.rows, self.totals = network_compare(net, configs,
-                                                 [[x.to_dict() for x in r] for r in runs])
+        self.networks = networks
+        self.warm = networks[0].warm
+        tables = [n.rows + ([n.flush] if n.flush is not None else []) for n in networks]
+        self.rows, self.totals = network_compare(configs, tables,
+                                                 [n.totals for n in networks])
         self.skipped = self.networks[0].skipped
         self._head = {"name": net.name, "source": net.source, "path": path}
 
@@ -273,7 +306,8 @@ class NetworkCompareResult:
 
     def to_dict(self) -> dict:
         return {"simcache": __version__, "network": self._head, "options": self.options,
-                "configs": self.configs, "rows": self.rows, "totals": self.totals,
+                "warm": self.warm, "configs": self.configs, "rows": self.rows,
+                "totals": self.totals,
                 "skipped": self.skipped,
                 "runs": [[x.to_dict() for x in r] for r in self.runs]}
 
@@ -427,10 +461,14 @@ _NETWORK_OPTIONS = ("B", "batch", "padding", "order", "dtype_bytes")
 def compare(configs: Sequence[Hierarchy | str | Path], layer: str | Layer | None = None, *,
             network: str | Path | None = None, preset: str | None = None,
             jobs: int | None = None, three_c: bool = False, progress: Progress | None = None,
-            on_start: OnStart | None = None, **dims: Any) -> CompareResult | NetworkCompareResult:
+            on_start: OnStart | None = None, cold: bool = False,
+            **dims: Any) -> CompareResult | NetworkCompareResult:
     """One layer (default depthwise) on two or more configs, side by side; or with
     `network` (a model name or file) every layer of that network: compare_network, which
-    takes of `dims` only batch (or B), padding, order and dtype_bytes."""
+    takes of `dims` only batch (or B), padding, order and dtype_bytes, and `cold`."""
+    if network is None and cold:
+        raise SimcacheError(["--cold: only with --network (a single layer always starts "
+                             "cold)"])
     if network is not None:
         given = (["layer"] if layer is not None else []) + (["preset"] if preset else [])
         given += [k for k, v in dims.items() if k not in _NETWORK_OPTIONS and v is not None]
@@ -438,7 +476,7 @@ def compare(configs: Sequence[Hierarchy | str | Path], layer: str | Layer | None
             raise SimcacheError([f"{g}: a network gives every layer's dimensions; drop {g} "
                                  "or --network" for g in given])
         options = {("batch" if k == "B" else k): v for k, v in dims.items() if v is not None}
-        return compare_network(configs, network, jobs=jobs, three_c=three_c,
+        return compare_network(configs, network, jobs=jobs, three_c=three_c, cold=cold,
                                progress=progress, on_start=on_start, **options)
     loaded, lay, _ = gather(lambda: _configs(configs),
                              lambda: _one_layer(layer or "depthwise", preset, dims),
@@ -450,38 +488,91 @@ def compare(configs: Sequence[Hierarchy | str | Path], layer: str | Layer | None
 def compare_network(configs: Sequence[Hierarchy | str | Path], model: str | Path, *,
                     batch: int = 1, padding: str = "skip", order: str = "bijnmpq",
                     dtype_bytes: int = 4, jobs: int | None = None, three_c: bool = False,
-                    progress: Progress | None = None,
-                    on_start: OnStart | None = None) -> NetworkCompareResult:
-    """Every layer of a network on two or more configs, side by side: each (config, layer)
-    run as `network` runs it alone (cold caches), all of them in one pool of `jobs`
-    processes."""
+                    progress: Progress | None = None, on_start: OnStart | None = None,
+                    cold: bool = False) -> NetworkCompareResult:
+    """Every entry of a network on two or more configs, side by side, each config as
+    `network` runs it: by default one inference with warm caches per config (the configs
+    in parallel); `cold=True`: each (config, layer) alone with cold caches, all of them in
+    one pool of `jobs`."""
     options = dict(batch=batch, padding=padding, order=order, dtype_bytes=dtype_bytes)
-    loaded, (net, model_path), _ = gather(lambda: _configs(configs),
-                                          lambda: load_model(model, **options),
-                                          lambda: _check_jobs(jobs))
+    loaded, (net, model_path), _, _ = gather(lambda: _configs(configs),
+                                             lambda: load_model(model, **options),
+                                             lambda: _check_jobs(jobs),
+                                             lambda: None if cold else _chains(padding))
+    heads = [{"name": h.name, "description": h.description, "path": p} for h, p in loaded]
+    if not cold:
+        nets = warm_networks(loaded, net, model_path, options, jobs, three_c, progress,
+                             on_start)
+        return NetworkCompareResult(net, model_path, heads, nets, options)
     work = [Job(h, x.layer, three_c) for h, _ in loaded for x in net.simulated]
     paths = [p for _, p in loaded for _ in net.simulated]
     runs = _run(work, jobs, progress, on_start, paths)
     n = len(net.simulated)
-    heads = [{"name": h.name, "description": h.description, "path": p} for h, p in loaded]
-    return NetworkCompareResult(net, model_path, heads,
-                                [runs[k * n:(k + 1) * n] for k in range(len(loaded))],
-                                options)
+    nets = [NetworkResult(net, model_path, runs[k * n:(k + 1) * n], options)
+            for k in range(len(loaded))]
+    return NetworkCompareResult(net, model_path, heads, nets, options)
 
 
 def network(config: Hierarchy | str | Path, model: str | Path, *, batch: int = 1,
             padding: str = "skip", order: str = "bijnmpq", dtype_bytes: int = 4,
             jobs: int | None = None, three_c: bool = False, progress: Progress | None = None,
-            on_start: OnStart | None = None) -> NetworkResult:
-    """Every layer of a network (a shipped model name or a file) on one config, each
-    with cold caches."""
+            on_start: OnStart | None = None, cold: bool = False) -> NetworkResult:
+    """Every entry of a network (a shipped model name or a file) on one config.
+
+    By default one inference with warm caches: the entries run in order over one
+    hierarchy, each layer's output the next one's input at the same addresses, pooling,
+    additions, concatenations and elementwise layers as loop nests of their own, and one
+    flush at the end (docs/model.md §6). `cold=True`: every convolution and fc layer on its
+    own with cold caches (in parallel, `jobs`), the other entries skipped."""
     options = dict(batch=batch, padding=padding, order=order, dtype_bytes=dtype_bytes)
-    (h, path), (net, model_path), _ = gather(lambda: load_config(config),
-                                              lambda: load_model(model, **options),
-                                              lambda: _check_jobs(jobs))
-    work = [Job(h, x.layer, three_c) for x in net.simulated]
-    runs = _run(work, jobs, progress, on_start, [path] * len(work))
-    return NetworkResult(net, model_path, runs, options)
+    (h, path), (net, model_path), _, _ = gather(lambda: load_config(config),
+                                                 lambda: load_model(model, **options),
+                                                 lambda: _check_jobs(jobs),
+                                                 lambda: None if cold else _chains(padding))
+    if cold:
+        work = [Job(h, x.layer, three_c) for x in net.simulated]
+        runs = _run(work, jobs, progress, on_start, [path] * len(work))
+        return NetworkResult(net, model_path, runs, options)
+    return warm_networks([(h, path)], net, model_path, options, jobs, three_c, progress,
+                         on_start)[0]
+
+
+def _chains(padding: str) -> None:
+    if padding == "explicit":
+        raise SimcacheError(["--padding: explicit padding stores each layer's input "
+                             "pre-padded, which does not chain from the layer before; use "
+                             "--cold"])
+
+
+def warm_networks(loaded: Sequence[tuple[Hierarchy, str]], net: Network, model_path: str,
+                  options: dict, jobs: int | None = None, three_c: bool = False,
+                  progress: Progress | None = None, on_start: OnStart | None = None
+                  ) -> list[NetworkResult]:
+    """One warm inference of a loaded network on each (hierarchy, config path), run in
+    parallel (`jobs` threads): a NetworkResult each, in order. `on_start` gets the
+    hierarchies' geometries and the network's layers as Jobs (for estimates and for
+    loading the kernels: both the nest and the trace kernels run)."""
+    from .chain import build_chain
+
+    chain = build_chain(net)
+    d = net.dtype_bytes
+    gather(*[lambda h=h: engine.check_state(h.geometry(d), chain.window, d, ccc=three_c)
+             for h, _ in loaded])
+    work = [ChainJob(h, chain, d, three_c) for h, _ in loaded]
+    if on_start is not None:
+        on_start([j.geometry() for j in work],
+                 [Job(h, x.layer, three_c) for h, _ in loaded for x in net.simulated])
+    out = []
+    for (results, flush), (h, path) in zip(run_chains(work, jobs, progress), loaded,
+                                           strict=True):
+        runs = []
+        for r, step in zip(results, chain.steps, strict=True):
+            doc = summarize(r, h, path)
+            doc["entry"] = {"name": step.entry.name, "type": step.entry.type, "op": step.op}
+            runs.append(RunResult(doc))
+        out.append(NetworkResult(net, model_path, runs, options,
+                                 RunResult(summarize(flush, h, path)), chain))
+    return out
 
 
 def replay(config: Hierarchy | str | Path, trace: str | Path, *,

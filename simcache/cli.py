@@ -341,9 +341,9 @@ def _announce(jobs, workers: int | None) -> None:
              f"core{'s' if w > 1 else ''}: about {span} (estimate)")
 
 
-def _on_start(workers: int | None):
+def _on_start(workers: int | None, needs=("nest",)):
     """What the API calls once the inputs are valid: `_prepare` for `workers` at once."""
-    return lambda geometries, jobs: _prepare(geometries, jobs, workers=workers)
+    return lambda geometries, jobs: _prepare(geometries, jobs, needs, workers=workers)
 
 
 def _stdout(text: str) -> None:
@@ -503,6 +503,9 @@ def compare(
         show_default=False)] = None,
     batch: OneBatchOpt = 1,
     three_c: ThreeCOpt = False,
+    cold: Annotated[bool, typer.Option(
+        "--cold", help="With --network: every layer on its own with cold caches, instead of "
+        "one inference with warm caches.")] = False,
     dims=None, out=None, running=None,
 ) -> None:
     """The same layer, or every layer of a network, on several hardware configs, side by
@@ -518,6 +521,9 @@ def compare(
         if (layer is None) == (network is None):
             raise SimcacheError(["--layer/--network: give a layer type or a network, not "
                                  f"{'both' if layer is not None else 'neither'}"])
+        if network is None and cold:
+            raise SimcacheError(["--cold: only with --network (a single layer always starts "
+                                 "cold)"])
         if network is not None:
             given = [FLAG_NAMES[k] for k in _NETWORK_FIXES
                      if (preset if k == "preset" else dims[k]) is not None]
@@ -528,7 +534,8 @@ def compare(
 
     _, (fmt, output), figure = _gather(source, lambda: _out(out), lambda: _plot_target(out))
     if network is not None:
-        _compare_network(configs, network, batch, three_c, dims, fmt, output, figure, running)
+        _compare_network(configs, network, batch, three_c, cold, dims, fmt, output, figure,
+                         running)
         return
     with _progress(running["progress"], "comparing") as update:
         result = _api(api.compare, configs, layer.value, preset=preset, B=batch,
@@ -544,25 +551,28 @@ def compare(
     _draw(figure, doc)
 
 
-def _compare_network(configs, model, batch, three_c, dims, fmt, output, figure,
+def _compare_network(configs, model, batch, three_c, cold, dims, fmt, output, figure,
                      running) -> None:
     """`compare --network`: every layer of a network on several configs."""
+    needs = ("nest",) if cold else ("nest", "trace")
     with _progress(running["progress"], f"{model} on {len(configs)} configs") as update:
         result = _api(api.compare_network, configs, model, batch=batch,
                       padding=dims["padding"], order=dims["order"],
                       dtype_bytes=dims["dtype_bytes"], jobs=running["jobs"], three_c=three_c,
-                      progress=update, on_start=_on_start(running["jobs"]))
+                      progress=update, on_start=_on_start(running["jobs"], needs), cold=cold)
     if not result.rows and figure is not None:
         raise SimcacheError([f"--plot: {result.name} has no simulated layer to draw"])
     title = (f"simcache {__version__} · compare · {result.name} on "
-             f"{', '.join(c['name'] for c in result.configs)} · B={batch} · padding "
-             f"{dims['padding']} · order {dims['order']}")
+             f"{', '.join(c['name'] for c in result.configs)} · B={batch} · "
+             f"{'warm' if result.warm else 'cold'} caches · padding {dims['padding']} · "
+             f"order {dims['order']}")
     doc = result.to_dict()
     _emit_rendered(fmt, output, doc, result.rows,
                    lambda c: report.network_compare_table(result.rows, result.totals, c),
                    title,
                    report.network_compare_footer(result.totals, result.skipped,
-                                                 [c["description"] for c in result.configs]),
+                                                 [c["description"] for c in result.configs],
+                                                 result.warm),
                    report.network_compare_csv(result.rows, result.totals))
     _draw(figure, doc)
 
@@ -583,29 +593,39 @@ def network(
     dtype_bytes: Annotated[int, typer.Option("--dtype-bytes", help="Bytes per element.",
                                              parser=whole(1))] = 4,
     three_c: ThreeCOpt = False,
+    cold: Annotated[bool, typer.Option(
+        "--cold", help="Every convolution and fc layer on its own, with cold caches and its "
+        "own flush (in parallel); pooling, additions and the like skipped.")] = False,
     out=None, running=None,
 ) -> None:
     """Every layer of a network on one hardware config: a row per layer, and the totals.
 
-    Each layer starts with cold caches, as if run alone, so layers run in parallel.
-    Layers that are not loop nests (pooling, concatenation, additions, activations) are
-    listed as skipped.
+    By default one inference with warm caches: the layers run in order over one
+    hierarchy, each reading the previous output where it was written and finding what
+    the layer before left in the caches; pooling, additions, concatenations and
+    elementwise layers make their own reads and writes; one flush at the end. With
+    --cold each layer starts with cold caches, as if run alone.
 
     Example: **simcache network thesis squeezenet**
     """
     (fmt, output), figure = _gather(lambda: _out(out), lambda: _plot_target(out))
+    needs = ("nest",) if cold else ("nest", "trace")
     with _progress(running["progress"], f"{model} on {config}") as update:
         result = _api(api.network, config, model, batch=batch, padding=padding.value,
                       order=order, dtype_bytes=dtype_bytes, jobs=running["jobs"],
-                      three_c=three_c, progress=update, on_start=_on_start(running["jobs"]))
+                      three_c=three_c, progress=update,
+                      # warm: one inference, its layers one after another on one core
+                      on_start=_on_start(running["jobs"] if cold else 1, needs), cold=cold)
     cfg = result.runs[0].config if result.runs else config
     title = (f"simcache {__version__} · {result.name} on {cfg} · B={batch} · "
-             f"padding {padding.value} · order {order}")
-    csv_text = report.network_csv(result.rows, result.totals)
+             f"{'cold' if cold else 'warm'} caches · padding {padding.value} · order {order}")
+    csv_text = report.network_csv(result.rows, result.totals, result.flush)
     doc = result.to_dict()
     _emit_rendered(fmt, output, doc, result.rows,
-                   lambda c: report.network_table(result.rows, result.totals, c), title,
-                   report.network_footer(result.rows, result.totals, result.skipped),
+                   lambda c: report.network_table(result.rows, result.totals, c,
+                                                  result.flush), title,
+                   report.network_footer(result.rows, result.totals, result.skipped,
+                                         result.warm),
                    csv_text)
     if not result.runs and figure is not None:
         raise SimcacheError([f"--plot: {result.name} has no simulated layer to draw"])

@@ -643,6 +643,62 @@ def _copy(a: np.ndarray | None) -> np.ndarray | None:
     return None if a is None else a.copy()
 
 
+def simulate_chain(hierarchy: Hierarchy, steps: Iterable, element_bytes: int = 4,
+                   window: tuple[int, int] | None = None, progress: Progress | None = None,
+                   ccc: bool = False) -> tuple[list[Result], Result]:
+    """Run the steps of one inference (chain.Step: a layer's `plan` of nests, or an
+    operator's `chunks()` of trace arrays) through ONE state of the hierarchy, in order,
+    then flush once. Returns a Result per step (the change in the counters while it ran:
+    run phase only) and the flush's Result (flush phase only). `window`: the byte range
+    of every tensor (chain.Chain.window). Progress: in trace accesses (a layer's nest
+    iterations count four)."""
+    steps = list(steps)
+    geometry = hierarchy.geometry(element_bytes)
+    state = State(geometry, hierarchy.seed, window, element_bytes, ccc=ccc)
+    total = sum(s.accesses for s in steps)
+    done, out = 0, []
+
+    def counts() -> tuple[np.ndarray, np.ndarray | None]:
+        return state.counters.copy(), _copy(state.three_c)
+
+    for step in steps:
+        t0 = time.perf_counter()
+        before, before3 = counts()
+        macs = n = 0
+        if step.plan is not None:
+            for nest in step.plan.nests:
+                rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
+                limits = np.array(nest.limits, dtype=np.int64)
+                idx = np.zeros(len(nest.ext) + len(limits), dtype=np.int64)
+                for start in range(0, nest.iterations, NEST_CHUNK):
+                    count = min(NEST_CHUNK, nest.iterations - start)
+                    macs += state.walk(idx, nest.ext, nest.coef, nest.base,
+                                       np.array(nest.tensors, np.int64), nest.dtype_bytes,
+                                       rows, cols, limits, start, count)
+                    done += 4 * count
+                    if progress is not None:
+                        progress(done, total)
+            n = 4 * macs
+        else:
+            for chunk in step.chunks():
+                state.replay(*chunk)
+                n += len(chunk[0])
+                done += len(chunk[0])
+                if progress is not None:
+                    progress(done, total)
+        after, after3 = counts()
+        out.append(Result(hierarchy.level_names, after - before, n, macs,
+                          time.perf_counter() - t0, step.entry.layer, step.plan, geometry,
+                          None if after3 is None else after3 - before3))
+    t0 = time.perf_counter()
+    before, before3 = counts()
+    state.flush()
+    after, after3 = counts()
+    flush = Result(hierarchy.level_names, after - before, 0, 0, time.perf_counter() - t0,
+                   geometry=geometry, three_c=None if after3 is None else after3 - before3)
+    return out, flush
+
+
 def simulate_trace(hierarchy: Hierarchy, chunks: Iterable[tuple[np.ndarray, ...]],
                    element_bytes: int = 4, progress: Progress | None = None,
                    total: int = 0, ccc: bool = False) -> Result:

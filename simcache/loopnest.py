@@ -197,6 +197,31 @@ def plan(layer: Layer) -> Plan:
     return Plan(tuple(tensors), tuple(nests))
 
 
+def rebase(p: Plan, bases: dict[str, int]) -> Plan:
+    """The same plan with tensors moved: `bases` maps tensor names (x, w, w1, w2, y, t) to
+    new base addresses (names left out stay). Every nest's x, w and y address forms shift
+    by their tensor's new base minus its old one; offsets within a tensor (a padded
+    input's first tap, separable's interior of t) and everything else stay."""
+    unknown = set(bases) - {t.name for t in p.tensors}
+    if unknown:
+        raise ValueError(f"rebase: the plan has no tensor {', '.join(sorted(unknown))}")
+    shift = {t.name: bases.get(t.name, t.base) - t.base for t in p.tensors}
+    tensors = tuple(Tensor(t.name, t.category, t.base + shift[t.name], t.shape, t.dtype_bytes)
+                    for t in p.tensors)
+    weights = [t.name for t in p.tensors if t.category == W]
+    named = {X: "x", Y: "y", T: "t"}
+    nests = []
+    for k, nest in enumerate(p.nests):
+        base = nest.base.copy()
+        for row, cat in zip((CX, CW, CY), nest.tensors, strict=True):
+            # the weights of nest k are the k-th weight tensor (w, or w1 and w2)
+            name = weights[k] if cat == W else named[cat]
+            base[row] += shift[name]
+        nests.append(Nest(nest.dims, nest.ext, nest.coef, base, nest.tensors, nest.bounds,
+                          nest.dtype_bytes, nest.limits))
+    return Plan(tensors, tuple(nests))
+
+
 def _nest(c: _Conv, order: str, tiles: dict[str, int], x: Tensor, w: Tensor, y: Tensor,
           xdims: tuple[int, int], ydims: tuple[int, int, int, int], explicit: bool,
           d: int) -> Nest:

@@ -72,6 +72,15 @@ class NetLayer:
     skipped: str | None
     channels: int
     size: int
+    # the entries it reads (INPUT: the network's input), and a pooling window's K, stride
+    # and pad (None elsewhere): what a warm network needs to lay out its accesses (chain.py)
+    inputs: tuple[str, ...] = ()
+    K: int | None = None
+    stride: int = 1
+    pad: int | None = None
+
+
+INPUT = "<input>"  # the network's input, in NetLayer.inputs (no entry can have this name)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,10 @@ class Network:
     description: str
     source: str
     layers: tuple[NetLayer, ...]
+    input: tuple[int, int] = (1, 1)  # channels, size
+    batch: int = 1
+    dtype_bytes: int = 4
+    padding: str = "skip"
 
     @property
     def simulated(self) -> list[NetLayer]:
@@ -138,6 +151,7 @@ def build_network(net: NetworkFile, batch: int = 1, padding: str = "skip",
         if e.type in ("concat", "add") and len(names) < 2:
             problems.append(f"{where}: {e.type} needs two or more inputs")
         inputs = [shapes[n] for n in names] or [previous]
+        sources = tuple(names) or (out[-1].name if out else INPUT,)
         missing = [d for d in _NEEDS.get(e.type, "") if getattr(e, d) is None]
         if missing:
             problems.append(f"{where}: {e.type} needs {', '.join(missing)}")
@@ -150,7 +164,7 @@ def build_network(net: NetworkFile, batch: int = 1, padding: str = "skip",
                 problems.append(f"{where}: {exc}")
                 channels, size = inputs[0]
             out.append(NetLayer(e.name, e.type, None, f"{e.type}: not a loop nest simcache "
-                                "models", channels, size))
+                                "models", channels, size, sources, e.K, e.stride, e.pad))
         else:
             channels, size = inputs[0]
             F = 1 if e.type == "fc" else e.F
@@ -170,9 +184,11 @@ def build_network(net: NetworkFile, batch: int = 1, padding: str = "skip",
                 shapes[e.name] = previous = inputs[0]
                 continue
             channels, size = layer.N, layer.F_out
-            out.append(NetLayer(e.name, e.type, layer, None, channels, size))
+            out.append(NetLayer(e.name, e.type, layer, None, channels, size, sources))
         shapes[e.name] = previous = (channels, size)
-    return Network(net.name, net.description, net.source, tuple(out)), problems
+    return Network(net.name, net.description, net.source, tuple(out),
+                   (net.input.channels, net.input.size), batch, dtype_bytes,
+                   padding), problems
 
 
 def load_network(path: str | Path, **options) -> Network:

@@ -579,10 +579,13 @@ def compare_figure(doc: dict):
 
 
 def network_figure(doc: dict):
-    """Every layer of a network, in order: its cycles and its energy, stacked by level."""
+    """Every layer of a network, in order: its cycles and its energy, stacked by level; a
+    warm network's operators too, and its end-of-inference flush as a last bar."""
     plt = _matplotlib()
     rows, runs = doc["rows"], doc["runs"]
     labels = [r["name"] for r in rows]
+    if doc.get("flush_run") is not None:
+        labels, runs = labels + ["flush"], runs + [doc["flush_run"]]
     levels = [lv["name"] for lv in runs[0]["levels"]] if runs else []
     cmap = plt.get_cmap("viridis")
     colors = [cmap(k / max(1, len(levels) - 1) * 0.9) for k in range(len(levels))]
@@ -608,7 +611,8 @@ def network_figure(doc: dict):
             _eng(ax, "J")
             ax.set_ylabel("energy (J, low estimate)")
             ax.set_title("Energy per layer, by level")
-        ax.set_xlabel("layer (in network order)")
+        ax.set_xlabel("layer (in network order)" + (", then the final flush"
+                                                     if doc.get("flush_run") else ""))
         ax.set_xlim(-0.6, len(labels) - 0.4)
         _legend_right(ax, stacked=True)
         ax.margins(y=0.05)
@@ -621,8 +625,17 @@ def network_figure(doc: dict):
     cfg = (doc.get("config") or {}).get("name", "?")
     b = rows[0]["batch"] if rows else "?"
     tot = doc["totals"]
-    fig.suptitle(f"{net['name']} on {cfg}, B={b}: {len(rows)} layers, "
-                 f"{tot['cycles']:,} cycles")
+    if doc.get("warm"):
+        ops = sum(1 for r in rows if r.get("op"))
+        what = (f"{len(rows)} entries ({len(rows) - ops} layers, {ops} operators in grey), "
+                f"{tot['cycles']:,} cycles (one inference, warm caches)")
+        for ax in axes:  # the operators' names in grey
+            for tick, r in zip(ax.get_xticklabels(), rows, strict=False):
+                if r.get("op"):
+                    tick.set_color("0.45")
+    else:
+        what = f"{len(rows)} layers, {tot['cycles']:,} cycles (each layer with cold caches)"
+    fig.suptitle(f"{net['name']} on {cfg}, B={b}: {what}")
     return fig
 
 
@@ -1027,6 +1040,8 @@ def sweep_figure(doc: dict, x: str, y: str, hue: str | None = None):
     ax.set_title(f"{_metric_label(y)} against {x}\nsweep {names}{same}", fontsize="medium")
     if any(ax.get_legend_handles_labels()[1]):
         _legend_right(ax)
+    return fig
+
 
 # ---------------------------------------------------------------- mrc (miss-ratio curves)
 

@@ -729,9 +729,19 @@ def table_2_2(rows: list[dict], compact: int = FULL) -> Table:
     return table
 
 
+_OPS = {"maxpool": "maxpool", "avgpool": "avgpool", "globalavgpool": "gap", "add": "add",
+        "concat": "concat", "flatten": "flatten", "relu": "relu", "relu6": "relu6",
+        "batchnorm": "bn", "dropout": "dropout", "softmax": "softmax"}
+
+
 def _short_type(r: dict) -> str:
-    """conv3x3, 1x1, dw3x3, group3x3, sep3, fc."""
-    k = r["K"]
+    """conv3x3, 1x1, dw3x3, group3x3, sep3, fc; an operator as op:maxpool3x3, op:add..."""
+    k = r.get("K")
+    if r["type"] == "flush":
+        return "flush"
+    if r.get("op"):
+        pool = r["type"] in ("maxpool", "avgpool")
+        return f"op:{_OPS[r['type']]}" + (f"{k}x{k}" if pool else "")
     return {"spatial": f"conv{k}x{k}", "pointwise": "1x1", "depthwise": f"dw{k}x{k}",
             "group": f"group{k}x{k}", "separable": f"sep{k}", "fc": "fc"}[r["type"]]
 
@@ -754,7 +764,8 @@ def network_energy_cell(lo: float, hi: float, unit: float, compact: bool = False
     return sig(hi) if lo == hi else f"{sig(lo)}–{sig(hi)}"
 
 
-def network_table(rows: list[dict], totals: dict, compact: int = FULL) -> Table:
+def network_table(rows: list[dict], totals: dict, compact: int = FULL,
+                  flush: dict | None = None) -> Table:
     unit, uname, bunit, bname = network_units(totals)
     table = Grid()
     heads = ("layer", "type", "M→N", "F/S", "MACs", "cycles", "%", f"energy {uname}",
@@ -772,7 +783,14 @@ def network_table(rows: list[dict], totals: dict, compact: int = FULL) -> Table:
                       f"{100 * r['cycles_share']:.1f}",
                       network_energy_cell(r["energy_pj_low"], r["energy_pj_high"], unit, compact),
                       fmt_sig(r["dram_bytes"] / bunit),
-                      *[_kinds_cell(r, k, compact) for k in kinds])
+                      *[_kinds_cell(r, k, compact) for k in kinds],
+                      style="dim" if r.get("op") else None)
+    if flush is not None:
+        table.add_row("flush", "", "", "", "", count(flush["cycles"], compact),
+                      f"{100 * flush['cycles'] / (totals['cycles'] or 1):.1f}",
+                      network_energy_cell(flush["energy_pj_low"], flush["energy_pj_high"], unit,
+                                          compact),
+                      fmt_sig(flush["dram_bytes"] / bunit), *[""] * len(kinds))
     e = totals["energy_pj"]
     table.add_row("total", "", "", "", count(totals["macs"], compact),
                   count(totals["cycles"], compact), "100",
@@ -781,12 +799,15 @@ def network_table(rows: list[dict], totals: dict, compact: int = FULL) -> Table:
     return table
 
 
-def network_csv(rows: list[dict], totals: dict) -> str:
-    """A row per simulated layer, then a `total` row (sums of MACs, accesses, cycles,
-    energy and DRAM bytes; traffic over the layers' minimum). Columns as the layer rows'."""
+def network_csv(rows: list[dict], totals: dict, flush: dict | None = None) -> str:
+    """A row per simulated layer (warm: per entry), then (warm) a `flush` row, then a
+    `total` row (sums of MACs, accesses, cycles, energy and DRAM bytes, the flush included;
+    traffic over the layers' minimum). Columns as the layer rows'."""
     total = network_total_row(rows, totals)
     columns = tuple(dict.fromkeys(k for r in rows for k in r)) or tuple(total)
-    return rows_to_csv(rows + [{k: v for k, v in total.items() if k in columns}], columns)
+    extra = [flush] if flush is not None else []
+    return rows_to_csv(rows + [{k: v for k, v in r.items() if k in columns}
+                               for r in extra + [total]], columns)
 
 
 def network_compare_table(rows: list[dict], totals: list[dict], compact: int = FULL) -> Table:
@@ -835,18 +856,45 @@ def network_compare_csv(rows: list[dict], totals: list[dict]) -> str:
 
 
 def network_compare_footer(result_totals: list[dict], skipped: list[dict],
-                           descriptions: list[str]) -> list[str]:
+                           descriptions: list[str], warm: bool = False) -> list[str]:
     first = result_totals[0]["config"] if result_totals else "?"
-    lines = [f"{len(skipped)} layers skipped (not loop nests); ratios (×) are to {first}; "
-             "each layer starts with cold caches; types: convKxK spatial, 1x1 pointwise, "
+    how = ("one inference per config with warm caches (op: rows are operators, the flush "
+           "row the end of the inference)" if warm else
+           f"{len(skipped)} layers skipped (not loop nests); each layer starts with cold "
+           "caches")
+    lines = [f"{how}; ratios (×) are to {first}; types: convKxK spatial, 1x1 pointwise, "
              "dwKxK depthwise, groupKxK, sepK separable, fc"]
+    for t in result_totals:
+        lines += [f"{t['config']}: {x}" for x in network_time_lines(t.get("time"))]
     lines += [f"{t['config']}: {d}" for t, d in zip(result_totals, descriptions, strict=True)]
     return lines
 
 
-def network_footer(rows: list[dict], totals: dict, skipped: list[dict]) -> list[str]:
+def network_time_lines(time: dict | None) -> list[str]:
+    """One inference's time in both models, its rate, and the bound that binds most."""
+    if not time:
+        return []
+    lines = [f"one inference {duration(time['blocking_us'])} blocking "
+             f"({fmt_sig(time['inferences_per_s_blocking'])}/s) at "
+             f"{fmt_sig(time['clock_ghz'])} GHz"]
+    if time["overlapped_us"] is not None:
+        each = ", ".join(f"{k} {duration(v)}" for k, v in
+                         sorted(time["by_bound_us"].items(), key=lambda kv: -kv[1]))
+        note = "" if time["complete"] else "; the config leaves some bounds out"
+        lines.append(f"overlapped {duration(time['overlapped_us'])} "
+                     f"({fmt_sig(time['inferences_per_s_overlapped'])}/s), bound mostly by "
+                     f"{time['bound']} (time of the entries each bound: {each}{note})")
+    return lines
+
+
+def network_footer(rows: list[dict], totals: dict, skipped: list[dict],
+                   warm: bool = False) -> list[str]:
     lines = [f"{totals['layers']} layers simulated; F/S: input size / stride; types: convKxK "
              "spatial, 1x1 pointwise, dwKxK depthwise, groupKxK, sepK separable, fc"]
+    if warm:
+        lines.append(f"one inference, warm caches: {totals['operators']} operators (op:, dim; "
+                     "their own reads and writes, no MACs), one flush at the end (its row); "
+                     "totals include it")
     top = sorted(rows, key=lambda r: r["cycles"], reverse=True)[:3]
     if top:
         lines.append("dominant layers (cycles): " + ", ".join(
@@ -854,8 +902,10 @@ def network_footer(rows: list[dict], totals: dict, skipped: list[dict]) -> list[
     if totals["min_dram_bytes"]:
         lines.append(f"DRAM traffic {nbytes(totals['dram_bytes'])} = "
                      f"{totals['dram_bytes'] / totals['min_dram_bytes']:.2f} × the layers' "
-                     f"minimum {nbytes(totals['min_dram_bytes'])}; each layer starts with cold "
-                     "caches")
+                     f"minimum {nbytes(totals['min_dram_bytes'])}; " + (
+                         "each entry's minimum as if alone, caches carry over" if warm else
+                         "each layer starts with cold caches"))
+    lines += network_time_lines(totals.get("time"))
     if skipped:
         kinds: dict[str, int] = {}
         for x in skipped:

@@ -118,3 +118,55 @@ def run_jobs(jobs: list[Job], workers: int | None = None,
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class ChainJob:
+    """One inference of a warm network (chain.Chain) on one hierarchy."""
+
+    hierarchy: Hierarchy
+    chain: object  # chain.Chain (not imported: study sits below it)
+    dtype_bytes: int = 4
+    three_c: bool = False
+
+    def geometry(self) -> list[Geometry]:
+        return self.hierarchy.geometry(self.dtype_bytes)
+
+
+def run_chains(jobs: list[ChainJob], workers: int | None = None,
+               progress: Callable[[int, int], None] | None = None
+               ) -> list[tuple[list[Result], Result]]:
+    """Simulate every inference (engine.simulate_chain), independent of each other, on a
+    thread each as run_jobs does; progress in trace accesses over all of them. An
+    interrupt or a failure stops the others at their next chunk."""
+    sizes = [sum(s.accesses for s in j.chain.steps) for j in jobs]
+    total = sum(sizes)
+    done = [0] * len(jobs)
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def one(k: int):
+        def update(n: int, _total: int) -> None:
+            if stop.is_set():
+                raise Cancelled
+            with lock:
+                done[k] = n
+                if progress is not None:
+                    progress(sum(done), total)
+
+        j = jobs[k]
+        return engine.simulate_chain(j.hierarchy, j.chain.steps, j.dtype_bytes,
+                                     j.chain.window, update, j.three_c)
+
+    workers = max(1, min(workers or default_workers(), len(jobs)))
+    if workers == 1:
+        return [one(k) for k in range(len(jobs))]
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        futures = [pool.submit(one, k) for k in range(len(jobs))]
+        return [f.result() for f in futures]
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -396,8 +396,9 @@ def run_task(task: Task) -> dict:
     from . import api
 
     if task.network is not None:
+        # cold: a stored point keeps the meaning it had (docs/model.md §6)
         return api.network(task.hierarchy, task.network, jobs=1, three_c=task.three_c,
-                           **task.network_options).to_dict()
+                           cold=True, **task.network_options).to_dict()
     return api.run_job(task.hierarchy, task.layer, task.config_path, task.three_c).to_dict()
 
 

@@ -164,7 +164,7 @@ SHADOW_SEED = 0x5DEECE66D  # the shadows' generator: seed ^ this (or 1 if that i
 COMPULSORY, CAPACITY, CONFLICT = range(3)
 
 
-def simulate(levels, trace, seed=1, memory_name="memory", three_c=None):
+def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=None):
     """Run ``trace`` through the hierarchy ``levels`` (innermost first) + memory.
 
     levels: list of dicts with keys ``size``, ``line``, ``ways`` (int, or "full"),
@@ -195,6 +195,10 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None):
         associative level is its own shadow. A miss of the level is a conflict miss if
         the shadow held the line; otherwise it is compulsory if the line never missed
         both before, and capacity if it did.
+    marks: if given, trace positions (ascending) at which a copy of the counters is
+        taken before that access runs (a position equal to the trace's length: after the
+        last access, before the flush); then ``(counters, contents, snapshots)`` is
+        returned, one copy per mark.
     """
     del memory_name  # informative only
     caches = [Cache(spec) for spec in levels]
@@ -386,8 +390,14 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None):
 
     # -- the run -----------------------------------------------------------
 
-    for addr, size, is_write, tensor in trace:
+    marks = list(marks) if marks is not None else None
+    snapshots = []
+    for k, (addr, size, is_write, tensor) in enumerate(trace):
+        while marks and len(snapshots) < len(marks) and marks[len(snapshots)] == k:
+            snapshots.append(counters.copy())
         request(0, int(addr), int(size), bool(is_write), True, False, int(tensor))
+    while marks and len(snapshots) < len(marks):
+        snapshots.append(counters.copy())
 
     contents = [copy.deepcopy(cache.contents()) for cache in caches]
 
@@ -414,6 +424,8 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None):
                 line.tensor,
             )
 
+    if marks is not None:
+        return counters, contents, snapshots
     return counters, contents
 
 
@@ -491,8 +503,12 @@ def layer_trace(
     pad=None,
     order="bijnmpq",
     dtype_bytes=4,
+    bases=None,
 ):
     """The address stream of one layer, as in model.md §1.
+
+    ``bases``: name -> base address for every tensor (x, w or w1 and w2, y, t), to place
+    them elsewhere than §1's placement (a network's map, model.md §6).
 
     Returns ``(trace, info)``: ``trace`` is a list of ``(addr, size, is_write, tensor)``
     (tensor 0 x, 1 w (w1 and w2 too), 2 y, 3 t); ``info`` has ``bases`` (name -> base
@@ -500,6 +516,13 @@ def layer_trace(
     ``macs`` (performed), ``F_out``, ``pad`` (pad_before, pad_after) and the effective
     dimensions ``dims``.
     """
+    given_bases = bases
+
+    def place(names_and_shapes):
+        if given_bases is None:
+            return place_tensors(names_and_shapes, dtype_bytes)
+        return {name: given_bases[name] for name, _ in names_and_shapes}
+
     if kind not in KINDS:
         raise ValueError(f"unknown layer kind {kind!r}")
     if padding not in ("skip", "explicit"):
@@ -543,7 +566,7 @@ def layer_trace(
     # ---------------------------------------------------------------- fc --
     if kind == "fc":
         shapes = {"x": (B, M), "w": (N, M), "y": (B, N)}
-        bases = place_tensors([(k, shapes[k]) for k in ("x", "w", "y")], dtype_bytes)
+        bases = place([(k, shapes[k]) for k in ("x", "w", "y")])
 
         def fc_taps(idx):
             b, n, m = idx["b"], idx["n"], idx["m"]
@@ -572,9 +595,7 @@ def layer_trace(
             "y": (B, N, F_out, F_out),
             "t": t_shape,
         }
-        bases = place_tensors(
-            [(k, shapes[k]) for k in ("x", "w1", "w2", "y", "t")], dtype_bytes
-        )
+        bases = place([(k, shapes[k]) for k in ("x", "w1", "w2", "y", "t")])
 
         # nest 1: K x 1 convolution x -> t (vertical kernel, stride, padding)
         def nest1_taps(idx):
@@ -632,7 +653,7 @@ def layer_trace(
         w_shape = (N, M, K, K)
         m_extent = M
     shapes = {"x": x_shape, "w": w_shape, "y": (B, N, F_out, F_out)}
-    bases = place_tensors([(k, shapes[k]) for k in ("x", "w", "y")], dtype_bytes)
+    bases = place([(k, shapes[k]) for k in ("x", "w", "y")])
 
     def channel(n, m):
         """Input channel read by filter n at channel-loop index m."""
@@ -939,3 +960,151 @@ def split_lines(records, line_bytes):
     for addr, size, *_ in records:
         out.extend(range(addr // line_bytes, (addr + size - 1) // line_bytes + 1))
     return out
+
+
+# ---------------------------------------------------------------------------
+# Networks with warm caches (model.md §6): one inference's trace
+# ---------------------------------------------------------------------------
+
+NETWORK_INPUT = "<input>"
+
+
+def _round_up(addr):
+    return ((addr + ALIGN - 1) // ALIGN) * ALIGN
+
+
+def pool_trace(trace, x_base, y_base, B, C, H, K, S, P, dtype_bytes):
+    """maxpool / avgpool (globalavgpool: K = H, S = 1, P = 0): for each output element
+    (b, c, i, j), read the taps of its window inside the input, then write it once."""
+    Fo = (H + 2 * P - K) // S + 1
+    for b in range(B):
+        for c in range(C):
+            for i in range(Fo):
+                for j in range(Fo):
+                    for p in range(K):
+                        for q in range(K):
+                            row, col = i * S + p - P, j * S + q - P
+                            if 0 <= row < H and 0 <= col < H:
+                                a = element_address(x_base, (B, C, H, H), (b, c, row, col),
+                                                    dtype_bytes)
+                                trace.append((a, dtype_bytes, False, X))
+                    a = element_address(y_base, (B, C, Fo, Fo), (b, c, i, j), dtype_bytes)
+                    trace.append((a, dtype_bytes, True, Y))
+    return Fo
+
+
+def add_trace(trace, input_bases, y_base, count, dtype_bytes):
+    """Elementwise sum: per element, read every input, then write y."""
+    for e in range(count):
+        for base in input_bases:
+            trace.append((base + e * dtype_bytes, dtype_bytes, False, X))
+        trace.append((y_base + e * dtype_bytes, dtype_bytes, True, Y))
+
+
+def concat_trace(trace, inputs, y_base, B, H, dtype_bytes):
+    """Copy each input (base, channels), in turn, into its channels of y."""
+    total = sum(ch for _, ch in inputs)
+    c0 = 0
+    for base, ch in inputs:
+        for b in range(B):
+            for c in range(ch):
+                for h in range(H):
+                    for w in range(H):
+                        src = element_address(base, (B, ch, H, H), (b, c, h, w), dtype_bytes)
+                        dst = element_address(y_base, (B, total, H, H), (b, c0 + c, h, w),
+                                              dtype_bytes)
+                        trace.append((src, dtype_bytes, False, X))
+                        trace.append((dst, dtype_bytes, True, Y))
+        c0 += ch
+
+
+def in_place_trace(trace, base, count, dtype_bytes):
+    """relu, relu6, batchnorm: read each element, write it back where it was."""
+    for e in range(count):
+        a = base + e * dtype_bytes
+        trace.append((a, dtype_bytes, False, X))
+        trace.append((a, dtype_bytes, True, Y))
+
+
+def softmax_trace(trace, x_base, y_base, B, N, dtype_bytes):
+    """Per row b: read every x (maximum, sum of exponentials); then read x, write y."""
+    for b in range(B):
+        for n in range(N):
+            trace.append((x_base + (b * N + n) * dtype_bytes, dtype_bytes, False, X))
+        for n in range(N):
+            trace.append((x_base + (b * N + n) * dtype_bytes, dtype_bytes, False, X))
+            trace.append((y_base + (b * N + n) * dtype_bytes, dtype_bytes, True, Y))
+
+
+def network_trace(entries, channels, size, B=1, order="bijnmpq", dtype_bytes=4):
+    """The trace of one inference of a network (model.md §6, warm caches).
+
+    entries: dicts as in a network file (name, type, M, N, F, K, G, stride, pad, input).
+    Returns ``(trace, spans, regions)``: spans[k] = (name, start, end) of entry k's
+    accesses in the trace; regions: name -> (base, shape), in placement order."""
+    d = dtype_bytes
+    regions = {}
+    cursor = [X_BASE]
+
+    def place(name, shape):
+        base = cursor[0]
+        regions[name] = (base, tuple(shape))
+        cursor[0] = _round_up(base + int(np.prod(shape)) * d)
+        return base
+
+    outputs = {NETWORK_INPUT: (place("input", (B, channels, size, size)), channels, size)}
+    previous = NETWORK_INPUT
+    trace, spans = [], []
+    for e in entries:
+        name, kind = e["name"], e["type"]
+        given = e.get("input")
+        names = [given] if isinstance(given, str) else (given or [previous])
+        ins = [outputs[n] for n in names]
+        x_base, C, H = ins[0]
+        start = len(trace)
+        if kind in KINDS:
+            dims = dict(B=B, M=e.get("M"), N=e.get("N", e.get("M")), F=e.get("F", 1),
+                        K=e.get("K", 1), G=e.get("G", 1), stride=e.get("stride", 1),
+                        pad=e.get("pad"), order=order, dtype_bytes=d)
+            _, info = layer_trace(kind, **dims)  # for the shapes only
+            bases = {"x": x_base}
+            for t in ("w", "w1", "w2", "y", "t"):
+                if t in info["shapes"]:
+                    bases[t] = place(f"{name}.{t}", info["shapes"][t])
+            layer, info = layer_trace(kind, **dims, bases=bases)
+            trace += layer
+            outputs[name] = (bases["y"], info["dims"]["N"], info["F_out"])
+        elif kind in ("maxpool", "avgpool", "globalavgpool"):
+            if kind == "globalavgpool":
+                K, S, P = H, 1, 0
+            else:
+                K, S, P = e["K"], e.get("stride", 1), e.get("pad") or 0
+            Fo = (H + 2 * P - K) // S + 1
+            y = place(f"{name}.y", (B, C, Fo, Fo))
+            pool_trace(trace, x_base, y, B, C, H, K, S, P, d)
+            outputs[name] = (y, C, Fo)
+        elif kind == "add":
+            y = place(f"{name}.y", (B, C, H, H))
+            add_trace(trace, [b for b, _, _ in ins], y, B * C * H * H, d)
+            outputs[name] = (y, C, H)
+        elif kind == "concat":
+            total = sum(ch for _, ch, _ in ins)
+            y = place(f"{name}.y", (B, total, H, H))
+            concat_trace(trace, [(b, ch) for b, ch, _ in ins], y, B, H, d)
+            outputs[name] = (y, total, H)
+        elif kind in ("relu", "relu6", "batchnorm"):
+            in_place_trace(trace, x_base, B * C * H * H, d)
+            outputs[name] = ins[0]
+        elif kind == "flatten":
+            outputs[name] = (x_base, C * H * H, 1)
+        elif kind == "dropout":
+            outputs[name] = ins[0]
+        elif kind == "softmax":
+            y = place(f"{name}.y", (B, C * H * H))
+            softmax_trace(trace, x_base, y, B, C * H * H, d)
+            outputs[name] = (y, C, H)
+        else:
+            raise ValueError(f"unknown entry type {kind!r}")
+        spans.append((name, start, len(trace)))
+        previous = name
+    return trace, spans, regions

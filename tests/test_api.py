@@ -68,7 +68,8 @@ def test_study_compare_network_replay(tmp_path):
                      "  - {name: b, type: pointwise, M: 4, N: 8, F: 6}\n")
     n = simcache.network("thesis", model)
     assert [r["name"] for r in n.rows] == ["a", "b"]
-    assert n.totals["cycles"] == sum(r.totals.cycles for r in n.runs)
+    assert n.warm and n.totals["cycles"] == sum(r.totals.cycles for r in n.runs) + \
+        n.flush["cycles"]
     t = simcache.replay("thesis", ROOT / "traces" / "spatial_f8.din")
     assert t.trace["format"] == "din" and t.accesses == t.trace["accesses"]
 

@@ -34,12 +34,33 @@ def model(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def result(model):
-    return api.compare_network(CONFIGS, model, batch=2, jobs=1)
+    return api.compare_network(CONFIGS, model, batch=2, jobs=1, cold=True)
 
 
 @pytest.fixture(scope="module")
 def alone(model):
-    return [api.network(c, model, batch=2, jobs=1) for c in CONFIGS]
+    return [api.network(c, model, batch=2, jobs=1, cold=True) for c in CONFIGS]
+
+
+def test_warm_by_default_each_config_equals_its_warm_inference(model):
+    """Without cold, each config runs one inference with warm caches, as `network` does:
+    its entries (operators too), then the flush, and the totals of one inference."""
+    warm = api.compare_network(CONFIGS, model, batch=2, jobs=1)
+    assert warm.warm and warm.to_dict()["warm"] is True
+    for c, cfg in enumerate(CONFIGS):
+        net = api.network(cfg, model, batch=2, jobs=1)
+        want = net.rows + [net.flush]
+        assert [r["name"] for r in warm.rows] == [r["name"] for r in want]
+        for row, w in zip(warm.rows, want, strict=True):
+            got = row["configs"][c]
+            for k in ("cycles", "energy_pj_low", "energy_pj_high", "dram_bytes"):
+                assert got[k] == w[k], (row["name"], k)
+        t = warm.totals[c]
+        assert t["cycles"] == net.totals["cycles"]
+        assert t["dram_bytes"] == net.totals["dram_bytes"]
+        assert t["energy_pj_high"] == pytest.approx(net.totals["energy_pj"]["high"])
+        assert t.get("time") == net.totals.get("time")
+    assert "time" not in warm.totals[0] and warm.totals[1]["time"]["blocking_us"] > 0
 
 
 def test_each_config_equals_its_network_run_alone(result, alone):
@@ -90,8 +111,9 @@ def test_totals_are_sums_and_ratios_are_to_the_first(result, alone):
 
 def test_document_nests_the_runs(result, model):
     doc = result.to_dict()
-    assert set(doc) == {"simcache", "network", "options", "configs", "rows", "totals",
-                        "skipped", "runs"}
+    assert set(doc) == {"simcache", "network", "options", "warm", "configs", "rows",
+                        "totals", "skipped", "runs"}
+    assert doc["warm"] is False
     assert doc["network"]["path"] == model
     assert doc["options"] == {"batch": 2, "padding": "skip", "order": "bijnmpq",
                               "dtype_bytes": 4}
@@ -103,7 +125,7 @@ def test_document_nests_the_runs(result, model):
 
 
 def test_compare_with_network_is_compare_network(result, model):
-    same = api.compare(CONFIGS, network=model, batch=2, jobs=1)
+    same = api.compare(CONFIGS, network=model, batch=2, jobs=1, cold=True)
     assert isinstance(same, api.NetworkCompareResult)
     assert [[e["cycles"] for e in r["configs"]] for r in same.rows] == \
         [[e["cycles"] for e in r["configs"]] for r in result.rows]
@@ -118,7 +140,7 @@ def test_all_runs_share_one_pool(monkeypatch, model):
         return real(jobs, *a, **k)
 
     monkeypatch.setattr(api, "_run", spy)
-    api.compare_network([THESIS, "server", "mobile_soc"], model, jobs=1)
+    api.compare_network([THESIS, "server", "mobile_soc"], model, jobs=1, cold=True)
     assert calls == [3 * 3]
 
 
@@ -144,7 +166,7 @@ def test_api_refuses_one_config_and_bad_jobs_together(model):
 
 
 def test_table_has_a_row_per_layer_and_a_total(capsys, model):
-    code, out, err = cli_output(capsys, "compare", THESIS, "server", "--network", model,
+    code, out, err = cli_output(capsys, "compare", THESIS, "server", "--network", model, "--cold",
                                 "-B", "2", "-j", "1")
     assert code == 0, err
     lines = out.splitlines()
@@ -157,7 +179,7 @@ def test_table_has_a_row_per_layer_and_a_total(capsys, model):
 
 def test_csv_has_a_row_per_layer_and_config(capsys, model, result, tmp_path):
     target = tmp_path / "out.csv"
-    code, out, err = cli_output(capsys, "compare", THESIS, "server", "--network", model,
+    code, out, err = cli_output(capsys, "compare", THESIS, "server", "--network", model, "--cold",
                                 "-B", "2", "-j", "1", "-o", str(target))
     assert code == 0 and out == "", err
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
@@ -175,7 +197,7 @@ def test_csv_has_a_row_per_layer_and_config(capsys, model, result, tmp_path):
 
 
 def test_json_is_the_document(capsys, model, result):
-    code, out, err = cli_output(capsys, "compare", THESIS, "server", "--network", model,
+    code, out, err = cli_output(capsys, "compare", THESIS, "server", "--network", model, "--cold",
                                 "-B", "2", "-j", "1", "-f", "json")
     assert code == 0, err
     doc = json.loads(out)
@@ -246,7 +268,7 @@ def test_figure_plots_the_rows(result):
 def test_cli_draws(capsys, tmp_path, model):
     pytest.importorskip("matplotlib")
     target = tmp_path / "cmp.png"
-    code, _, err = cli_output(capsys, "compare", THESIS, "server", "--network", model,
+    code, _, err = cli_output(capsys, "compare", THESIS, "server", "--network", model, "--cold",
                               "-j", "1", "--plot", str(target))
     assert code == 0, err
     assert target.read_bytes().startswith(b"\x89PNG")

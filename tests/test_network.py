@@ -82,7 +82,7 @@ def test_bad_network_names_file_line_and_entry(tmp_path, edit, expect):
 def test_network_command(capsys, tmp_path):
     p = tmp_path / "tiny.yaml"
     p.write_text(TINY)
-    assert cli("network", THESIS, str(p), "-f", "json") == 0
+    assert cli("network", THESIS, str(p), "-f", "json", "--cold") == 0
     doc = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in doc["rows"]] == ["c1", "a", "b", "g", "fc"]
     assert [s["name"] for s in doc["skipped"]] == ["r1", "p1", "cat", "pool"]
@@ -93,7 +93,7 @@ def test_network_command(capsys, tmp_path):
 def test_network_table_and_error_exit(capsys, tmp_path):
     p = tmp_path / "tiny.yaml"
     p.write_text(TINY)
-    assert cli("network", THESIS, str(p)) == 0
+    assert cli("network", THESIS, str(p), "--cold") == 0
     out = capsys.readouterr().out
     assert "dominant layers (cycles)" in out and "skipped 4 layers" in out
     p.write_text(TINY.replace("M: 12, N: 10", "M: 13, N: 10"))

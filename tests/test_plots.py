@@ -177,31 +177,45 @@ def test_compare_figure_side_by_side():
     assert "depthwise" in fig.get_suptitle()
 
 
-def test_network_figure_layers_in_order(tmp_path):
+@pytest.mark.parametrize("cold", [True, False])
+def test_network_figure_layers_in_order(tmp_path, cold):
     model = tmp_path / "tiny.yaml"
     model.write_text(TINY_NET)
-    doc = api.network(THESIS, str(model), jobs=1).to_dict()
+    doc = api.network(THESIS, str(model), jobs=1, cold=cold).to_dict()
     fig = plots.network_figure(doc)
     p = panels(fig)
     assert set(p) == {"cycles", "energy"}
     names = [lv["name"] for lv in doc["runs"][0]["levels"]]
+    runs, rows = doc["runs"], list(doc["rows"])
+    if cold:
+        ticks = ["first_conv", "squeeze", "fc"]
+    else:  # every entry, operators included, then the flush
+        ticks = [r["name"] for r in doc["rows"]] + ["flush"]
+        assert {"relu", "pool"} <= set(ticks)
+        runs = runs + [doc["flush_run"]]
+        rows.append(doc["flush"])
     for what in ("cycles", "energy"):
         ax = p[what]
-        assert [t.get_text() for t in ax.get_xticklabels()] == ["first_conv", "squeeze", "fc"]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ticks
+        grey = [t.get_text() for t in ax.get_xticklabels() if t.get_color() == "0.45"]
+        assert grey == [r["name"] for r in doc["rows"] if r.get("op")]
         got = bars(ax)
         assert list(got) == names + ["MACs"]
         assert legend(ax) == (names + ["MACs"])[::-1]
         for k, name in enumerate(names):
             want = [run["levels"][k]["cycles"] if what == "cycles"
-                    else run["levels"][k]["energy_pj"]["low"] * 1e-12 for run in doc["runs"]]
+                    else run["levels"][k]["energy_pj"]["low"] * 1e-12 for run in runs]
             assert same(got[name], want)
         tops = [sum(col) for col in zip(*got.values(), strict=True)]
         if what == "cycles":
-            assert tops == [r["cycles"] for r in doc["rows"]]
+            assert tops == [r["cycles"] for r in rows]
         else:
-            assert same(tops, [r["energy_pj_low"] * 1e-12 for r in doc["rows"]])
+            assert same(tops, [r["energy_pj_low"] * 1e-12 for r in rows])
         labelled(ax, "cycles" if what == "cycles" else "J")
-    assert "tiny" in fig.get_suptitle() and "thesis" in fig.get_suptitle()
+    title = fig.get_suptitle()
+    assert "tiny" in title and "thesis" in title
+    assert ("cold caches" if cold else "warm caches") in title
+    assert cold or f"{len(doc['rows'])} entries" in title
 
 
 def test_figure_chooses_by_document(run_doc):
@@ -390,7 +404,7 @@ def test_compare_figure_stacks_3c_per_level_name():
 def test_network_figure_stacks_3c_per_level_and_layer(tmp_path):
     model = tmp_path / "tiny.yaml"
     model.write_text(TINY_NET)
-    doc = api.network(THESIS, str(model), jobs=1, three_c=True).to_dict()
+    doc = api.network(THESIS, str(model), jobs=1, three_c=True, cold=True).to_dict()
     ccc = three_c_panels(plots.network_figure(doc))
     caches = [lv["name"] for lv in doc["runs"][0]["levels"] if "geometry" in lv]
     assert list(ccc) == caches

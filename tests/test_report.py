@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from simcache import engine, report
+from simcache import api, engine, report
 from simcache.accounting import (
     compare_rows,
     metrics_row,
@@ -317,14 +317,30 @@ def test_network_command_into_a_pipe_and_a_file(net, capsys, tmp_path):
     from helpers import cli
     path, rows, _, _ = net
     thesis = str(ROOT / "configs" / "thesis.yaml")
-    assert cli("network", thesis, str(path)) == 0
+    assert cli("network", thesis, str(path), "--cold") == 0
     piped = capsys.readouterr().out
     target = tmp_path / "x.txt"
-    assert cli("network", thesis, str(path), "-o", str(target)) == 0
+    assert cli("network", thesis, str(path), "-o", str(target), "--cold") == 0
     for out in (piped, target.read_text()):
         assert "…" not in out
         for r in rows:
             assert shows(out, r["name"]) and shows(out, report.count(r["cycles"]))
+
+
+def test_warm_network_table_shows_every_entry_and_the_flush(net, capsys, tmp_path):
+    from helpers import cli
+    path = net[0]
+    thesis = str(ROOT / "configs" / "thesis.yaml")
+    res = api.network(thesis, path)
+    target = tmp_path / "x.txt"
+    assert cli("network", thesis, str(path), "-o", str(target)) == 0
+    out = target.read_text()
+    assert "…" not in out
+    for r in res.rows + [res.flush]:
+        assert shows(out, r["name"]) and shows(out, report.count(r["cycles"]))
+        assert shows(out, report.fmt_sig(r["dram_bytes"] / 1024))
+    assert shows(out, "op:concat") and shows(out, "op:gap")
+    assert shows(out, report.count(res.totals["cycles"]))
 
 
 def test_network_csv_ends_with_the_totals(net):

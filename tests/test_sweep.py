@@ -210,9 +210,10 @@ def test_network_axis_equals_the_network_command(tmp_path):
     assert api.sweep(spec, db, jobs=1).outcome.ran == 4
     with Store(db, writable=False) as st:
         for p in st.points():
-            alone = api.network(p["axes"]["config"], model, batch=p["axes"]["batch"]).to_dict()
+            alone = api.network(p["axes"]["config"], model, batch=p["axes"]["batch"],
+                                cold=True).to_dict()
             assert [counts(r) for r in p["result"]["runs"]] == [counts(r) for r in alone["runs"]]
-    net = api.network("mobile_soc", model, batch=2)
+    net = api.network("mobile_soc", model, batch=2, cold=True)
     last = api.results(db, where={"config": "mobile_soc", "batch": "2"}).rows[0]
     assert last["cycles"] == net.totals["cycles"]
     assert last["dram_bytes"] == net.totals["dram_bytes"]
