@@ -230,7 +230,7 @@ class State:
             ccc_at, off = off, off + 2 * levels * K.NTENSORS * K.NCCC
         self.pf = prefetches(geometry)
         if self.pf and ccc:
-            raise ValueError("the 3C classification and prefetch do not combine")
+            raise ConfigError(["prefetch: does not combine with the 3C classification (--3c)"])
         pf_at = 0
         if self.pf:
             pf_at, off = off, off + 2 * levels * K.NTENSORS * K.NPF
