@@ -556,6 +556,13 @@ def footer(summary: dict) -> list[str]:
         measured = "–" if tr["intensity"] is None else _sig(tr["intensity"])
         lines.append(f"arithmetic intensity {measured} MACs per DRAM byte measured vs "
                      f"{_sig(tr['intensity_eq24'])} by Eq. 2.4")
+    for lv in summary["levels"]:
+        pf = lv.get("prefetch")
+        if pf:
+            lines.append(f"{lv['name']} prefetch ({pf['policy']}, {pf['distance']} "
+                         f"line{'s' if pf['distance'] > 1 else ''} ahead): "
+                         f"{count(pf['issued'])} issued, {count(pf['misses'])} fetched, "
+                         f"{count(pf['useful'])} used, {count(pf['never_used'])} never used")
     if layer:
         bases = ", ".join(f"{x['name']} {x['base_hex']}" for x in layer["tensors"])
         lines.append(f"tensor bases: {bases}")

@@ -191,3 +191,88 @@ def test_the_tagged_bit_and_the_distance_matter():
         _, pf, _ = replay([spec], tr)
         seen.add(tuple(pf.sum(axis=(0, 2))[0].tolist()))
     assert len(seen) == 6
+
+
+# ---------------------------------------------------------------- report, API and CLI
+
+def prefetching_config(tmp_path, policy="tagged", distance=2):
+    """configs/thesis.yaml with its L1 (the second level) prefetching."""
+    from pathlib import Path
+    text = (Path(__file__).parent.parent / "configs" / "thesis.yaml").read_text()
+    old = "    ways: 8\n    latency: 3 cycles"
+    assert text.count(old) == 1
+    p = tmp_path / "pf.yaml"
+    p.write_text(text.replace(old, f"    ways: 8\n    prefetch: {policy}\n"
+                              f"    prefetch_distance: {distance}\n    latency: 3 cycles"))
+    return p
+
+
+def test_the_report_carries_the_prefetch_counts_and_their_energy(tmp_path):
+    """The L1's `prefetch` object is the result's counts (run and flush summed), only at
+    the level that prefetches; its lookups' energy is in the level's energy."""
+    from simcache import api
+    from simcache.config import load_hierarchy
+    from simcache.layers import make_layer
+    cfg = prefetching_config(tmp_path)
+    dims = dict(M=8, N=8, F=10, K=3)
+    doc = api.simulate(str(cfg), "depthwise", **dims).to_dict()
+    h = load_hierarchy(cfg)
+    r = simulate(h, make_layer(type="depthwise", **dims))
+    pf, left = r.prefetch[:, 1].sum(axis=(0, 1)), int(r.prefetch_left[1].sum())
+    got = doc["levels"][1]["prefetch"]
+    assert {k: got[k] for k in ("policy", "distance", "issued", "misses", "useful",
+                                "evicted_unused", "left_unused", "never_used")} == {
+        "policy": "tagged", "distance": 2, "issued": int(pf[K.PF_ISSUED]),
+        "misses": int(pf[K.PF_MISSES]), "useful": int(pf[K.PF_USEFUL]),
+        "evicted_unused": int(pf[K.PF_UNUSED]), "left_unused": left,
+        "never_used": int(pf[K.PF_UNUSED]) + left}
+    assert got["issued"] > 0 and got["misses"] == got["useful"] + got["never_used"]
+    low, high = h.levels[1].energy
+    assert got["energy_pj"] == {"low": got["issued"] * low, "high": got["issued"] * high}
+    plain = doc["levels"][1]["energy_pj"]["low"] - got["energy_pj"]["low"]
+    c = r.counters[:, 1].sum(axis=(0, 1))
+    assert plain == pytest.approx((c[K.BYTES_READ] / 8) * low + (c[K.BYTES_WRITTEN] / 8) * low)
+    x = doc["levels"][1]["by_tensor"]["x"]["prefetch"]
+    assert x["issued"] == int(r.prefetch[:, 1, 0, K.PF_ISSUED].sum())
+    assert all("prefetch" not in lv for k, lv in enumerate(doc["levels"]) if k != 1)
+    level = api.RunResult(doc).levels["L1"]
+    assert level.prefetch.issued == got["issued"] and level.prefetch.policy == "tagged"
+
+
+def test_prefetch_costs_no_cycles_of_its_own(tmp_path):
+    """The blocking model charges only served demand accesses: the prefetching L1's fetches
+    below serve none, so the levels below L1 add cycles only for demand misses."""
+    from simcache import api
+    doc = api.simulate(str(prefetching_config(tmp_path)), "pointwise", M=8, N=8, F=6).to_dict()
+    for lv in doc["levels"]:
+        assert lv["cycles"] == lv["served"] * lv["latency"]
+    assert doc["levels"][2]["reads"] > doc["levels"][2]["served"]
+
+
+def test_3c_with_a_prefetching_level_is_refused(capsys, tmp_path):
+    from helpers import assert_refused, cli_output
+    target = tmp_path / "out.json"
+    got = cli_output(capsys, "run", str(prefetching_config(tmp_path)), "--layer", "fc",
+                     "--3c", "-o", str(target))
+    assert_refused(*got, ["error: levels[1].prefetch: 'tagged' does not combine"], target)
+
+
+def test_a_bad_prefetch_policy_is_refused(capsys, tmp_path):
+    from helpers import assert_refused, cli_output
+    cfg = prefetching_config(tmp_path, policy="sometimes")
+    target = tmp_path / "out.json"
+    code, out, err = cli_output(capsys, "run", str(cfg), "--layer", "fc", "-o", str(target))
+    assert code == 2 and "prefetch" in err and "pf.yaml" in err
+    assert_refused(code, out, err, [err.strip()], target)
+
+
+def test_the_table_says_what_the_prefetcher_did(capsys, tmp_path):
+    from simcache import api
+    cfg = str(prefetching_config(tmp_path))
+    pf = api.simulate(cfg, "fc", M=32, N=8).to_dict()["levels"][1]["prefetch"]
+    from helpers import cli_output
+    code, out, _ = cli_output(capsys, "run", cfg, "--layer", "fc", "-M", "32", "-N", "8")
+    assert code == 0
+    assert (f"L1 prefetch (tagged, 2 lines ahead): {pf['issued']:,} issued, "
+            f"{pf['misses']:,} fetched, {pf['useful']:,} used, {pf['never_used']:,} never used"
+            ) in out
