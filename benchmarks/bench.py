@@ -482,8 +482,41 @@ def _cpu(fn) -> float:
 
 MRC_REPEAT = 3
 
-BENCHES = {"engine": bench_engine, "peers": bench_peers, "memory": bench_memory,
-           "vgg16": bench_vgg16, "replay": bench_replay, "ccc": bench_ccc, "mrc": bench_mrc}
+def with_prefetch(h, level: int, policy: str, distance: int = 1):
+    """`h` with level `level` prefetching."""
+    from simcache.config import Hierarchy
+    d = h.model_dump()
+    d["levels"][level].update(prefetch=policy, prefetch_distance=distance)
+    return Hierarchy.model_validate(d)
+
+
+def bench_prefetch() -> list[str]:
+    """What prefetch costs: the depthwise and pointwise early layers (in-kernel, CPU time,
+    best of 3), plain and with the L1 prefetching (each policy, distance 1), through the
+    thesis hierarchy (registers first; L1 is its second level) and through its L1/L2/L3
+    alone (L1 first)."""
+    rows = ["| hierarchy | layer (early preset) | accesses | plain s | always s | miss s | "
+            "tagged s | tagged ÷ plain |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, h, l1 in (("thesis (registers, L1, L2, L3)", load_hierarchy(CONFIG), 1),
+                        ("L1, L2, L3", caches_only(), 0)):
+        hs = {"plain": h, **{p: with_prefetch(h, l1, p) for p in ("always", "miss", "tagged")}}
+        for kind in ("depthwise", "pointwise"):
+            layer = build_layer(kind, "early")
+            engine.simulate(hs["tagged"], layer)  # compiles the prefetch kernels
+            best = {}
+            for _ in range(3):
+                for key, hh in hs.items():
+                    t0 = clock()
+                    r = engine.simulate(hh, layer)
+                    best[key] = min(best.get(key, float("inf")), clock() - t0)
+            rows.append(f"| {name} | {kind} | {r.accesses:,} | " + " | ".join(
+                f"{best[k]:.2f}" for k in hs) + f" | {best['tagged'] / best['plain']:.1f}× |")
+    return rows
+
+
+BENCHES = {"engine": bench_engine, "prefetch": bench_prefetch, "peers": bench_peers,
+           "memory": bench_memory, "vgg16": bench_vgg16, "replay": bench_replay, "ccc": bench_ccc,
+           "mrc": bench_mrc}
 DEFAULT = ("engine", "peers", "memory", "replay", "ccc")  # vgg16 takes minutes: ask for it by name
 
 

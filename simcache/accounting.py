@@ -53,6 +53,17 @@ def _energy(c: np.ndarray, read_pj: tuple[float, float], write_pj: tuple[float, 
             "high": float(rb * read_pj[1] + wb * write_pj[1])}
 
 
+def _prefetch(pf: np.ndarray, left: int, policy: str, distance: int,
+              read_pj: tuple[float, float]) -> dict:
+    """A prefetching level's prefetches (run and flush phases summed, pf[kind]); each
+    lookup is priced as one 64-bit read at the level (docs/model.md, "Prefetch")."""
+    issued, evicted = int(pf[K.PF_ISSUED]), int(pf[K.PF_UNUSED])
+    return {"policy": policy, "distance": distance, "issued": issued,
+            "misses": int(pf[K.PF_MISSES]), "useful": int(pf[K.PF_USEFUL]),
+            "never_used": evicted + left, "evicted_unused": evicted, "left_unused": left,
+            "energy_pj": {"low": issued * read_pj[0], "high": issued * read_pj[1]}}
+
+
 def _add(a: dict, b: dict) -> dict:
     return {"low": a["low"] + b["low"], "high": a["high"] + b["high"]}
 
@@ -73,6 +84,11 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
     tensors = tensors_present(result)
     specs = list(hierarchy.levels) + [hierarchy.memory]
     levels, total_energy, memory_cycles = [], {"low": 0.0, "high": 0.0}, 0
+
+    def prefetching(lv: int) -> bool:
+        return (result.prefetch is not None and lv < len(result.geometry)
+                and result.geometry[lv].prefetch != "none")
+
     for lv, (name, spec) in enumerate(zip(result.level_names, specs, strict=True)):
         read_pj = spec.energy
         write_pj = spec.write_energy or spec.energy
@@ -88,6 +104,13 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
             out["cycles"] = int(run[K.SERVED]) * latency
             run_e, flush_e = _energy(run, read_pj, write_pj), _energy(fl, read_pj, write_pj)
             out["energy_pj"] = _add(run_e, flush_e)
+            if prefetching(lv):
+                g = result.geometry[lv]
+                pf = _prefetch(result.prefetch[:, lv, ts].sum(axis=(0, 1)),
+                               int(result.prefetch_left[lv, ts].sum()), g.prefetch,
+                               g.prefetch_distance, read_pj)
+                out["energy_pj"] = _add(out["energy_pj"], pf["energy_pj"])
+                out["prefetch"] = pf
             out["flush"] = {
                 "reads": int(fl[K.READS]),
                 "writes": int(fl[K.WRITES]),
@@ -107,6 +130,9 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
             entry["geometry"] = {"size": g.size, "line": g.line, "ways": g.ways, "sets": g.sets,
                                  "policy": g.policy, "write_back": g.write_back,
                                  "write_allocate": g.write_allocate}
+            inclusion = getattr(hierarchy.levels[lv], "inclusion", "nine")
+            if inclusion != "nine":  # parsed, not simulated yet (docs/model.md §2)
+                entry["geometry"].update(inclusion=inclusion, inclusion_simulated=False)
         entry["by_tensor"] = {TENSOR_NAMES[t]: block([t]) for t in tensors}
         levels.append(entry)
         total_energy = _add(total_energy, entry["energy_pj"])

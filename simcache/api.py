@@ -114,6 +114,27 @@ class ThreeC:
 
 
 @dataclass(frozen=True)
+class Prefetch:
+    """A prefetching level's prefetches (docs/model.md, "Prefetch"): lookups issued, those
+    that missed and fetched the line, lines later used, and lines never used (evicted
+    unused, or left unused at the end); energy_pj: the lookups' (in the level's)."""
+
+    policy: str
+    distance: int
+    issued: int
+    misses: int
+    useful: int
+    never_used: int
+    evicted_unused: int
+    left_unused: int
+    energy_pj: Energy
+
+    @classmethod
+    def of(cls, d: dict) -> Prefetch:
+        return cls(**{**d, "energy_pj": Energy.of(d["energy_pj"])})
+
+
+@dataclass(frozen=True)
 class Counts:
     """What one level did, for all tensors or for one. `three_c`: its misses by kind, when
     they were classified (cache levels only)."""
@@ -131,6 +152,7 @@ class Counts:
     cycles: int
     energy_pj: Energy
     three_c: ThreeC | None = None
+    prefetch: Prefetch | None = None  # only at a level that prefetches
 
     @property
     def accesses(self) -> int:
@@ -138,9 +160,10 @@ class Counts:
 
     @classmethod
     def of(cls, d: dict, **extra: Any) -> Any:
-        names = {f.name for f in fields(cls)} - {"energy_pj", "three_c"} - set(extra)
+        names = {f.name for f in fields(cls)} - {"energy_pj", "three_c", "prefetch"} - set(extra)
         ccc = ThreeC(**d["three_c"]) if "three_c" in d else None
-        return cls(energy_pj=Energy.of(d["energy_pj"]), three_c=ccc,
+        pf = Prefetch.of(d["prefetch"]) if "prefetch" in d else None
+        return cls(energy_pj=Energy.of(d["energy_pj"]), three_c=ccc, prefetch=pf,
                    **{k: d[k] for k in names}, **extra)
 
 
@@ -398,12 +421,22 @@ def _run(jobs: list[Job], workers: int | None, progress: Progress | None,
          on_start: OnStart | None, paths: Iterable[str]) -> list[RunResult]:
     gather(*[lambda j=j: engine.check_state(j.geometry(), engine.window_of(plan(j.layer)),
                                            j.layer.dtype_bytes, ccc=True)
-             for j in jobs if j.three_c])  # the shadows too must fit, before any run
+             for j in jobs if j.three_c],  # the shadows too must fit, before any run
+           *[lambda j=j: _no_3c_with_prefetch(j.hierarchy) for j in jobs if j.three_c])
     if on_start is not None:
         on_start([j.geometry() for j in jobs], jobs)
     results = run_jobs(jobs, workers, progress)
     return [RunResult(summarize(r, j.hierarchy, p))
             for r, j, p in zip(results, jobs, paths, strict=True)]
+
+
+def _no_3c_with_prefetch(h: Hierarchy) -> None:
+    """The 3C classification and prefetch do not combine (docs/model.md, "Prefetch")."""
+    bad = [f"levels[{k}].prefetch: {lv.prefetch!r} does not combine with the 3C "
+           f"classification (--3c); set it to 'none' or leave out --3c"
+           for k, lv in enumerate(h.levels) if lv.prefetch != "none"]
+    if bad:
+        raise SimcacheError(bad)
 
 
 def run_job(hierarchy: Hierarchy, layer: Layer, path: str, three_c: bool = False) -> RunResult:
@@ -588,6 +621,7 @@ def replay(config: Hierarchy | str | Path, trace: str | Path, *,
                                    lambda: TraceReader(trace, trace_format, skip_bad),
                                    dtype_ok)
     if three_c:
+        _no_3c_with_prefetch(h)
         engine.check_state(h.geometry(dtype_bytes), None, dtype_bytes, ccc=True)
     if on_start is not None:
         on_start([h.geometry(dtype_bytes)], [])

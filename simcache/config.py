@@ -380,6 +380,10 @@ class CacheLevel(_Strict):
     policy: Literal["lru", "fifo", "random"] = "lru"
     write_back: Flag = True
     write_allocate: Flag = True
+    prefetch: Literal["none", "always", "miss", "tagged"] = Field(
+        "none", description="fetch policy, as Dinero IV's -lN-Tfetch d|a|m|t (docs/model.md)")
+    prefetch_distance: int = Field(1, ge=1, le=1 << 20,
+                                   description="lines ahead, as Dinero IV's -lN-Tpfdist")
     latency: Latency
     energy: Energy = Field(description="pJ per 64-bit access (reads, and writes by default)")
     write_energy: Energy | None = None
@@ -588,7 +592,7 @@ class Hierarchy(_Strict):
             ways = lv.size // line if lv.ways == "full" else lv.ways
             out.append(
                 Geometry(lv.name, lv.size, line, ways, lv.size // (line * ways), lv.policy,
-                         lv.write_back, lv.write_allocate)
+                         lv.write_back, lv.write_allocate, lv.prefetch, lv.prefetch_distance)
             )
         return out
 
@@ -603,6 +607,8 @@ class Geometry:
     policy: str
     write_back: bool
     write_allocate: bool
+    prefetch: str = "none"
+    prefetch_distance: int = 1
 
 
 # ---------------------------------------------------------------- loading

@@ -36,6 +36,10 @@ class Result:
     geometry: list[Geometry] = field(default_factory=list)
     # three_c[phase, level, tensor, kind] (kernels.COMPULSORY...), when misses were classified
     three_c: np.ndarray | None = None
+    # prefetch[phase, level, tensor, kind] (kernels.PF_ISSUED...), when a level prefetches;
+    # prefetch_left[level, tensor]: prefetched lines still unused at the end (after the flush)
+    prefetch: np.ndarray | None = None
+    prefetch_left: np.ndarray | None = None
 
 
 WINDOW_LIMIT = 1 << 24  # entries (int64) of a level's direct lookup window: 128 MiB at most
@@ -95,12 +99,19 @@ def _shadow_words(g: Geometry, window: tuple[int, int] | None) -> int:
     return words + (1 << seen) + K.NGEO
 
 
+def prefetches(geometry: list[Geometry]) -> bool:
+    """Whether a level of the hierarchy prefetches (the prefetch kernels run)."""
+    return any(g.prefetch != "none" for g in geometry)
+
+
 def stack_depth(geometry: list[Geometry], max_access: int) -> int:
     """Request stack entries that an access of `max_access` bytes can need at once."""
     depth, size = 8, max_access
     for g in geometry:
         pieces = -(-size // g.line) + 1
         depth += pieces + 4  # fetch, install, forward, victim write-back
+        if g.prefetch != "none":
+            depth += 2  # the prefetch waiting, and its own install
         size = max(size, g.line)
     return depth
 
@@ -111,6 +122,8 @@ def state_bytes(geometry: list[Geometry], window: tuple[int, int] | None = None,
     with `ccc`, its 3C shadows as first allocated too."""
     levels = len(geometry) + 1
     words = K.HDR + levels * K.NGEO + 2 * levels * K.NTENSORS * K.NKINDS + 4 * K.NTENSORS
+    if prefetches(geometry):
+        words += 2 * levels * K.NTENSORS * K.NPF
     words += sum(_level_words(g, window) for g in geometry)
     words += 2 * BOX + stack_depth(geometry, max_access) * K.NSTACK
     if ccc:
@@ -215,6 +228,12 @@ class State:
         ccc_at = 0
         if ccc:
             ccc_at, off = off, off + 2 * levels * K.NTENSORS * K.NCCC
+        self.pf = prefetches(geometry)
+        if self.pf and ccc:
+            raise ConfigError(["prefetch: does not combine with the 3C classification (--3c)"])
+        pf_at = 0
+        if self.pf:
+            pf_at, off = off, off + 2 * levels * K.NTENSORS * K.NPF
         rows, fill = [], []  # fill: (start, end) of regions that start at 0, not -1
         orders = []  # (start, end, value): every other word, the order words of sets
 
@@ -251,6 +270,7 @@ class State:
             row[K.G_WB], row[K.G_WA] = int(g.write_back), int(g.write_allocate)
             row[K.G_POLICY] = _POLICIES[g.policy]
             row[K.G_MASK] = g.sets - 1 if g.sets & (g.sets - 1) == 0 else -1
+            row[K.G_PF], row[K.G_PFDIST] = K.PF_POLICIES[g.prefetch], g.prefetch_distance
             records(row, g.sets * g.ways)
             if g.ways <= K.SCAN_WAYS:
                 # set words (the line of the order's first way, then the order word); in
@@ -271,7 +291,7 @@ class State:
             lines = [g.line for g in geometry]
             rows[0][K.G_CHAIN] = int(all(a <= b for a, b in zip(lines, lines[1:], strict=False)))
             g = geometry[0]
-            if (self.hashed and rows[0][K.G_CHAIN] and g.policy != "random"
+            if (self.hashed and rows[0][K.G_CHAIN] and g.policy != "random" and not self.pf
                     and g.write_back and g.write_allocate):
                 boxed = max(BOX if box is None else box, 2)  # a fetch and a write-back
                 box_at, off = off, off + 2 * boxed
@@ -317,6 +337,9 @@ class State:
         if ccc:
             S[K.H_CCC] = ccc_at
             S[ccc_at:ccc_at + 2 * levels * K.NTENSORS * K.NCCC] = 0
+        if self.pf:
+            S[K.H_PF] = pf_at
+            S[pf_at:pf_at + 2 * levels * K.NTENSORS * K.NPF] = 0
         for start, end in fill:
             S[start:end] = 0
         for start, end, value in orders:
@@ -376,6 +399,26 @@ class State:
         c, n = int(self.S[K.H_CCC]), self._levels
         return self.S[c:c + 2 * n * K.NTENSORS * K.NCCC].reshape(2, n, K.NTENSORS, K.NCCC)
 
+    @property
+    def prefetch(self) -> np.ndarray | None:
+        """prefetch[phase, level, tensor, kind] (a view), kinds kernels.PF_ISSUED, PF_MISSES,
+        PF_USEFUL, PF_UNUSED (evicted unused); None when no level prefetches."""
+        if not self.pf:
+            return None
+        c, n = int(self.S[K.H_PF]), self._levels
+        return self.S[c:c + 2 * n * K.NTENSORS * K.NPF].reshape(2, n, K.NTENSORS, K.NPF)
+
+    def prefetch_left(self) -> np.ndarray | None:
+        """[level, tensor]: lines a prefetch installed that are still unused (M_PF) now."""
+        if not self.pf:
+            return None
+        out = np.zeros((self._levels, K.NTENSORS), dtype=np.int64)
+        for lv in range(len(self.geometry)):
+            tag, meta = self._records(lv)
+            owners = (meta[(tag >= 0) & ((meta & K.M_PF) != 0)] >> K.M_OWNER) & 7
+            out[lv] = np.bincount(owners, minlength=K.NTENSORS)[:K.NTENSORS]
+        return out
+
     def _depth(self, max_access: int) -> int:
         """Stack entries that an access of `max_access` bytes can need at once."""
         return stack_depth(self.geometry, max_access)
@@ -403,7 +446,8 @@ class State:
         # the kernel finds the largest access in a pass it makes anyway; if the stack is
         # too shallow for it, it does nothing and says so. Classifying, it may stop early
         # for a table of lines seen to grow
-        kernel = (K.RUN_TRACE_CCC if self.ccc else K.RUN_TRACE)[self.hashed]
+        kernel = (K.RUN_TRACE_PF if self.pf else K.RUN_TRACE_CCC if self.ccc
+                  else K.RUN_TRACE)[self.hashed]
         while (r := int(kernel(self.S, *arrays))) != 0:
             if r > 0:
                 self.reserve(r)
@@ -415,7 +459,7 @@ class State:
              count) -> int:
         """Walk `count` iterations of a loop nest from `start` (kernels.run_nest). Returns
         the MACs performed."""
-        kernel = nest_kernel(self.ccc, len(limits) > 0)[self.hashed]
+        kernel = nest_kernel(self.ccc, len(limits) > 0, self.pf)[self.hashed]
         macs = int(kernel(self.S, idx, ext, coef, base, tensors, dtype_bytes, rows, cols,
                           limits, start, count))
         if self.S[K.H_GROW]:  # lines outside the window's bitmaps (not for a layer's nests)
@@ -435,7 +479,7 @@ class State:
             tag, meta = self._records(lv)
             slots = np.flatnonzero(((meta & K.M_DIRTY) != 0) & (tag >= 0))
             order = slots[np.argsort(tag[slots], kind="stable")]
-            K.FLUSH_LEVEL[self.ccc](self.S, lv, order)
+            (K.FLUSH_LEVEL_PF if self.pf else K.FLUSH_LEVEL[self.ccc])(self.S, lv, order)
             if self.S[K.H_GROW]:
                 self._grow_seen()
 
@@ -483,11 +527,13 @@ class State:
                 for w in ways if tag[w] >= 0]
 
 
-def nest_kernel(ccc: bool, guarded: bool) -> tuple:
+def nest_kernel(ccc: bool, guarded: bool, pf: bool = False) -> tuple:
     """The nest kernels (indexed by a hashed first level) that classify misses (`ccc`) or
     not, and walk guard forms (`guarded`) or not."""
     if guarded:
-        return K.RUN_NEST_GUARDED[ccc]
+        return K.RUN_NEST_GUARDED_PF if pf else K.RUN_NEST_GUARDED[ccc]
+    if pf:
+        return K.RUN_NEST_PF
     return K.RUN_NEST_CCC if ccc else K.RUN_NEST
 
 
@@ -636,7 +682,8 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
                 progress(done, total)
     state.flush()
     return Result(hierarchy.level_names, state.counters.copy(), 4 * macs, macs,
-                  time.perf_counter() - t0, layer, p, geometry, _copy(state.three_c))
+                  time.perf_counter() - t0, layer, p, geometry, _copy(state.three_c),
+                  _copy(state.prefetch), state.prefetch_left())
 
 
 def _copy(a: np.ndarray | None) -> np.ndarray | None:
@@ -661,9 +708,19 @@ def simulate_chain(hierarchy: Hierarchy, steps: Iterable, element_bytes: int = 4
     def counts() -> tuple[np.ndarray, np.ndarray | None]:
         return state.counters.copy(), _copy(state.three_c)
 
+    def prefetched(before: np.ndarray | None, left: np.ndarray | None = None):
+        """The prefetch counts since `before`, and the lines still unused (`left`: given
+        for the flush, the end of the inference; none for a step, whose lines may still
+        be used by a later one)."""
+        if before is None:
+            return None, None
+        now = state.prefetch
+        return now - before, left if left is not None else np.zeros_like(state.prefetch_left())
+
     for step in steps:
         t0 = time.perf_counter()
         before, before3 = counts()
+        pf0 = _copy(state.prefetch)
         macs = n = 0
         if step.plan is not None:
             for nest in step.plan.nests:
@@ -687,15 +744,19 @@ def simulate_chain(hierarchy: Hierarchy, steps: Iterable, element_bytes: int = 4
                 if progress is not None:
                     progress(done, total)
         after, after3 = counts()
+        pf, left = prefetched(pf0)
         out.append(Result(hierarchy.level_names, after - before, n, macs,
                           time.perf_counter() - t0, step.entry.layer, step.plan, geometry,
-                          None if after3 is None else after3 - before3))
+                          None if after3 is None else after3 - before3, pf, left))
     t0 = time.perf_counter()
     before, before3 = counts()
+    pf0 = _copy(state.prefetch)
     state.flush()
     after, after3 = counts()
+    pf, left = prefetched(pf0, state.prefetch_left() if pf0 is not None else None)
     flush = Result(hierarchy.level_names, after - before, 0, 0, time.perf_counter() - t0,
-                   geometry=geometry, three_c=None if after3 is None else after3 - before3)
+                   geometry=geometry, three_c=None if after3 is None else after3 - before3,
+                   prefetch=pf, prefetch_left=left)
     return out, flush
 
 
@@ -714,4 +775,5 @@ def simulate_trace(hierarchy: Hierarchy, chunks: Iterable[tuple[np.ndarray, ...]
             progress(n, total)
     state.flush()
     return Result(hierarchy.level_names, state.counters.copy(), n, 0, time.perf_counter() - t0,
-                  geometry=geometry, three_c=_copy(state.three_c))
+                  geometry=geometry, three_c=_copy(state.three_c),
+                  prefetch=_copy(state.prefetch), prefetch_left=state.prefetch_left())

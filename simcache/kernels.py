@@ -196,15 +196,17 @@ def njit(*args, **kw):
 # it holds (`_defer`)
 # H_CCC: where the 3C counters start (0: no classification); H_RNG2: the generator of the
 # shadows of random levels; H_GROW: set when a seen-line table is half full (`_seen_add`)
+# H_PF: where the prefetch counters start (0: no level prefetches)
 (H_LEVELS, H_CTR, H_QUICK, H_STACK, H_DEPTH, H_RNG, H_FITS, H_BOX, H_BOXCAP, H_BOXN,
- H_CCC, H_RNG2, H_GROW) = range(13)
-HDR = 13  # the first level's geometry row starts here
+ H_CCC, H_RNG2, H_GROW, H_PF) = range(14)
+HDR = 14  # the first level's geometry row starts here
 # geometry fields, per level. G_TAG, G_META: its slots' line numbers and meta words; G_NXT
 # to G_WHERE are used by hashed levels only
 (G_SETS, G_WAYS, G_LBITS, G_WB, G_WA, G_POLICY, G_MASK, G_HBITS, G_TAG, G_META, G_NXT,
  G_PRV, G_HEAD, G_FILL, G_HKEY, G_HSLOT, G_WLO, G_WSIZE, G_WHERE, G_CHAIN, G_SW,
- G_OMASK) = range(22)
-NGEO = 22
+ G_OMASK, G_PF, G_PFDIST) = range(24)
+NGEO = 24
+# G_PF, G_PFDIST: the level's prefetch policy (PF_NONE...) and distance in lines
 # G_SW, G_OMASK (scanned levels only): where the set words start (two per set: the line of
 # the order word's first way, or -1, then the order word), and the mask of its used bits
 # G_CHAIN (first level only): 1 if no level's line is larger than the next one's (`_miss`)
@@ -223,12 +225,22 @@ NCCC = 3
 LRU, FIFO, RANDOM = 0, 1, 2
 # meta word of a record
 M_DIRTY, M_OWNER = 1, 1  # the dirty bit; the shift of the owner field
+# set on a line a prefetch installed, until a request other than a prefetch hits it (Dinero
+# IV's `referenced` bit, inverted); never set on the plain path
+M_PF = 16
+# prefetch policies (docs/model.md, Prefetch), and prefetch counters:
+# pf[((phase * levels + level) * NTENSORS + tensor) * NPF + kind]
+PF_NONE, PF_ALWAYS, PF_MISS, PF_TAGGED = range(4)
+PF_POLICIES = {"none": PF_NONE, "always": PF_ALWAYS, "miss": PF_MISS, "tagged": PF_TAGGED}
+PF_ISSUED, PF_MISSES, PF_USEFUL, PF_UNUSED = range(4)
+NPF = 4
 # counter kinds
 READS, WRITES, READ_HITS, WRITE_HITS, WRITEBACKS, BYTES_READ, BYTES_WRITTEN, SERVED = range(8)
 NKINDS = 8
 NTENSORS = 5
 # request flags; F_INSTALL marks a stack entry that installs a fetched line (F_DIRTY: dirty)
 F_WRITE, F_DEMAND, F_WB, F_INSTALL, F_DIRTY = 1, 2, 4, 8, 16
+F_PF = 32  # a prefetch's lookup at its own level (F_INSTALL with it: installs a prefetched line)
 # phases, and reads and writes, as typed values: a literal argument would compile a
 # function once more for that value
 RUN, FLUSH = np.int64(0), np.int64(1)
@@ -502,6 +514,8 @@ def _push(S, sp, lv, addr, size, flags, tensor):
 def _evict(S, g, lv, phase, slot, sp):
     """The line in `slot` leaves: push its write-back if it is dirty. Returns sp."""
     meta = S[_u(S[_u(g + G_META)] + slot)]
+    if meta & M_PF:  # a prefetched line leaves unused (only with prefetch)
+        _pf_count(S, phase, lv, (meta >> M_OWNER) & 7, PF_UNUSED)
     if meta & M_DIRTY:
         lbits = S[_u(g + G_LBITS)]
         victim = (meta >> M_OWNER) & 7
@@ -509,6 +523,11 @@ def _evict(S, g, lv, phase, slot, sp):
         addr = S[_u(S[_u(g + G_TAG)] + slot)] << lbits
         sp = _push(S, sp, lv + 1, addr, np.int64(1) << lbits, F_WRITE | F_WB, victim)
     return sp
+
+
+@njit(inline="always")
+def _pf_count(S, phase, lv, tensor, kind):
+    S[_u(S[H_PF] + ((phase * S[H_LEVELS] + lv) * NTENSORS + tensor) * NPF + kind)] += 1
 
 
 @njit(inline="always")
@@ -695,14 +714,16 @@ def _tap(S, addr, size, flags, tensor):
         S[H_GROW] = 1
 
 
-def _request(ccc, tap=False):
-    """The general path, compiled with the 3C classification (`ccc`) or without it; with
-    `tap`, every request that reaches main memory is recorded (`_tap`)."""
+def _request(ccc, tap=False, pf=False):
+    """The general path, compiled with the 3C classification (`ccc`) or without it, and
+    with the prefetchers of the levels (`pf`) or without them; with `tap`, every request
+    that reaches main memory is recorded (`_tap`)."""
 
     @njit
     def request(S, phase, lv, addr, size, flags, tensor):
         """Handle one request at level `lv` and everything it causes below (the general path),
-        classifying every cache level's misses (`_shadow`) if `ccc`."""
+        classifying every cache level's misses (`_shadow`) if `ccc`; with `pf`, the levels'
+        prefetchers issue their prefetches (docs/model.md, Prefetch)."""
         mem = S[H_LEVELS] - 1
         st = S[H_STACK]
         sp = _push(S, 0, lv, addr, size, flags, tensor)
@@ -731,6 +752,11 @@ def _request(ccc, tap=False):
                 slot, sp = _install(S, lv, phase, sp, s, line, tensor)
                 if flags & F_DIRTY:
                     _dirty(S, lv, slot)
+                if pf and flags & F_PF:
+                    S[_u(S[_u(g + G_META)] + slot)] |= M_PF
+                continue
+            if pf and flags & F_PF:
+                sp = _prefetch(S, phase, lv, g, sp, s, line, tensor)
                 continue
             last = (addr + size - 1) >> lbits
             if last != line:
@@ -743,6 +769,14 @@ def _request(ccc, tap=False):
             _count(S, c, write, size)
             slot = _lookup(S, g, s, line)
             wb = S[_u(g + G_WB)]
+            if pf:
+                # pushed first, so handled after all else this request causes (Dinero IV)
+                sp = _pf_issue(S, g, sp, lv, line, slot, write, tensor)
+                if slot >= 0:
+                    m = S[_u(g + G_META)] + slot
+                    if S[_u(m)] & M_PF:  # its first use
+                        S[_u(m)] &= ~np.int64(M_PF)
+                        _pf_count(S, phase, lv, (S[_u(m)] >> M_OWNER) & 7, PF_USEFUL)
             if ccc and not (slot >= 0 and _shadow_hit(S, lv, line)):
                 # what a miss here would install, the shadow installs too
                 _shadow(S, phase, lv, line, slot >= 0, not write or S[_u(g + G_WA)] != 0
@@ -787,7 +821,44 @@ def _request(ccc, tap=False):
 
 request = _request(False)
 request_ccc = _request(True)
-request_tap = _request(False, True)  # compiled only for `simcache mrc`
+request_tap = _request(False, tap=True)  # compiled only for `simcache mrc`
+request_pf = _request(False, pf=True)  # compiled only when a level prefetches
+
+
+@njit(inline="always")
+def _pf_issue(S, g, sp, lv, line, slot, write, tensor):
+    """A read other than a prefetch has looked up `line` at level `lv` (hit: slot >= 0):
+    push the prefetch its policy asks for, if any. Returns sp."""
+    policy = S[_u(g + G_PF)]
+    if write or policy == PF_NONE:
+        return sp
+    if policy == PF_MISS and slot >= 0:
+        return sp
+    if policy == PF_TAGGED and slot >= 0 and not (S[_u(S[_u(g + G_META)] + slot)] & M_PF):
+        return sp
+    lbits = S[_u(g + G_LBITS)]
+    target = line + S[_u(g + G_PFDIST)]
+    if target > (MAX_ADDRESS >> lbits):  # past the last address: nothing to prefetch
+        return sp
+    return _push(S, sp, lv, target << lbits, np.int64(1) << lbits, F_PF, tensor)
+
+
+@njit(inline="always")
+def _prefetch(S, phase, lv, g, sp, s, line, tensor):
+    """A prefetch of `line` at level `lv`: a lookup that counts as issued, and if it misses,
+    installs the line (marked M_PF) and fetches it from below as an ordinary read. A hit
+    updates recency as any lookup does. Returns sp."""
+    _pf_count(S, phase, lv, tensor, PF_ISSUED)
+    if _lookup(S, g, s, line) >= 0:
+        return sp
+    _pf_count(S, phase, lv, tensor, PF_MISSES)
+    lbits = S[_u(g + G_LBITS)]
+    if S[_u(g + G_POLICY)] == RANDOM:  # the victim is drawn when the line arrives
+        sp = _push(S, sp, lv, line << lbits, np.int64(1) << lbits, F_INSTALL | F_PF, tensor)
+    else:
+        slot, sp = _install(S, lv, phase, sp, s, line, tensor)
+        S[_u(S[_u(g + G_META)] + slot)] |= M_PF
+    return _push(S, sp, lv + 1, line << lbits, np.int64(1) << lbits, 0, tensor)
 
 
 @njit
@@ -1067,6 +1138,29 @@ def _access_ccc(S, top, addr, size, write, tensor):
 
 
 @njit(inline="always")
+def _access_pf(S, top, addr, size, write, tensor):
+    """One trace access (run phase) when some level prefetches. Returns QUICK when the
+    first level served it here (the caller counts it); otherwise 0, counted on the general
+    path (`request_pf`).
+
+    Only a first-level hit that its prefetcher ignores is handled here: a write, or a read
+    under `none` or `miss`, or under `tagged` on a line used before; and never the first
+    use of a prefetched line (M_PF, counted as useful there). Such a hit changes only the
+    first level's recency and dirtiness, so the nest's repeated-hit shortcut stays exact."""
+    cached, lbits0, mask0, sets0, wb0, _, _, meta0 = top[:8]
+    line = addr >> lbits0
+    if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
+        s = (line & mask0) if mask0 >= 0 else (line % sets0)
+        h = _lookup(S, np.int64(HDR), s, line)
+        if h >= 0 and not (S[_u(meta0 + h)] & M_PF) and (write or S[_u(HDR + G_PF)] != PF_ALWAYS):
+            if write:
+                S[_u(meta0 + h)] |= M_DIRTY
+            return QUICK
+    request_pf(S, RUN, RUN, addr, size, (F_WRITE if write else 0) | F_DEMAND, tensor)
+    return 0
+
+
+@njit(inline="always")
 def _shadow_hit(S, lv, line):
     """A hit at level `lv`, where its shadow most often hits too: True when it did, and was
     handled here without a call (the level is its own shadow; or the shadow's most recent
@@ -1115,13 +1209,15 @@ def _access_tap(S, top, addr, size, write, tensor):
 
 
 @njit(inline="always")
-def _step(S, top, addr, size, write, tensor, hashed, ccc, tap):
-    """One access of a nest: `_access`, with classification `_access_ccc`, or recording
-    what reaches main memory `_access_tap`."""
+def _step(S, top, addr, size, write, tensor, hashed, ccc, tap=False, pf=False):
+    """One access of a nest: `_access`, with classification `_access_ccc`, with prefetch
+    `_access_pf`, or recording what reaches main memory `_access_tap`."""
     if tap:
         return _access_tap(S, top, addr, size, write, tensor)
     if ccc:
         return _access_ccc(S, top, addr, size, write, tensor)
+    if pf:
+        return _access_pf(S, top, addr, size, write, tensor)
     return _access(S, top, addr, size, write, tensor, hashed)
 
 
@@ -1182,16 +1278,18 @@ def _steps(offset, step, limit):
     return (limit - 1 - offset) // step
 
 
-def _loops(hashed, ccc, guarded=False, tap=False):
+def _loops(hashed, ccc, guarded=False, tap=False, pf=False):
     """The kernel loops for a first level whose sets are hashed (`hashed`), or scanned:
     each is compiled without the other's lookups (a closure's variable is a constant to
     Numba), which keeps its loop small; with the 3C classification (`ccc`), whose loops do
     not take the plain path's shortcuts below the first level; and, for the nest, with
     guard forms (`guarded`: a tiled loop's shorter last tile), which a nest without them
-    does not pay for (its guard loops have no trip, and are compiled away); with `tap`
-    (`simcache mrc`), recording what reaches main memory (`_access_tap`), stopping after
-    the access or iteration under way when the records are nearly full (H_GROW): the
-    trace loop then returns −k (k accesses done), the nest loop the iterations done."""
+    does not pay for (its guard loops have no trip, and are compiled away); with the
+    levels' prefetchers (`pf`), whose loops take only the first-level hits `_access_pf`
+    allows, no outbox and no `_miss` path; with `tap` (`simcache mrc`), recording what
+    reaches main memory (`_access_tap`), stopping after the access or iteration under way
+    when the records are nearly full (H_GROW): the trace loop then returns −k (k accesses
+    done), the nest loop the iterations done."""
     # (only booleans are closed over: Numba's cache key hashes the closure's values)
 
     @njit
@@ -1207,6 +1305,18 @@ def _loops(hashed, ccc, guarded=False, tap=False):
         they happen, cost more than that pass (BENCHMARKS.md)."""
         top = _top(S, 0)
         quick = top[-1]
+        if pf:  # counted as they come
+            largest = np.int64(0)
+            for k in range(size.shape[0]):
+                largest = max(largest, size[k])
+            if largest > S[H_FITS]:
+                return largest
+            for k in range(addr.shape[0]):
+                n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
+                if _access_pf(S, top, addr[k], n, w, t) == QUICK:
+                    _quick_add(S, quick, t, w, 1, n)
+            _fold(S)
+            return np.int64(0)
         if ccc or tap:  # counted as they come: the run may stop early (a negative return)
             largest = np.int64(0)
             for k in range(size.shape[0]):
@@ -1290,10 +1400,10 @@ def _loops(hashed, ccc, guarded=False, tap=False):
                 inside = inside and idx[nd + k] < limits[k]
             if inside:
                 # read x, read w, read y, write y; quick hits are counted in registers
-                rx = _step(S, top, xa, dsize, READ, tx, hashed, ccc, tap)
-                rw = _step(S, top, wa, dsize, READ, tw, hashed, ccc, tap)
-                ry = _step(S, top, ya, dsize, READ, ty, hashed, ccc, tap)
-                wy = _step(S, top, ya, dsize, WRITE, ty, hashed, ccc, tap)
+                rx = _step(S, top, xa, dsize, READ, tx, hashed, ccc, tap, pf)
+                rw = _step(S, top, wa, dsize, READ, tw, hashed, ccc, tap, pf)
+                ry = _step(S, top, ya, dsize, READ, ty, hashed, ccc, tap, pf)
+                wy = _step(S, top, ya, dsize, WRITE, ty, hashed, ccc, tap, pf)
                 qx += rx == QUICK
                 qw += rw == QUICK
                 qry += ry == QUICK
@@ -1374,9 +1484,14 @@ RUN_NEST_TAP = tuple(tuple(_loops(h, False, g, True)[1] for g in (False, True))
 # whether misses are classified, then by whether the first level is hashed
 RUN_NEST_GUARDED = tuple(tuple(_loops(h, c, True)[1] for h in (False, True))
                          for c in (False, True))
+# with prefetching levels (compiled only when a level prefetches): the trace and nest
+# loops, and the nest loops with guard forms, by whether the first level is hashed
+RUN_TRACE_PF, RUN_NEST_PF = zip(_loops(False, False, pf=True), _loops(True, False, pf=True),
+                                strict=True)
+RUN_NEST_GUARDED_PF = tuple(_loops(h, False, True, pf=True)[1] for h in (False, True))
 
 
-def _flush(ccc):
+def _flush(ccc, pf=False):
     @njit
     def flush_level(S, lv, order):
         """End of run, one level: write back its dirty lines in the given slot order (flush
@@ -1393,7 +1508,9 @@ def _flush(ccc):
                 t = (S[_u(meta + slot)] >> M_OWNER) & 7
                 S[_u(_cix(S, 1, lv, t) + WRITEBACKS)] += 1
                 addr, size = S[_u(tag + slot)] << lbits, np.int64(1) << lbits
-                if ccc:
+                if pf:
+                    request_pf(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
+                elif ccc:
                     request_ccc(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
                 else:
                     request(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
@@ -1403,4 +1520,5 @@ def _flush(ccc):
 
 # indexed by whether the misses are classified
 FLUSH_LEVEL = (_flush(False), _flush(True))
+FLUSH_LEVEL_PF = _flush(False, True)  # with prefetching levels
 flush_level = FLUSH_LEVEL[0]

@@ -368,6 +368,12 @@ def level_index(hierarchy: Hierarchy, name: str | None, flag: str = "--level") -
         problems.append(f"{flag}: {name}: levels above it and at or below it use random "
                         "replacement, which draw from one generator, so what reaches "
                         f"{name} depends on its size")
+    fetching = [x.name for x in hierarchy.levels[:k + 1] if x.prefetch != "none"]
+    if fetching:
+        problems.append(f"{flag}: {name}: {', '.join(fetching)} prefetch"
+                        f"{'es' if len(fetching) == 1 else ''}; prefetches add requests "
+                        "that depend on the level's contents, so one pass of stack distances "
+                        "is not exact: give a config whose levels down to it prefetch none")
     if problems:
         raise SimcacheError(problems)
     return k

@@ -556,7 +556,19 @@ def footer(summary: dict) -> list[str]:
         measured = "–" if tr["intensity"] is None else _sig(tr["intensity"])
         lines.append(f"arithmetic intensity {measured} MACs per DRAM byte measured vs "
                      f"{_sig(tr['intensity_eq24'])} by Eq. 2.4")
+    for lv in summary["levels"]:
+        pf = lv.get("prefetch")
+        if pf:
+            lines.append(f"{lv['name']} prefetch ({pf['policy']}, {pf['distance']} "
+                         f"line{'s' if pf['distance'] > 1 else ''} ahead): "
+                         f"{count(pf['issued'])} issued, {count(pf['misses'])} fetched, "
+                         f"{count(pf['useful'])} used, {count(pf['never_used'])} never used")
     lines += time_lines(t.get("time"))
+    for lv in summary["levels"]:
+        g = lv.get("geometry") or {}
+        if g.get("inclusion_simulated") is False:
+            lines.append(f"{lv['name']}: inclusion {g['inclusion']} is not simulated yet; "
+                         "counted as non-inclusive non-exclusive (docs/model.md §2)")
     if layer:
         bases = ", ".join(f"{x['name']} {x['base_hex']}" for x in layer["tensors"])
         lines.append(f"tensor bases: {bases}")

@@ -92,10 +92,12 @@ class XorShift64:
 class Line:
     """One cache line held in a way."""
 
-    def __init__(self, number, dirty, tensor):
+    def __init__(self, number, dirty, tensor, prefetched=False):
         self.number = number  # line_number = address // line size
         self.dirty = dirty
         self.tensor = tensor  # tensor of the request that installed it
+        # installed by a prefetch and not yet hit by any other request
+        self.prefetched = prefetched
 
 
 class Cache:
@@ -120,6 +122,10 @@ class Cache:
         self.policy = spec["policy"]
         self.write_back = bool(spec["write_back"])
         self.write_allocate = bool(spec["write_allocate"])
+        self.prefetch = spec.get("prefetch", "none")
+        self.prefetch_distance = int(spec.get("prefetch_distance", 1))
+        if self.prefetch not in ("none", "always", "miss", "tagged"):
+            raise ValueError(f"unknown prefetch policy {self.prefetch!r}")
 
         if self.line <= 0 or (self.line & (self.line - 1)) != 0:
             raise ValueError(f"line size {self.line} is not a power of two")
@@ -160,11 +166,16 @@ class Cache:
 # ---------------------------------------------------------------------------
 
 
+# prefetch counters (axis 3 of the ``prefetch`` array)
+PF_ISSUED, PF_MISSES, PF_USEFUL, PF_UNUSED = range(4)
+MAX_ADDRESS = (1 << 63) - 1
+
 SHADOW_SEED = 0x5DEECE66D  # the shadows' generator: seed ^ this (or 1 if that is 0)
 COMPULSORY, CAPACITY, CONFLICT = range(3)
 
 
-def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=None):
+def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=None,
+             prefetch=None, prefetch_left=None):
     """Run ``trace`` through the hierarchy ``levels`` (innermost first) + memory.
 
     levels: list of dicts with keys ``size``, ``line``, ``ways`` (int, or "full"),
@@ -199,6 +210,15 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
         taken before that access runs (a position equal to the trace's length: after the
         last access, before the flush); then ``(counters, contents, snapshots)`` is
         returned, one copy per mark.
+
+    prefetch: if given, an int64 array of shape (2, len(levels) + 1, 5, 4) that receives,
+        per [phase, level, tensor], the prefetches issued, those that missed (and fetched
+        the line from below), the prefetched lines later hit by another request (useful),
+        and those evicted before that (unused). A level's ``prefetch`` key ('none',
+        'always', 'miss', 'tagged') and ``prefetch_distance`` (lines) choose when a read
+        that is not itself a prefetch prefetches line + distance (Dinero IV's fetch
+        policies; docs/model.md, "Prefetch"). prefetch_left, if given, (len(levels) + 1,
+        5): the prefetched lines still unused after the flush.
     """
     del memory_name  # informative only
     caches = [Cache(spec) for spec in levels]
@@ -247,7 +267,47 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
         if demand:
             count(memory, tensor, SERVED)
 
+    def pf_count(level, tensor, kind):
+        if prefetch is not None:
+            prefetch[state["phase"], level, tensor, kind] += 1
+
     def single_line_request(level, addr, size, is_write, demand, writeback, tensor):
+        """One request inside one line; then the prefetch it triggers, if any."""
+        cache = caches[level]
+        line_number = addr // cache.line
+        s = line_number % cache.sets
+        way = cache.find(s, line_number)
+        first_use = way is not None and cache.ways_of[s][way].prefetched
+        if first_use:  # the first other request to hit a prefetched line
+            cache.ways_of[s][way].prefetched = False
+            pf_count(level, cache.ways_of[s][way].tensor, PF_USEFUL)
+        line_request(level, addr, size, is_write, demand, writeback, tensor)
+        if is_write or cache.prefetch == "none":
+            return
+        if cache.prefetch == "always" or way is None or (cache.prefetch == "tagged"
+                                                          and first_use):
+            target = line_number + cache.prefetch_distance
+            if (target + 1) * cache.line - 1 <= MAX_ADDRESS:
+                prefetch_line(level, target, tensor)
+
+    def prefetch_line(level, line_number, tensor):
+        """A prefetch: looked up like a read (a hit updates LRU order); a miss fetches the
+        line with an ordinary read from below, then installs it, marked prefetched."""
+        cache = caches[level]
+        s = line_number % cache.sets
+        pf_count(level, tensor, PF_ISSUED)
+        way = cache.find(s, line_number)
+        if way is not None:
+            if cache.policy == "lru":
+                cache.order_of[s].remove(way)
+                cache.order_of[s].append(way)
+            return
+        pf_count(level, tensor, PF_MISSES)
+        fetch(level, line_number, False, tensor)
+        install(level, s, line_number, False, tensor)
+        cache.ways_of[s][cache.find(s, line_number)].prefetched = True
+
+    def line_request(level, addr, size, is_write, demand, writeback, tensor):
         cache = caches[level]
         line_number = addr // cache.line
         s = line_number % cache.sets
@@ -374,6 +434,8 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
                 way = rng.next() % cache.ways
             victim = ways[way]
             order.remove(way)
+            if victim.prefetched:
+                pf_count(level, victim.tensor, PF_UNUSED)
             if victim.dirty:
                 count(level, victim.tensor, WRITEBACKS)
                 request(
@@ -424,6 +486,12 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
                 line.tensor,
             )
 
+    if prefetch_left is not None:
+        for level, cache in enumerate(caches):
+            for row in cache.ways_of:
+                for line in row:
+                    if line is not None and line.prefetched:
+                        prefetch_left[level, line.tensor] += 1
     if marks is not None:
         return counters, contents, snapshots
     return counters, contents

@@ -361,3 +361,21 @@ def test_records_per_access_bounds_every_access(specs, tr):
         assert got <= mrc.records_per_access(above, n)
         state.S[row + K.G_FILL] = 0
         state.S[K.H_GROW] = 0
+
+
+def test_prefetching_levels_down_to_the_level_are_refused(capsys, tmp_path):
+    """A prefetch adds requests that depend on a level's contents: no one-pass curve; a
+    level below the one measured may prefetch (it never changes what reaches it)."""
+    import yaml
+    d = yaml.safe_load((ROOT / "configs" / "thesis.yaml").read_text())
+    d["levels"][1].update(prefetch="miss")
+    d["levels"][1]["source"]["prefetch"] = "test"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(d))
+    target = tmp_path / "out.json"
+    code, out, err = cli_output(capsys, "mrc", str(cfg), "--layer", "depthwise", *SMALL,
+                                "--level", "L2", "-o", str(target))
+    assert_refused(code, out, err, ["error: --level: L2: L1 prefetches"], target)
+    code, _, err = cli_output(capsys, "mrc", str(cfg), "--layer", "depthwise", *SMALL,
+                              "--level", "registers", "-o", str(target))
+    assert code == 0, err

@@ -62,7 +62,10 @@ REGS_L1 = [dict(size=64, line=4, ways=16, policy="lru", write_back=True, write_a
                 write_allocate=True)]
 THROUGH = [dict(size=192, line=8, ways=3, policy="random", write_back=False,
                 write_allocate=False)]
-HIERARCHIES = {"l1-l2": L1_L2, "regs-l1": REGS_L1, "through": THROUGH}
+PREFETCHING = [dict(L1_L2[0], prefetch="tagged", prefetch_distance=2),
+               dict(L1_L2[1], prefetch="miss")]
+HIERARCHIES = {"l1-l2": L1_L2, "regs-l1": REGS_L1, "through": THROUGH,
+               "prefetch": PREFETCHING}
 
 
 def _file(tmp_path, text, name="net.yaml"):
@@ -153,6 +156,24 @@ def test_warm_network_equals_the_reference(tmp_path, net, name):
     assert np.array_equal(flush.counters, fl)
     assert not flush.counters[0].any()
     assert np.array_equal(sum(r.counters for r in results) + flush.counters, total)
+
+
+@pytest.mark.parametrize("net", sorted(NETS))
+def test_warm_prefetch_counts_add_up_to_the_reference(tmp_path, net):
+    """Each step's prefetches are the change while it ran; with the flush's they add up
+    to one run of the whole inference's trace, and the lines left unused are the flush's."""
+    h = hierarchy(PREFETCHING, seed=7)
+    chain = build_chain(load_network(_file(tmp_path, NETS[net])))
+    results, flush = engine.simulate_chain(h, chain.steps, 4, chain.window)
+    entries, c, sz = _entries(NETS[net])
+    trace, _, _ = naive.network_trace(entries, c, sz)
+    pf = np.zeros((2, 3, 5, 4), dtype=np.int64)
+    left = np.zeros((3, 5), dtype=np.int64)
+    naive.simulate(PREFETCHING, trace, seed=7, prefetch=pf, prefetch_left=left)
+    assert pf.sum() > 0
+    assert np.array_equal(sum(r.prefetch for r in results) + flush.prefetch, pf)
+    assert np.array_equal(flush.prefetch_left, left)
+    assert not any(r.prefetch_left.any() for r in results)
 
 
 def test_warm_totals_are_one_inference(tmp_path):
