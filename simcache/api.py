@@ -710,6 +710,22 @@ class ExplainResult:
 _LAYER_ONLY = ("preset", "B", "batch", "M", "N", "F", "K", "G", "pad")
 
 
+def _trace_reader(trace: str | Path, trace_format: str | None, skip_bad: bool,
+                  preset: str | None, dims: dict) -> TraceReader:
+    """The reader of a trace given instead of a layer (explain, mrc), once no layer
+    dimension came with it and the element size is one a trace can have."""
+    given = [k for k in _LAYER_ONLY if dims.get(k) is not None] + (["preset"] if preset
+                                                                   else [])
+    given += [k for k, v in dims.items() if k not in _LAYER_ONLY + ("dtype_bytes",)
+              and v is not None]
+    if given:
+        raise SimcacheError([f"{g}: a trace has no layer dimensions; drop it"
+                             for g in dict.fromkeys(given)])
+    if dims.get("dtype_bytes", 4) not in (1, 2, 4, 8):
+        raise SimcacheError([f"--dtype-bytes: {dims['dtype_bytes']} is not 1, 2, 4 or 8"])
+    return TraceReader(trace, trace_format, skip_bad)
+
+
 def explain(config: Hierarchy | str | Path, layer: str | Layer | None = None, *,
             trace: str | Path | None = None, trace_format: str | None = None,
             skip_bad: bool = False, start: int = 0, steps: int = 20, level: str | None = None,
@@ -733,16 +749,7 @@ def explain(config: Hierarchy | str | Path, layer: str | Layer | None = None, *,
         if layer is not None:
             lay = _one_layer(layer, preset, dims)
             return lay, ex.layer_source(plan(lay), lay.order, lay.dtype_bytes)
-        given = [k for k in _LAYER_ONLY if dims.get(k) is not None] + (["preset"] if preset
-                                                                       else [])
-        given += [k for k, v in dims.items() if k not in _LAYER_ONLY + ("dtype_bytes",)
-                  and v is not None]
-        if given:
-            raise SimcacheError([f"{g}: a trace has no layer dimensions; drop it"
-                                 for g in dict.fromkeys(given)])
-        if dims.get("dtype_bytes", 4) not in (1, 2, 4, 8):
-            raise SimcacheError([f"--dtype-bytes: {dims['dtype_bytes']} is not 1, 2, 4 or 8"])
-        return TraceReader(trace, trace_format, skip_bad), None
+        return _trace_reader(trace, trace_format, skip_bad, preset, dims), None
 
     (h, path), (what, src) = gather(lambda: load_config(config), source)
     element = what.dtype_bytes if isinstance(what, Layer) else dims.get("dtype_bytes", 4)
@@ -836,9 +843,17 @@ def sweep(spec: str | Path, db: str | Path | None = None, *, jobs: int | None = 
     path = Path(db) if db is not None else Path(spec).with_suffix(".db")
     done = store.probe(path, "--db")
     todo = [p.task for p in sw.points if p.task is not None and p.id not in done]
-    work = [Job(t.hierarchy, x, t.three_c) for t in todo
-            for x in ([t.layer] if t.layer is not None else
-                      [n.layer for n in load_network(t.network, **t.network_options).simulated])]
+    nets: dict[tuple, Network] = {}  # each network file read once, not once per point
+
+    def layers(t) -> list[Layer]:
+        if t.layer is not None:
+            return [t.layer]
+        key = (t.network, tuple(sorted(t.network_options.items())))
+        if key not in nets:
+            nets[key] = load_network(t.network, **t.network_options)
+        return [n.layer for n in nets[key].simulated]
+
+    work = [Job(t.hierarchy, x, t.three_c) for t in todo for x in layers(t)]
     if work:  # the driver compiles (or loads) the kernels once; the workers load them
         if on_start is not None:
             on_start([j.geometry() for j in work], work)
@@ -955,16 +970,7 @@ def mrc(config: Hierarchy | str | Path, layer: str | Layer | None = None, *,
                                  f"{'both' if layer is not None else 'neither'}"])
         if layer is not None:
             return _one_layer(layer, preset, dims), None
-        given = [k for k in _LAYER_ONLY if dims.get(k) is not None] + (["preset"] if preset
-                                                                       else [])
-        given += [k for k, v in dims.items() if k not in _LAYER_ONLY + ("dtype_bytes",)
-                  and v is not None]
-        if given:
-            raise SimcacheError([f"{g}: a trace has no layer dimensions; drop it"
-                                 for g in dict.fromkeys(given)])
-        if dims.get("dtype_bytes", 4) not in (1, 2, 4, 8):
-            raise SimcacheError([f"--dtype-bytes: {dims['dtype_bytes']} is not 1, 2, 4 or 8"])
-        return None, TraceReader(trace, trace_format, skip_bad)
+        return None, _trace_reader(trace, trace_format, skip_bad, preset, dims)
 
     def size_of(value: Any, flag: str) -> int:
         try:

@@ -920,6 +920,23 @@ TensorName = _choices("TensorName", ("x", "w", "y", "t"))
 ExplainFormat = _choices("ExplainFormat", ("table", "json"))
 
 
+def _layer_or_trace(trace_file: str | None, layer, preset, batch: int, dims: dict,
+                    dtype_bytes: int, tile: bool = False) -> dict:
+    """The layer's dimensions for the API; with a trace instead, only its element size,
+    once no layer flag was given with it (`tile`: --tile counts as one)."""
+    if trace_file is None:
+        return {**dims, "dtype_bytes": dtype_bytes, "B": batch}
+    given = {"--padding": dims["padding"] != "skip", "--stride": dims["stride"] != 1,
+             "--order": dims["order"] != "bijnmpq", "-B/--batch": batch != 1,
+             "--preset": preset is not None,
+             **({"--tile": dims["tiles"] is not None} if tile else {}),
+             **{FLAG_NAMES[d]: dims[d] is not None for d in ("F", "M", "N", "K", "G", "pad")}}
+    bad = [name for name, on in given.items() if on]
+    if bad and layer is None:
+        raise SimcacheError([f"{b}: a trace has no layer dimensions; drop {b}" for b in bad])
+    return {"dtype_bytes": dtype_bytes}
+
+
 @app.command()
 @_with("dims", "running", drop=("jobs",))
 def explain(
@@ -991,19 +1008,7 @@ def explain(
         return f, path
 
     (f, path), = _gather(target)
-    if trace_file is not None:
-        given = {"--padding": dims["padding"] != "skip", "--stride": dims["stride"] != 1,
-                 "--order": dims["order"] != "bijnmpq", "-B/--batch": batch != 1,
-                 "--preset": preset is not None,
-                 **{FLAG_NAMES[d]: dims[d] is not None for d in ("F", "M", "N", "K", "G",
-                                                               "pad")}}
-        bad = [name for name, on in given.items() if on]
-        if bad and layer is None:
-            raise SimcacheError([f"{b}: a trace has no layer dimensions; drop {b}"
-                                 for b in bad])
-        layer_dims = {"dtype_bytes": dtype_bytes}
-    else:
-        layer_dims = {**dims, "dtype_bytes": dtype_bytes, "B": batch}
+    layer_dims = _layer_or_trace(trace_file, layer, preset, batch, dims, dtype_bytes)
     with _progress(running["progress"], "simulating up to --start") as update:
         result = _api(api.explain, config, _value(layer), trace=trace_file,
                       trace_format=_value(trace_format), start=start, steps=steps,
@@ -1366,19 +1371,8 @@ def mrc(
 
     (fmt, output), figure, extra = _gather(lambda: _out(out), lambda: _plot_target(out),
                                            sizes_list)
-    if trace_file is not None:
-        given = {"--padding": dims["padding"] != "skip", "--stride": dims["stride"] != 1,
-                 "--order": dims["order"] != "bijnmpq", "-B/--batch": batch != 1,
-                 "--preset": preset is not None, "--tile": dims["tiles"] is not None,
-                 **{FLAG_NAMES[d]: dims[d] is not None for d in ("F", "M", "N", "K", "G",
-                                                               "pad")}}
-        bad = [name for name, on in given.items() if on]
-        if bad and layer is None:
-            raise SimcacheError([f"{b}: a trace has no layer dimensions; drop {b}"
-                                 for b in bad])
-        layer_dims = {"dtype_bytes": dtype_bytes}
-    else:
-        layer_dims = {**dims, "dtype_bytes": dtype_bytes, "B": batch}
+    layer_dims = _layer_or_trace(trace_file, layer, preset, batch, dims, dtype_bytes,
+                                 tile=True)
     with _progress(running["progress"], "measuring stack distances") as update:
         result = _api(api.mrc, config, _value(layer), level=level, trace=trace_file,
                       trace_format=_value(trace_format), sizes=extra, max_size=max_size,

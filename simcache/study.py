@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from . import engine
 from .config import Geometry, Hierarchy
@@ -82,19 +83,17 @@ class Cancelled(Exception):
     """A job stopped early because another failed or the run was interrupted."""
 
 
-def run_jobs(jobs: list[Job], workers: int | None = None,
-             progress: Callable[[int, int], None] | None = None) -> list[Result]:
-    """Simulate every job; progress is reported in loop iterations over all jobs.
-
-    An interrupt (Ctrl-C, a signal) or a failure stops the running jobs at their next
-    chunk of loop iterations, instead of waiting for them to finish."""
-    sizes = [plan(j.layer).iterations for j in jobs]
+def _in_parallel(sizes: list[int], run: Callable[[int, Callable[[int, int], None]], Any],
+                 workers: int | None, progress: Callable[[int, int], None] | None) -> list:
+    """`run(k, update)` for every k, on threads, results in order; each run reports its
+    own progress through `update` (`sizes[k]` in all), added up into `progress`. An
+    interrupt or a failure stops the other runs at their next `update`."""
     total = sum(sizes)
-    done = [0] * len(jobs)
+    done = [0] * len(sizes)
     lock = threading.Lock()
     stop = threading.Event()
 
-    def one(k: int) -> Result:
+    def one(k: int):
         def update(n: int, _total: int) -> None:
             if stop.is_set():
                 raise Cancelled
@@ -103,21 +102,33 @@ def run_jobs(jobs: list[Job], workers: int | None = None,
                 if progress is not None:
                     progress(sum(done), total)
 
-        return engine.simulate(jobs[k].hierarchy, jobs[k].layer, progress=update,
-                               ccc=jobs[k].three_c)
+        return run(k, update)
 
-    workers = max(1, min(workers or default_workers(), len(jobs)))
+    workers = max(1, min(workers or default_workers(), len(sizes)))
     if workers == 1:
-        return [one(k) for k in range(len(jobs))]
+        return [one(k) for k in range(len(sizes))]
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        futures = [pool.submit(one, k) for k in range(len(jobs))]
+        futures = [pool.submit(one, k) for k in range(len(sizes))]
         return [f.result() for f in futures]
     except BaseException:
         stop.set()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_jobs(jobs: list[Job], workers: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> list[Result]:
+    """Simulate every job; progress is reported in loop iterations over all jobs.
+
+    An interrupt (Ctrl-C, a signal) or a failure stops the running jobs at their next
+    chunk of loop iterations, instead of waiting for them to finish."""
+    def run(k: int, update) -> Result:
+        return engine.simulate(jobs[k].hierarchy, jobs[k].layer, progress=update,
+                               ccc=jobs[k].three_c)
+
+    return _in_parallel([plan(j.layer).iterations for j in jobs], run, workers, progress)
 
 
 @dataclass(frozen=True)
@@ -139,34 +150,10 @@ def run_chains(jobs: list[ChainJob], workers: int | None = None,
     """Simulate every inference (engine.simulate_chain), independent of each other, on a
     thread each as run_jobs does; progress in trace accesses over all of them. An
     interrupt or a failure stops the others at their next chunk."""
-    sizes = [sum(s.accesses for s in j.chain.steps) for j in jobs]
-    total = sum(sizes)
-    done = [0] * len(jobs)
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def one(k: int):
-        def update(n: int, _total: int) -> None:
-            if stop.is_set():
-                raise Cancelled
-            with lock:
-                done[k] = n
-                if progress is not None:
-                    progress(sum(done), total)
-
+    def run(k: int, update):
         j = jobs[k]
         return engine.simulate_chain(j.hierarchy, j.chain.steps, j.dtype_bytes,
                                      j.chain.window, update, j.three_c)
 
-    workers = max(1, min(workers or default_workers(), len(jobs)))
-    if workers == 1:
-        return [one(k) for k in range(len(jobs))]
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        futures = [pool.submit(one, k) for k in range(len(jobs))]
-        return [f.result() for f in futures]
-    except BaseException:
-        stop.set()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    return _in_parallel([sum(s.accesses for s in j.chain.steps) for j in jobs], run,
+                        workers, progress)

@@ -186,8 +186,7 @@ def _combinations(spec: _Spec) -> list[dict[str, Any]]:
     factors: list[list[dict[str, Any]]] = []
     for name in spec.axes:
         if name in grouped:
-            group = next(g for g in spec.zip if g[0] == name) if any(
-                g[0] == name for g in spec.zip) else None
+            group = next((g for g in spec.zip if g[0] == name), None)
             if group is None:
                 continue  # placed with its group's first axis
             factors.append([{n: spec.axes[n][i] for n in group}
@@ -238,15 +237,15 @@ class _Resolver:
             self.configs[key] = (load_hierarchy(path), str(path))
         return self.configs[key]
 
-    def model(self, value: Any, options: dict) -> tuple[str, str]:
+    def model(self, value: Any, options: dict) -> tuple[Any, str, str]:
+        """(network, path, hash of the file's content), read once per value and options."""
         key = (str(value), _canonical(options))
         if key not in self.models:
             path = self._path(value, "models", "network")
             net = load_network(path, **options)
             content = hashlib.sha256(path.read_bytes()).hexdigest()
             self.models[key] = (net, str(path), content)
-        _, path, content = self.models[key]
-        return path, content
+        return self.models[key]
 
 
 def _override(h: Hierarchy, values: dict[str, Any]) -> Hierarchy:
@@ -364,11 +363,10 @@ def expand(path: str | Path) -> Sweep:
                            "padding": values.get("padding", "skip"),
                            "order": values.get("order", "bijnmpq"),
                            "dtype_bytes": values.get("dtype_bytes", 4)}
-                mpath, content = resolver.model(values["network"], options)
+                net, mpath, content = resolver.model(values["network"], options)
                 task = Task(hier, cpath, network=mpath, network_options=options,
                             three_c=three_c)
                 desc = {"network": content, "options": options}
-                net = resolver.models[(str(values["network"]), _canonical(options))][0]
                 estimate = sum(job_seconds(Job(hier, x.layer, three_c)) for x in net.simulated)
             else:
                 lay = _layer(values)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_refused, cli_output
+from helpers import TINY_NET, assert_refused, cli_output
 from simcache import api
 from simcache.errors import SimcacheError
 from simcache.executors import executor, run_sweep
@@ -37,17 +37,6 @@ fixed:
   M: 8
 """
 
-TINY_NET = """\
-name: tiny
-source: test
-input: {channels: 4, size: 8}
-layers:
-  - {name: c1, type: spatial, M: 4, N: 8, F: 8, K: 3}
-  - {name: p1, type: maxpool, K: 2, stride: 2}
-  - {name: a, type: pointwise, M: 8, N: 4, F: 4}
-  - {name: pool, type: globalavgpool}
-  - {name: fc, type: fc, M: 4, N: 10}
-"""
 
 # a spec of which two points fail when they run, under SIMCACHE_STATE_LIMIT = LIMIT
 CCC_SPEC = """\
