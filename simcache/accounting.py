@@ -111,6 +111,12 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
                                g.prefetch_distance, read_pj)
                 out["energy_pj"] = _add(out["energy_pj"], pf["energy_pj"])
                 out["prefetch"] = pf
+            if result.inclusion is not None and lv < len(result.geometry):
+                inc = result.inclusion[:, lv, ts].sum(axis=(0, 1))
+                out["inclusion"] = {
+                    "back_invalidated": int(inc[K.X_INVALIDATED - K.NPF]),
+                    "victims_in": int(inc[K.X_VICTIMS - K.NPF]),
+                    "moved_up": int(inc[K.X_PROMOTED - K.NPF])}
             out["flush"] = {
                 "reads": int(fl[K.READS]),
                 "writes": int(fl[K.WRITES]),
@@ -130,9 +136,8 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
             entry["geometry"] = {"size": g.size, "line": g.line, "ways": g.ways, "sets": g.sets,
                                  "policy": g.policy, "write_back": g.write_back,
                                  "write_allocate": g.write_allocate}
-            inclusion = getattr(hierarchy.levels[lv], "inclusion", "nine")
-            if inclusion != "nine":  # parsed, not simulated yet (docs/model.md §2)
-                entry["geometry"].update(inclusion=inclusion, inclusion_simulated=False)
+            if g.inclusion != "nine":
+                entry["geometry"]["inclusion"] = g.inclusion
         entry["by_tensor"] = {TENSOR_NAMES[t]: block([t]) for t in tensors}
         levels.append(entry)
         total_energy = _add(total_energy, entry["energy_pj"])

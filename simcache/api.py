@@ -114,6 +114,18 @@ class ThreeC:
 
 
 @dataclass(frozen=True)
+class Inclusion:
+    """What inclusion did at a cache level (docs/model.md §2, "Inclusion"): its lines
+    removed because an inclusive level below evicted them, lines the level above wrote
+    into it (an exclusive level: victims, and flushed lines), and lines it gave up to the
+    level above (exclusive)."""
+
+    back_invalidated: int
+    victims_in: int
+    moved_up: int
+
+
+@dataclass(frozen=True)
 class Prefetch:
     """A prefetching level's prefetches (docs/model.md, "Prefetch"): lookups issued, those
     that missed and fetched the line, lines later used, and lines never used (evicted
@@ -153,6 +165,7 @@ class Counts:
     energy_pj: Energy
     three_c: ThreeC | None = None
     prefetch: Prefetch | None = None  # only at a level that prefetches
+    inclusion: Inclusion | None = None  # at every cache level, when a level is not nine
 
     @property
     def accesses(self) -> int:
@@ -160,10 +173,12 @@ class Counts:
 
     @classmethod
     def of(cls, d: dict, **extra: Any) -> Any:
-        names = {f.name for f in fields(cls)} - {"energy_pj", "three_c", "prefetch"} - set(extra)
+        names = ({f.name for f in fields(cls)} - {"energy_pj", "three_c", "prefetch", "inclusion"}
+                 - set(extra))
         ccc = ThreeC(**d["three_c"]) if "three_c" in d else None
         pf = Prefetch.of(d["prefetch"]) if "prefetch" in d else None
-        return cls(energy_pj=Energy.of(d["energy_pj"]), three_c=ccc, prefetch=pf,
+        inc = Inclusion(**d["inclusion"]) if "inclusion" in d else None
+        return cls(energy_pj=Energy.of(d["energy_pj"]), three_c=ccc, prefetch=pf, inclusion=inc,
                    **{k: d[k] for k in names}, **extra)
 
 
@@ -422,7 +437,7 @@ def _run(jobs: list[Job], workers: int | None, progress: Progress | None,
     gather(*[lambda j=j: engine.check_state(j.geometry(), engine.window_of(plan(j.layer)),
                                            j.layer.dtype_bytes, ccc=True)
              for j in jobs if j.three_c],  # the shadows too must fit, before any run
-           *[lambda j=j: _no_3c_with_prefetch(j.hierarchy) for j in jobs if j.three_c])
+           *[lambda j=j: _no_3c_with_prefetch_or_inclusion(j.hierarchy) for j in jobs if j.three_c])
     if on_start is not None:
         on_start([j.geometry() for j in jobs], jobs)
     results = run_jobs(jobs, workers, progress)
@@ -430,11 +445,16 @@ def _run(jobs: list[Job], workers: int | None, progress: Progress | None,
             for r, j, p in zip(results, jobs, paths, strict=True)]
 
 
-def _no_3c_with_prefetch(h: Hierarchy) -> None:
-    """The 3C classification and prefetch do not combine (docs/model.md, "Prefetch")."""
+def _no_3c_with_prefetch_or_inclusion(h: Hierarchy) -> None:
+    """The 3C classification combines with neither prefetch nor inclusion (docs/model.md,
+    "Prefetch" and "Inclusion")."""
     bad = [f"levels[{k}].prefetch: {lv.prefetch!r} does not combine with the 3C "
            f"classification (--3c); set it to 'none' or leave out --3c"
            for k, lv in enumerate(h.levels) if lv.prefetch != "none"]
+    # nor inclusion: a removed line has no counterpart in a level's shadow
+    bad += [f"levels[{k}].inclusion: {lv.inclusion!r} does not combine with the 3C "
+            f"classification (--3c); set it to 'nine' or leave out --3c"
+            for k, lv in enumerate(h.levels) if lv.inclusion != "nine"]
     if bad:
         raise SimcacheError(bad)
 
@@ -621,7 +641,7 @@ def replay(config: Hierarchy | str | Path, trace: str | Path, *,
                                    lambda: TraceReader(trace, trace_format, skip_bad),
                                    dtype_ok)
     if three_c:
-        _no_3c_with_prefetch(h)
+        _no_3c_with_prefetch_or_inclusion(h)
         engine.check_state(h.geometry(dtype_bytes), None, dtype_bytes, ccc=True)
     if on_start is not None:
         on_start([h.geometry(dtype_bytes)], [])

@@ -572,6 +572,15 @@ class Hierarchy(_Strict):
                     out.append((loc, f"exclusive {lv.name} is below write-through {u.name}, "
                                      f"which would forward writes of lines it holds; the "
                                      f"level above an exclusive one is write-back"))
+        for k, lv in enumerate(self.levels):
+            # ways that inclusion empties: above an inclusive level, and in an exclusive one
+            emptied = lv.inclusion == "exclusive" or (lv.line != "element" and any(
+                v.inclusion == "inclusive" for v in self.levels[k + 1:]))
+            if emptied and lv.policy == "random":
+                out.append((("levels", k, "policy"),
+                            f"{lv.name}: inclusion empties some of its ways, and random "
+                            f"replacement is not simulated with empty ways (which one it "
+                            f"fills would be a choice of its own); use lru or fifo"))
         return out
 
     def bandwidths(self) -> list[float | None]:
@@ -592,7 +601,8 @@ class Hierarchy(_Strict):
             ways = lv.size // line if lv.ways == "full" else lv.ways
             out.append(
                 Geometry(lv.name, lv.size, line, ways, lv.size // (line * ways), lv.policy,
-                         lv.write_back, lv.write_allocate, lv.prefetch, lv.prefetch_distance)
+                         lv.write_back, lv.write_allocate, lv.prefetch, lv.prefetch_distance,
+                         lv.inclusion, lv.line == "element")
             )
         return out
 
@@ -609,6 +619,8 @@ class Geometry:
     write_allocate: bool
     prefetch: str = "none"
     prefetch_distance: int = 1
+    inclusion: str = "nine"
+    register: bool = False  # a register file (line: element): outside inclusion
 
 
 # ---------------------------------------------------------------- loading

@@ -40,6 +40,9 @@ class Result:
     # prefetch_left[level, tensor]: prefetched lines still unused at the end (after the flush)
     prefetch: np.ndarray | None = None
     prefetch_left: np.ndarray | None = None
+    # inclusion[phase, level, tensor, kind] (kernels.X_INVALIDATED - NPF...), when a level is
+    # inclusive or exclusive: lines back-invalidated, victims filled, lines moved up
+    inclusion: np.ndarray | None = None
 
 
 WINDOW_LIMIT = 1 << 24  # entries (int64) of a level's direct lookup window: 128 MiB at most
@@ -100,8 +103,30 @@ def _shadow_words(g: Geometry, window: tuple[int, int] | None) -> int:
 
 
 def prefetches(geometry: list[Geometry]) -> bool:
-    """Whether a level of the hierarchy prefetches (the prefetch kernels run)."""
+    """Whether a level of the hierarchy prefetches."""
     return any(g.prefetch != "none" for g in geometry)
+
+
+def includes(geometry: list[Geometry]) -> bool:
+    """Whether a level of the hierarchy is inclusive or exclusive."""
+    return any(g.inclusion != "nine" for g in geometry)
+
+
+def extended(geometry: list[Geometry]) -> bool:
+    """Whether the kernels with prefetchers and inclusion run (kernels: `pf`)."""
+    return prefetches(geometry) or includes(geometry)
+
+
+def emptied(geometry: list[Geometry]) -> list[int]:
+    """Levels whose ways inclusion can empty: the cache levels above an inclusive level
+    (back-invalidation), and exclusive levels (a line that moves up leaves)."""
+    out = set()
+    for k, g in enumerate(geometry):
+        if g.inclusion == "inclusive":
+            out.update(j for j in range(k) if not geometry[j].register)
+        elif g.inclusion == "exclusive":
+            out.add(k)
+    return sorted(out)
 
 
 def stack_depth(geometry: list[Geometry], max_access: int) -> int:
@@ -112,6 +137,8 @@ def stack_depth(geometry: list[Geometry], max_access: int) -> int:
         depth += pieces + 4  # fetch, install, forward, victim write-back
         if g.prefetch != "none":
             depth += 2  # the prefetch waiting, and its own install
+        if g.inclusion != "nine":
+            depth += 2  # a victim fill, a fetch passing through
         size = max(size, g.line)
     return depth
 
@@ -122,8 +149,8 @@ def state_bytes(geometry: list[Geometry], window: tuple[int, int] | None = None,
     with `ccc`, its 3C shadows as first allocated too."""
     levels = len(geometry) + 1
     words = K.HDR + levels * K.NGEO + 2 * levels * K.NTENSORS * K.NKINDS + 4 * K.NTENSORS
-    if prefetches(geometry):
-        words += 2 * levels * K.NTENSORS * K.NPF
+    if extended(geometry):
+        words += 2 * levels * K.NTENSORS * K.NX
     words += sum(_level_words(g, window) for g in geometry)
     words += 2 * BOX + stack_depth(geometry, max_access) * K.NSTACK
     if ccc:
@@ -228,12 +255,20 @@ class State:
         ccc_at = 0
         if ccc:
             ccc_at, off = off, off + 2 * levels * K.NTENSORS * K.NCCC
-        self.pf = prefetches(geometry)
-        if self.pf and ccc:
+        self.prefetching, self.including = prefetches(geometry), includes(geometry)
+        self.pf = self.prefetching or self.including  # the kernels with both run
+        if self.prefetching and ccc:
             raise ConfigError(["prefetch: does not combine with the 3C classification (--3c)"])
+        if self.including and ccc:
+            raise ConfigError(["inclusion: does not combine with the 3C classification (--3c)"])
+        for k in emptied(geometry):
+            if geometry[k].policy == "random":
+                raise ConfigError([f"{geometry[k].name}: inclusion can empty its ways, and a "
+                                   f"random level is not simulated with empty ways; use lru "
+                                   f"or fifo (docs/model.md, Inclusion)"])
         pf_at = 0
         if self.pf:
-            pf_at, off = off, off + 2 * levels * K.NTENSORS * K.NPF
+            pf_at, off = off, off + 2 * levels * K.NTENSORS * K.NX
         rows, fill = [], []  # fill: (start, end) of regions that start at 0, not -1
         orders = []  # (start, end, value): every other word, the order words of sets
 
@@ -271,6 +306,11 @@ class State:
             row[K.G_POLICY] = _POLICIES[g.policy]
             row[K.G_MASK] = g.sets - 1 if g.sets & (g.sets - 1) == 0 else -1
             row[K.G_PF], row[K.G_PFDIST] = K.PF_POLICIES[g.prefetch], g.prefetch_distance
+            row[K.G_INCL], row[K.G_REG] = K.INCLUSIONS[g.inclusion], int(g.register)
+            below = geometry[len(rows) + 1] if len(rows) + 1 < len(geometry) else None
+            row[K.G_MARK] = ((K.M_BINV if g.inclusion == "inclusive" else 0)
+                             | (K.M_VF if below is not None and below.inclusion == "exclusive"
+                                else 0))
             records(row, g.sets * g.ways)
             if g.ways <= K.SCAN_WAYS:
                 # set words (the line of the order's first way, then the order word); in
@@ -339,7 +379,7 @@ class State:
             S[ccc_at:ccc_at + 2 * levels * K.NTENSORS * K.NCCC] = 0
         if self.pf:
             S[K.H_PF] = pf_at
-            S[pf_at:pf_at + 2 * levels * K.NTENSORS * K.NPF] = 0
+            S[pf_at:pf_at + 2 * levels * K.NTENSORS * K.NX] = 0
         for start, end in fill:
             S[start:end] = 0
         for start, end, value in orders:
@@ -403,14 +443,21 @@ class State:
     def prefetch(self) -> np.ndarray | None:
         """prefetch[phase, level, tensor, kind] (a view), kinds kernels.PF_ISSUED, PF_MISSES,
         PF_USEFUL, PF_UNUSED (evicted unused); None when no level prefetches."""
-        if not self.pf:
-            return None
+        return self._extended()[..., :K.NPF] if self.prefetching else None
+
+    @property
+    def inclusion(self) -> np.ndarray | None:
+        """inclusion[phase, level, tensor, kind] (a view), kinds kernels.X_INVALIDATED,
+        X_VICTIMS, X_PROMOTED less NPF; None when every level is non-inclusive non-exclusive."""
+        return self._extended()[..., K.NPF:] if self.including else None
+
+    def _extended(self) -> np.ndarray:
         c, n = int(self.S[K.H_PF]), self._levels
-        return self.S[c:c + 2 * n * K.NTENSORS * K.NPF].reshape(2, n, K.NTENSORS, K.NPF)
+        return self.S[c:c + 2 * n * K.NTENSORS * K.NX].reshape(2, n, K.NTENSORS, K.NX)
 
     def prefetch_left(self) -> np.ndarray | None:
         """[level, tensor]: lines a prefetch installed that are still unused (M_PF) now."""
-        if not self.pf:
+        if not self.prefetching:
             return None
         out = np.zeros((self._levels, K.NTENSORS), dtype=np.int64)
         for lv in range(len(self.geometry)):
@@ -683,7 +730,7 @@ def simulate(hierarchy: Hierarchy, layer: Layer, progress: Progress | None = Non
     state.flush()
     return Result(hierarchy.level_names, state.counters.copy(), 4 * macs, macs,
                   time.perf_counter() - t0, layer, p, geometry, _copy(state.three_c),
-                  _copy(state.prefetch), state.prefetch_left())
+                  _copy(state.prefetch), state.prefetch_left(), _copy(state.inclusion))
 
 
 def _copy(a: np.ndarray | None) -> np.ndarray | None:
@@ -708,6 +755,9 @@ def simulate_chain(hierarchy: Hierarchy, steps: Iterable, element_bytes: int = 4
     def counts() -> tuple[np.ndarray, np.ndarray | None]:
         return state.counters.copy(), _copy(state.three_c)
 
+    def since(before: np.ndarray | None) -> np.ndarray | None:
+        return None if before is None else state.inclusion - before
+
     def prefetched(before: np.ndarray | None, left: np.ndarray | None = None):
         """The prefetch counts since `before`, and the lines still unused (`left`: given
         for the flush, the end of the inference; none for a step, whose lines may still
@@ -720,7 +770,7 @@ def simulate_chain(hierarchy: Hierarchy, steps: Iterable, element_bytes: int = 4
     for step in steps:
         t0 = time.perf_counter()
         before, before3 = counts()
-        pf0 = _copy(state.prefetch)
+        pf0, inc0 = _copy(state.prefetch), _copy(state.inclusion)
         macs = n = 0
         if step.plan is not None:
             for nest in step.plan.nests:
@@ -747,16 +797,17 @@ def simulate_chain(hierarchy: Hierarchy, steps: Iterable, element_bytes: int = 4
         pf, left = prefetched(pf0)
         out.append(Result(hierarchy.level_names, after - before, n, macs,
                           time.perf_counter() - t0, step.entry.layer, step.plan, geometry,
-                          None if after3 is None else after3 - before3, pf, left))
+                          None if after3 is None else after3 - before3, pf, left,
+                          since(inc0)))
     t0 = time.perf_counter()
     before, before3 = counts()
-    pf0 = _copy(state.prefetch)
+    pf0, inc0 = _copy(state.prefetch), _copy(state.inclusion)
     state.flush()
     after, after3 = counts()
     pf, left = prefetched(pf0, state.prefetch_left() if pf0 is not None else None)
     flush = Result(hierarchy.level_names, after - before, 0, 0, time.perf_counter() - t0,
                    geometry=geometry, three_c=None if after3 is None else after3 - before3,
-                   prefetch=pf, prefetch_left=left)
+                   prefetch=pf, prefetch_left=left, inclusion=since(inc0))
     return out, flush
 
 
@@ -776,4 +827,5 @@ def simulate_trace(hierarchy: Hierarchy, chunks: Iterable[tuple[np.ndarray, ...]
     state.flush()
     return Result(hierarchy.level_names, state.counters.copy(), n, 0, time.perf_counter() - t0,
                   geometry=geometry, three_c=_copy(state.three_c),
-                  prefetch=_copy(state.prefetch), prefetch_left=state.prefetch_left())
+                  prefetch=_copy(state.prefetch), prefetch_left=state.prefetch_left(),
+                  inclusion=_copy(state.inclusion))

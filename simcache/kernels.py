@@ -204,8 +204,11 @@ HDR = 14  # the first level's geometry row starts here
 # to G_WHERE are used by hashed levels only
 (G_SETS, G_WAYS, G_LBITS, G_WB, G_WA, G_POLICY, G_MASK, G_HBITS, G_TAG, G_META, G_NXT,
  G_PRV, G_HEAD, G_FILL, G_HKEY, G_HSLOT, G_WLO, G_WSIZE, G_WHERE, G_CHAIN, G_SW,
- G_OMASK, G_PF, G_PFDIST) = range(24)
-NGEO = 24
+ G_OMASK, G_PF, G_PFDIST, G_INCL, G_MARK, G_REG) = range(27)
+NGEO = 27
+# G_INCL: the level's inclusion (INC_NINE...); G_MARK: the meta bits its lines carry (M_BINV
+# at an inclusive level, M_VF at a level directly above an exclusive one); G_REG: 1 for a
+# register file (line: element), which inclusion leaves alone
 # G_PF, G_PFDIST: the level's prefetch policy (PF_NONE...) and distance in lines
 # G_SW, G_OMASK (scanned levels only): where the set words start (two per set: the line of
 # the order word's first way, or -1, then the order word), and the mask of its used bits
@@ -234,6 +237,18 @@ PF_NONE, PF_ALWAYS, PF_MISS, PF_TAGGED = range(4)
 PF_POLICIES = {"none": PF_NONE, "always": PF_ALWAYS, "miss": PF_MISS, "tagged": PF_TAGGED}
 PF_ISSUED, PF_MISSES, PF_USEFUL, PF_UNUSED = range(4)
 NPF = 4
+# inclusion (docs/model.md, Inclusion): a line of an inclusive level, whose eviction
+# back-invalidates the levels above (M_BINV), and a line of a level directly above an
+# exclusive one, whose eviction fills that level (M_VF); never set on the plain path
+M_BINV, M_VF = 32, 64
+M_X = M_PF | M_BINV | M_VF  # an eviction that takes `_evict_x`
+INC_NINE, INC_INCLUSIVE, INC_EXCLUSIVE = range(3)
+INCLUSIONS = {"nine": INC_NINE, "inclusive": INC_INCLUSIVE, "exclusive": INC_EXCLUSIVE}
+# inclusion counters follow the prefetch counters of each (phase, level, tensor): lines
+# back-invalidated here, lines filled here from the level above (exclusive), and lines
+# moved up from here (exclusive)
+X_INVALIDATED, X_VICTIMS, X_PROMOTED = range(NPF, NPF + 3)
+NX = NPF + 3  # counters per (phase, level, tensor) in the block at H_PF
 # counter kinds
 READS, WRITES, READ_HITS, WRITE_HITS, WRITEBACKS, BYTES_READ, BYTES_WRITTEN, SERVED = range(8)
 NKINDS = 8
@@ -241,6 +256,8 @@ NTENSORS = 5
 # request flags; F_INSTALL marks a stack entry that installs a fetched line (F_DIRTY: dirty)
 F_WRITE, F_DEMAND, F_WB, F_INSTALL, F_DIRTY = 1, 2, 4, 8, 16
 F_PF = 32  # a prefetch's lookup at its own level (F_INSTALL with it: installs a prefetched line)
+F_VF = 64  # a clean victim filling an exclusive level (with F_WRITE | F_WB)
+F_CANCEL = 128  # an install whose line an inclusive level below evicted on its way up
 # phases, and reads and writes, as typed values: a literal argument would compile a
 # function once more for that value
 RUN, FLUSH = np.int64(0), np.int64(1)
@@ -514,8 +531,8 @@ def _push(S, sp, lv, addr, size, flags, tensor):
 def _evict(S, g, lv, phase, slot, sp):
     """The line in `slot` leaves: push its write-back if it is dirty. Returns sp."""
     meta = S[_u(S[_u(g + G_META)] + slot)]
-    if meta & M_PF:  # a prefetched line leaves unused (only with prefetch)
-        _pf_count(S, phase, lv, (meta >> M_OWNER) & 7, PF_UNUSED)
+    if meta & M_X:  # prefetched, or under inclusion (never on the plain path)
+        return _evict_x(S, g, lv, phase, slot, sp)
     if meta & M_DIRTY:
         lbits = S[_u(g + G_LBITS)]
         victim = (meta >> M_OWNER) & 7
@@ -527,7 +544,129 @@ def _evict(S, g, lv, phase, slot, sp):
 
 @njit(inline="always")
 def _pf_count(S, phase, lv, tensor, kind):
-    S[_u(S[H_PF] + ((phase * S[H_LEVELS] + lv) * NTENSORS + tensor) * NPF + kind)] += 1
+    """One more of a prefetch or inclusion counter (`kind`: PF_ISSUED... X_INVALIDATED...)."""
+    S[_u(S[H_PF] + ((phase * S[H_LEVELS] + lv) * NTENSORS + tensor) * NX + kind)] += 1
+
+
+@njit
+def _evict_x(S, g, lv, phase, slot, sp):
+    """`_evict` for a line marked M_PF, M_BINV or M_VF. A prefetched line leaving unused is
+    counted; an inclusive level's victim first back-invalidates its bytes above (dirty if
+    a copy there was); then a dirty victim is written back, and above an exclusive level a
+    clean one fills it too (F_VF). Returns sp."""
+    meta = S[_u(S[_u(g + G_META)] + slot)]
+    owner = (meta >> M_OWNER) & 7
+    if meta & M_PF:
+        _pf_count(S, phase, lv, owner, PF_UNUSED)
+    lbits = S[_u(g + G_LBITS)]
+    line = S[_u(S[_u(g + G_TAG)] + slot)]
+    if meta & M_BINV and _back_invalidate(S, phase, lv, line, lbits, sp):
+        meta |= M_DIRTY
+    if meta & M_DIRTY:
+        S[_u(_cix(S, phase, lv, owner) + WRITEBACKS)] += 1
+        flags = F_WRITE | F_WB
+    elif meta & M_VF:
+        flags = F_WRITE | F_WB | F_VF
+    else:
+        return sp
+    return _push(S, sp, lv + 1, line << lbits, np.int64(1) << lbits, flags, owner)
+
+
+@njit
+def _back_invalidate(S, phase, lv, line, lbits, sp):
+    """Inclusive level `lv` evicts `line`: every copy of its bytes in a cache level above
+    it is invalidated (counted there, X_INVALIDATED; a prefetched copy unused as PF_UNUSED),
+    and so is every such line still on its way up (an install waiting on the stack below
+    `sp`, which is cancelled). Returns whether one of them was dirty (its data then leaves
+    with the victim)."""
+    dirty = False
+    for i in range(sp):
+        e = S[H_STACK] + i * NSTACK
+        f, k = S[_u(e + S_FLAGS)], S[_u(e + S_LEVEL)]
+        if not f & F_INSTALL or f & F_CANCEL or k >= lv or S[_u(_geo(k) + G_REG)]:
+            continue
+        if (S[_u(e + S_ADDR)] >> lbits) != line:
+            continue
+        S[_u(e + S_FLAGS)] = f | F_CANCEL
+        dirty = dirty or (f & F_DIRTY) != 0
+        if f & F_PF:
+            _pf_count(S, phase, k, S[_u(e + S_TENSOR)], PF_UNUSED)
+        _pf_count(S, phase, k, S[_u(e + S_TENSOR)], X_INVALIDATED)
+    for k in range(lv):
+        gk = _geo(k)
+        if S[_u(gk + G_REG)]:
+            continue
+        kb = S[_u(gk + G_LBITS)]
+        meta = S[_u(gk + G_META)]
+        for ln in range((line << lbits) >> kb, ((line + 1) << lbits) >> kb):
+            s = _set(S, gk, ln)
+            slot = _where(S, gk, s, ln)
+            if slot < 0:
+                continue
+            m = S[_u(meta + slot)]
+            owner = (m >> M_OWNER) & 7
+            if m & M_DIRTY:
+                dirty = True
+            if m & M_PF:
+                _pf_count(S, phase, k, owner, PF_UNUSED)
+            _pf_count(S, phase, k, owner, X_INVALIDATED)
+            _remove(S, gk, s, slot)
+    return dirty
+
+
+@njit
+def _where(S, g, s, line):
+    """The slot of set `s` holding `line`, or -1, changing nothing (no recency update)."""
+    if S[_u(g + G_HBITS)] > 0:
+        k = line - S[_u(g + G_WLO)]
+        if k >= 0 and k < S[_u(g + G_WSIZE)]:
+            return S[_u(S[_u(g + G_WHERE)] + k)]
+        return _hash_find(S, g, line)
+    ways = S[_u(g + G_WAYS)]
+    return _scan(S, S[_u(g + G_TAG)], s * ways, (s + 1) * ways, line)
+
+
+@njit
+def _remove(S, g, s, slot):
+    """Empty `slot` of set `s` (LRU or FIFO: random levels never lose lines, engine.State):
+    the way becomes the set's next victim, so that an empty way is filled before any line
+    leaves. The others keep their order."""
+    tag, meta = S[_u(g + G_TAG)], S[_u(g + G_META)]
+    line = S[_u(tag + slot)]
+    S[_u(tag + slot)] = -1
+    S[_u(meta + slot)] = 0
+    if S[_u(g + G_HBITS)] > 0:
+        _index_set(S, g, line, -1)
+        head = S[_u(g + G_HEAD)] + s
+        nxt, prv = S[_u(g + G_NXT)], S[_u(g + G_PRV)]
+        h = S[_u(head)]
+        if slot == h:  # the ring turns by one: the old head is its last
+            S[_u(head)] = S[_u(nxt + slot)]
+        elif S[_u(prv + h)] != slot:  # unlink, then link it in just before the head
+            a, b = S[_u(prv + slot)], S[_u(nxt + slot)]
+            S[_u(nxt + a)] = b
+            S[_u(prv + b)] = a
+            t = S[_u(prv + h)]
+            S[_u(nxt + t)] = slot
+            S[_u(prv + slot)] = t
+            S[_u(nxt + slot)] = h
+            S[_u(prv + h)] = slot
+        return
+    ways = S[_u(g + G_WAYS)]
+    first = s * ways
+    way = np.uint64(slot - first)
+    o = S[_u(g + G_SW)] + 2 * s
+    order = np.uint64(S[_u(o + 1)])
+    p = np.uint64(0)
+    while (order >> (np.uint64(4) * p)) & np.uint64(15) != way:
+        p += np.uint64(1)
+    low = order & ((np.uint64(1) << (np.uint64(4) * p)) - np.uint64(1))
+    high = np.uint64(0)
+    if p + np.uint64(1) < np.uint64(16):  # (a shift by 64 would keep the word)
+        high = order >> (np.uint64(4) * (p + np.uint64(1)))
+    order = low | (high << (np.uint64(4) * p)) | (way << np.uint64(4 * (ways - 1)))
+    S[_u(o + 1)] = np.int64(order)
+    S[_u(o)] = S[_u(tag + first + np.int64(order & np.uint64(15)))]
 
 
 @njit(inline="always")
@@ -551,7 +690,8 @@ def _install(S, lv, phase, sp, s, line, tensor):
             else:  # the least recent (LRU), or the oldest (FIFO)
                 slot = S[_u(S[_u(g + G_PRV)] + S[_u(S[_u(g + G_HEAD)] + s)])]
             sp = _evict(S, g, lv, phase, slot, sp)
-            _index_set(S, g, S[_u(tag + slot)], -1)
+            if S[_u(tag + slot)] >= 0:  # (a way emptied by inclusion holds no line)
+                _index_set(S, g, S[_u(tag + slot)], -1)
             _to_front(S, g, s, slot)
         S[_u(tag + slot)] = line
         S[_u(meta + slot)] = tensor << M_OWNER
@@ -748,12 +888,15 @@ def _request(ccc, tap=False, pf=False):
             line = addr >> lbits
             s = _set(S, g, line)
             if flags & F_INSTALL:
+                if pf and flags & F_CANCEL:  # its copy below left on its way up
+                    continue
                 # a fetched line has arrived: only now is a random victim drawn
                 slot, sp = _install(S, lv, phase, sp, s, line, tensor)
                 if flags & F_DIRTY:
                     _dirty(S, lv, slot)
-                if pf and flags & F_PF:
-                    S[_u(S[_u(g + G_META)] + slot)] |= M_PF
+                if pf:
+                    S[_u(S[_u(g + G_META)] + slot)] |= S[_u(g + G_MARK)] | (
+                        M_PF if flags & F_PF else 0)
                 continue
             if pf and flags & F_PF:
                 sp = _prefetch(S, phase, lv, g, sp, s, line, tensor)
@@ -777,13 +920,25 @@ def _request(ccc, tap=False, pf=False):
                     if S[_u(m)] & M_PF:  # its first use
                         S[_u(m)] &= ~np.int64(M_PF)
                         _pf_count(S, phase, lv, (S[_u(m)] >> M_OWNER) & 7, PF_USEFUL)
+                if S[_u(g + G_INCL)] == INC_EXCLUSIVE:
+                    if flags & F_WB:  # a victim of the level above (or its flush)
+                        _pf_count(S, phase, lv, tensor, X_VICTIMS)
+                    elif not write:  # a fetch of the level above (or of one further up)
+                        if slot >= 0:
+                            _hit(S, c, write, flags & F_DEMAND)
+                            sp = _promote(S, phase, lv, g, st, sp, s, slot)
+                        else:  # passes through to the level above, not installed here
+                            sp = _push(S, sp, lv + 1, line << lbits, np.int64(1) << lbits,
+                                       flags & F_DEMAND, tensor)
+                        continue
+            clean = pf and (flags & F_VF) != 0  # a clean victim: nothing to write
             if ccc and not (slot >= 0 and _shadow_hit(S, lv, line)):
                 # what a miss here would install, the shadow installs too
                 _shadow(S, phase, lv, line, slot >= 0, not write or S[_u(g + G_WA)] != 0
                         or ((flags & F_WB) != 0 and size == (np.int64(1) << lbits)), tensor)
             if slot >= 0:
                 _hit(S, c, write, flags & F_DEMAND)
-                if write:
+                if write and not clean:
                     if wb:
                         _dirty(S, lv, slot)
                     else:
@@ -792,20 +947,27 @@ def _request(ccc, tap=False, pf=False):
             # a miss; the stack is last-in first-out, so what happens last is pushed first
             line_bytes = np.int64(1) << lbits
             if write and (flags & F_WB) and size == line_bytes:
-                # a whole dirty line from above: no fetch, every byte is overwritten
-                slot, sp = _install(S, lv, phase, sp, s, line, tensor)
-                if wb:
-                    _dirty(S, lv, slot)
-                else:
+                # a whole line from above: no fetch, every byte is overwritten. A
+                # write-through level forwards it after its victim's write-back (pushed
+                # first, handled after)
+                if not wb and not clean:
                     sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
+                if pf and S[_u(g + G_MARK)] & M_VF:  # exclusive below: its copy is stale
+                    _drop_below(S, phase, lv + 1, line)
+                slot, sp = _install(S, lv, phase, sp, s, line, tensor)
+                if pf:
+                    S[_u(S[_u(g + G_META)] + slot)] |= S[_u(g + G_MARK)]
+                if wb and not clean:
+                    _dirty(S, lv, slot)
             elif write and not S[_u(g + G_WA)]:
                 sp = _push(S, sp, lv + 1, addr, size, flags, tensor)
             else:
                 # read miss, or write-allocate: fetch, install, then dirty or forward
                 if write and not wb:
                     sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
-                if S[_u(g + G_POLICY)] == RANDOM:
-                    # the victim is drawn when the line arrives, after the fetch's own draws
+                if pf or S[_u(g + G_POLICY)] == RANDOM:
+                    # the victim is drawn when the line arrives, after the fetch's own draws;
+                    # with `pf` always, as inclusion may empty ways of this level meanwhile
                     sp = _push(S, sp, lv, addr, size,
                                F_INSTALL | (F_DIRTY if write and wb else 0), tensor)
                 else:
@@ -853,12 +1015,39 @@ def _prefetch(S, phase, lv, g, sp, s, line, tensor):
         return sp
     _pf_count(S, phase, lv, tensor, PF_MISSES)
     lbits = S[_u(g + G_LBITS)]
-    if S[_u(g + G_POLICY)] == RANDOM:  # the victim is drawn when the line arrives
-        sp = _push(S, sp, lv, line << lbits, np.int64(1) << lbits, F_INSTALL | F_PF, tensor)
-    else:
-        slot, sp = _install(S, lv, phase, sp, s, line, tensor)
-        S[_u(S[_u(g + G_META)] + slot)] |= M_PF
+    # the victim is chosen when the line arrives
+    sp = _push(S, sp, lv, line << lbits, np.int64(1) << lbits, F_INSTALL | F_PF, tensor)
     return _push(S, sp, lv + 1, line << lbits, np.int64(1) << lbits, 0, tensor)
+
+
+@njit
+def _drop_below(S, phase, lv, line):
+    """A whole line written into the level above exclusive level `lv` without a fetch: the
+    copy `lv` may hold of it is invalidated (X_INVALIDATED), so that it stays exclusive."""
+    g = _geo(lv)
+    s = _set(S, g, line)
+    slot = _where(S, g, s, line)
+    if slot >= 0:
+        m = S[_u(S[_u(g + G_META)] + slot)]
+        _pf_count(S, phase, lv, (m >> M_OWNER) & 7, X_INVALIDATED)
+        _remove(S, g, s, slot)
+
+
+@njit
+def _promote(S, phase, lv, g, st, sp, s, slot):
+    """A fetch from above hits exclusive level `lv`: the line moves up. It leaves this
+    level (X_PROMOTED), and its dirty state goes to the install waiting under the fetch on
+    the stack (the level that fetched pushed it just before). Returns sp."""
+    m = S[_u(S[_u(g + G_META)] + slot)]
+    _pf_count(S, phase, lv, (m >> M_OWNER) & 7, X_PROMOTED)
+    e = st + (sp - 1) * NSTACK
+    if sp < 1 or S[_u(e + S_LEVEL)] >= lv or not S[_u(e + S_FLAGS)] & F_INSTALL:
+        raise RuntimeError("simcache: a line moving up from an exclusive level has no "
+                           "install waiting")
+    if m & M_DIRTY:
+        S[_u(e + S_FLAGS)] |= F_DIRTY
+    _remove(S, g, s, slot)
+    return sp
 
 
 @njit

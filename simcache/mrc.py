@@ -374,6 +374,13 @@ def level_index(hierarchy: Hierarchy, name: str | None, flag: str = "--level") -
                         f"{'es' if len(fetching) == 1 else ''}; prefetches add requests "
                         "that depend on the level's contents, so one pass of stack distances "
                         "is not exact: give a config whose levels down to it prefetch none")
+    including = [x.name for x in hierarchy.levels if x.inclusion != "nine"]
+    if including:
+        problems.append(f"{flag}: {name}: {', '.join(including)} "
+                        f"{'is' if len(including) == 1 else 'are'} inclusive or exclusive; "
+                        "back-invalidations and victim fills change what reaches a level "
+                        "with the sizes of the others, so one pass of stack distances is not "
+                        "exact: give a config whose levels are all nine")
     if problems:
         raise SimcacheError(problems)
     return k

@@ -564,11 +564,7 @@ def footer(summary: dict) -> list[str]:
                          f"{count(pf['issued'])} issued, {count(pf['misses'])} fetched, "
                          f"{count(pf['useful'])} used, {count(pf['never_used'])} never used")
     lines += time_lines(t.get("time"))
-    for lv in summary["levels"]:
-        g = lv.get("geometry") or {}
-        if g.get("inclusion_simulated") is False:
-            lines.append(f"{lv['name']}: inclusion {g['inclusion']} is not simulated yet; "
-                         "counted as non-inclusive non-exclusive (docs/model.md §2)")
+    lines += inclusion_lines(summary["levels"])
     if layer:
         bases = ", ".join(f"{x['name']} {x['base_hex']}" for x in layer["tensors"])
         lines.append(f"tensor bases: {bases}")
@@ -587,6 +583,25 @@ def duration(us: float | None) -> str:
         if us >= scale:
             return f"{fmt_sig(us / scale)} {unit}"
     return f"{fmt_sig(us * 1e3)} ns"
+
+
+def inclusion_lines(levels: list[dict]) -> list[str]:
+    """What inclusion did, a line per cache level it touched (docs/model.md §2)."""
+    lines = []
+    for lv in levels:
+        inc, kind = lv.get("inclusion"), (lv.get("geometry") or {}).get("inclusion", "nine")
+        if inc is None:
+            continue
+        parts = []
+        if inc["back_invalidated"]:
+            parts.append(f"{count(inc['back_invalidated'])} lines back-invalidated")
+        if kind == "exclusive":
+            parts.append(f"{count(inc['victims_in'])} lines filled from above, "
+                         f"{count(inc['moved_up'])} moved up")
+        if parts:
+            lines.append(f"{lv['name']}{f' ({kind})' if kind != 'nine' else ''}: "
+                         + ", ".join(parts))
+    return lines
 
 
 def time_lines(time: dict | None) -> list[str]:

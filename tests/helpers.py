@@ -22,18 +22,21 @@ layers:
 
 
 def hierarchy(specs: list[dict], seed: int = 1) -> Hierarchy:
-    """A Hierarchy from naive-style level dicts (size, line, ways, policy, write flags)."""
+    """A Hierarchy from naive-style level dicts (size, line, ways, policy, write flags,
+    prefetch, inclusion; `register`: a register file, line: element, whose element the
+    caller makes the dict's line)."""
     levels = [
         dict(
             name=f"L{k + 1}",
             size=s["size"],
-            line=s["line"],
+            line="element" if s.get("register") else s["line"],
             ways=s["ways"],
             policy=s["policy"],
             write_back=s["write_back"],
             write_allocate=s["write_allocate"],
             prefetch=s.get("prefetch", "none"),
             prefetch_distance=s.get("prefetch_distance", 1),
+            inclusion=s.get("inclusion", "nine"),
             latency=1 + k,
             energy=1.0,
             source="test",

@@ -104,8 +104,7 @@ class Cache:
     """One cache level.
 
     ``self.ways_of[s]`` is the list of physical ways of set ``s``; each entry is a
-    ``Line`` or ``None`` (a way that never held a line; lines are never removed
-    except by replacement).
+    ``Line`` or ``None`` (an empty way: it never held a line, or inclusion removed it).
 
     ``self.order_of[s]`` lists the occupied way indices of set ``s``: for LRU from
     least to most recently used, for FIFO from earliest to latest installed. It is
@@ -126,6 +125,10 @@ class Cache:
         self.prefetch_distance = int(spec.get("prefetch_distance", 1))
         if self.prefetch not in ("none", "always", "miss", "tagged"):
             raise ValueError(f"unknown prefetch policy {self.prefetch!r}")
+        self.inclusion = spec.get("inclusion", "nine")
+        if self.inclusion not in ("nine", "inclusive", "exclusive"):
+            raise ValueError(f"unknown inclusion {self.inclusion!r}")
+        self.register = bool(spec.get("register", False))  # outside inclusion
 
         if self.line <= 0 or (self.line & (self.line - 1)) != 0:
             raise ValueError(f"line size {self.line} is not a power of two")
@@ -168,6 +171,8 @@ class Cache:
 
 # prefetch counters (axis 3 of the ``prefetch`` array)
 PF_ISSUED, PF_MISSES, PF_USEFUL, PF_UNUSED = range(4)
+# inclusion counters (axis 3 of the ``inclusion`` array)
+INVALIDATED, VICTIMS, PROMOTED = range(3)
 MAX_ADDRESS = (1 << 63) - 1
 
 SHADOW_SEED = 0x5DEECE66D  # the shadows' generator: seed ^ this (or 1 if that is 0)
@@ -175,7 +180,7 @@ COMPULSORY, CAPACITY, CONFLICT = range(3)
 
 
 def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=None,
-             prefetch=None, prefetch_left=None):
+             prefetch=None, prefetch_left=None, inclusion=None):
     """Run ``trace`` through the hierarchy ``levels`` (innermost first) + memory.
 
     levels: list of dicts with keys ``size``, ``line``, ``ways`` (int, or "full"),
@@ -219,6 +224,19 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
         that is not itself a prefetch prefetches line + distance (Dinero IV's fetch
         policies; docs/model.md, "Prefetch"). prefetch_left, if given, (len(levels) + 1,
         5): the prefetched lines still unused after the flush.
+
+    inclusion: if given, an int64 array of shape (2, len(levels) + 1, 5, 3) that receives,
+        per [phase, level, tensor], the lines removed from the level by back-invalidation,
+        the lines written into an exclusive level by the level above (its victims, and its
+        flushed lines), and the lines that moved up from an exclusive level. A level's
+        ``inclusion`` key ('nine', 'inclusive', 'exclusive'; docs/model.md, "Inclusion"):
+        when an inclusive level evicts a line, every cache level above it (``register``
+        levels excepted) drops its copies of the line's bytes, and the victim is written
+        below if it or one of them was dirty; every line the level above an exclusive
+        level evicts, clean or dirty, is written into it; a fetch from above that hits an
+        exclusive level takes the line out of it, with its dirty state, and one that
+        misses passes through to the level below without installing it there. An empty
+        way is filled before any line is evicted (the lowest empty way first).
     """
     del memory_name  # informative only
     caches = [Cache(spec) for spec in levels]
@@ -235,11 +253,14 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
 
     # -- requests ---------------------------------------------------------
 
-    def request(level, addr, size, is_write, demand, writeback, tensor):
+    def request(level, addr, size, is_write, demand, writeback, tensor, clean=False):
         """A request reaching ``level``: split per line, pieces in address order."""
+        """Returns whether a line moved up to the fetching level from an exclusive one was
+        dirty (a fetch is one line)."""
         if level == memory:
             memory_request(addr, size, is_write, demand, tensor)
-            return
+            return False
+        moved = False
         line_size = caches[level].line
         start = addr
         end = addr + size
@@ -249,10 +270,11 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
             piece_end = min(end, line_end)
             # each piece is handled completely (with everything it causes below)
             # before the next piece starts
-            single_line_request(
-                level, start, piece_end - start, is_write, demand, writeback, tensor
+            moved = single_line_request(
+                level, start, piece_end - start, is_write, demand, writeback, tensor, clean
             )
             start = piece_end
+        return moved
 
     def memory_request(addr, size, is_write, demand, tensor):
         """Main memory: always hits, has no lines (no split)."""
@@ -271,8 +293,66 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
         if prefetch is not None:
             prefetch[state["phase"], level, tensor, kind] += 1
 
-    def single_line_request(level, addr, size, is_write, demand, writeback, tensor):
-        """One request inside one line; then the prefetch it triggers, if any."""
+    def inc_count(level, tensor, kind):
+        if inclusion is not None:
+            inclusion[state["phase"], level, tensor, kind] += 1
+
+    # lines fetched for a level and not installed there yet, innermost last: [level, line
+    # number, dirty, prefetched, tensor, cancelled]
+    pending = []
+
+    def fetch_install(level, s, line_number, dirty, tensor, demand, prefetched=False):
+        """Fetch a line from below and install it, dirty if asked or if it moved up dirty;
+        unless an inclusive level below evicted it on its way up (back_invalidate)."""
+        entry = [level, line_number, dirty, prefetched, tensor, False]
+        pending.append(entry)
+        moved = fetch(level, line_number, demand, tensor)
+        pending.remove(entry)
+        if not entry[5]:
+            install(level, s, line_number, dirty or moved, tensor, prefetched)
+
+    def remove(level, s, way):
+        """Inclusion takes the line out of a way; the way is empty. Returns the line."""
+        cache = caches[level]
+        line = cache.ways_of[s][way]
+        cache.ways_of[s][way] = None
+        cache.order_of[s].remove(way)
+        return line
+
+    def back_invalidate(level, line_number):
+        """Inclusive ``level`` evicts a line: every copy of its bytes above goes. Returns
+        whether one of them was dirty."""
+        lo = line_number * caches[level].line
+        hi = lo + caches[level].line
+        dirty = False
+        for entry in pending:
+            k, number, was_dirty, prefetched, tensor, cancelled = entry
+            if k < level and not caches[k].register and not cancelled \
+                    and lo <= number * caches[k].line < hi:
+                entry[5] = True
+                dirty = dirty or was_dirty
+                if prefetched:
+                    pf_count(k, tensor, PF_UNUSED)
+                inc_count(k, tensor, INVALIDATED)
+        for k in range(level):
+            upper = caches[k]
+            if upper.register:
+                continue
+            for number in range(lo // upper.line, hi // upper.line):
+                s = number % upper.sets
+                way = upper.find(s, number)
+                if way is None:
+                    continue
+                line = remove(k, s, way)
+                dirty = dirty or line.dirty
+                if line.prefetched:
+                    pf_count(k, line.tensor, PF_UNUSED)
+                inc_count(k, line.tensor, INVALIDATED)
+        return dirty
+
+    def single_line_request(level, addr, size, is_write, demand, writeback, tensor, clean):
+        """One request inside one line; then the prefetch it triggers, if any. ``clean``:
+        a clean victim filling an exclusive level."""
         cache = caches[level]
         line_number = addr // cache.line
         s = line_number % cache.sets
@@ -281,14 +361,15 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
         if first_use:  # the first other request to hit a prefetched line
             cache.ways_of[s][way].prefetched = False
             pf_count(level, cache.ways_of[s][way].tensor, PF_USEFUL)
-        line_request(level, addr, size, is_write, demand, writeback, tensor)
+        moved = line_request(level, addr, size, is_write, demand, writeback, tensor, clean)
         if is_write or cache.prefetch == "none":
-            return
+            return moved
         if cache.prefetch == "always" or way is None or (cache.prefetch == "tagged"
                                                           and first_use):
             target = line_number + cache.prefetch_distance
             if (target + 1) * cache.line - 1 <= MAX_ADDRESS:
                 prefetch_line(level, target, tensor)
+        return moved
 
     def prefetch_line(level, line_number, tensor):
         """A prefetch: looked up like a read (a hit updates LRU order); a miss fetches the
@@ -303,11 +384,9 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
                 cache.order_of[s].append(way)
             return
         pf_count(level, tensor, PF_MISSES)
-        fetch(level, line_number, False, tensor)
-        install(level, s, line_number, False, tensor)
-        cache.ways_of[s][cache.find(s, line_number)].prefetched = True
+        fetch_install(level, s, line_number, False, tensor, False, prefetched=True)
 
-    def line_request(level, addr, size, is_write, demand, writeback, tensor):
+    def line_request(level, addr, size, is_write, demand, writeback, tensor, clean):
         cache = caches[level]
         line_number = addr // cache.line
         s = line_number % cache.sets
@@ -321,6 +400,19 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
             count(level, tensor, BYTES_READ, size)
 
         way = cache.find(s, line_number)
+        if cache.inclusion == "exclusive":
+            if writeback:
+                inc_count(level, tensor, VICTIMS)
+            elif not is_write:  # a fetch from above: the line moves up, or passes through
+                if way is None:
+                    return request(level + 1, line_number * cache.line, cache.line, False,
+                                   demand, False, tensor)
+                count(level, tensor, READ_HITS)
+                if demand:
+                    count(level, tensor, SERVED)
+                line = remove(level, s, way)
+                inc_count(level, line.tensor, PROMOTED)
+                return line.dirty
         if three_c is not None:
             allocates = (not is_write or cache.write_allocate
                          or (writeback and covers_whole_line))
@@ -337,41 +429,47 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
             if cache.policy == "lru":
                 cache.order_of[s].remove(way)
                 cache.order_of[s].append(way)  # most recent last
-            if is_write:
+            if is_write and not clean:
                 if cache.write_back:
                     cache.ways_of[s][way].dirty = True
                 else:
                     # write-through: forward, same address and size, not demand
                     request(level + 1, addr, size, True, False, writeback, tensor)
-            return
+            return False
 
         # ---- read miss ----
         if not is_write:
-            fetch(level, line_number, demand, tensor)
-            install(level, s, line_number, False, tensor)
-            return
+            fetch_install(level, s, line_number, False, tensor, demand)
+            return False
 
         # ---- write miss of a write-back request covering the whole line ----
         if writeback and covers_whole_line:
-            if cache.write_back:
+            below = caches[level + 1] if level + 1 < memory else None
+            if below is not None and below.inclusion == "exclusive":
+                # installed here without a fetch: the copy below is stale, and goes
+                bs = line_number % below.sets
+                bway = below.find(bs, line_number)
+                if bway is not None:
+                    inc_count(level + 1, remove(level + 1, bs, bway).tensor, INVALIDATED)
+            if clean:  # a clean victim filling an exclusive level
+                install(level, s, line_number, False, tensor)
+            elif cache.write_back:
                 install(level, s, line_number, True, tensor)
             else:
                 install(level, s, line_number, False, tensor)
                 request(level + 1, addr, size, True, False, writeback, tensor)
-            return
+            return False
 
         # ---- other write miss, write-allocate ----
         if cache.write_allocate:
-            fetch(level, line_number, demand, tensor)
-            if cache.write_back:
-                install(level, s, line_number, True, tensor)
-            else:
-                install(level, s, line_number, False, tensor)
+            fetch_install(level, s, line_number, cache.write_back, tensor, demand)
+            if not cache.write_back:
                 request(level + 1, addr, size, True, False, writeback, tensor)
-            return
+            return False
 
         # ---- other write miss, no write-allocate: forwarded unchanged ----
         request(level + 1, addr, size, True, demand, writeback, tensor)
+        return False
 
     def classify(level, line_number, hit, allocates, tensor):
         if caches[level].sets == 1:  # fully associative: the level is its own shadow
@@ -412,19 +510,26 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
         three_c[state["phase"], level, tensor, kind] += 1
 
     def fetch(level, line_number, demand, tensor):
-        """Read the whole line from the next level (demand if the miss was)."""
+        """Read the whole line from the next level (demand if the miss was). Returns whether
+        it came dirty (moved up from an exclusive level)."""
         line_size = caches[level].line
-        request(level + 1, line_number * line_size, line_size, False, demand, False, tensor)
+        return request(level + 1, line_number * line_size, line_size, False, demand, False,
+                       tensor)
 
-    def install(level, s, line_number, dirty, tensor):
-        """Put a line into set ``s`` of ``level``, evicting (and writing back) a victim."""
+    def install(level, s, line_number, dirty, tensor, prefetched=False):
+        """Put a line into set ``s`` of ``level``, evicting (and writing back) a victim.
+
+        The new line is in place before the victim goes down: with inclusion, what the
+        victim causes below may take the new line out again (an inclusive level below
+        evicting it)."""
         cache = caches[level]
         ways = cache.ways_of[s]
         order = cache.order_of[s]
 
-        never_used = [w for w in range(cache.ways) if ways[w] is None]
-        if never_used:
-            way = never_used[0]  # the lowest way that never held a line
+        empty = [w for w in range(cache.ways) if ways[w] is None]
+        down = None  # the victim's request to the level below
+        if empty:
+            way = empty[0]  # the lowest empty way
         else:
             if cache.policy == "lru":
                 way = order[0]  # least recently used
@@ -436,19 +541,28 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
             order.remove(way)
             if victim.prefetched:
                 pf_count(level, victim.tensor, PF_UNUSED)
-            if victim.dirty:
-                count(level, victim.tensor, WRITEBACKS)
-                request(
-                    level + 1,
-                    victim.number * cache.line,
-                    cache.line,
-                    True,  # write
-                    False,  # not demand
-                    True,  # write-back
-                    victim.tensor,
-                )
-        ways[way] = Line(line_number, dirty, tensor)
+            dirty_victim = victim.dirty
+            if cache.inclusion == "inclusive" and back_invalidate(level, victim.number):
+                dirty_victim = True  # a dirty copy above hands its data to the victim
+            fills = level + 1 < memory and caches[level + 1].inclusion == "exclusive"
+            if dirty_victim or fills:
+                if dirty_victim:
+                    count(level, victim.tensor, WRITEBACKS)
+                down = victim, not dirty_victim
+        ways[way] = Line(line_number, dirty, tensor, prefetched)
         order.append(way)  # an installed line is the most recent / latest
+        if down is not None:
+            victim, clean = down
+            request(
+                level + 1,
+                victim.number * cache.line,
+                cache.line,
+                True,  # write
+                False,  # not demand
+                True,  # write-back (or a victim filling an exclusive level)
+                victim.tensor,
+                clean=clean,
+            )
 
     # -- the run -----------------------------------------------------------
 
@@ -474,6 +588,9 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
                     dirty_lines.append(line)
         dirty_lines.sort(key=lambda line: line.number)  # ascending line number
         for line in dirty_lines:
+            s = line.number % cache.sets
+            if cache.find(s, line.number) is None or not line.dirty:
+                continue  # (inclusion took it out meanwhile)
             line.dirty = False
             count(level, line.tensor, WRITEBACKS)
             request(

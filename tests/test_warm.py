@@ -64,8 +64,17 @@ THROUGH = [dict(size=192, line=8, ways=3, policy="random", write_back=False,
                 write_allocate=False)]
 PREFETCHING = [dict(L1_L2[0], prefetch="tagged", prefetch_distance=2),
                dict(L1_L2[1], prefetch="miss")]
+# an inclusive L2; an exclusive L2 between an L1 and an L3 inclusive of both, the L1
+# prefetching
+INCLUDING = [L1_L2[0], dict(size=1024, line=32, ways=4, policy="lru", write_back=True,
+                            write_allocate=True, inclusion="inclusive")]
+EXCLUDING = [dict(L1_L2[0], prefetch="tagged"),
+             dict(size=512, line=16, ways=4, policy="fifo", write_back=True,
+                  write_allocate=False, inclusion="exclusive"),
+             dict(size=4096, line=32, ways=8, policy="lru", write_back=True,
+                  write_allocate=True, inclusion="inclusive")]
 HIERARCHIES = {"l1-l2": L1_L2, "regs-l1": REGS_L1, "through": THROUGH,
-               "prefetch": PREFETCHING}
+               "prefetch": PREFETCHING, "inclusive": INCLUDING, "exclusive": EXCLUDING}
 
 
 def _file(tmp_path, text, name="net.yaml"):
