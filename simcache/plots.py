@@ -700,8 +700,10 @@ def network_compare_figure(doc: dict):
     fig.legend(handles, shown, loc="outside right upper", title="config", fontsize="small",
                framealpha=1.0)
     opts = doc.get("options", {})
+    what = (f"{len(rows)} entries, one inference with warm caches" if doc.get("warm")
+            else f"{len(rows)} layers, each with cold caches")
     fig.suptitle(f"{doc['network']['name']}, B={opts.get('batch', '?')}, on "
-                 f"{', '.join(names)}: {len(rows)} layers, each with cold caches")
+                 f"{', '.join(names)}: {what}")
     return fig
 
 

@@ -265,6 +265,20 @@ def test_figure_plots_the_rows(result):
     assert "tiny" in title and "B=2" in title and "thesis" in title
 
 
+def test_figure_title_says_warm_or_cold(result, model):
+    """A warm comparison's figure says so: its rows are one inference's entries (operators
+    and the flush too), not layers each run with cold caches."""
+    pytest.importorskip("matplotlib")
+    from simcache import plots
+
+    cold = plots.figure(result.to_dict()).get_suptitle()
+    assert f"{len(result.rows)} layers, each with cold caches" in cold
+    warm = api.compare_network(CONFIGS, model, batch=2, jobs=1)
+    title = plots.figure(warm.to_dict()).get_suptitle()
+    assert f"{len(warm.rows)} entries, one inference with warm caches" in title
+    assert "cold" not in title
+
+
 def test_cli_draws(capsys, tmp_path, model):
     pytest.importorskip("matplotlib")
     target = tmp_path / "cmp.png"

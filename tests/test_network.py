@@ -29,6 +29,46 @@ def test_shipped_models(name, layers, params, macs):
     assert all(x.skipped for x in net.skipped)
 
 
+def _make_divisible(v: float, d: int = 8) -> int:
+    """The reference implementation's channel rounding (TF-slim nets/mobilenet, Keras,
+    torchvision): the nearest multiple of d, at least d, and never 10 % below v."""
+    r = max(d, int(v + d / 2) // d * d)
+    return r + d if r < 0.9 * v else r
+
+
+# Sandler et al., Table 2: (expansion t, channels c, repeats n, first stride s)
+MOBILENETV2_TABLE2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                      (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def test_lab_mobilenetv2_035_96():
+    """Lab 12's small MobileNetV2 (width 0.35, 96x96): Table 2's channels scaled and rounded
+    as the reference implementation rounds them, 1280 kept for the last 1x1 convolution.
+    Its parameters and multiply-adds against the checkpoint table of Keras's MobileNetV2
+    (tensorflow/python/keras/applications/mobilenet_v2.py docstring, also the API docs of
+    tf.keras.applications.mobilenet_v2, r2.4): 'mobilenet_v2_0.35_96 | 11 | 1.66', MACs and
+    parameters in millions. The paper gives no figure for this variant. That table's MACs
+    are whole millions cut, not rounded: the shipped 1.0/224 file counts 300,774,272
+    (test_shipped_models) against the table's 300."""
+    a = 0.35
+    net = load_network(ROOT / "docs" / "labs" / "models" / "mobilenetv2-035-96.yaml")
+    assert net.input == (3, 96)
+    by_name = {x.name: x.layer for x in net.simulated}
+    assert by_name["conv1"].N == _make_divisible(32 * a) == 16
+    want = [_make_divisible(c * a) for _, c, n, _ in MOBILENETV2_TABLE2 for _ in range(n)]
+    assert [x.layer.N for x in net.simulated if x.name.endswith("/project")] == want
+    strides = [s if r == 0 else 1 for _, _, n, s in MOBILENETV2_TABLE2 for r in range(n)]
+    assert [x.layer.stride for x in net.simulated if x.name.endswith("/depthwise")] == strides
+    expands = [x.layer for x in net.simulated if x.name.endswith("/expand")]
+    assert all(x.N == 6 * x.M for x in expands) and len(expands) == 16
+    assert by_name["conv2"].N == 1280 and by_name["classifier"].M == 1280
+    assert len(net.simulated) == 53
+    assert (net.layers[-1].channels, net.layers[-1].size) == (1000, 1)
+    m = [metrics(x.layer) for x in net.simulated]
+    assert round(sum(x.params for x in m) / 1e6, 2) == 1.66
+    assert sum(x.macs for x in m) // 10**6 == 11
+
+
 TINY = """\
 name: tiny
 source: test
