@@ -1,6 +1,7 @@
 """Draw the trend of a lab from the JSON results its page's commands wrote under out/.
 
     python docs/labs/code/lab_figure.py 03      # writes out/lab03-line-size.png
+    python docs/labs/code/lab_figure.py 12      # out/lab12-time.png
 
 Run it from the root of a clone, after the lab's commands. It prints the numbers it plots,
 a line per point, and writes a PNG that carries those numbers too (simcache.plots.save);
@@ -169,7 +170,54 @@ def lab06():
     return fig, "lab06-batch.png"
 
 
-LABS = {"03": lab03, "04": lab04, "05": lab05, "06": lab06}
+def lab12():
+    """One warm inference per chip: blocking and overlapped time by kind of entry, and the
+    overlapped time by the resource that binds it (main memory named DRAM on both)."""
+    doc = load("lab12-warm-kinds.json")
+    warm = load("lab12-warm.json")
+    chips = [c["config"] for c in doc["configs"]]
+    kinds = [k["name"] for k in doc["configs"][0]["kinds"]]
+    memories = {lv["name"] for run in warm["runs"] for lv in run[0]["levels"][-1:]}
+
+    def bound(name: str) -> str:
+        return "DRAM" if name in memories else name
+
+    fig, axes = plots.panels_figure(3, 3, 14.0, 4.4)
+    for ax, key, title in ((axes[0], "blocking_us", "Blocking time by kind of entry"),
+                           (axes[1], "overlapped_us", "Overlapped time by kind of entry")):
+        bottom = [0.0] * len(chips)
+        for kind in kinds:
+            ms = [next(k[key] for k in c["kinds"] if k["name"] == kind) / 1000
+                  for c in doc["configs"]]
+            ax.bar(chips, ms, bottom=bottom, label=kind)
+            bottom = [b + v for b, v in zip(bottom, ms, strict=True)]
+        ax.set_ylim(0, 1.08 * max(bottom))
+        ax.set_ylabel("ms per inference")
+        ax.set_title(title)
+        ax.set_label(key)
+    axes[1].legend(fontsize="small", title="entries")
+    by = [{bound(n): us for n, us in t["time"]["by_bound_us"].items()}
+          for t in (next(x for x in warm["totals"] if x["config"] == c) for c in chips)]
+    names = sorted({n for b in by for n in b}, key=lambda n: -max(b.get(n, 0) for b in by))
+    bottom = [0.0] * len(chips)
+    for name in names:
+        ms = [b.get(name, 0.0) / 1000 for b in by]
+        axes[2].bar(chips, ms, bottom=bottom, label=name)
+        bottom = [x + v for x, v in zip(bottom, ms, strict=True)]
+    axes[2].set_ylim(0, 1.08 * max(bottom))
+    axes[2].set_ylabel("ms per inference")
+    axes[2].set_title("Overlapped time by what binds")
+    axes[2].set_label("bound")
+    axes[2].legend(fontsize="small", title="bound")
+    fig.suptitle("Lab 12: MobileNetV2 0.35/96, one inference with warm caches, "
+                 f"{' against '.join(chips)}: where the time goes")
+    table(["chip", "kind", "blocking ms", "overlapped ms"],
+          [[c["config"], k["name"], k["blocking_us"] / 1000, k["overlapped_us"] / 1000]
+           for c in doc["configs"] for k in c["kinds"]])
+    return fig, "lab12-time.png"
+
+
+LABS = {"03": lab03, "04": lab04, "05": lab05, "06": lab06, "12": lab12}
 
 
 def main(argv: list[str]) -> int:
