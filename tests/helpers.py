@@ -58,6 +58,14 @@ def run_engine(specs: list[dict], trace: list[tuple], seed: int = 1, element: in
     range where levels with many ways use their direct lookup table. `cuts`: replay the
     trace in chunks, split before these indices. `box`: entries of the first level's
     outbox (engine.State)."""
+    state, contents = replayed(specs, trace, seed, element, window, cuts, box)
+    return state.counters, contents
+
+
+def replayed(specs: list[dict], trace: list[tuple], seed: int = 1, element: int = 4,
+             window: tuple[int, int] | None = None, cuts: list[int] | None = None,
+             box: int | None = None):
+    """`run_engine`'s replay: (the State after the flush, its contents before it)."""
     h = hierarchy(specs, seed)
     state = State(h.geometry(element), h.seed, window, box=box)
     if trace:
@@ -66,7 +74,7 @@ def run_engine(specs: list[dict], trace: list[tuple], seed: int = 1, element: in
             state.replay(c[:, 0], c[:, 1], c[:, 2].astype(np.uint8), c[:, 3].astype(np.int8))
     contents = state.contents()
     state.flush()
-    return state.counters, contents
+    return state, contents
 
 
 def cli(*args: str) -> int:

@@ -20,7 +20,7 @@ from test_prefetch import assert_same_pf, pf_level
 from test_shortcut import SECOND, _cases
 
 import naive
-from helpers import assert_refused, cli_output, hierarchy
+from helpers import assert_refused, cli_output, hierarchy, replayed
 from simcache import kernels as K
 from simcache.config import ConfigError
 from simcache.engine import State, simulate
@@ -77,13 +77,7 @@ def including(draw):
 
 
 def engine_run(specs, tr, seed=1, cuts=()):
-    h = hierarchy(specs, seed)
-    state = State(h.geometry(4), h.seed)
-    arr = np.array(tr, dtype=np.int64)
-    for c in np.split(arr, sorted(cuts)):
-        state.replay(c[:, 0], c[:, 1], c[:, 2].astype(np.uint8), c[:, 3].astype(np.int8))
-    contents = state.contents()
-    state.flush()
+    state, contents = replayed(specs, tr, seed, cuts=list(cuts))
     inc = None if state.inclusion is None else state.inclusion.copy()
     pf = None if state.prefetch is None else state.prefetch.copy()
     return state.counters.copy(), contents, pf, inc

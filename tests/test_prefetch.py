@@ -17,7 +17,7 @@ from test_differential import SETTINGS, assert_same, level_spec, trace
 from test_shortcut import SECOND, _cases
 
 import naive
-from helpers import hierarchy
+from helpers import hierarchy, replayed
 from simcache import kernels as K
 from simcache.engine import State, simulate, simulate_trace
 
@@ -34,12 +34,7 @@ def pf_level(draw):
 
 
 def replay(specs, tr, seed=1, cuts=()):
-    h = hierarchy(specs, seed)
-    state = State(h.geometry(4), h.seed)
-    arr = np.array(tr, dtype=np.int64)
-    for c in np.split(arr, sorted(cuts)):
-        state.replay(c[:, 0], c[:, 1], c[:, 2].astype(np.uint8), c[:, 3].astype(np.int8))
-    state.flush()
+    state, _ = replayed(specs, tr, seed, cuts=list(cuts))
     pf = None if state.prefetch is None else state.prefetch.copy()
     return state.counters.copy(), pf, state.prefetch_left()
 
