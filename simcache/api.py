@@ -56,6 +56,7 @@ __all__ = [
     "MrcResult",
     "Energy",
     "Level",
+    "Levels",
     "NetworkCompareResult",
     "NetworkResult",
     "ResultsTable",
@@ -222,6 +223,14 @@ class Totals:
                    tr["amplification"], tr["intensity"])
 
 
+class Levels(dict):
+    """A run's levels by name, innermost first, main memory last; a name that is not
+    there raises a KeyError that lists the names there are."""
+
+    def __missing__(self, name: Any) -> Level:
+        raise KeyError(f"no level {name!r}; levels are {', '.join(self)}")
+
+
 class RunResult:
     """One simulation: a layer, or a trace, through one config."""
 
@@ -231,8 +240,8 @@ class RunResult:
         self.layer: dict | None = summary.get("layer")
         self.trace: dict | None = summary.get("trace")
         self.accesses: int = summary["accesses"]
-        self.levels: dict[str, Level] = {lv["name"]: Level.from_summary(lv)
-                                         for lv in summary["levels"]}
+        self.levels: Levels = Levels((lv["name"], Level.from_summary(lv))
+                                     for lv in summary["levels"])
         self.totals = Totals.from_summary(summary["totals"])
         self.seconds: float = summary["seconds"]
 

@@ -1204,7 +1204,7 @@ def plot(
     target = output or str(Path(db).with_name(
         f"{Path(db).stem}-{re.sub(r'[^A-Za-z0-9_.-]', '_', y)}-by-"
         f"{re.sub(r'[^A-Za-z0-9_.-]', '_', x)}.png"))
-    path = _api(plots.check_plot, target, "--output")
+    path = _api(plots.check_plot, target, "--output", "simcache plot")
     table = _api(api.results, db, sweep=sweep_name, where=wh, status="done")
     fig = _api(plots.sweep_figure, table.to_dict(), x, y, hue)
     plots.save(fig, path, "--output")

@@ -33,21 +33,25 @@ DASHES = ("-", "--", "-.", ":")
 # ---------------------------------------------------------------- checks, before simulating
 
 
-def _matplotlib():
-    """The pyplot module on the Agg backend, or a SimcacheError saying how to install it."""
+def _matplotlib(needs: str = "drawing a figure"):
+    """The pyplot module on the Agg backend, or a SimcacheError saying how to install it:
+    `needs` says what wants it, in the words of the command at hand ("--plot: drawing the
+    figure", "simcache plot")."""
     try:
         import matplotlib
     except ImportError:
-        raise SimcacheError([f"--plot: matplotlib is not installed; {INSTALL}"]) from None
+        raise SimcacheError([f"{needs} needs matplotlib, which is not installed: "
+                             f"{INSTALL}"]) from None
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     return plt
 
 
-def check_plot(value: str, flag: str = "--plot") -> Path:
+def check_plot(value: str, flag: str = "--plot", needs: str | None = None) -> Path:
     """The figure's path once matplotlib is there, the suffix names a format it writes
-    and a file can be written there; else a SimcacheError with one line naming `flag`."""
-    _matplotlib()
+    and a file can be written there; else a SimcacheError with one line naming `flag`
+    (`needs`: what wants matplotlib, for its line; default: `flag`'s figure)."""
+    _matplotlib(needs or f"{flag}: drawing the figure")
     if Path(value).expanduser().is_dir():
         check_target(value, flag)  # says it is a directory
     suffix = Path(value).suffix.lower().lstrip(".")

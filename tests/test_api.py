@@ -34,6 +34,15 @@ def test_simulate_fields_equal_the_document():
     assert "spatial on thesis" in repr(r)
 
 
+def test_a_missing_level_names_the_levels_there_are():
+    r = simcache.simulate("mobile_soc", layer="depthwise", **SMALL)
+    with pytest.raises(KeyError) as info:
+        r.levels["L1"]
+    assert info.value.args == ("no level 'L1'; levels are registers, L1D, L2, L3, LPDDR4X",)
+    assert "L1" not in r.levels and r.levels.get("L1") is None  # a mapping still
+    assert r.levels["L1D"].name == "L1D"
+
+
 def test_the_api_and_the_cli_agree(capsys):
     r = simcache.simulate("mobile_soc", layer="depthwise", B=2, **SMALL)
     try:

@@ -313,6 +313,12 @@ def test_without_matplotlib(capsys, tmp_path, monkeypatch, no_simulation):
                     ["network", THESIS, "squeezenet"]):
         line = one_error(capsys, *command, "--plot", str(tmp_path / "fig.png"))
         assert "pip install 'simcache[plot]'" in line
+    # `simcache plot` has no --plot flag: its line names the command, not a flag it lacks
+    code, out, err = cli_output(capsys, "plot", str(tmp_path / "r.db"), "--x", "batch", "--y",
+                                "cycles")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.strip().splitlines() == ["error: simcache plot needs matplotlib, which is not "
+                                        "installed: pip install 'simcache[plot]'"]
     assert list(tmp_path.iterdir()) == []
 
 
