@@ -112,33 +112,62 @@ Text = Annotated[str, BeforeValidator(check_text)]
 
 # ---------------------------------------------------------------- units
 
-_SIZE_UNITS = {
-    "": 1, "b": 1,
-    "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
-    "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
-    "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
-    "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40,
-}
+# the one grammar of sizes (docs/model.md §9): a whole number of bytes, or a whole number,
+# an optional space and one of these units, spelled as here (KB = KiB, 1024-based)
+SIZE_UNITS = {"B": 1, "KB": 1 << 10, "KiB": 1 << 10, "MB": 1 << 20, "MiB": 1 << 20,
+              "GB": 1 << 30, "GiB": 1 << 30, "TB": 1 << 40, "TiB": 1 << 40}
+_SIZE = re.compile(r"([0-9]+)\s*([A-Za-z]*)")
+_SIZE_LIKE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([A-Za-z]*)\s*")
 _NUMBER_UNIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+SIZE_GRAMMAR = "a whole number of bytes, or a whole number and B, KB, KiB, MB, MiB, GB, GiB, " \
+               "TB or TiB (32KiB, 64 B)"
+
+
+def _whole_in(nbytes: int) -> str:
+    """A size as a whole number of its largest unit that divides it: 33280 → '32.5KiB'
+    can be written '33280B'; 40370176 → '39424KiB'."""
+    for unit in ("TiB", "GiB", "MiB", "KiB"):
+        if nbytes % SIZE_UNITS[unit] == 0:
+            return f"{nbytes // SIZE_UNITS[unit]}{unit}"
+    return f"{nbytes}B"
 
 
 def parse_size(value: Any) -> int:
-    """Bytes from an integer or a string like '32KiB', '32 KB', '10MiB' (1024-based)."""
+    """Bytes from an integer or a string of the size grammar, `SIZE_GRAMMAR`: a whole
+    number and an optional unit (1024-based), spelled exactly; one line saying what is
+    wrong otherwise (a fraction, a unit in another case, b for bytes)."""
     if isinstance(value, bool):
         raise ValueError("expected a size such as 32KiB, not a boolean")
     if isinstance(value, (int, np.integer)):
         return int(value)
-    if isinstance(value, str) and len(value) <= 40:
-        m = _NUMBER_UNIT.match(value)
-        if m and m.group(2).lower() in _SIZE_UNITS:
-            whole_part, _, frac = m.group(1).partition(".")
-            unit = _SIZE_UNITS[m.group(2).lower()]
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError(f"expected a size: {SIZE_GRAMMAR}; got {short(value)}")
+    m = _SIZE.fullmatch(value.strip())
+    if m and m.group(2) in ("", *SIZE_UNITS):
+        return int(m.group(1)) * SIZE_UNITS.get(m.group(2), 1)
+    like = _SIZE_LIKE.fullmatch(value)
+    if like:
+        number, unit = like.groups()
+        if unit and unit not in SIZE_UNITS:
+            fix = next((u for u in SIZE_UNITS if u.lower() == unit.lower()), None)
+            if fix is None and unit.lower() in ("k", "m", "g", "t"):
+                fix = unit.upper() + "iB"
+            if unit == "b" or unit.endswith("b"):
+                why = (f"{short(value)}: bytes are an upper-case B ({number}"
+                       f"{fix or 'B'}); a lower-case b would be bits")
+            elif fix:
+                why = f"{short(value)}: write the unit {fix!r} ({number}{fix})"
+            else:
+                why = f"{short(value)}: {unit!r} is not a unit of size"
+            raise ValueError(f"{why}; a size is {SIZE_GRAMMAR}")
+        if not re.fullmatch(r"[0-9]+", number):
+            whole_part, _, frac = number.partition(".")
             scale = 10 ** len(frac)
-            num = (int(whole_part) * scale + int(frac or 0)) * unit
-            if num % scale == 0:
-                return num // scale
-            raise ValueError(f"{value!r} is not a whole number of bytes")
-    raise ValueError(f"expected a size such as 32KiB, 64B or 4096, got {short(value)}")
+            num = (int(whole_part) * scale + int(frac or 0)) * SIZE_UNITS.get(unit, 1)
+            hint = (f"; write {_whole_in(num // scale)}" if frac and num % scale == 0 else "")
+            raise ValueError(f"{short(value)}: a size is a whole number of its unit, not a "
+                             f"fraction{hint}")
+    raise ValueError(f"expected a size: {SIZE_GRAMMAR}; got {short(value)}")
 
 
 def _parse_cycles(value: Any) -> float:

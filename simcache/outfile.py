@@ -35,6 +35,12 @@ def check_target(value: str | Path, flag: str) -> Path:
     text = str(value)
     if not text.strip():
         raise SimcacheError([f"{flag}: the file name is empty"])
+    last = text.replace(os.sep, "/").rsplit("/", 1)[-1]
+    if last in ("", ".", ".."):
+        # Path() drops a trailing '/': out/new.json/ would become the file out/new.json
+        why = " (it ends with '/')" if not last else ""
+        raise SimcacheError([f"{flag}: {text[:80]} names a directory{why}; give a file "
+                             "name"])
     path = Path(text).expanduser()
     if any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in path.parts):
         raise SimcacheError([f"{flag}: a name in {text[:60]}… is longer than {NAME_MAX} bytes"])

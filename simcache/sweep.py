@@ -28,6 +28,7 @@ from .config import (
     MemoryLevel,
     _node_line,
     load_hierarchy,
+    parse_size,
     validation_problems,
 )
 from .errors import SimcacheError
@@ -122,6 +123,26 @@ def _axis_problem(name: str, path: Path, root: yaml.Node | None) -> str | None:
             f"{choices}, or LEVEL.FIELD (L1.size, memory.latency)")
 
 
+def _size_problems(spec: _Spec, path: Path, root: yaml.Node | None) -> list[str]:
+    """Values of LEVEL.size, LEVEL.line and memory.size outside the size grammar
+    (config.parse_size), each at its file:line: a spelling is the spec's mistake, refused
+    before any point runs; whether a size fits a config is each point's own question."""
+    out = []
+    where = [("axes", name, k, v) for name, values in spec.axes.items()
+             for k, v in enumerate(values)]
+    where += [("fixed", name, None, v) for name, v in spec.fixed.items()]
+    for part, name, k, v in where:
+        if "." not in name or name.partition(".")[2] not in ("size", "line") or v == "element":
+            continue
+        try:
+            parse_size(v)
+        except ValueError as exc:
+            loc = (part, name) if k is None else (part, name, k)
+            shown = f"{part}.{name}" if k is None else f"{part}.{name}[{k}]"
+            out.append(f"{_where(path, root, *loc)}: {shown}: {exc}")
+    return out
+
+
 def load_spec(path: str | Path) -> tuple[_Spec, yaml.Node | None]:
     path = Path(path)
     data, root = read_yaml(path, SpecError, "sweep spec")
@@ -138,6 +159,7 @@ def load_spec(path: str | Path) -> tuple[_Spec, yaml.Node | None]:
             p = _axis_problem(name, path, root)
             if p:
                 problems.append(p.replace("axes.", f"{where}.", 1) if where == "fixed" else p)
+    problems += _size_problems(spec, path, root)
     for name, values in spec.axes.items():
         if not values:
             problems.append(f"{_where(path, root, 'axes', name)}: axes.{name}: no values")

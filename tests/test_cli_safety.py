@@ -39,6 +39,10 @@ def one_error(code, err, start):
     ("", "error: --output: the file name is empty"),
     ("{tmp}/" + "a" * 300, "error: --output: a name in"),
     ("{tmp}/file.txt/r.json", "error: --output: directory '{tmp}/file.txt' is not a directory"),
+    # a trailing '/' names a directory: Path() would drop it and write {tmp}/new.json
+    ("{tmp}/new.json/", "error: --output: {tmp}/new.json/ names a directory (it ends with "
+                        "'/'); give a file name"),
+    ("{tmp}/new/.", "error: --output: {tmp}/new/. names a directory; give a file name"),
 ])
 def test_bad_output_targets(capsys, tmp_path, target, start):
     (tmp_path / "file.txt").write_text("keep")

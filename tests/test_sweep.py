@@ -311,6 +311,14 @@ def test_a_failed_point_is_one_line_and_exit_2(tmp_path, capsys):
     ("- 1\n", ["{spec}: a sweep spec is a YAML mapping"]),
     ("axes:\n  config: [thesis]\n  network: [vgg16]\n  layer: [fc]\n",
      ["{spec}: give layer or network, not both"]),
+    # sizes outside the grammar of config.parse_size, each at its line, before any point
+    ("axes:\n  config: [thesis]\n  L1.size:\n    - 16KiB\n    - 32kb\n    - 32.5KiB\n"
+     "fixed:\n  L2.line: 64b\n  memory.size: 1k\n",
+     ["{spec}:5: axes.L1.size[1]: '32kb': bytes are an upper-case B (32KB)",
+      "{spec}:6: axes.L1.size[2]: '32.5KiB': a size is a whole number of its unit, not a "
+      "fraction; write 33280B",
+      "{spec}:8: fixed.L2.line: '64b': bytes are an upper-case B (64B)",
+      "{spec}:9: fixed.memory.size: '1k': write the unit 'KiB' (1KiB)"]),
 ])
 def test_bad_specs_are_refused_before_anything_runs(tmp_path, capsys, body, expect):
     spec = write(tmp_path, body)
