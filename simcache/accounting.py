@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, shipped
 from . import kernels as K
 from .config import Geometry, Hierarchy
 from .engine import Result
@@ -167,7 +169,9 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
     out = {
         "simcache": __version__,
         "config": {"name": hierarchy.name, "description": hierarchy.description,
-                   "path": config_path},
+                   "path": config_path,
+                   **({"copied_from": hierarchy.copied_from}
+                      if getattr(hierarchy, "copied_from", None) else {})},
         "layer": layer_info(result) if result.layer is not None else None,
         "accesses": result.accesses,
         "levels": levels,
@@ -295,12 +299,47 @@ def study_row(summary: dict) -> dict:
     return row
 
 
+def _where_from(path: str | None) -> str:
+    """A config's file in a label: `shipped` for a shipped config, else the path relative
+    to the working directory when it is below it, else as given."""
+    if not path:
+        return "loaded"
+    p = Path(path)
+    folder = shipped.folder("configs")
+    try:
+        if folder is not None and p.resolve().parent == folder.resolve():
+            return "shipped"
+        rel = os.path.relpath(p.resolve(), Path.cwd())
+    except (OSError, ValueError):
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def config_labels(configs: list[dict]) -> list[str]:
+    """What names each config in one command's tables, JSON and figures (docs/model.md,
+    "Configs of one name"): its name; when two configs share a name, `name (where)`,
+    where is `shipped` or its file; when that is the same too (one config given twice),
+    `name #k` (k from 1, in the order given)."""
+    names = [c["name"] for c in configs]
+    labels = [n if names.count(n) == 1 else f"{n} ({_where_from(c.get('path'))})"
+              for n, c in zip(names, configs, strict=True)]
+    out, seen = [], {}
+    for label in labels:
+        if labels.count(label) > 1:
+            seen[label] = seen.get(label, 0) + 1
+            label = f"{label} #{seen[label]}"
+        out.append(label)
+    return out
+
+
 def compare_rows(summaries: list[dict]) -> list[dict]:
-    """One line per config, with ratios to the first."""
+    """One line per config, with ratios to the first; `config` is the config's label
+    (config_labels: its name, told apart from another of the same name)."""
     rows = []
-    for s in summaries:
+    labels = config_labels([s["config"] for s in summaries])
+    for s, label in zip(summaries, labels, strict=True):
         t = s["totals"]
-        row = {"config": s["config"]["name"], "path": s["config"]["path"]}
+        row = {"config": label, "path": s["config"]["path"]}
         for k, lv in enumerate(s["levels"][:-1]):
             row[f"level_{k + 1}"] = lv["name"]
             row[f"hit_rate_{k + 1}"] = lv["hit_rate"]
@@ -311,6 +350,10 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
             "energy_pj_high": t["energy_pj"]["high"],
             "dram_bytes": t["dram_bytes"],
             "amplification": t["traffic"]["amplification"],
+            # time (docs/model.md §4), None where the config gives no clock
+            "time_blocking_us": (t.get("time") or {}).get("blocking_us"),
+            "time_overlapped_us": ((t.get("time") or {}).get("overlapped") or {}).get("us"),
+            "time_bound": ((t.get("time") or {}).get("overlapped") or {}).get("bound"),
             **three_c_columns(s),
         })
         rows.append(row)
@@ -321,7 +364,9 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
 RATIOS = (("cycles", "cycles_ratio", "cycles"),
           ("energy_pj_low", "energy_ratio_low", "energy_pj_high"),
           ("energy_pj_high", "energy_ratio_high", "energy_pj_high"),
-          ("dram_bytes", "dram_ratio", "dram_bytes"))
+          ("dram_bytes", "dram_ratio", "dram_bytes"),
+          ("time_blocking_us", "time_blocking_ratio", "time_blocking_us"),
+          ("time_overlapped_us", "time_overlapped_ratio", "time_overlapped_us"))
 
 
 def with_ratios(rows: list[dict]) -> list[dict]:
@@ -336,7 +381,8 @@ def with_ratios(rows: list[dict]) -> list[dict]:
             new[k] = v
             for key, name, after in RATIOS:
                 if k == after:
-                    new[name] = _ratio(row[key], first[key])
+                    num, den = row[key], first.get(key)
+                    new[name] = None if num is None or den is None else _ratio(num, den)
         out.append(new)
     return out
 
@@ -400,14 +446,15 @@ def network_compare(configs: list[dict], tables: list[list[dict]],
     figures on each config, with ratios to the first; and a totals row per config
     (network_total_row), with ratios to the first."""
     rows = []
+    labels = config_labels(configs)
     for i, r in enumerate(tables[0] if tables else []):
         head = {k: r.get(k) for k in LAYER_KEYS}
-        entries = [{"config": c["name"], **{k: v for k, v in t[i].items() if k not in head}}
-                   for c, t in zip(configs, tables, strict=True)]
+        entries = [{"config": label, **{k: v for k, v in t[i].items() if k not in head}}
+                   for label, t in zip(labels, tables, strict=True)]
         rows.append({**head, "configs": with_ratios(entries)})
     ends = []
-    for c, t, tot in zip(configs, tables, totals, strict=True):
-        end = {"config": c["name"], "path": c["path"],
+    for c, label, t, tot in zip(configs, labels, tables, totals, strict=True):
+        end = {"config": label, "path": c["path"],
                **network_total_row([r for r in t if r.get("type") != "flush"], tot)}
         if tot.get("time"):
             end["time"] = tot["time"]

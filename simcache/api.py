@@ -20,6 +20,7 @@ from typing import Any
 from . import __version__, engine, shipped
 from .accounting import (
     compare_rows,
+    config_labels,
     flush_row,
     metrics_row,
     network_compare,
@@ -561,7 +562,10 @@ def compare_network(configs: Sequence[Hierarchy | str | Path], model: str | Path
                                              lambda: load_model(model, **options),
                                              lambda: _check_jobs(jobs),
                                              lambda: None if cold else _chains(padding))
-    heads = [{"name": h.name, "description": h.description, "path": p} for h, p in loaded]
+    heads = [{"name": h.name, "description": h.description, "path": p,
+              **({"copied_from": h.copied_from} if h.copied_from else {})} for h, p in loaded]
+    for head, label in zip(heads, config_labels(heads), strict=True):
+        head["label"] = label
     if not cold:
         nets = warm_networks(loaded, net, model_path, options, jobs, three_c, progress,
                              on_start)

@@ -546,8 +546,8 @@ def compare(
     doc = result.to_dict()
     _emit_rendered(fmt, output, doc, result.rows,
                    lambda c: report.compare_table(result.rows, c), title,
-                   [f"{r['config']}: {s.to_dict()['config']['description']}"
-                    for r, s in zip(result.rows, result.runs, strict=True)])
+                   report.compare_footer(result.rows,
+                                         [r.to_dict()["config"] for r in result.runs]))
     _draw(figure, doc)
 
 
@@ -563,16 +563,17 @@ def _compare_network(configs, model, batch, three_c, cold, dims, fmt, output, fi
     if not result.rows and figure is not None:
         raise SimcacheError([f"--plot: {result.name} has no simulated layer to draw"])
     title = (f"simcache {__version__} · compare · {result.name} on "
-             f"{', '.join(c['name'] for c in result.configs)} · B={batch} · "
+             f"{', '.join(c['label'] for c in result.configs)} · B={batch} · "
              f"{'warm' if result.warm else 'cold'} caches · padding {dims['padding']} · "
              f"order {dims['order']}")
     doc = result.to_dict()
     _emit_rendered(fmt, output, doc, result.rows,
                    lambda c: report.network_compare_table(result.rows, result.totals, c),
                    title,
-                   report.network_compare_footer(result.totals, result.skipped,
-                                                 [c["description"] for c in result.configs],
-                                                 result.warm),
+                   report.network_compare_footer(
+                       result.totals, result.skipped,
+                       [(f"(copied from {c['copied_from']}) " if c.get("copied_from") else "")
+                        + c["description"] for c in result.configs], result.warm),
                    report.network_compare_csv(result.rows, result.totals))
     _draw(figure, doc)
 
@@ -835,8 +836,13 @@ def configs(
     if dest.exists() or dest.is_symlink():
         raise SimcacheError([f"--copy: {dest} exists; give another name or remove it first"])
     path = check_target(str(dest), "--copy")
-    _emit(item.path.read_text(encoding="utf-8"), path)
-    _say(f"simcache: copied {item.kind[:-1]} {item.name} to {path}")
+    text = shipped.copy_text(item, path)
+    _emit(text, path)
+    if item.kind == "configs":
+        _say(f"simcache: copied config {item.name} to {path}, named {path.stem} (copied_from: "
+             f"{item.name})")
+    else:
+        _say(f"simcache: copied {item.kind[:-1]} {item.name} to {path}")
 
 
 # ---------------------------------------------------------------- csim: Cache Lab's csim-ref

@@ -516,6 +516,9 @@ class Hierarchy(_Strict):
 
     name: Name
     description: Text = ""
+    copied_from: Name | None = Field(
+        default=None, description="the shipped config this file was copied from "
+        "(simcache configs NAME --copy FILE writes it); shown beside the name, never used")
     source: Source
     mac_cycles: Cycles = Field(description="cycles per multiply-accumulate")
     mac_energy: Energy = Field(description="pJ per multiply-accumulate")

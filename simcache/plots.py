@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import SimcacheError
 from .outfile import atomic_output, check_target
-from .report import describe_layer
+from .report import ENERGY_RATIO, describe_layer
 
 # formats the Agg canvas writes without anything outside matplotlib (pgf needs LaTeX)
 FORMATS = ("png", "svg", "pdf", "eps", "ps")
@@ -494,6 +494,27 @@ def study_figure(doc: dict):
 # ---------------------------------------------------------------- compare: configs
 
 
+TICK_WHERE = 32  # characters of a tick's `(where)` line, its end kept
+
+
+def config_ticks(names: list[str]) -> list[str]:
+    """Configs' labels as tick labels: a label that tells two configs of one name apart,
+    `name (where)`, on two lines, so that it needs no rotation, and a long `(where)` cut to
+    its last TICK_WHERE characters (the legend keeps it whole) while the ticks stay
+    distinct."""
+    two = [n.replace(" (", "\n(", 1) for n in names]
+    cut = []
+    for t in two:
+        head, sep, where = t.partition("\n")
+        cut.append(f"{head}\n(…{where[-(TICK_WHERE - 2):]}" if sep and len(where) > TICK_WHERE
+                   else t)
+    return cut if len(set(cut)) == len(set(two)) else two
+
+
+def _longest_line(labels: list[str]) -> int:
+    return max((len(line) for x in labels for line in x.split("\n")), default=0)
+
+
 def compare_figure(doc: dict):
     """One layer on several configs, side by side: cycles, energy, DRAM traffic and every
     cache level's hit rate."""
@@ -501,9 +522,12 @@ def compare_figure(doc: dict):
     rows = doc["rows"]
     names = [r["config"] for r in rows]
     ccc = _three_c_levels(doc["runs"])
-    fig, axes = _layout(plt, 4, 2, len(ccc), 2, max(11.0, 1.6 * len(names) + 7), 4.0, 3.6)
+    width = max(11.0, 1.6 * len(names) + 7)
+    fig, axes = _layout(plt, 4, 2, len(ccc), 2, width, 4.0, 3.6)
     colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(names))]
-    many = len(names) > 4 or max(len(n) for n in names) > 12
+    cticks = config_ticks(names)
+    # rotated when the labels, side by side, would not fit a panel (about 0.08 in a letter)
+    many = len(names) > 4 or 0.08 * _longest_line(cticks) * len(names) > width / 2 - 1.2
 
     ax = axes[0]
     ax.bar(names, [r["cycles"] for r in rows], color=colors)
@@ -519,9 +543,10 @@ def compare_figure(doc: dict):
     lows = [_joules(r["energy_pj_low"]) for r in rows]
     highs = [_joules(r["energy_pj_high"]) for r in rows]
     ax.bar(names, lows, color=colors)
-    for i, r in enumerate(rows):
-        ax.annotate(f"×{r['energy_ratio_low']:.2f}", (i, max(lows[i], highs[i])), ha="center",
-                    va="bottom", fontsize="small", xytext=(0, 2), textcoords="offset points")
+    for i, r in enumerate(rows):  # the ratio of the high ends, at the high end (ENERGY_RATIO)
+        ax.annotate(f"×{r['energy_ratio_high']:.2f}", (i, max(lows[i], highs[i])),
+                    ha="center", va="bottom", fontsize="small", xytext=(0, 2),
+                    textcoords="offset points")
     if highs != lows:
         ax.errorbar(range(len(names)), lows,
                     yerr=[[0.0] * len(names), [h - lo for h, lo in zip(highs, lows,
@@ -530,8 +555,8 @@ def compare_figure(doc: dict):
                     label="range up to the\nhigh estimate")
         _legend_right(ax)
     _eng(ax, "J")
-    ax.set_ylabel("energy (J, low estimate)")
-    ax.set_title(f"Energy (low estimate's ratio to {names[0]})")
+    ax.set_ylabel("energy (J, low estimate to high)")
+    ax.set_title(f"Energy (ratio to {names[0]};\n{ENERGY_RATIO})")
     ax.set_label("energy")
 
     ax = axes[2]
@@ -565,6 +590,7 @@ def compare_figure(doc: dict):
     ax.set_label("hit_rate")
 
     for ax in axes[:3]:
+        ax.set_xticks(range(len(names)), cticks)
         ax.set_xlabel("config")
         ax.margins(y=0.1)
         _rotate(ax, many)
@@ -646,49 +672,96 @@ def network_figure(doc: dict):
 # ---------------------------------------------------------------- network on several configs
 
 
-# the three figures compared: (key, row field, title, axis label, unit, scale)
-_NET_COMPARED = (("cycles", "cycles", "Cycles", "cycles", "", 1.0),
-                 ("energy", "energy_pj_low", "Energy", "energy (J, low estimate)", "J", 1e-12),
+# the three figures compared: (key, row field, title, axis label, unit, scale, its ratio)
+_NET_COMPARED = (("cycles", "cycles", "Cycles", "cycles", "", 1.0, "cycles_ratio"),
+                 ("energy", "energy_pj_high", "Energy", "energy (J, high estimate)", "J", 1e-12,
+                  "energy_ratio_high"),
                  ("dram_bytes", "dram_bytes", "DRAM traffic",
-                  "DRAM traffic (bytes, run and flush)", "B", 1.0))
+                  "DRAM traffic (bytes, run and flush)", "B", 1.0, "dram_ratio"))
+# a network comparison of more entries than this draws them summed by kind of entry
+MAX_ENTRY_BARS = 24
+
+
+def entry_kind(row: dict) -> str:
+    """The kind of a network row, for a figure that sums a network by kind: a layer's type
+    (spatial, pointwise, depthwise, ...), `op: TYPE` for an operator of a warm inference
+    (op: add, op: maxpool), `flush` for its end."""
+    if row.get("op"):
+        return f"op: {row['type']}"
+    return row["type"]
+
+
+def kind_label(kind: str, entries: int) -> str:
+    """A kind's tick label, its name over how many entries it sums: `depthwise` over
+    `17 layers`, `add` over `10 ops`; the flush alone."""
+    if kind == "flush":
+        return kind
+    op = kind.startswith("op: ")
+    noun = ("op" if op else "layer") + ("s" if entries != 1 else "")
+    return f"{kind.removeprefix('op: ')}\n{entries} {noun}"
+
+
+def entry_groups(rows: list[dict]) -> list[tuple[str, list[int]]]:
+    """The kinds of entry in the order they first appear, each with its rows' indices."""
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(entry_kind(r), []).append(i)
+    return list(groups.items())
 
 
 def network_compare_figure(doc: dict):
-    """Every layer of a network on several configs: per layer (grouped bars, a bar per
-    config) and in total (a bar per config, labelled with its ratio to the first), for
-    cycles, energy and DRAM traffic."""
+    """A network on several configs: per entry (a network of at most MAX_ENTRY_BARS
+    entries) or summed per kind of entry (a larger one, so that the figure fits a page),
+    grouped bars with a bar per config; and in total, a bar per config labelled with its
+    ratio to the first; for cycles, energy (the high estimate, as the ratio) and DRAM
+    traffic."""
     plt = _matplotlib()
     rows, totals = doc["rows"], doc["totals"]
     names = [t["config"] for t in totals]
-    labels = [r["name"] for r in rows]
+    by_kind = len(rows) > MAX_ENTRY_BARS
+    if by_kind:
+        groups = entry_groups(rows)
+        labels = [kind_label(kind, len(idx)) for kind, idx in groups]
+    else:
+        groups = [(r["name"], [i]) for i, r in enumerate(rows)]
+        labels = [r["name"] for r in rows]
     colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(names))]
-    width = max(11.0, 0.25 * len(labels) * max(2, len(names)) + 5)
+    width = min(18.0, max(11.0, 0.25 * len(labels) * max(2, len(names)) + 5))
     fig, grid = plt.subplots(3, 2, figsize=(width, 10.5), squeeze=False, layout="constrained",
                              gridspec_kw={"width_ratios": [4, 1]})
     bar = 0.8 / len(names)
-    for (key, field, what, label, unit, scale), (ax, tax) in zip(_NET_COMPARED, grid,
-                                                                 strict=True):
-        values = [[r["configs"][c][field] * scale for r in rows] for c in range(len(names))]
+    for (key, field, what, label, unit, scale, ratio), (ax, tax) in zip(_NET_COMPARED, grid,
+                                                                        strict=True):
+        values = [[sum(rows[i]["configs"][c][field] for i in idx) * scale for _, idx in groups]
+                  for c in range(len(names))]
         for c, name in enumerate(names):
-            xs = [i + (c - (len(names) - 1) / 2) * bar for i in range(len(rows))]
+            xs = [i + (c - (len(names) - 1) / 2) * bar for i in range(len(groups))]
             ax.bar(xs, values[c], bar, label=name, color=colors[c])
         ax.set_xticks(range(len(labels)), labels)
         ax.set_xlim(-0.6, len(labels) - 0.4)
         _log_if_decades(ax, [v for vs in values for v in vs])
+        if ax.get_yscale() == "log":  # a zero has no bar on a log axis: say it is zero
+            for c in range(len(names)):
+                for i, v in enumerate(values[c]):
+                    if v == 0:
+                        ax.annotate("0", (i + (c - (len(names) - 1) / 2) * bar, 0),
+                                    xycoords=("data", "axes fraction"), ha="center",
+                                    va="bottom", fontsize="small")
         _eng(ax, unit)
         ax.set_ylabel(label)
-        ax.set_xlabel("layer (in network order)")
-        ax.set_title(f"{what} per layer"
+        ax.set_xlabel("kind of entry, in order of first appearance (a bar is the sum of its "
+                      "entries)" if by_kind else
+                      f"{'entry' if doc.get('warm') else 'layer'} (in network order)")
+        ax.set_title(f"{what} {'by kind of entry' if by_kind else 'per entry'}"
                      + (" (log scale)" if ax.get_yscale() == "log" else ""))
-        _rotate(ax, len(labels) > 4 or max((len(x) for x in labels), default=0) > 8)
+        _rotate(ax, len(labels) > 12 or _longest_line(labels) * len(labels) > 9 * width)
         ax.grid(axis="y", color="#e0e0e0")
         ax.set_axisbelow(True)
         ax.set_label(key)
 
-        ratio = {"cycles": "cycles_ratio", "energy_pj_low": "energy_ratio_low",
-                 "dram_bytes": "dram_ratio"}[field]
         heights = [t[field] * scale for t in totals]
-        tax.bar(names, heights, color=colors)
+        tax.bar(range(len(names)), heights, color=colors)
+        tax.set_xticks(range(len(names)), config_ticks(names))
         for i, t in enumerate(totals):
             shown = "–" if t[ratio] is None else f"×{t[ratio]:.2f}"
             tax.annotate(shown, (i, heights[i]), ha="center", va="bottom", fontsize="small",
@@ -697,8 +770,9 @@ def network_compare_figure(doc: dict):
         tax.margins(y=0.12)
         tax.set_ylabel(label)
         tax.set_xlabel("config")
-        tax.set_title(f"{what} in total\n(ratio to {names[0]})")
-        _rotate(tax, sum(len(n) + 2 for n in names) > 20)
+        tax.set_title(f"{what} in total\n(ratio to {names[0]})" if key != "energy" else
+                      f"{what} in total (ratio to\n{names[0]}, of the high estimates)")
+        _rotate(tax, sum(_longest_line([n]) + 2 for n in config_ticks(names)) > 20)
         tax.set_label(f"total_{key}")
     handles, shown = grid[0][0].get_legend_handles_labels()
     fig.legend(handles, shown, loc="outside right upper", title="config", fontsize="small",

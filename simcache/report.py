@@ -717,7 +717,38 @@ def compare_table(rows: list[dict], compact: int = FULL) -> Table:
     table.add_row("DRAM traffic", *[with_ratio(nbytes(r["dram_bytes"]), r["dram_ratio"], k == 0)
                                     for k, r in enumerate(rows)])
     table.add_row("traffic ÷ minimum", *[_times(r["amplification"]) for r in rows])
+    # time where a config gives a clock (docs/model.md §4); "–" for one that gives none
+    if any(r.get("time_blocking_us") is not None for r in rows):
+        table.add_row("time, blocking", *[
+            "–" if r.get("time_blocking_us") is None else
+            with_ratio(duration(r["time_blocking_us"]), r["time_blocking_ratio"], k == 0)
+            for k, r in enumerate(rows)])
+    if any(r.get("time_overlapped_us") is not None for r in rows):
+        table.add_row("time, overlapped", *[
+            "–" if r.get("time_overlapped_us") is None else
+            with_ratio(f"{duration(r['time_overlapped_us'])} by {r['time_bound']}",
+                       r["time_overlapped_ratio"], k == 0)
+            for k, r in enumerate(rows)])
     return table
+
+
+# the one rule for an energy range's ratio, in every comparison's table and figure
+ENERGY_RATIO = "energy ratios are of the high estimates"
+
+
+def compare_footer(rows: list[dict], configs: list[dict]) -> list[str]:
+    """Under a comparison's table: what the ratios are (one rule for energy, the figure's
+    too), what the times mean when there are any, then each config's description."""
+    first = rows[0]["config"] if rows else "?"
+    lines = [f"ratios (×) are to {first}; energy is a low–high estimate, and {ENERGY_RATIO}"]
+    if any(r.get("time_blocking_us") is not None for r in rows):
+        lines.append("time at each config's clock: blocking, every access waits; overlapped, "
+                     "the slowest of compute and each level's bytes over its bandwidth, "
+                     "with the bound that binds (docs/model.md §4)")
+    for r, c in zip(rows, configs, strict=True):
+        origin = f" (copied from {c['copied_from']})" if c.get("copied_from") else ""
+        lines.append(f"{r['config']}{origin}: {c.get('description', '')}")
+    return lines
 
 
 def metrics_table(rows: list[dict], compact: int = FULL) -> Table:
@@ -889,8 +920,8 @@ def network_compare_footer(result_totals: list[dict], skipped: list[dict],
            "row the end of the inference)" if warm else
            f"{len(skipped)} layers skipped (not loop nests); each layer starts with cold "
            "caches")
-    lines = [f"{how}; ratios (×) are to {first}; types: convKxK spatial, 1x1 pointwise, "
-             "dwKxK depthwise, groupKxK, sepK separable, fc"]
+    lines = [f"{how}; ratios (×) are to {first}, and {ENERGY_RATIO}; types: convKxK spatial, "
+             "1x1 pointwise, dwKxK depthwise, groupKxK, sepK separable, fc"]
     for t in result_totals:
         lines += [f"{t['config']}: {x}" for x in network_time_lines(t.get("time"))]
     lines += [f"{t['config']}: {d}" for t, d in zip(result_totals, descriptions, strict=True)]

@@ -7,6 +7,7 @@ an installed wheel carries them as package data in `simcache/configs` and `simca
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,3 +90,39 @@ def find(name: str) -> Shipped:
     known = ", ".join(s.name for s in listing())
     raise SimcacheError([f"NAME: no shipped config or model is called {name!r} "
                          f"(shipped: {known})"])
+
+
+def _scalar(text: str) -> str:
+    """`text` as a YAML scalar that reads back as that string: plain when it can be."""
+    import yaml
+
+    try:
+        if yaml.safe_load(f"k: {text}") == {"k": text}:
+            return text
+    except yaml.YAMLError:
+        pass
+    return json.dumps(text)
+
+
+def copy_text(item: Shipped, dest: Path, flag: str = "--copy") -> str:
+    """The text a copy of a shipped file to `dest` holds. A config is renamed to the file's
+    stem and says where it came from (`copied_from: NAME`, on the line after `name:`), so
+    that a command comparing it with the original tells them apart; its comments, sources
+    and figures stay as they were. A model is copied as it is."""
+    text = item.path.read_text(encoding="utf-8")
+    if item.kind != "configs":
+        return text
+    from .config import check_name
+
+    name = dest.stem
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise SimcacheError([f"{flag}: {dest.name}: the file's name without .yaml names the "
+                             f"copied config, and {exc}"]) from None
+    lines = text.splitlines(keepends=True)
+    at = next((k for k, line in enumerate(lines) if re.match(r"name:\s", line)), None)
+    if at is None or any(line.startswith("copied_from:") for line in lines):
+        return text
+    lines[at:at + 1] = [f"name: {_scalar(name)}\n", f"copied_from: {_scalar(item.name)}\n"]
+    return "".join(lines)

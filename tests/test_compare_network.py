@@ -240,7 +240,7 @@ def test_figure_plots_the_rows(result):
     p = {ax.get_label(): ax for ax in fig.axes}
     assert set(p) == {"cycles", "energy", "dram_bytes", "total_cycles", "total_energy",
                       "total_dram_bytes"}
-    scale = {"cycles": ("cycles", 1.0), "energy": ("energy_pj_low", 1e-12),
+    scale = {"cycles": ("cycles", 1.0), "energy": ("energy_pj_high", 1e-12),
              "dram_bytes": ("dram_bytes", 1.0)}
     for key, (field, k) in scale.items():
         ax = p[key]
@@ -251,11 +251,13 @@ def test_figure_plots_the_rows(result):
                                                  rel=1e-12)
         assert [t.get_text() for t in ax.get_xticklabels()] == LAYERS
         assert ax.get_ylabel() and ax.get_xlabel() and ax.get_title()
+        assert [t.get_text() for t in p[f"total_{key}"].get_xticklabels()] == ["thesis",
+                                                                               "server"]
         (totals,) = p[f"total_{key}"].containers
         assert [float(v) for v in totals.datavalues] == pytest.approx(
             [t[field] * k for t in doc["totals"]], rel=1e-12)
         notes = [a.get_text() for a in p[f"total_{key}"].texts]
-        ratio = {"cycles": "cycles_ratio", "energy": "energy_ratio_low",
+        ratio = {"cycles": "cycles_ratio", "energy": "energy_ratio_high",
                  "dram_bytes": "dram_ratio"}[key]
         assert notes == [f"×{t[ratio]:.2f}" for t in doc["totals"]]
     assert "J" in p["energy"].get_ylabel() and "bytes" in p["dram_bytes"].get_ylabel()
@@ -263,6 +265,65 @@ def test_figure_plots_the_rows(result):
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["thesis", "server"]
     title = fig.get_suptitle()
     assert "tiny" in title and "B=2" in title and "thesis" in title
+
+
+# a network of 27 entries warm (12 blocks of a 1x1 convolution and a relu, a pooling, an
+# fc layer, the flush): more than plots.MAX_ENTRY_BARS, so its figure sums them by kind
+DEEP_NET = """\
+name: deep
+source: test
+input: {channels: 4, size: 8}
+layers:
+""" + "".join(f"  - {{name: pw{k}, type: pointwise, M: 4, N: 4, F: 8}}\n"
+              f"  - {{name: relu{k}, type: relu}}\n" for k in range(12)) + """\
+  - {name: pool, type: globalavgpool}
+  - {name: fc, type: fc, M: 4, N: 10}
+"""
+
+
+def test_a_large_network_is_drawn_by_kind_and_fits_a_page(tmp_path):
+    """More entries than plots.MAX_ENTRY_BARS: a group of bars per kind of entry (layer
+    type, operator type, the flush), in order of first appearance, each bar the sum of the
+    config's figures over the kind's entries, summed here from the rows; the PNG is at
+    most 2000 px wide."""
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    from simcache import plots
+
+    model = tmp_path / "deep.yaml"
+    model.write_text(DEEP_NET)
+    doc = api.compare_network(CONFIGS, str(model), jobs=1).to_dict()
+    rows = doc["rows"]
+    assert len(rows) == 27 > plots.MAX_ENTRY_BARS
+    kinds: dict[tuple, list[dict]] = {}
+    for r in rows:
+        kinds.setdefault((r["type"], bool(r.get("op"))), []).append(r)
+    assert [(t, len(v)) for (t, _), v in kinds.items()] == [
+        ("pointwise", 12), ("relu", 12), ("globalavgpool", 1), ("fc", 1), ("flush", 1)]
+    fig = plots.plot(doc, tmp_path / "deep.png")
+    p = {ax.get_label(): ax for ax in fig.axes}
+    for key, field, k in (("cycles", "cycles", 1.0), ("energy", "energy_pj_high", 1e-12),
+                          ("dram_bytes", "dram_bytes", 1.0)):
+        ax = p[key]
+        assert [t.get_text() for t in ax.get_xticklabels()] == [
+            "pointwise\n12 layers", "relu\n12 ops", "globalavgpool\n1 op", "fc\n1 layer",
+            "flush"]
+        series = {c.get_label(): [float(v) for v in c.datavalues] for c in ax.containers}
+        assert list(series) == ["thesis", "server"]
+        for c, name in enumerate(series):
+            want = [sum(r["configs"][c][field] for r in group) * k for group in kinds.values()]
+            assert series[name] == pytest.approx(want, rel=1e-12), (key, name)
+        zeros = sum(v == 0 for vs in series.values() for v in vs)
+        notes = [a.get_text() for a in ax.texts]
+        assert notes == (["0"] * zeros if ax.get_yscale() == "log" else [])
+        assert "kind of entry" in ax.get_title() and "sum" in ax.get_xlabel()
+    with Image.open(tmp_path / "deep.png") as img:
+        assert img.size[0] <= 2000, img.size
+    assert plots.read_figure_data(tmp_path / "deep.png")["panels"]["cycles"]["bars"] == {
+        name: pytest.approx(v) for name, v in
+        {c.get_label(): [float(x) for x in c.datavalues]
+         for c in p["cycles"].containers}.items()}
 
 
 def test_figure_title_says_warm_or_cold(result, model):
