@@ -81,6 +81,7 @@ __all__ = [
     "study",
     "sweep",
     "table_2_2",
+    "trace_network",
 ]
 
 Progress = Callable[[int, int], None]
@@ -626,6 +627,32 @@ def warm_networks(loaded: Sequence[tuple[Hierarchy, str]], net: Network, model_p
         out.append(NetworkResult(net, model_path, runs, options,
                                  RunResult(summarize(flush, h, path)), chain))
     return out
+
+
+def trace_network(model: str | Path, output: str | Path, *, batch: int = 1,
+                  padding: str = "skip", order: str = "bijnmpq", dtype_bytes: int = 4,
+                  trace_format: str | None = None,
+                  progress: Progress | None = None) -> dict:
+    """Write the accesses of one warm inference of a network (what `network` simulates,
+    in the same order over the same address map, without the end-of-run flush, which is
+    no access) to a trace file (din, bin, npz; .gz on din and bin), streamed, whole or not
+    at all. Replaying the file through a config gives the counts `network` reports on it,
+    its rows and its flush row summed (din and npz keep the tensors apart, bin does not;
+    a config whose line is 'element' needs the same `dtype_bytes` in `replay`).
+    Returns {"path", "format", "accesses", "network", "element_bytes"}."""
+    from .chain import build_chain, chain_chunks, chain_length
+    from .traces import detect, write_chunks
+
+    options = dict(batch=batch, padding=padding, order=order, dtype_bytes=dtype_bytes)
+    (net, model_path), fmt, _ = gather(lambda: load_model(model, **options),
+                                       lambda: detect(output, trace_format),
+                                       lambda: _chains(padding))
+    chain = build_chain(net)
+    n = write_chunks(chain_chunks(chain), output, trace_format, top=chain.window[1],
+                     total=chain_length(chain), what="network", progress=progress)
+    return {"path": str(output), "format": fmt[0] + (".gz" if fmt[1] else ""),
+            "accesses": n, "network": net.name, "model": model_path,
+            "element_bytes": net.dtype_bytes}
 
 
 def replay(config: Hierarchy | str | Path, trace: str | Path, *,

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import textparse as tp
 from .errors import SimcacheError
-from .loopnest import NONE, TENSOR_NAMES, Plan, trace_chunks
+from .loopnest import NONE, TENSOR_NAMES, Plan, trace_chunks, trace_length
 from .outfile import atomic_output
 
 FORMATS = ("din", "bin", "npz", "lackey")
@@ -447,21 +447,32 @@ def _empty(n: int) -> list[np.ndarray]:
 def write_trace(plan: Plan, path: str | Path, fmt: str | None = None,
                 progress: Callable[[int, int], None] | None = None) -> int:
     """Stream a layer's trace to `path`, whole or not at all. Returns the accesses written."""
+    top = max(t.base + t.nbytes for t in plan.tensors)
+    return write_chunks(trace_chunks(plan, CHUNK), path, fmt, top, trace_length(plan),
+                        "layer", progress)
+
+
+def write_chunks(chunks: Iterable[tuple[np.ndarray, ...]], path: str | Path,
+                 fmt: str | None = None, top: int = 0, total: int = 0, what: str = "trace",
+                 progress: Callable[[int, int], None] | None = None) -> int:
+    """Stream (addr, size, is_write, tensor) chunks to `path` in a writable format (from
+    `fmt` or the name), whole or not at all: a temporary file renamed at the end. `top`:
+    the end of the highest address (checked against the 32-bit addresses of .bin before
+    anything is written); `total`: the accesses expected, for `progress(written, total)`.
+    Returns the accesses written."""
     path = Path(path)
     fmt, gz = detect(path, fmt)
     if fmt not in WRITABLE:
         raise TraceError([f"{path}: simcache reads {fmt} traces but does not write them"])
-    top = max(t.base + t.nbytes for t in plan.tensors)
     if fmt == "bin" and top > 1 << 32:
-        raise TraceError([f"{path}: the layer's addresses reach {hex(top)}; Dinero's binary "
+        raise TraceError([f"{path}: the {what}'s addresses reach {hex(top)}; Dinero's binary "
                           "format holds 32-bit addresses: write .din or .npz"])
-    total = 4 * plan.iterations
     written = 0
     with atomic_output(path) as raw:
         if fmt == "npz":
             with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED,
                                  allowZip64=True) as zf:
-                for k, (a, s, w, t) in enumerate(trace_chunks(plan, CHUNK)):
+                for k, (a, s, w, t) in enumerate(_rechunked(chunks)):
                     recs = np.empty(len(a), dtype=NPZ_RECORD)
                     recs["addr"], recs["size"], recs["write"], recs["tensor"] = a, s, w, t
                     with zf.open(f"chunk{k:06d}.npy", "w", force_zip64=True) as member:
@@ -472,12 +483,30 @@ def write_trace(plan: Plan, path: str | Path, fmt: str | None = None,
         else:
             out = gzip.GzipFile(fileobj=raw, mode="wb") if gz else raw
             with out:
-                for a, s, w, t in trace_chunks(plan, CHUNK):
+                for a, s, w, t in chunks:
                     out.write(_din_bytes(a, s, w, t) if fmt == "din" else _bin_bytes(a, s, w))
                     written += len(a)
                     if progress:
                         progress(written, total)
     return written
+
+
+def _rechunked(chunks: Iterable[tuple[np.ndarray, ...]], size: int = CHUNK
+               ) -> Iterator[tuple[np.ndarray, ...]]:
+    """The same accesses in chunks of about `size` (at most 2 * size): the many small
+    chunks of a network's operators become few npz members."""
+    held: list[tuple[np.ndarray, ...]] = []
+    n = 0
+    for c in chunks:
+        if not len(c[0]):
+            continue
+        held.append(c)
+        n += len(c[0])
+        if n >= size:
+            yield tuple(np.concatenate([h[k] for h in held]) for k in range(4))
+            held, n = [], 0
+    if held:
+        yield tuple(np.concatenate([h[k] for h in held]) for k in range(4))
 
 
 def _din_bytes(a, s, w, t) -> bytes:
