@@ -659,13 +659,18 @@ def replay(config: Hierarchy | str | Path, trace: str | Path, *,
            trace_format: str | None = None, skip_bad: bool = False, dtype_bytes: int = 4,
            three_c: bool = False, progress: Progress | None = None,
            on_start: OnStart | None = None) -> RunResult:
-    """Replay a trace file (din, bin, npz, lackey; .gz) through one config."""
+    """Replay a trace file (din, bin, npz, lackey; .gz) through one config. `trace` may
+    be "-" (standard input) or a pipe (a FIFO, `<(zcat t.din.gz)`), read as a stream: its
+    format from `trace_format`, else its name, else its first bytes (gzip, din, lackey,
+    bin; npz cannot be streamed). Progress on a stream is (accesses read, 0): its length
+    is not known."""
     def dtype_ok() -> None:
         if dtype_bytes not in (1, 2, 4, 8):
             raise SimcacheError([f"--dtype-bytes: {dtype_bytes} is not 1, 2, 4 or 8"])
 
     (h, path), reader, _ = gather(lambda: load_config(config),
-                                   lambda: TraceReader(trace, trace_format, skip_bad),
+                                   lambda: TraceReader(trace, trace_format, skip_bad,
+                                                       streams=True),
                                    dtype_ok)
     if three_c:
         _no_3c_with_prefetch_or_inclusion(h)

@@ -721,7 +721,9 @@ def replay(
     config: ConfigArg,
     trace_file: Annotated[str, typer.Argument(
         metavar="TRACE", help="Trace file: .din, .bin, .npz, .lackey (or --trace-format), "
-        "optionally .gz.", show_default=False)],
+        "optionally .gz; or - for standard input, or a pipe such as <(zcat t.din.gz), read "
+        "as a stream (format from --trace-format, else from the first bytes; not npz).",
+        show_default=False)],
     trace_format: TraceFormatOpt = None,
     skip_bad: Annotated[bool, typer.Option(
         "--skip-bad", help="Skip records that do not parse, and count them, instead of "
@@ -735,15 +737,36 @@ def replay(
 ) -> None:
     """Replay a trace file through a hardware config; report as `run` does.
 
-    Example: **simcache replay thesis traces/spatial_f8.din**
+    Examples: **simcache replay thesis traces/spatial_f8.din**;
+    **zcat t.din.gz | simcache replay thesis -**; **simcache replay thesis <(zcat t.din.gz)**
     """
     (fmt, output), figure = _gather(lambda: _out(out), lambda: _plot_target(out))
-    with _progress(running["progress"], f"replaying {Path(trace_file).name}") as update:
+    name = "standard input" if trace_file == "-" else Path(trace_file).name
+    with _replay_progress(running["progress"], f"replaying {name}") as update:
         result = _api(api.replay, config, trace_file, trace_format=_value(trace_format),
                       skip_bad=skip_bad, dtype_bytes=dtype_bytes, three_c=three_c,
                       progress=update, on_start=_prepare_trace(three_c))
     _emit_run(result, fmt, output, by_tensor)
     _draw(figure, result.to_dict())
+
+
+@contextmanager
+def _replay_progress(enabled: bool, what: str):
+    """`_progress` for a replay: a file's bar in bytes read, or for a stream, whose length
+    is not known (total 0), the accesses read so far."""
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[shown]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(what, total=None, shown="")
+
+        def update(done: int, total: int) -> None:
+            shown = f"{100 * done / total:3.0f}%" if total else f"{done:,} accesses read"
+            bar.update(task, completed=done if total else 0, total=total or None, shown=shown)
+
+        yield update
 
 
 @app.command()
