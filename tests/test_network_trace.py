@@ -211,3 +211,18 @@ def test_network_trace_refusals(tmp_path, capsys):
     code, out, err = cli_output(capsys, "trace", "--network", str(tmp_path / "none.yaml"),
                                 "-o", str(path))
     assert code == 2 and not path.exists() and len(err.strip().splitlines()) == 1
+
+
+def test_binary_traces_hold_32_bit_addresses(tmp_path, capsys):
+    """A network whose map passes 4 GiB cannot go to .bin: refused before writing."""
+    model = _model(tmp_path, """\
+name: big
+source: test
+input: {channels: 64, size: 4096}
+layers:
+  - {name: r, type: relu}
+""")
+    path = tmp_path / "big.bin"
+    code, out, err = cli_output(capsys, "trace", "--network", str(model), "-o", str(path))
+    assert_refused(code, out, err, [f"error: {path}: the network's addresses reach"], path)
+    assert "write .din or .npz" in err
