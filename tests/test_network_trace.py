@@ -226,3 +226,23 @@ layers:
     code, out, err = cli_output(capsys, "trace", "--network", str(model), "-o", str(path))
     assert_refused(code, out, err, [f"error: {path}: the network's addresses reach"], path)
     assert "write .din or .npz" in err
+
+
+@pytest.mark.parametrize("ext", ["npz", "din.gz"])
+def test_progress_reaches_the_total_and_ctrl_c_leaves_nothing(tmp_path, ext):
+    model = _model(tmp_path, NET_OPS)
+    seen = []
+    path = tmp_path / f"t.{ext}"
+    info = api.trace_network(model, path, progress=lambda n, total: seen.append((n, total)))
+    total = chain_length(build_chain(load_network(model)))
+    assert seen[-1] == (info["accesses"], total) == (total, total)
+    assert [n for n, _ in seen] == sorted(n for n, _ in seen)
+
+    def stop(n, total):
+        if n > total // 2:
+            raise KeyboardInterrupt
+
+    path.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        api.trace_network(model, path, progress=stop)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.yaml"]
