@@ -71,11 +71,18 @@ def _add(a: dict, b: dict) -> dict:
 
 
 def tensors_present(result: Result) -> list[int]:
-    """Tensor categories to break down: the layer's, or those a trace touched."""
-    if result.plan is not None:
-        return sorted({t.category for t in result.plan.tensors})
+    """Tensor categories to break down: the layer's, and any other that has a count (in a
+    warm inference a step can evict, back-invalidate or leave unused the prefetched lines
+    of a tensor it does not access); for a trace, those it touched."""
     touched = result.counters.sum(axis=(0, 1, 3))
+    for extra in (result.prefetch, result.inclusion):
+        if extra is not None:
+            touched = touched + extra.sum(axis=(0, 1, 3))
+    if result.prefetch_left is not None:
+        touched = touched + result.prefetch_left.sum(axis=0)
     ids = [t for t in range(K.NTENSORS) if touched[t] and t != NONE]
+    if result.plan is not None:
+        return sorted({t.category for t in result.plan.tensors} | set(ids))
     # a trace without tensor ids has no per-tensor breakdown
     return ids + [NONE] if ids and touched[NONE] else ids
 

@@ -83,6 +83,7 @@ __all__ = [
     "study",
     "sweep",
     "table_2_2",
+    "trace_network",
 ]
 
 Progress = Callable[[int, int], None]
@@ -641,17 +642,48 @@ def warm_networks(loaded: Sequence[tuple[Hierarchy, str]], net: Network, model_p
     return out
 
 
+def trace_network(model: str | Path, output: str | Path, *, batch: int = 1,
+                  padding: str = "skip", order: str = "bijnmpq", dtype_bytes: int = 4,
+                  trace_format: str | None = None,
+                  progress: Progress | None = None) -> dict:
+    """Write the accesses of one warm inference of a network (what `network` simulates,
+    in the same order over the same address map, without the end-of-run flush, which is
+    no access) to a trace file (din, bin, npz; .gz on din and bin), streamed, whole or not
+    at all. Replaying the file through a config gives the counts `network` reports on it,
+    its rows and its flush row summed (din and npz keep the tensors apart, bin does not;
+    a config whose line is 'element' needs the same `dtype_bytes` in `replay`).
+    Returns {"path", "format", "accesses", "network", "element_bytes"}."""
+    from .chain import build_chain, chain_chunks, chain_length
+    from .traces import detect, write_chunks
+
+    options = dict(batch=batch, padding=padding, order=order, dtype_bytes=dtype_bytes)
+    (net, model_path), fmt, _ = gather(lambda: load_model(model, **options),
+                                       lambda: detect(output, trace_format),
+                                       lambda: _chains(padding))
+    chain = build_chain(net)
+    n = write_chunks(chain_chunks(chain), output, trace_format, top=chain.window[1],
+                     total=chain_length(chain), what="network", progress=progress)
+    return {"path": str(output), "format": fmt[0] + (".gz" if fmt[1] else ""),
+            "accesses": n, "network": net.name, "model": model_path,
+            "element_bytes": net.dtype_bytes}
+
+
 def replay(config: Hierarchy | str | Path, trace: str | Path, *,
            trace_format: str | None = None, skip_bad: bool = False, dtype_bytes: int = 4,
            three_c: bool = False, progress: Progress | None = None,
            on_start: OnStart | None = None) -> RunResult:
-    """Replay a trace file (din, bin, npz, lackey; .gz) through one config."""
+    """Replay a trace file (din, bin, npz, lackey; .gz) through one config. `trace` may
+    be "-" (standard input) or a pipe (a FIFO, `<(zcat t.din.gz)`), read as a stream: its
+    format from `trace_format`, else its name, else its first bytes (gzip, din, lackey,
+    bin; npz cannot be streamed). Progress on a stream is (accesses read, 0): its length
+    is not known."""
     def dtype_ok() -> None:
         if dtype_bytes not in (1, 2, 4, 8):
             raise SimcacheError([f"--dtype-bytes: {dtype_bytes} is not 1, 2, 4 or 8"])
 
     (h, path), reader, _ = gather(lambda: load_config(config),
-                                   lambda: TraceReader(trace, trace_format, skip_bad),
+                                   lambda: TraceReader(trace, trace_format, skip_bad,
+                                                       streams=True),
                                    dtype_ok)
     if three_c:
         _no_3c_with_prefetch_or_inclusion(h)

@@ -13,7 +13,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import SimcacheError
-from .loopnest import ADDRESS_LIMIT, ALIGN, BASE_ADDRESS, Plan, X, Y, plan, rebase
+from .loopnest import (
+    ADDRESS_LIMIT,
+    ALIGN,
+    BASE_ADDRESS,
+    Plan,
+    X,
+    Y,
+    plan,
+    rebase,
+    trace_chunks,
+    trace_length,
+)
 from .network import INPUT, NetLayer, Network
 
 IN_PLACE = ("relu", "relu6", "batchnorm")  # read x, write x at the same address
@@ -82,6 +93,21 @@ class Chain:
         """The byte range of every region (engine.State's `window`)."""
         return (min(r.base for r in self.regions),
                 max(r.base + r.nbytes for r in self.regions))
+
+
+def chain_chunks(chain: Chain, chunk: int = CHUNK) -> Iterator[tuple[np.ndarray, ...]]:
+    """The whole inference as one trace, (addr, size, is_write, tensor) arrays: each step
+    in order, a layer's nests as loopnest.trace_chunks gives them (the accesses its walk
+    makes), an operator's own stream. The end-of-run flush is no access and is not in it."""
+    for step in chain.steps:
+        yield from trace_chunks(step.plan, chunk) if step.plan is not None else \
+            step.chunks(chunk)
+
+
+def chain_length(chain: Chain) -> int:
+    """Accesses of `chain_chunks(chain)`, counted without generating them."""
+    return sum(trace_length(s.plan) if s.plan is not None else s.accesses
+               for s in chain.steps)
 
 
 def build_chain(net: Network) -> Chain:

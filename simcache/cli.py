@@ -636,18 +636,30 @@ def network(
 @app.command()
 @_with("dims", "running", drop=("jobs",))
 def trace(
-    layer: OneLayerOpt,
     output: Annotated[str, typer.Option(
-        "--output", "-o", help="Trace file to write: .din (Dinero IV text), .bin (Dinero IV "
-        "binary), .npz (simcache, with tensor ids); .gz on .din or .bin adds gzip.",
-        show_default=False)],
+        "--output", "-o", help="Trace file to write: .din (Dinero IV text, with tensor "
+        "names), .bin (Dinero IV binary), .npz (simcache, with tensor ids); .gz on .din or "
+        ".bin adds gzip.", show_default=False)],
+    layer: Annotated[LayerType | None, typer.Option(
+        "--layer", "-l", help="Layer type (or give --network).", show_default=False)] = None,
+    network: Annotated[str | None, typer.Option(
+        "--network", metavar="MODEL", help="Write one warm inference of this network (a "
+        "shipped name such as squeezenet, or a file such as models/vgg16.yaml) instead of "
+        "one layer: every layer and operator in order over the network's address map, as "
+        "`simcache network` simulates it (the end-of-run flush is no access). Takes -B, "
+        "--padding skip, --order and --dtype-bytes, not the layer's dimensions.",
+        show_default=False)] = None,
     batch: OneBatchOpt = 1,
     trace_format: TraceFormatOpt = None,
     dims=None, running=None,
 ) -> None:
-    """Write a layer's address stream to a trace file, streamed (whole or not at all).
+    """Write a layer's address stream, or a network's (one warm inference), to a trace
+    file, streamed (whole or not at all).
 
-    Example: **simcache trace --layer depthwise -F 28 -o /tmp/depthwise.din**
+    Examples: **simcache trace --layer depthwise -F 28 -o /tmp/depthwise.din**;
+    **simcache trace --network squeezenet -o /tmp/squeezenet.npz** (replay it with
+    `simcache replay CONFIG /tmp/squeezenet.npz`: the counts of `simcache network CONFIG
+    squeezenet`, rows and flush summed)
     """
     from .loopnest import plan as make_plan
     from .traces import detect
@@ -660,18 +672,48 @@ def trace(
         detect(path, fmt_name)
         return path
 
-    lay, path = _gather(lambda: build_layer(layer.value, preset, B=batch, **dims), target)
-    p = make_plan(lay)
-    with _progress(running["progress"], f"writing {path.name}") as update:
-        try:
-            n = write_trace(p, path, fmt_name, update)
-        except TraceError as exc:
-            raise SimcacheError(exc.problems) from None
-        except OSError as exc:
-            raise SimcacheError([f"--output: {path}: {exc.strerror or exc}"]) from None
+    def source() -> None:
+        if (layer is None) == (network is None):
+            raise SimcacheError(["--layer/--network: give a layer type or a network, not "
+                                 f"{'both' if layer is not None else 'neither'}"])
+        if network is not None:
+            given = [FLAG_NAMES[k] for k in _NETWORK_FIXES
+                     if (preset if k == "preset" else dims[k]) is not None]
+            given += ["--stride"] if dims["stride"] != 1 else []
+            if given:
+                raise SimcacheError([f"{g}: does not go with --network (a network gives every "
+                                     f"layer's dimensions); drop {g} or --network"
+                                     for g in given])
+
+    if network is not None:
+        _, path = _gather(source, target)
+        with _progress(running["progress"], f"writing {path.name}") as update:
+            info = _trace_call(path, api.trace_network, network, path, batch=batch,
+                               padding=dims["padding"], order=dims["order"],
+                               dtype_bytes=dims["dtype_bytes"], trace_format=fmt_name,
+                               progress=update)
+        what = f"one inference of {info['network']} (B={batch})"
+        n = info["accesses"]
+    else:
+        _, lay, path = _gather(source, lambda: None if layer is None else build_layer(
+            layer.value, preset, B=batch, **dims), target)
+        p = make_plan(lay)
+        with _progress(running["progress"], f"writing {path.name}") as update:
+            n = _trace_call(path, write_trace, p, path, fmt_name, update)
+        what = lay.describe()
     size = path.stat().st_size if path.is_file() else None
     shown = f" ({report.nbytes(size)})" if size is not None else ""
-    _say(f"simcache: wrote {n:,} accesses of {lay.describe()} to {path}{shown}")
+    _say(f"simcache: wrote {n:,} accesses of {what} to {path}{shown}")
+
+
+def _trace_call(path: Path, call, *args, **kw):
+    """Write a trace file: its problems as one line each, an OSError naming --output."""
+    try:
+        return _api(call, *args, **kw)
+    except TraceError as exc:
+        raise SimcacheError(exc.problems) from None
+    except OSError as exc:
+        raise SimcacheError([f"--output: {path}: {exc.strerror or exc}"]) from None
 
 
 @app.command()
@@ -680,7 +722,9 @@ def replay(
     config: ConfigArg,
     trace_file: Annotated[str, typer.Argument(
         metavar="TRACE", help="Trace file: .din, .bin, .npz, .lackey (or --trace-format), "
-        "optionally .gz.", show_default=False)],
+        "optionally .gz; or - for standard input, or a pipe such as <(zcat t.din.gz), read "
+        "as a stream (format from --trace-format, else from the first bytes; not npz).",
+        show_default=False)],
     trace_format: TraceFormatOpt = None,
     skip_bad: Annotated[bool, typer.Option(
         "--skip-bad", help="Skip records that do not parse, and count them, instead of "
@@ -694,15 +738,36 @@ def replay(
 ) -> None:
     """Replay a trace file through a hardware config; report as `run` does.
 
-    Example: **simcache replay thesis traces/spatial_f8.din**
+    Examples: **simcache replay thesis traces/spatial_f8.din**;
+    **zcat t.din.gz | simcache replay thesis -**; **simcache replay thesis <(zcat t.din.gz)**
     """
     (fmt, output), figure = _gather(lambda: _out(out), lambda: _plot_target(out))
-    with _progress(running["progress"], f"replaying {Path(trace_file).name}") as update:
+    name = "standard input" if trace_file == "-" else Path(trace_file).name
+    with _replay_progress(running["progress"], f"replaying {name}") as update:
         result = _api(api.replay, config, trace_file, trace_format=_value(trace_format),
                       skip_bad=skip_bad, dtype_bytes=dtype_bytes, three_c=three_c,
                       progress=update, on_start=_prepare_trace(three_c))
     _emit_run(result, fmt, output, by_tensor)
     _draw(figure, result.to_dict())
+
+
+@contextmanager
+def _replay_progress(enabled: bool, what: str):
+    """`_progress` for a replay: a file's bar in bytes read, or for a stream, whose length
+    is not known (total 0), the accesses read so far."""
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[shown]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(what, total=None, shown="")
+
+        def update(done: int, total: int) -> None:
+            shown = f"{100 * done / total:3.0f}%" if total else f"{done:,} accesses read"
+            bar.update(task, completed=done if total else 0, total=total or None, shown=shown)
+
+        yield update
 
 
 @app.command()

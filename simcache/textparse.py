@@ -281,3 +281,42 @@ def parse_bin(buf, a, s, w, t):
             s[n], w[n], t[n] = size, kind, NONE
             n += 1
     return n, instr, bad
+
+
+HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8).copy()
+DIN_LINE_MAX = 42  # bytes of a written din line at most: label, 16 hex digits, 19 decimal
+
+
+@nb.njit(cache=CACHE, nogil=True)
+def format_din(a, s, w, t, names, out):
+    """The din lines `label address size tensor` (address in lower-case hex, size in
+    decimal, tensor as names[t]) of the records into `out` (at least DIN_LINE_MAX bytes
+    per record); returns the bytes written. Addresses and sizes are non-negative."""
+    k = 0
+    for i in range(len(a)):
+        out[k] = 48 + w[i]
+        out[k + 1] = 32
+        k += 2
+        v = a[i]
+        nd = 1
+        while nd < 16 and (v >> (4 * nd)) != 0:
+            nd += 1
+        for d in range(nd - 1, -1, -1):
+            out[k + d] = HEX_DIGITS[v & 15]
+            v >>= 4
+        k += nd
+        out[k] = 32
+        k += 1
+        v = s[i]
+        nd = 1
+        while nd < 19 and v >= 10 ** nd:
+            nd += 1
+        for d in range(nd - 1, -1, -1):
+            out[k + d] = 48 + v % 10
+            v //= 10
+        k += nd
+        out[k] = 32
+        out[k + 1] = names[t[i]]
+        out[k + 2] = 10
+        k += 3
+    return k

@@ -23,6 +23,7 @@ import os
 import queue
 import stat
 import struct
+import sys
 import threading
 import zipfile
 import zlib
@@ -33,7 +34,7 @@ import numpy as np
 
 from . import textparse as tp
 from .errors import SimcacheError
-from .loopnest import NONE, TENSOR_NAMES, Plan, trace_chunks
+from .loopnest import NONE, TENSOR_NAMES, Plan, trace_chunks, trace_length
 from .outfile import atomic_output
 
 FORMATS = ("din", "bin", "npz", "lackey")
@@ -45,6 +46,9 @@ BLOCK = 1 << 20  # bytes read at a time from a text trace
 NPZ_RECORD = np.dtype([("addr", "<u8"), ("size", "<u4"), ("write", "u1"), ("tensor", "i1")])
 BIN_RECORD = np.dtype([("addr", "<u4"), ("size", "<u2"), ("type", "u1"), ("pad", "u1")])
 TENSOR_IDS = {name: k for k, name in enumerate(TENSOR_NAMES)}
+
+
+JOIN_S = 5.0  # seconds to wait for a producing thread once its consumer stops
 
 
 def ahead(items: Iterable, depth: int = 2) -> Iterator:
@@ -92,7 +96,9 @@ def ahead(items: Iterable, depth: int = 2) -> Iterator:
             yield item
     finally:
         stop.set()
-        thread.join()
+        # a thread blocked reading a pipe whose writer is quiet ends with the writer; not
+        # waited for long (it is a daemon), so that Ctrl-C never hangs
+        thread.join(timeout=JOIN_S)
 
 
 class _Ahead:
@@ -161,9 +167,7 @@ class TraceReader:
     `modifies` lackey `M` records, each of which became two accesses (a read, a write)."""
 
     def __init__(self, path: str | Path, fmt: str | None = None, skip_bad: bool = False,
-                 chunk: int = CHUNK):
-        self.path = Path(path)
-        self.fmt, self.gz = detect(path, fmt)
+                 chunk: int = CHUNK, streams: bool = False):
         self.skip_bad = skip_bad
         self.chunk = max(int(chunk), 2)
         self.accesses = 0
@@ -173,15 +177,88 @@ class TraceReader:
         self.modifies = 0
         self.tensor_ids = False
         self._raw = None
+        self.stream = False  # a pipe read as it comes (`streams`: `-` or a FIFO)
+        self._source = None
+        if str(path) == STDIN:
+            self.path = Path(STDIN_NAME)
+            if not streams:
+                raise TraceError([f"{STDIN}: a trace from standard input is read by "
+                                  "`simcache replay` only; give a trace file"])
+            self._open_stream(None, fmt)
+            return
+        self.path = Path(path)
         try:
             st = os.stat(self.path)
         except OSError as exc:
             raise TraceError([f"{self.path}: cannot read trace: {exc.strerror}"]) from None
+        if streams and stat.S_ISFIFO(st.st_mode):  # a named pipe, or <(zcat t.din.gz)
+            self._open_stream(self.path, fmt)
+            return
+        self.fmt, self.gz = detect(path, fmt)
         _regular(self.path, st.st_mode)
         self.size = st.st_size
 
+    def _open_stream(self, path: Path | None, given: str | None) -> None:
+        """Open standard input (`path` None) or a pipe and tell its format: `given`, else
+        the name's, else the first bytes' (`sniff`); gzip always from its magic bytes."""
+        self.stream, self.size = True, 0
+        if given is not None and given not in FORMATS:
+            raise TraceError([f"--trace-format: {given!r} is not one of {', '.join(FORMATS)}"])
+        if given == "npz":
+            raise TraceError([f"{self.path}: {NPZ_STREAM}"])
+        try:
+            if path is None:
+                mode = os.fstat(sys.stdin.fileno()).st_mode
+                if os.isatty(sys.stdin.fileno()):
+                    raise TraceError([f"{STDIN_NAME}: standard input is a terminal; pipe a trace "
+                                      "into it (zcat t.din.gz | simcache replay CONFIG -)"])
+                if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)):
+                    raise TraceError([f"{STDIN_NAME}: standard input is a device, not a pipe or a "
+                                      "file; give a trace"])
+                raw = sys.stdin.buffer
+            else:
+                raw = open(path, "rb")  # noqa: SIM115 (closed by the readers)
+                if not stat.S_ISFIFO(os.fstat(raw.fileno()).st_mode):  # swapped meanwhile
+                    raw.close()
+                    raise TraceError([f"{path}: no longer a pipe"])
+        except (OSError, ValueError, AttributeError) as exc:
+            what = getattr(exc, "strerror", None) or exc
+            raise TraceError([f"{self.path}: cannot read trace: {what}"]) from None
+        outer = _Peek(raw, close=path is not None)
+        self._raw = outer
+        magic = self._peek(outer, 2)
+        self.gz = magic == GZIP_MAGIC
+        inner = _Peek(gzip.GzipFile(fileobj=outer), then=outer) if self.gz else outer
+        head = self._peek(inner, SNIFF)
+        if head[:4] == ZIP_MAGIC:
+            raise TraceError([f"{self.path}: {NPZ_STREAM}"])
+        named = None
+        if path is not None:
+            try:
+                named = detect(path)[0]
+            except TraceError:
+                named = None
+        self.fmt = given or named or sniff(head)
+        if self.fmt is None:
+            raise TraceError([f"{self.path}: cannot tell the trace format from its first "
+                              f"bytes; give --trace-format ({', '.join(FORMATS[:2])}, "
+                              f"{FORMATS[3]})"])
+        if self.fmt == "npz":  # a named pipe called *.npz
+            raise TraceError([f"{self.path}: {NPZ_STREAM}"])
+        self._source = inner
+
+    def _peek(self, f: _Peek, n: int) -> bytes:
+        try:
+            return f.peek(n)
+        except UNREADABLE as exc:
+            what = "gzip data" if f is not self._raw else "stream"
+            raise self._fail(f"unreadable {what} ({_reason(exc)})") from None
+
     def position(self) -> int:
-        """Bytes of the file consumed so far (for progress)."""
+        """Bytes of the file consumed so far (for progress); of a stream, whose length is
+        not known, the accesses read so far."""
+        if self.stream:
+            return self.accesses
         try:
             return self._raw.tell() if self._raw is not None else 0
         except (OSError, ValueError):
@@ -211,6 +288,8 @@ class TraceReader:
             raise self._fail(f"empty trace: no data accesses{detail}")
 
     def _open(self):
+        if self.stream:
+            return _Ahead(self._source) if self.gz else self._source
         try:
             self._raw = open(self.path, "rb")  # noqa: SIM115 (closed by the readers)
             _regular(self.path, os.fstat(self._raw.fileno()).st_mode)
@@ -408,6 +487,88 @@ class TraceReader:
                 recs["write"].astype(np.uint8), recs["tensor"].astype(np.int8))
 
 
+STDIN, STDIN_NAME = "-", "<stdin>"
+GZIP_MAGIC, ZIP_MAGIC = b"\x1f\x8b", b"PK\x03\x04"
+GZIP_LEVEL = 6
+SNIFF = 4096  # bytes of a stream looked at to tell its format
+NPZ_STREAM = ("an npz trace is a zip archive, whose index is at its end: it cannot be read "
+              "from a pipe; give the file")
+
+
+class _Peek:
+    """A stream whose first bytes can be looked at (`peek`) and then read again."""
+
+    def __init__(self, f, close: bool = True, then: _Peek | None = None):
+        self._f = f
+        self._head = b""
+        self._close = close
+        self._then = then  # closed after f (the file under a gzip stream)
+
+    def peek(self, n: int) -> bytes:
+        """The first n bytes (fewer at the end of the stream), kept for `read`."""
+        parts, have = [self._head], len(self._head)
+        while have < n:
+            more = self._f.read(n - have)
+            if not more:
+                break
+            parts.append(more)
+            have += len(more)
+        self._head = b"".join(parts)
+        return self._head[:n]
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n < 0:
+                data, self._head = self._head + self._f.read(), b""
+                return data
+            data, self._head = self._head[:n], self._head[n:]
+            return data
+        return self._f.read(n)
+
+    def close(self) -> None:
+        try:
+            if self._close:
+                self._f.close()
+        finally:
+            if self._then is not None:
+                self._then.close()
+
+    def __enter__(self) -> _Peek:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def sniff(head: bytes) -> str | None:
+    """The format of a stream from its first bytes (gzip already undone): text made of
+    lines is din (`label address`) or lackey (`I|L|S|M address,size`, valgrind's `==`
+    lines), told by its first line that is neither blank nor a comment; anything else is
+    bin if its whole records have access types 0-2 and sizes above 0; else None."""
+    if not head:
+        return "din"  # an empty stream: the reader says it is empty
+    body = head[:head.rfind(b"\n") + 1] or head  # whole lines, unless one is all there is
+    if not any(c < 9 for c in head):  # text: a binary record's access type is 0, 1 or 2
+        for line in body.split(b"\n"):
+            fields = line.split()
+            if not fields or fields[0].startswith((b"#", b"==")):
+                continue
+            if fields[0] in (b"I", b"L", b"S", b"M") and len(fields) == 2 and b"," in fields[1]:
+                return "lackey"
+            label = fields[0].lower().removeprefix(b"0x")
+            if len(fields) >= 2 and label in (b"0", b"1", b"2"):
+                return "din"
+            return None
+        return None
+    whole = len(head) - len(head) % BIN_RECORD.itemsize
+    if whole == 0:
+        return None
+    recs = np.frombuffer(head[:whole], dtype=BIN_RECORD)
+    if np.all(recs["type"] <= 2) and np.all(recs["size"] > 0):
+        return "bin"
+    return None
+
+
 UNREADABLE = (OSError, EOFError, zlib.error, zipfile.BadZipFile, zipfile.LargeZipFile,
               struct.error, ValueError, NotImplementedError, RuntimeError, KeyError,
               UnicodeDecodeError, OverflowError, MemoryError, SyntaxError)
@@ -447,21 +608,32 @@ def _empty(n: int) -> list[np.ndarray]:
 def write_trace(plan: Plan, path: str | Path, fmt: str | None = None,
                 progress: Callable[[int, int], None] | None = None) -> int:
     """Stream a layer's trace to `path`, whole or not at all. Returns the accesses written."""
+    top = max(t.base + t.nbytes for t in plan.tensors)
+    return write_chunks(trace_chunks(plan, CHUNK), path, fmt, top, trace_length(plan),
+                        "layer", progress)
+
+
+def write_chunks(chunks: Iterable[tuple[np.ndarray, ...]], path: str | Path,
+                 fmt: str | None = None, top: int = 0, total: int = 0, what: str = "trace",
+                 progress: Callable[[int, int], None] | None = None) -> int:
+    """Stream (addr, size, is_write, tensor) chunks to `path` in a writable format (from
+    `fmt` or the name), whole or not at all: a temporary file renamed at the end. `top`:
+    the end of the highest address (checked against the 32-bit addresses of .bin before
+    anything is written); `total`: the accesses expected, for `progress(written, total)`.
+    Returns the accesses written."""
     path = Path(path)
     fmt, gz = detect(path, fmt)
     if fmt not in WRITABLE:
         raise TraceError([f"{path}: simcache reads {fmt} traces but does not write them"])
-    top = max(t.base + t.nbytes for t in plan.tensors)
     if fmt == "bin" and top > 1 << 32:
-        raise TraceError([f"{path}: the layer's addresses reach {hex(top)}; Dinero's binary "
+        raise TraceError([f"{path}: the {what}'s addresses reach {hex(top)}; Dinero's binary "
                           "format holds 32-bit addresses: write .din or .npz"])
-    total = 4 * plan.iterations
     written = 0
     with atomic_output(path) as raw:
         if fmt == "npz":
             with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED,
                                  allowZip64=True) as zf:
-                for k, (a, s, w, t) in enumerate(trace_chunks(plan, CHUNK)):
+                for k, (a, s, w, t) in enumerate(_rechunked(chunks)):
                     recs = np.empty(len(a), dtype=NPZ_RECORD)
                     recs["addr"], recs["size"], recs["write"], recs["tensor"] = a, s, w, t
                     with zf.open(f"chunk{k:06d}.npy", "w", force_zip64=True) as member:
@@ -470,9 +642,10 @@ def write_trace(plan: Plan, path: str | Path, fmt: str | None = None,
                     if progress:
                         progress(written, total)
         else:
-            out = gzip.GzipFile(fileobj=raw, mode="wb") if gz else raw
+            # level 6, gzip's own default: 9 (GzipFile's) took 12x as long for 0.6 % less
+            out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL) if gz else raw
             with out:
-                for a, s, w, t in trace_chunks(plan, CHUNK):
+                for a, s, w, t in chunks:
                     out.write(_din_bytes(a, s, w, t) if fmt == "din" else _bin_bytes(a, s, w))
                     written += len(a)
                     if progress:
@@ -480,10 +653,35 @@ def write_trace(plan: Plan, path: str | Path, fmt: str | None = None,
     return written
 
 
+def _rechunked(chunks: Iterable[tuple[np.ndarray, ...]], size: int = CHUNK
+               ) -> Iterator[tuple[np.ndarray, ...]]:
+    """The same accesses in chunks of about `size` (at most 2 * size): the many small
+    chunks of a network's operators become few npz members."""
+    held: list[tuple[np.ndarray, ...]] = []
+    n = 0
+    for c in chunks:
+        if not len(c[0]):
+            continue
+        held.append(c)
+        n += len(c[0])
+        if n >= size:
+            yield tuple(np.concatenate([h[k] for h in held]) for k in range(4))
+            held, n = [], 0
+    if held:
+        yield tuple(np.concatenate([h[k] for h in held]) for k in range(4))
+
+
+_NAME_BYTES = np.frombuffer("".join(TENSOR_NAMES).encode(), dtype=np.uint8).copy()
+
+
 def _din_bytes(a, s, w, t) -> bytes:
-    names = TENSOR_NAMES
-    return "".join(f"{wi} {ai:x} {si} {names[ti]}\n" for ai, si, wi, ti in
-                   zip(a.tolist(), s.tolist(), w.tolist(), t.tolist(), strict=True)).encode()
+    """Records as din lines `label address size tensor` (textparse.format_din, compiled: a
+    network's tens of millions of lines took minutes formatted one by one in Python)."""
+    out = np.empty(len(a) * tp.DIN_LINE_MAX, dtype=np.uint8)
+    n = tp.format_din(np.ascontiguousarray(a, np.int64), np.ascontiguousarray(s, np.int64),
+                      np.ascontiguousarray(w, np.uint8), np.ascontiguousarray(t, np.int8),
+                      _NAME_BYTES, out)
+    return out[:n].tobytes()
 
 
 def _bin_bytes(a, s, w) -> bytes:

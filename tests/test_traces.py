@@ -346,3 +346,23 @@ def test_replay_through_the_api_equals_the_engine_on_the_reader():
         direct = simulate_trace(h, TraceReader(path, chunk=997))
         via_api = simcache.replay("thesis", path)
         assert via_api.to_dict()["levels"] == summarize(direct, h, str(path))["levels"]
+
+
+def test_din_lines_are_written_as_python_formats_them():
+    """The compiled din formatter against Python's own formatting of the same records:
+    every address width (0 to 2^63 - 1), sizes of 1 to 5 digits, every tensor."""
+    from simcache.loopnest import TENSOR_NAMES
+
+    rng = np.random.default_rng(3)
+    edges = [0, 1, 9, 15, 16, 255, 256, 2**32 - 1, 2**32, 2**62, 2**63 - 1]
+    bits = rng.integers(0, 64, 5000)
+    a = np.concatenate([edges, rng.integers(0, 2**63 - 1, 5000, dtype=np.int64) >> bits])
+    n = len(a)
+    s = np.concatenate([[1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535, 65536],
+                        rng.integers(1, 65537, n - 11)])
+    w = rng.integers(0, 2, n).astype(np.uint8)
+    t = rng.integers(0, 5, n).astype(np.int8)
+    want = "".join(f"{wi} {ai:x} {si} {TENSOR_NAMES[ti]}\n" for ai, si, wi, ti in
+                   zip(a.tolist(), s.tolist(), w.tolist(), t.tolist(), strict=True))
+    assert traces._din_bytes(a, s, w, t) == want.encode()
+    assert traces._din_bytes(a[:0], s[:0], w[:0], t[:0]) == b""
