@@ -95,6 +95,9 @@ def test_hand_counted(name, who):
     ("lru", [(0x10000, 4, 1, 0), (0x10040, 4, 1, 0), (0x10000, 4, 1, 0)], 1),
     # FIFO: 0x10040 was installed first and goes first; L2 holds 0x10000: two misses
     ("fifo", [(0x10040, 4, 1, 0), (0x10000, 4, 1, 0), (0x10040, 4, 1, 0)], 0),
+    # random (simcache's choice, no recency kept): the highest way first, 0x10040 (way 1,
+    # filled second; no draw, the set never fills up beyond its ways); L2 holds it: a hit
+    ("random", [(0x10000, 4, 1, 0), (0x10040, 4, 1, 0)], 1),
 ])
 def test_flush_takes_each_sets_least_recent_line_first(policy, trace, write_hits):
     """One 2-way L1 set holding two dirty lines over a one-line L2, which holds the line
