@@ -169,6 +169,10 @@ def test_warm_network_equals_dinero_iv(tmp_path, net, name):
     results, flush = simulate_chain(hierarchy(specs), chain.steps, 4, chain.window, ccc=True)
     counters = sum(r.counters for r in results) + flush.counters
     three_c = sum(r.three_c for r in results) + flush.three_c
+    # the plain kernels (their fast paths: the outbox of a many-way first level, the
+    # demand chain) count the same as the classifying ones
+    plain, plain_flush = simulate_chain(hierarchy(specs), chain.steps, 4, chain.window)
+    assert np.array_equal(sum(r.counters for r in plain) + plain_flush.counters, counters)
     entries, c, size = _entries(NETS[net])
     trace, _, _ = naive.network_trace(entries, c, size)
     assert all(n == 4 for _, n, _, _ in trace)  # din accesses are 4 bytes
