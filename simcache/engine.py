@@ -311,6 +311,8 @@ class State:
             row[K.G_MARK] = ((K.M_BINV if g.inclusion == "inclusive" else 0)
                              | (K.M_VF if below is not None and below.inclusion == "exclusive"
                                 else 0))
+            row[K.G_FETCHW] = int(not g.register and any(
+                x.inclusion == "inclusive" for x in geometry[len(rows) + 1:]))
             records(row, g.sets * g.ways)
             if g.ways <= K.SCAN_WAYS:
                 # set words (the line of the order's first way, then the order word); in
@@ -520,13 +522,47 @@ class State:
         tag, meta = int(self.geo[lv, K.G_TAG]), int(self.geo[lv, K.G_META])
         return self.S[tag:tag + n], self.S[meta:meta + n]
 
+    def flush_order(self, lv: int) -> np.ndarray:
+        """The slots of level `lv`'s dirty lines in the order the flush writes them back:
+        Dinero IV's (misc.c, d4copyback), which walks the sets from the first, each from its
+        most recent line, and stacks every dirty line's write-back (last in, first out). So
+        the last set goes first, and within a set the least recent line (under FIFO the
+        oldest; under random, which keeps no order, the highest way: `set_ways`)."""
+        g = self.geometry[lv]
+        tag, meta = self._records(lv)
+        geo = self.geo[lv]
+        ways = np.arange(g.ways, dtype=np.int64)
+        if g.policy == "random":
+            rank = np.broadcast_to(ways, (g.sets, g.ways))  # by way, way 0 first
+        elif g.ways <= K.SCAN_WAYS:  # the order words' fields, most recent first
+            sw = int(geo[K.G_SW])
+            order = self.S[sw + 1:sw + 2 * g.sets:2]
+            rank = (order[:, None] >> (4 * ways)[None, :]) & 15
+        else:  # each set's ring, from its head (the filled ways only)
+            rank = np.full((g.sets, g.ways), -1, dtype=np.int64)
+            nxt, head = int(geo[K.G_NXT]), int(geo[K.G_HEAD])
+            for s in np.flatnonzero(self.S[head:head + g.sets] >= 0).tolist():
+                first = s * g.ways
+                ring = (self.S[nxt + first:nxt + first + g.ways] - first).tolist()
+                way = h = int(self.S[head + s]) - first
+                for k in range(g.ways):
+                    rank[s, k] = way
+                    way = ring[way]
+                    if way == h:
+                        break
+        slots = rank + (np.arange(g.sets, dtype=np.int64) * g.ways)[:, None]
+        slots = slots[::-1, ::-1].reshape(-1)  # the last set first, its least recent first
+        slots = slots[rank[::-1, ::-1].reshape(-1) >= 0]
+        return slots[((meta[slots] & K.M_DIRTY) != 0) & (tag[slots] >= 0)]
+
     def flush(self) -> None:
-        """Write every dirty line down, level by level, each in ascending line order."""
+        """Write every dirty line down, level by level, innermost first, each level in
+        Dinero IV's order (`flush_order`)."""
         for lv in range(len(self.geometry)):
-            tag, meta = self._records(lv)
-            slots = np.flatnonzero(((meta & K.M_DIRTY) != 0) & (tag >= 0))
-            order = slots[np.argsort(tag[slots], kind="stable")]
+            order = self.flush_order(lv)
             (K.FLUSH_LEVEL_PF if self.pf else K.FLUSH_LEVEL[self.ccc])(self.S, lv, order)
+            if self.S[K.H_GROW]:
+                self._grow_seen()
             if self.S[K.H_GROW]:
                 self._grow_seen()
 

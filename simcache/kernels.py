@@ -204,8 +204,11 @@ HDR = 14  # the first level's geometry row starts here
 # to G_WHERE are used by hashed levels only
 (G_SETS, G_WAYS, G_LBITS, G_WB, G_WA, G_POLICY, G_MASK, G_HBITS, G_TAG, G_META, G_NXT,
  G_PRV, G_HEAD, G_FILL, G_HKEY, G_HSLOT, G_WLO, G_WSIZE, G_WHERE, G_CHAIN, G_SW,
- G_OMASK, G_PF, G_PFDIST, G_INCL, G_MARK, G_REG) = range(27)
-NGEO = 27
+ G_OMASK, G_PF, G_PFDIST, G_INCL, G_MARK, G_REG, G_FETCHW) = range(28)
+NGEO = 28
+# G_FETCHW: 1 for a cache level (not a register file) above an inclusive level, where a
+# whole-line write miss that is not a write-back is still fetched, so that the inclusive
+# level holds the line (docs/model.md, Inclusion); read only by the `pf` kernels
 # G_INCL: the level's inclusion (INC_NINE...); G_MARK: the meta bits its lines carry (M_BINV
 # at an inclusive level, M_VF at a level directly above an exclusive one); G_REG: 1 for a
 # register file (line: element), which inclusion leaves alone
@@ -932,10 +935,13 @@ def _request(ccc, tap=False, pf=False):
                                        flags & F_DEMAND, tensor)
                         continue
             clean = pf and (flags & F_VF) != 0  # a clean victim: nothing to write
+            # a write miss here installs nothing without write-allocate (an exclusive
+            # level takes the victims it is filled with whatever its write_allocate)
+            forwards = write and not S[_u(g + G_WA)] and not (
+                pf and flags & F_WB and S[_u(g + G_INCL)] == INC_EXCLUSIVE)
             if ccc and not (slot >= 0 and _shadow_hit(S, lv, line)):
                 # what a miss here would install, the shadow installs too
-                _shadow(S, phase, lv, line, slot >= 0, not write or S[_u(g + G_WA)] != 0
-                        or ((flags & F_WB) != 0 and size == (np.int64(1) << lbits)), tensor)
+                _shadow(S, phase, lv, line, slot >= 0, not forwards, tensor)
             if slot >= 0:
                 _hit(S, c, write, flags & F_DEMAND)
                 if write and not clean:
@@ -946,10 +952,15 @@ def _request(ccc, tap=False, pf=False):
                 continue
             # a miss; the stack is last-in first-out, so what happens last is pushed first
             line_bytes = np.int64(1) << lbits
-            if write and (flags & F_WB) and size == line_bytes:
-                # a whole line from above: no fetch, every byte is overwritten. A
-                # write-through level forwards it after its victim's write-back (pushed
-                # first, handled after)
+            if forwards:  # no write-allocate: on below unchanged (still demand if it was)
+                sp = _push(S, sp, lv + 1, addr, size, flags, tensor)
+            elif write and size == line_bytes and not (
+                    pf and S[_u(g + G_FETCHW)] and not flags & F_WB):
+                # a whole line (Dinero IV's rule): no fetch, every byte is overwritten; the
+                # level that installs a demand write serves it. A write-through level
+                # forwards it after its victim's write-back (pushed first, handled after)
+                if flags & F_DEMAND:
+                    S[_u(c + SERVED)] += 1
                 if not wb and not clean:
                     sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
                 if pf and S[_u(g + G_MARK)] & M_VF:  # exclusive below: its copy is stale
@@ -959,8 +970,6 @@ def _request(ccc, tap=False, pf=False):
                     S[_u(S[_u(g + G_META)] + slot)] |= S[_u(g + G_MARK)]
                 if wb and not clean:
                     _dirty(S, lv, slot)
-            elif write and not S[_u(g + G_WA)]:
-                sp = _push(S, sp, lv + 1, addr, size, flags, tensor)
             else:
                 # read miss, or write-allocate: fetch, install, then dirty or forward
                 if write and not wb:
@@ -1054,16 +1063,18 @@ def _promote(S, phase, lv, g, st, sp, s, slot):
 def _write_back(S, lv, addr, size, tensor):
     """A dirty line of `size` bytes arrives at level `lv` (run phase), handled completely.
 
-    The common cases are handled here: memory, or a write-back level with lines of the
-    same size, where it hits (now dirty) or is installed without a fetch (whole line).
-    A further dirty victim, and every other case, takes the general path."""
+    The common cases are handled here: memory, or a write-back, write-allocate level with
+    lines of the same size, where it hits (now dirty) or is installed without a fetch
+    (whole line). A further dirty victim, and every other case (a level without
+    write-allocate forwards it), takes the general path."""
     c = _cix(S, 0, lv, tensor)
     if lv == S[H_LEVELS] - 1:
         _count(S, c, True, size)
         _hit(S, c, True, False)
         return
     g = _geo(lv)
-    if not S[_u(g + G_WB)] or (np.int64(1) << S[_u(g + G_LBITS)]) != size:
+    if (not S[_u(g + G_WB)] or not S[_u(g + G_WA)]
+            or (np.int64(1) << S[_u(g + G_LBITS)]) != size):
         request(S, RUN, lv, addr, size, F_WRITE | F_WB, tensor)
         return
     line = addr >> S[_u(g + G_LBITS)]
@@ -1099,11 +1110,39 @@ def _miss(S, addr, size, write, tensor, missed):
     if levels == 1 or ((addr + size - 1) >> lbits0) != (addr >> lbits0) or not S[_u(g + G_CHAIN)] \
             or (write and not (S[_u(g + G_WB)] and S[_u(g + G_WA)])):
         return GENERAL
+    if write and size == (np.int64(1) << lbits0):  # a whole line: no fetch
+        return _whole(S, addr, size, tensor, missed)
     lv, nbytes = np.int64(0), size
     if missed:  # known: count the first level's miss and go on below
         _count(S, _cix(S, 0, 0, tensor), write, size)
         lv, nbytes = np.int64(1), np.int64(1) << lbits0
     return BY_MISS if _fetch(S, 0, lv, addr, nbytes, write, tensor) == 0 else 0
+
+
+@njit
+def _whole(S, addr, size, tensor, missed):
+    """A trace write of a whole line of a write-back, write-allocate first level (`_miss`).
+    A hit makes it dirty (BY_MISS); a miss installs it dirty without a fetch, and the first
+    level serves it (Dinero IV's rule); a dirty victim's write-back goes down completely.
+    Returns BY_MISS for a hit, else 0."""
+    g = _geo(0)
+    line = addr >> S[_u(g + G_LBITS)]
+    s = _set(S, g, line)
+    c = _cix(S, 0, 0, tensor)
+    _count(S, c, True, size)
+    slot = np.int64(-1) if missed else _lookup(S, g, s, line)
+    if slot >= 0:
+        _hit(S, c, True, True)
+        _dirty(S, 0, slot)
+        return BY_MISS
+    S[_u(c + SERVED)] += 1
+    slot, sp = _install(S, 0, 0, 0, s, line, tensor)
+    _dirty(S, 0, slot)
+    if sp > 0:
+        e = S[H_STACK]
+        _write_back(S, S[_u(e + S_LEVEL)], S[_u(e + S_ADDR)], S[_u(e + S_SIZE)],
+                    S[_u(e + S_TENSOR)])
+    return np.int64(0)
 
 
 @njit(inline="always")
@@ -1168,8 +1207,9 @@ def _defer(S, top, s, line, size, write, tensor):
     write-allocate) whose set `s` is full, inside one line of it, in its direct window.
     Returns False, having changed nothing, when the set is not full.
 
-    The first level installs the line now and puts what it sends below, the fetch and then
-    any dirty victim's write-back, in the outbox; `_drain` sends them on later, in order.
+    The first level installs the line now and puts what it sends below, the fetch (none
+    for a write of the whole line) and then any dirty victim's write-back, in the outbox;
+    `_drain` sends them on later, in order.
     The outcome is the same as sending them at once: such a level draws no random number,
     and nothing below it changes it; every other path drains the outbox first."""
     _, lbits0, _, _, _, ways0, tag0, meta0, head0, _, _, wlo0, wsize0, where0, _, _ = top
@@ -1183,10 +1223,17 @@ def _defer(S, top, s, line, size, write, tensor):
     h = S[_u(head0 + s)]
     slot = S[_u(S[_u(g + G_PRV)] + h)]  # the least recent (LRU) or the oldest (FIFO)
     old, m = S[_u(tag0 + slot)], S[_u(meta0 + slot)]
-    _count(S, _cix(S, 0, 0, tensor), write, size)
+    c = _cix(S, 0, 0, tensor)
+    _count(S, c, write, size)
     e = S[H_BOX] + 2 * n
-    S[_u(e)] = line << lbits0  # an entry: the address, then the tensor and 1 for a write-back
-    S[_u(e + 1)] = tensor << 1
+    if write and size == (np.int64(1) << lbits0):
+        # a whole line: no fetch (Dinero IV's rule), and this level serves the write
+        S[_u(c + SERVED)] += 1
+        n -= 1
+        e -= 2
+    else:
+        S[_u(e)] = line << lbits0  # an entry: the address, then the tensor and 1 for a write-back
+        S[_u(e + 1)] = tensor << 1
     if m & M_DIRTY:
         victim = (m >> M_OWNER) & 7
         S[_u(_cix(S, 0, 0, victim) + WRITEBACKS)] += 1
@@ -1684,8 +1731,8 @@ def _flush(ccc, pf=False):
     @njit
     def flush_level(S, lv, order):
         """End of run, one level: write back its dirty lines in the given slot order (flush
-        phase), classifying the misses they cause if `ccc`. The caller passes the slots
-        sorted by line number."""
+        phase), classifying the misses they cause if `ccc`, each handled completely before
+        the next. The caller passes the slots in Dinero IV's order (engine.State.flush)."""
         g = _geo(lv)
         tag = S[_u(g + G_TAG)]
         lbits = S[_u(g + G_LBITS)]

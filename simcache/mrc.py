@@ -17,9 +17,10 @@ request then goes through two stacks, in one pass (`_feed`):
   `max_ways` most recent lines, most recent first: O(max_ways) per request.
 
 Every request L would look up moves its line to the top of both stacks. That is LRU's
-rule for hits, read misses, write-allocate misses and whole-line write-backs (installed
-without a fetch) alike; a no-allocate write miss installs nothing, which one pass cannot
-follow at every size, so such a level is refused (docs/model.md, Miss-ratio curves).
+rule for hits, read misses and write-allocate misses (fetched, or installed without a
+fetch when they cover the whole line) alike; a no-allocate write miss installs nothing,
+which one pass cannot follow at every size, so such a level is refused (docs/model.md,
+Miss-ratio curves).
 """
 
 from __future__ import annotations

@@ -413,10 +413,12 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
                 line = remove(level, s, way)
                 inc_count(level, line.tensor, PROMOTED)
                 return line.dirty
+        # a write miss installs nothing at a level without write-allocate, except the victims
+        # an exclusive level is filled with
+        forwards = (is_write and not cache.write_allocate
+                    and not (writeback and cache.inclusion == "exclusive"))
         if three_c is not None:
-            allocates = (not is_write or cache.write_allocate
-                         or (writeback and covers_whole_line))
-            classify(level, line_number, way is not None, allocates, tensor)
+            classify(level, line_number, way is not None, not forwards, tensor)
 
         # ---- hits ----
         if way is not None:
@@ -442,8 +444,19 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
             fetch_install(level, s, line_number, False, tensor, demand)
             return False
 
-        # ---- write miss of a write-back request covering the whole line ----
-        if writeback and covers_whole_line:
+        # ---- write miss, no write-allocate: forwarded unchanged, nothing installed ----
+        if forwards:
+            request(level + 1, addr, size, True, demand, writeback, tensor)
+            return False
+
+        # ---- write miss covering the whole line: installed without a fetch ----
+        # (except a write that is not a write-back, at a cache level above an inclusive
+        # level: fetched, so that the inclusive level holds the line)
+        above_inclusive = not cache.register and any(
+            c.inclusion == "inclusive" for c in caches[level + 1:])
+        if covers_whole_line and (writeback or not above_inclusive):
+            if demand:  # the level that installs a demand write serves it
+                count(level, tensor, SERVED)
             below = caches[level + 1] if level + 1 < memory else None
             if below is not None and below.inclusion == "exclusive":
                 # installed here without a fetch: the copy below is stale, and goes
@@ -460,15 +473,10 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
                 request(level + 1, addr, size, True, False, writeback, tensor)
             return False
 
-        # ---- other write miss, write-allocate ----
-        if cache.write_allocate:
-            fetch_install(level, s, line_number, cache.write_back, tensor, demand)
-            if not cache.write_back:
-                request(level + 1, addr, size, True, False, writeback, tensor)
-            return False
-
-        # ---- other write miss, no write-allocate: forwarded unchanged ----
-        request(level + 1, addr, size, True, demand, writeback, tensor)
+        # ---- other write miss (write-allocate): fetched, installed, dirty or forwarded ----
+        fetch_install(level, s, line_number, cache.write_back, tensor, demand)
+        if not cache.write_back:
+            request(level + 1, addr, size, True, False, writeback, tensor)
         return False
 
     def classify(level, line_number, hit, allocates, tensor):
@@ -579,14 +587,22 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
 
     # -- end of run: flush, innermost first, in a separate phase ------------
 
+    # Dinero IV's order: it walks the sets from the first, each from its most recent line,
+    # and stacks the dirty lines' write-backs (last in, first out); so the last set goes
+    # first, and within a set the least recent line (FIFO: the earliest installed; random,
+    # which keeps no order: the highest way first)
     state["phase"] = FLUSH
     for level, cache in enumerate(caches):
         dirty_lines = []
-        for s in range(cache.sets):
-            for line in cache.ways_of[s]:
+        for s in reversed(range(cache.sets)):
+            if cache.policy == "random":
+                ways = reversed(range(cache.ways))
+            else:
+                ways = cache.order_of[s]  # least recent (earliest) first
+            for way in ways:
+                line = cache.ways_of[s][way]
                 if line is not None and line.dirty:
                     dirty_lines.append(line)
-        dirty_lines.sort(key=lambda line: line.number)  # ascending line number
         for line in dirty_lines:
             s = line.number % cache.sets
             if cache.find(s, line.number) is None or not line.dirty:

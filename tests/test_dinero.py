@@ -1,4 +1,5 @@
-"""simcache's 3C classification against Dinero IV d4-7's -lN-Tccc, level by level.
+"""simcache's counts against Dinero IV d4-7's, level by level: demand fetches and misses
+(reads and writes), the 3C classification (-lN-Tccc), and the bytes each level moves.
 
 Dinero IV is built outside the project (docs/model.md §8); these tests run when DINEROIV
 names the binary (or dineroIV is on the path) and skip, saying why, when it does not.
@@ -13,22 +14,33 @@ import subprocess
 
 import numpy as np
 import pytest
+from test_dinero_rules import DINERO as HAND
+from test_dinero_rules import EXAMPLES
 from test_traces import DINERO
+from test_warm import NETS, _entries
 
-from helpers import hierarchy
+import naive
+from helpers import hierarchy, run_engine
 from simcache import kernels as K
-from simcache.engine import simulate, simulate_trace
+from simcache.chain import build_chain
+from simcache.engine import simulate, simulate_chain, simulate_trace
 from simcache.layers import make_layer
 from simcache.loopnest import plan, trace_chunks
+from simcache.network import load_network
 from simcache.traces import TraceReader
 
 pytestmark = pytest.mark.skipif(not DINERO, reason="Dinero IV not found (set DINEROIV)")
 
-ROWS = ("Demand Misses", "Compulsory misses", "Capacity misses", "Conflict misses")
+# Dinero's rows per level: demand fetches and misses (read and write columns), the 3C
+# (totals), and the bytes it moved from and to the level below
+ROWS = ("Demand Fetches", "Demand Misses", "Compulsory misses", "Capacity misses",
+        "Conflict misses", "Bytes From Memory", "Bytes To Memory")
 
 
-def dinero(specs: list[dict], din: str) -> list[list[int]]:
-    """Per level: misses, compulsory, capacity and conflict misses (Dinero's totals)."""
+def dinero(specs: list[dict], din: str, ccc: bool = True) -> list[list[int]]:
+    """Per level, Dinero's totals (its run with its final flush): reads, writes (demand
+    fetches), read misses, write misses, then (ccc) compulsory, capacity and conflict
+    misses, then bytes from and to the level below."""
     args = [DINERO, "-informat", "d"]
     for k, sp in enumerate(specs, 1):
         t = "d" if k == 1 else "u"  # a data first level, unified below
@@ -36,18 +48,40 @@ def dinero(specs: list[dict], din: str) -> list[list[int]]:
         args += [f"-l{k}-{t}size", str(sp["size"]), f"-l{k}-{t}bsize", str(sp["line"]),
                  f"-l{k}-{t}assoc", str(ways), f"-l{k}-{t}repl", sp["policy"][0],
                  f"-l{k}-{t}wback", "a" if sp["write_back"] else "n",
-                 f"-l{k}-{t}walloc", "a" if sp["write_allocate"] else "n", f"-l{k}-{t}ccc"]
+                 f"-l{k}-{t}walloc", "a" if sp["write_allocate"] else "n"]
+        args += [f"-l{k}-{t}ccc"] if ccc else []
     out = subprocess.run(args, input=din, capture_output=True, text=True, check=True).stdout
-    found = [int(float(line.split()[2])) for line in out.splitlines()
-             if line.strip().startswith(ROWS)]
-    return [found[i:i + 4] for i in range(0, len(found), 4)]
+    levels = []
+    for block in re.split(r"^l\d+-[du]cache$", out, flags=re.M)[1:]:
+        row = {}
+        for line in block.splitlines():
+            name = next((n for n in ROWS if line.strip().startswith(n)), None)
+            if name is not None:
+                row[name] = [int(float(x)) for x in line.split()[len(name.split()):]]
+        got = [*row["Demand Fetches"][3:5], *row["Demand Misses"][3:5]]
+        if ccc:
+            got += [row[n][0] for n in ROWS[2:5]]
+        levels.append(got + [row["Bytes From Memory"][0], row["Bytes To Memory"][0]])
+    return levels
+
+
+def counted(counters: np.ndarray, three_c: np.ndarray | None = None) -> list[list[int]]:
+    """The same from simcache's counters[phase, level, tensor, kind] (and 3C), run and
+    flush phases summed, as Dinero flushes at the end of its run."""
+    c = counters.sum(axis=(0, 2))
+    t = None if three_c is None else three_c.sum(axis=(0, 2))
+    out = []
+    for lv in range(c.shape[0] - 1):
+        row = [c[lv, K.READS], c[lv, K.WRITES], c[lv, K.READS] - c[lv, K.READ_HITS],
+               c[lv, K.WRITES] - c[lv, K.WRITE_HITS]]
+        row += [] if t is None else list(t[lv])
+        out.append([int(x) for x in row + [c[lv + 1, K.BYTES_READ], c[lv + 1, K.BYTES_WRITTEN]]])
+    return out
 
 
 def ours(specs: list[dict], layer) -> list[list[int]]:
     r = simulate(hierarchy(specs), layer, ccc=True)
-    c, t = r.counters.sum(axis=(0, 2)), r.three_c.sum(axis=(0, 2))
-    miss = c[:, K.READS] + c[:, K.WRITES] - c[:, K.READ_HITS] - c[:, K.WRITE_HITS]
-    return [[int(miss[lv]), *(int(x) for x in t[lv])] for lv in range(len(specs))]
+    return counted(r.counters, r.three_c)
 
 
 def din(layer) -> str:
@@ -71,6 +105,13 @@ HIERARCHIES = {
     "write-back, no allocate": [level(1024, 32, 2, wa=False), level(8192, 64, 4)],
     "no allocate below": [level(1024, 32, 2), level(8192, 64, 4, wa=False)],
     "write-through below": [level(1024, 32, 2), level(8192, 64, 4, wb=False, wa=False)],
+    # the corners of docs/model.md §2 where simcache once departed from Dinero
+    "no allocate below, same line": [level(1024, 32, 2), level(4096, 32, 1, wa=False)],
+    "fewer sets below": [level(1024, 32, 1), level(2048, 64, 8), level(4096, 64, "full")],
+    "registers over a one-line L1": [level(128, 4, "full"), level(32, 32, 1),
+                                     level(1024, 64, 2)],
+    "registers over write-through": [level(32, 4, "full"), level(512, 32, 2, wb=False),
+                                     level(4096, 32, 2, wa=False)],
 }
 LAYERS = {
     "spatial": dict(type="spatial", M=4, N=4, F=8, K=3),
@@ -98,10 +139,63 @@ def test_a_random_trace_replayed_equals_dinero_iv(tmp_path):
     p.write_text(text)
     specs = [level(1024, 32, 2), level(4096, 64, 4)]
     r = simulate_trace(hierarchy(specs), TraceReader(p), ccc=True)
-    c, t = r.counters.sum(axis=(0, 2)), r.three_c.sum(axis=(0, 2))
-    miss = c[:, K.READS] + c[:, K.WRITES] - c[:, K.READ_HITS] - c[:, K.WRITE_HITS]
-    got = [[int(miss[lv]), *(int(x) for x in t[lv])] for lv in range(2)]
-    assert got == dinero(specs, text)
+    assert counted(r.counters, r.three_c) == dinero(specs, text)
+
+
+# ---------------------------------------------------------------- warm networks
+
+# networks whose operators (pool, add, concat, softmax) write outputs they never read
+WARM = {
+    "registers over caches": [level(64, 4, "full"), level(256, 16, 2), level(2048, 32, 4)],
+    "hashed registers over caches": [level(128, 4, "full"), level(512, 32, 2, "fifo"),
+                                     level(4096, 64, 4)],
+    "no allocate below, same line": [level(256, 16, 2), level(1024, 16, 1, wa=False)],
+    "fewer sets below": [level(512, 16, 1), level(1024, 32, 8)],
+    "registers over a one-line L1": [level(32, 4, "full"), level(16, 16, 1),
+                                     level(1024, 32, 2)],
+}
+
+
+@pytest.mark.parametrize("net", ["a", "b"])
+@pytest.mark.parametrize("name", WARM)
+def test_warm_network_equals_dinero_iv(tmp_path, net, name):
+    """One warm inference (simcache network): the chain's run and flush against Dinero on
+    the network's whole access stream (tests/naive.network_trace, which test_warm checks
+    against the chain's) as din."""
+    specs = WARM[name]
+    p = tmp_path / "net.yaml"
+    p.write_text(NETS[net])
+    chain = build_chain(load_network(p))
+    results, flush = simulate_chain(hierarchy(specs), chain.steps, 4, chain.window, ccc=True)
+    counters = sum(r.counters for r in results) + flush.counters
+    three_c = sum(r.three_c for r in results) + flush.three_c
+    # the plain kernels (their fast paths: the outbox of a many-way first level, the
+    # demand chain) count the same as the classifying ones
+    plain, plain_flush = simulate_chain(hierarchy(specs), chain.steps, 4, chain.window)
+    assert np.array_equal(sum(r.counters for r in plain) + plain_flush.counters, counters)
+    entries, c, size = _entries(NETS[net])
+    trace, _, _ = naive.network_trace(entries, c, size)
+    assert all(n == 4 for _, n, _, _ in trace)  # din accesses are 4 bytes
+    text = "".join(f"{int(w)} {a:x}\n" for a, _, w, _ in trace)
+    assert counted(counters, three_c) == dinero(specs, text)
+
+
+# ---------------------------------------------------------------- the three corners
+
+@pytest.mark.parametrize("name", ["whole-line write", "no-allocate write-back",
+                                  "flush order"])
+def test_corner_examples_equal_dinero_iv(name):
+    """The small examples of tests/test_dinero_rules.py, whose counts are hand-checked
+    there: Dinero gives the same."""
+
+    specs, trace = EXAMPLES[name]
+    text = "".join(f"{w} {a:x}\n" for a, _, w, _ in trace)
+    got = dinero(specs, text, ccc=False)
+    assert [(r[2] + r[3], r[4], r[5]) for r in got] == HAND[name]
+    c, _ = naive.simulate(specs, trace)
+    e, _ = run_engine(specs, trace)
+    assert counted(c) == got
+    assert counted(e) == got
 
 
 # ---------------------------------------------------------------- prefetch (-lN-Tfetch)

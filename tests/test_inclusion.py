@@ -184,6 +184,21 @@ def test_a_dirty_copy_above_leaves_with_the_victim():
     assert inc[0, 0, 0, 0] == 1
 
 
+def test_a_whole_line_write_above_an_inclusive_level_is_fetched():
+    """A cache of 4-byte lines (not a register file) over an inclusive L2: a 4-byte write
+    that misses covers its whole line, which Dinero's rule installs without a fetch; here
+    it is fetched all the same, so that the inclusive L2 holds it (docs/model.md §2,
+    Inclusion). Without an inclusive level below, the same write is not fetched."""
+    tr = [(0x40, 4, 1, 0)]
+    got, _ = check([lru(16, line=4), lru(64, inclusion="inclusive")], tr)
+    assert got[0, 1, 0, K.READS] == 1 and got[0, 2, 0, K.READS] == 1
+    _, contents, _, _ = engine_run([lru(16, line=4), lru(64, inclusion="inclusive")], tr)
+    assert_included([lru(16, line=4), lru(64, inclusion="inclusive")], contents)
+    nine, _ = check([lru(16, line=4), lru(64)], tr)
+    assert nine[0, 1:, 0, K.READS].tolist() == [0, 0]
+    assert nine[0, 0, 0, K.SERVED] == 1  # the level that installs it serves it
+
+
 def test_exclusive_victim_fill_and_move_up_by_hand():
     """An L1 of one line over an exclusive L2. Read A: it passes through the L2 (a read
     there, not installed) from memory. Read B: the L1's victim A fills the L2 (a write of

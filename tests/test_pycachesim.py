@@ -4,9 +4,12 @@ models cannot differ (docs/model.md, "pycachesim"):
 - pycachesim does not refresh LRU recency on a store hit; simcache does. With FIFO, or
   when every store follows a load of the same line (a layer's `y += ...`), it cannot matter;
   below L1 the stores are write-backs, so LRU levels there must never evict.
-- pycachesim fetches a line on a write-back miss at a write-allocate level; simcache
-  installs a whole written-back line without a fetch. Levels below L1 are therefore built
-  in pycachesim without write-allocate, which installs without a fetch.
+- pycachesim fetches a line on a write miss at a write-allocate level, whole line or not;
+  simcache (as Dinero IV) installs a whole line without a fetch at a write-allocate level,
+  and forwards any write miss at a level without write-allocate. The L1 stores here (4
+  bytes) are shorter than L1's lines; below L1 only whole-line write-backs arrive, so
+  simcache's lower levels, all write-allocate, are built in pycachesim *without*
+  write-allocate, which installs such a write-back without a fetch as simcache does.
 - Only the run phase is compared: pycachesim does not flush by itself.
 """
 
@@ -31,6 +34,9 @@ def build(geometry: list[Geometry]):
     below, levels = None, []
     for k in range(len(geometry) - 1, -1, -1):
         g = geometry[k]
+        # simcache's write-allocate lower level <-> pycachesim's level without it (above)
+        assert k == 0 or g.write_allocate, "a lower level without write-allocate differs"
+        assert k > 0 or g.line > 4, "an L1 of 4-byte lines would take whole-line stores"
         wa = g.write_allocate if k == 0 else False
         below = cachesim.Cache(g.name, g.sets, g.ways, g.line, POLICY[g.policy],
                                write_back=g.write_back, write_allocate=wa,

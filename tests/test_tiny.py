@@ -233,10 +233,10 @@ def test_write_through_write_allocate_fetches_then_forwards(simulate):
     )
 
 
-def test_dirty_victim_written_back_as_whole_line_installs_without_fetch(simulate):
+def test_dirty_victim_missing_a_no_allocate_level_is_forwarded(simulate):
     # L0: 16 B, 16 B line, 1 way (1 set), write-back, write-allocate.
-    # L1: 16 B, 16 B line, 1 way, write-back, NO write-allocate (a whole-line
-    #     write-back installs regardless).
+    # L1: 16 B, 16 B line, 1 way, write-back, NO write-allocate: a write-back that misses
+    #     it is forwarded, not installed (Dinero IV's rule, whatever its size).
     levels = [
         level(16, 16, 1, write_back=True, write_allocate=True),
         level(16, 16, 1, write_back=True, write_allocate=False),
@@ -247,11 +247,11 @@ def test_dirty_victim_written_back_as_whole_line_installs_without_fetch(simulate
     #    dirty.
     # 2. read 0x10 (w): L0 miss: fetch line 1 -> L1 miss: fetch from mem (served, w);
     #    L1 evicts line 0 (clean), installs line 1. Then L0 evicts dirty line 0:
-    #    write-back of 16 B (x) to L1: write miss, whole line, write-back ->
-    #    installed dirty without a fetch, evicting line 1 (clean, no write-back).
+    #    write-back of 16 B (x) to L1: write miss, no write-allocate -> forwarded to
+    #    mem (not demand); L1 keeps line 1.
     counters, contents = simulate(levels, trace)
-    assert contents == [[[(1, False)]], [[(0, True)]]]
-    # Flush: L0 has no dirty line. L1 line 0 (x) -> mem write 16 B.
+    assert contents == [[[(1, False)]], [[(1, False)]]]
+    # Flush: nothing is dirty.
     check(
         counters,
         {
@@ -259,10 +259,9 @@ def test_dirty_victim_written_back_as_whole_line_installs_without_fetch(simulate
             ("run", 0, "w"): dict(reads=1, bytes_read=4),
             ("run", 1, "x"): dict(reads=1, bytes_read=16, writes=1, bytes_written=16),
             ("run", 1, "w"): dict(reads=1, bytes_read=16),
-            ("run", 2, "x"): dict(reads=1, read_hits=1, bytes_read=16, served=1),
+            ("run", 2, "x"): dict(reads=1, read_hits=1, bytes_read=16, served=1,
+                                  writes=1, write_hits=1, bytes_written=16),
             ("run", 2, "w"): dict(reads=1, read_hits=1, bytes_read=16, served=1),
-            ("flush", 1, "x"): dict(writebacks=1),
-            ("flush", 2, "x"): dict(writes=1, write_hits=1, bytes_written=16),
         },
     )
 
@@ -272,10 +271,10 @@ def test_narrow_write_back_follows_write_allocate(simulate):
     # L1: 16 B, 16 B line, 1 way, write-back, write-allocate.
     levels = [level(4, 4, 1), level(16, 16, 1)]
     trace = [Wr(0x00), R(0x10)]
-    # 1. write 0x00: L0 miss (L0 line 0), allocate: fetch 4 B @0 (demand) -> L1 read
-    #    miss (L1 line 0): fetch 16 B @0 from mem (served). L1 [0]. L0 [0 dirty].
+    # 1. write 0x00: L0 miss (L0 line 0) covering the whole line: installed dirty
+    #    without a fetch; L0 serves it. L1 empty.
     # 2. read 0x10: L0 miss (L0 line 4): fetch 4 B @0x10 -> L1 miss (line 1): fetch
-    #    16 B @0x10 from mem (served); L1 evicts line 0 (clean) -> [1].
+    #    16 B @0x10 from mem (served). L1 [1].
     #    L0 evicts dirty line 0: write-back 4 B @0 to L1: write miss, covers 4 of 16
     #    bytes -> write-allocate: fetch 16 B @0 from mem (NOT demand: not served),
     #    evict line 1 (clean), install line 0 dirty.
@@ -285,10 +284,10 @@ def test_narrow_write_back_follows_write_allocate(simulate):
         counters,
         {
             ("run", 0, "x"): dict(
-                reads=1, writes=1, bytes_read=4, bytes_written=4, writebacks=1
+                reads=1, writes=1, bytes_read=4, bytes_written=4, writebacks=1, served=1
             ),
-            ("run", 1, "x"): dict(reads=2, writes=1, bytes_read=8, bytes_written=4),
-            ("run", 2, "x"): dict(reads=3, read_hits=3, bytes_read=48, served=2),
+            ("run", 1, "x"): dict(reads=1, writes=1, bytes_read=4, bytes_written=4),
+            ("run", 2, "x"): dict(reads=2, read_hits=2, bytes_read=32, served=1),
             # flush: L1 line 0 dirty -> 16 B write to mem
             ("flush", 1, "x"): dict(writebacks=1),
             ("flush", 2, "x"): dict(writes=1, write_hits=1, bytes_written=16),
@@ -304,18 +303,18 @@ def test_narrow_write_back_follows_write_allocate(simulate):
         counters,
         {
             ("run", 0, "x"): dict(
-                reads=1, writes=1, bytes_read=4, bytes_written=4, writebacks=1
+                reads=1, writes=1, bytes_read=4, bytes_written=4, writebacks=1, served=1
             ),
-            ("run", 1, "x"): dict(reads=2, writes=1, bytes_read=8, bytes_written=4),
+            ("run", 1, "x"): dict(reads=1, writes=1, bytes_read=4, bytes_written=4),
             ("run", 2, "x"): dict(
-                reads=2, read_hits=2, bytes_read=32, served=2,
+                reads=1, read_hits=1, bytes_read=16, served=1,
                 writes=1, write_hits=1, bytes_written=4,
             ),
         },
     )
 
 
-def test_write_back_through_write_through_level_installs_below_without_fetch(simulate):
+def test_write_back_passes_a_no_allocate_write_through_level(simulate):
     # L0: 16 B / 16 B line / 1 way, write-back, write-allocate.
     # L1: same size, write-through, no write-allocate.
     # L2: same size, write-back, write-allocate.
@@ -329,11 +328,10 @@ def test_write_back_through_write_through_level_installs_below_without_fetch(sim
     #    L2 [0], L1 [0], L0 [0 dirty].
     # 2. read 0x10: L0 miss -> fetch line 1 -> L1 miss -> L2 miss -> mem (served).
     #    L2 [1] (0 was clean), L1 [1]. L0 evicts dirty 0: 16 B write-back to L1:
-    #    write miss, whole line -> installed clean at L1 [0] (write_allocate does not
-    #    matter) and forwarded (still a write-back) to L2: write miss, whole line ->
-    #    installed dirty without fetch: L2 [0 dirty].
+    #    write miss, no write-allocate -> forwarded (still a write-back), L1 keeps
+    #    [1]; L2: write miss, whole line -> installed dirty without fetch: L2 [0 dirty].
     counters, contents = simulate(levels, trace)
-    assert contents == [[[(1, False)]], [[(0, False)]], [[(0, True)]]]
+    assert contents == [[[(1, False)]], [[(1, False)]], [[(0, True)]]]
     check(
         counters,
         {
@@ -385,7 +383,7 @@ def test_fetch_goes_below_before_victim_write_back(simulate):
 # ---------------------------------------------------------------------------
 
 
-def test_flush_is_counted_apart_in_ascending_line_order(simulate):
+def test_flush_is_counted_apart_least_recent_first(simulate):
     # L0: 32 B / 16 B line / 2 ways (1 set), write-back.
     # L1: 16 B / 16 B line / 1 way, write-back.
     levels = [level(32, 16, 2), level(16, 16, 1)]
@@ -395,11 +393,12 @@ def test_flush_is_counted_apart_in_ascending_line_order(simulate):
     #    L1 [1]. L0 [1 dirty, -].
     # 2. write 0x00 (w): L0 miss, fetch line 0 -> L1 miss -> mem (served w);
     #    L1 evicts 1 (clean) -> [0]. L0 [1 dirty, 0 dirty].
-    # Flush L0 in ascending line order (not way order):
-    #    line 0 (w) -> L1 write hit: dirty.  L1 [0 dirty (w)].
+    # Flush L0 as Dinero IV does: least recent first (not line or way order):
     #    line 1 (x) -> L1 write miss, whole line: install without fetch, evicting
-    #    dirty line 0 -> write-back to mem (w). L1 [1 dirty (x)].
-    # Flush L1: line 1 (x) -> mem.
+    #    clean line 0. L1 [1 dirty (x)].
+    #    line 0 (w) -> L1 write miss, whole line: install without fetch, evicting
+    #    dirty line 1 -> write-back to mem (x). L1 [0 dirty (w)].
+    # Flush L1: line 0 (w) -> mem.
     counters, contents = simulate(levels, trace)
     assert contents == [[[(1, True), (0, True)]], [[(0, False)]]]
     check(
@@ -413,10 +412,10 @@ def test_flush_is_counted_apart_in_ascending_line_order(simulate):
             ("run", 2, "w"): dict(reads=1, read_hits=1, bytes_read=16, served=1),
             ("flush", 0, "x"): dict(writebacks=1),
             ("flush", 0, "w"): dict(writebacks=1),
-            ("flush", 1, "w"): dict(writes=1, write_hits=1, bytes_written=16, writebacks=1),
             ("flush", 1, "x"): dict(writes=1, bytes_written=16, writebacks=1),
-            ("flush", 2, "w"): dict(writes=1, write_hits=1, bytes_written=16),
+            ("flush", 1, "w"): dict(writes=1, bytes_written=16, writebacks=1),
             ("flush", 2, "x"): dict(writes=1, write_hits=1, bytes_written=16),
+            ("flush", 2, "w"): dict(writes=1, write_hits=1, bytes_written=16),
         },
     )
 

@@ -73,7 +73,11 @@ EXCLUDING = [dict(L1_L2[0], prefetch="tagged"),
                   write_allocate=False, inclusion="exclusive"),
              dict(size=4096, line=32, ways=8, policy="lru", write_back=True,
                   write_allocate=True, inclusion="inclusive")]
-HIERARCHIES = {"l1-l2": L1_L2, "regs-l1": REGS_L1, "through": THROUGH,
+# a register file of 32 ways (hashed, with the outbox: kernels._defer), where operators'
+# output writes miss whole lines
+HASHED_REGS = [dict(REGS_L1[0], size=128, ways=32), REGS_L1[1]]
+HIERARCHIES = {"l1-l2": L1_L2, "regs-l1": REGS_L1, "hashed-regs": HASHED_REGS,
+               "through": THROUGH,
                "prefetch": PREFETCHING, "inclusive": INCLUDING, "exclusive": EXCLUDING}
 
 
