@@ -87,11 +87,13 @@ def _in_parallel(sizes: list[int], run: Callable[[int, Callable[[int, int], None
                  workers: int | None, progress: Callable[[int, int], None] | None) -> list:
     """`run(k, update)` for every k, on threads, results in order; each run reports its
     own progress through `update` (`sizes[k]` in all), added up into `progress`. An
-    interrupt or a failure stops the other runs at their next `update`."""
+    interrupt or a failure stops the other runs at their next `update`, and leaves on the
+    exception it raises, as `finished`, what had finished (`Finished`)."""
     total = sum(sizes)
     done = [0] * len(sizes)
     lock = threading.Lock()
     stop = threading.Event()
+    results: dict[int, Any] = {}
 
     def one(k: int):
         def update(n: int, _total: int) -> None:
@@ -102,20 +104,48 @@ def _in_parallel(sizes: list[int], run: Callable[[int, Callable[[int, int], None
                 if progress is not None:
                     progress(sum(done), total)
 
-        return run(k, update)
+        results[k] = run(k, update)
+        return results[k]
 
     workers = max(1, min(workers or default_workers(), len(sizes)))
     if workers == 1:
-        return [one(k) for k in range(len(sizes))]
+        try:
+            return [one(k) for k in range(len(sizes))]
+        except BaseException as exc:
+            exc.finished = Finished(dict(results), _steps(exc, len(results)))
+            raise
     pool = ThreadPoolExecutor(max_workers=workers)
+    futures = []
     try:
         futures = [pool.submit(one, k) for k in range(len(sizes))]
         return [f.result() for f in futures]
-    except BaseException:
+    except BaseException as exc:
         stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)  # the others stop at their next update
+        steps = {}
+        for k, f in enumerate(futures):
+            if k not in results and f.done() and not f.cancelled() and f.exception():
+                steps.update(_steps(f.exception(), k))
+        exc.finished = Finished(dict(results), steps)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What an interrupted `run_jobs` or `run_chains` had finished: `results` by job index;
+    `steps`, for a chain stopped part way, the results of its steps that had finished
+    (engine.simulate_chain's `finished_steps`), by job index."""
+
+    results: dict[int, Any]
+    steps: dict[int, list]
+
+
+def _steps(exc: BaseException, k: int) -> dict[int, list]:
+    """The finished steps an exception from job `k` carries, if any."""
+    steps = getattr(exc, "finished_steps", None)
+    return {k: steps} if steps is not None else {}
 
 
 def run_jobs(jobs: list[Job], workers: int | None = None,
