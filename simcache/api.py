@@ -687,7 +687,8 @@ def warm_networks(loaded: Sequence[tuple[Hierarchy, str]], net: Network, model_p
     work = [ChainJob(h, chain, d, three_c) for h, _ in loaded]
     if on_start is not None:
         on_start([j.geometry() for j in work],
-                 [Job(h, x.layer, three_c) for h, _ in loaded for x in net.simulated])
+                 [Job(h, layer, three_c, chain=k, op_accesses=ops)
+                  for k, (h, _) in enumerate(loaded) for layer, ops in _with_ops(chain)])
     def runs_of(results: list, h: Hierarchy, path: str) -> list[RunResult]:
         runs = []
         for r, step in zip(results, chain.steps, strict=False):
@@ -710,6 +711,23 @@ def warm_networks(loaded: Sequence[tuple[Hierarchy, str]], net: Network, model_p
     return [NetworkResult(net, model_path, runs_of(results, h, path), options,
                           RunResult(summarize(flush, h, path)), chain)
             for (results, flush), (h, path) in zip(done, loaded, strict=True)]
+
+
+def _with_ops(chain: Any) -> list[tuple[Layer, int]]:
+    """A warm inference's layers, each with the trace accesses of the operators after it
+    (those before the first layer: with the first), for the estimate (study.Job)."""
+    out: list[list] = []
+    before = 0
+    for step in chain.steps:
+        if step.op:
+            if out:
+                out[-1][1] += step.accesses
+            else:
+                before += step.accesses
+        else:
+            out.append([step.entry.layer, before])
+            before = 0
+    return [(layer, ops) for layer, ops in out]
 
 
 def replay(config: Hierarchy | str | Path, trace: str | Path, *,

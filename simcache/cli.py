@@ -30,7 +30,7 @@ from .errors import SimcacheError
 from .layers import LAYER_TYPES, PRESETS, build_layer
 from .outfile import check_target
 from .report import print_table, render, write_atomic
-from .study import default_workers, estimate_seconds
+from .study import busy_factor, default_workers, estimate_seconds
 from .traces import FORMATS as TRACE_FORMATS
 from .traces import TraceError, write_trace
 
@@ -399,13 +399,25 @@ def _prepare_trace(ccc: bool):
 
 
 def _announce(jobs, workers: int | None) -> None:
-    """Say beforehand when a run will take a while."""
-    seconds = estimate_seconds(jobs, workers)
-    if seconds >= 10:
-        w = max(1, min(workers or default_workers(), len(jobs)))
-        span = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
-        _say(f"simcache: {len(jobs)} simulation{'s' if len(jobs) > 1 else ''} on {w} "
-             f"core{'s' if w > 1 else ''}: about {span} (estimate)")
+    """Say beforehand when a run will take a while (study.estimate_seconds: the model's
+    time on an idle core, stretched by the machine's load); the progress then shows the
+    time left from the measured rate."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    seconds = estimate_seconds(jobs, workers, load)
+    if seconds < 10:
+        return
+    chains = {j.chain for j in jobs if j.chain is not None}
+    pieces = len(chains) + sum(1 for j in jobs if j.chain is None)
+    w = max(1, min(workers or default_workers(), pieces))
+    if chains:
+        what = (f"{len(chains)} inference{'s' if len(chains) > 1 else ''} ({len(jobs)} "
+                "layers and their operators, one after another)")
+    else:
+        what = f"{len(jobs)} simulation{'s' if len(jobs) > 1 else ''}"
+    busy = (f"; the machine is busy, load {load:.1f} on {default_workers()} cores"
+            if busy_factor(w, load) > 1.05 else "")
+    _say(f"simcache: {what} on {w} core{'s' if w > 1 else ''}: about {_span(seconds)} "
+         f"(estimate{busy})")
 
 
 def _on_start(workers: int | None, needs=("nest",)):

@@ -6,6 +6,7 @@ owns its state arrays. Results come back in the order the jobs were given.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -25,54 +26,107 @@ class Job:
     hierarchy: Hierarchy
     layer: Layer
     three_c: bool = False  # classify the misses (engine.simulate(ccc=True))
+    # a layer of a warm inference (api.warm_networks): which one (its layers run one after
+    # another on one thread), and the trace accesses of the operators that follow it there
+    chain: int | None = None
+    op_accesses: int = 0
 
     def geometry(self) -> list[Geometry]:
         """The hierarchy's cache levels for this layer's element size."""
         return self.hierarchy.geometry(self.layer.dtype_bytes)
 
 
-# Single-thread cost of one loop iteration (four accesses) in nanoseconds, by layer type,
-# with a register file (one-element lines) first: measured 2026-12-01 on the 2-core
-# development machine (BENCHMARKS.md, "Estimates"), the minimum over the three shipped
-# configs. Depthwise layers (one channel per filter) and spatial ones (K x K taps) cost
-# more per iteration than the others.
-NS_PER_ITERATION = {"spatial": 28.0, "separable": 23.0, "pointwise": 23.0, "group": 24.5,
-                    "depthwise": 38.0, "fc": 24.0}
+# The estimate (`estimate_seconds`, BENCHMARKS.md "Estimates"): every trace access costs a
+# time on one core that depends on what the kernels do with it, the product of the pieces
+# below; the jobs are handed out to the workers as the thread pool does; and the machine's
+# other work stretches the whole.
+#
+# CPU time per trace access (ns) by layer type, through a register file first (hashed
+# sets) and a plain hierarchy (no prefetch, no inclusion) of thesis's size: thread CPU
+# time of warm networks and large layers on the 2-core development machine, 2026-12-07.
+NS_PER_ACCESS = {"spatial": 8.0, "separable": 8.5, "pointwise": 8.8, "group": 9.0,
+                 "depthwise": 13.7, "fc": 9.0}
+# an operator's access (pooling, add, concat, activations): its trace arrays are built in
+# NumPy chunk by chunk, then replayed
+NS_PER_OP_ACCESS = 55.0
 # A first level of wide lines (a cache first) takes the nest's repeated-hit shortcut and
 # its lookups are cheaper: about this much faster (the ratio of the earlier rates, 130e6
-# and 60e6 accesses per second, BENCHMARKS.md; not re-measured).
+# and 60e6 accesses per second, BENCHMARKS.md; not re-measured: no shipped config has one).
 CACHE_FIRST_SPEEDUP = 2.2
+# Prefetching or inclusive/exclusive levels run the extended kernels (rpi4: L1 prefetch)
+EXTENDED_SLOWDOWN = 2.4
 # Classifying misses (--3c) walks every access through a shadow cache per level
 # (BENCHMARKS.md, "3C")
 CCC_SLOWDOWN = 2.5
+# The hierarchy's size: its lines are the simulator's state, which the host's caches
+# hold less of as it grows; per access, (lines / thesis's lines) ** SIZE_EXPONENT
+SIZE_EXPONENT = 0.08
+THESIS_LINES = (32 + 256 + 10 * 1024) * 1024 // 64  # L1 + L2 + L3 of thesis.yaml
 JOB_OVERHEAD = 0.005  # seconds per job: planning, state arrays, the flush
 # Two threads on the two cores run each a little slower than one alone (shared caches and
-# memory bandwidth, and the other users of a shared machine; measured with run -B 1,2,4,8).
+# memory bandwidth; measured with run -B 1,2,4,8).
 PARALLEL_SLOWDOWN = 1.3
 
 
+def access_factors(geometry: list[Geometry], kind: str, three_c: bool = False,
+                   element: int = 4) -> dict:
+    """The pieces of one access's time (ns) on one core: `base` by layer type (`kind`, or
+    'op' for an operator), times each factor; `access_ns` is their product. A first level
+    of lines wider than an `element` is a cache first."""
+    cache_first = bool(geometry) and geometry[0].line > element and kind != "op"
+    lines = sum(g.size // g.line for g in geometry if not g.register)
+    return {
+        "base": NS_PER_OP_ACCESS if kind == "op" else NS_PER_ACCESS.get(kind, 9.0),
+        "first level": 1 / CACHE_FIRST_SPEEDUP if cache_first else 1.0,
+        "prefetch/inclusion": EXTENDED_SLOWDOWN if engine.extended(geometry) else 1.0,
+        "3c": CCC_SLOWDOWN if three_c else 1.0,
+        "size": (max(lines, 1) / THESIS_LINES) ** SIZE_EXPONENT,
+    }
+
+
+def access_ns(geometry: list[Geometry], kind: str, three_c: bool = False,
+              element: int = 4) -> float:
+    return math.prod(access_factors(geometry, kind, three_c, element).values())
+
+
 def job_seconds(job: Job) -> float:
-    """About how long one job takes on one thread by itself."""
-    geometry = job.geometry()
-    ns = NS_PER_ITERATION.get(job.layer.type, 28.0)
-    if geometry and geometry[0].line > job.layer.dtype_bytes:
-        ns /= CACHE_FIRST_SPEEDUP
-    if job.three_c:
-        ns *= CCC_SLOWDOWN
-    return JOB_OVERHEAD + plan(job.layer).iterations * ns * 1e-9
+    """About how long one job takes on one thread of an idle machine: its layer's trace
+    accesses (4 per loop iteration) and the operators' that follow it in a warm
+    inference, each at `access_ns`."""
+    geometry, element = job.geometry(), job.layer.dtype_bytes
+    layer = 4 * plan(job.layer).iterations * access_ns(geometry, job.layer.type, job.three_c,
+                                                       element)
+    ops = job.op_accesses * access_ns(geometry, "op", job.three_c, element)
+    return JOB_OVERHEAD + (layer + ops) * 1e-9
 
 
-def estimate_seconds(jobs: list[Job], workers: int | None = None) -> float:
-    """About how long `run_jobs` takes: each job's time (`job_seconds`), handed out in
-    order to the first free worker, as the thread pool does; the last to finish ends the
-    run."""
-    workers = max(1, min(workers or default_workers(), len(jobs) or 1))
+def busy_factor(workers: int, load: float | None = None, cores: int | None = None) -> float:
+    """How much longer than on an idle machine: the cores are shared by the `workers`
+    threads and the other runnable processes (the 1-minute load average)."""
+    cores = cores or default_workers()
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1.0, (load + workers) / cores)
+
+
+def estimate_seconds(jobs: list[Job], workers: int | None = None,
+                     load: float | None = None) -> float:
+    """About how long `run_jobs` (or `run_chains`) takes: each job's time (`job_seconds`;
+    the layers of one warm inference, `chain`, one after another as one piece of work),
+    handed out in order to the first free worker, as the thread pool does; the last to
+    finish ends the run; stretched by the machine's other work (`busy_factor`, from
+    `load`, the load average, or the system's)."""
+    pieces: dict[object, float] = {}
+    for k, j in enumerate(jobs):
+        key = ("chain", j.chain) if j.chain is not None else k
+        pieces[key] = pieces.get(key, 0.0) + job_seconds(j)
+    workers = max(1, min(workers or default_workers(), len(pieces) or 1))
     slow = PARALLEL_SLOWDOWN if workers > 1 else 1.0
     free = [0.0] * workers
-    for j in jobs:
+    for seconds in pieces.values():
         k = free.index(min(free))
-        free[k] += job_seconds(j) * slow
-    return max(free)
+        free[k] += seconds * slow
+    return max(free) * busy_factor(workers, load)
 
 
 def default_workers() -> int:
