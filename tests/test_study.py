@@ -88,11 +88,11 @@ def test_what_decides_the_rate():
 
 def test_a_warm_inference_is_one_piece_of_work(tmp_path):
     """Its layers run one after another on one thread, whatever the workers; its operators
-    are counted, each with the layer before it."""
+    are counted, each with the layer before it (those before the first: with the first)."""
     from helpers import TINY_NET
 
     net = tmp_path / "tiny.yaml"
-    net.write_text(TINY_NET)
+    net.write_text(TINY_NET.replace("layers:\n", "layers:\n  - {name: pre, type: relu}\n"))
     seen = []
     api.network("thesis", net, on_start=lambda g, jobs: seen.extend(jobs))
     chain = build_chain(api.load_model(net)[0])
