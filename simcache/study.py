@@ -38,14 +38,20 @@ class Job:
 
 # The estimate (`estimate_seconds`, BENCHMARKS.md "Estimates"): every trace access costs a
 # time on one core that depends on what the kernels do with it, the product of the pieces
-# below; the jobs are handed out to the workers as the thread pool does; and the machine's
-# other work stretches the whole.
+# below (`access_factors`); the jobs are handed out to the workers as the thread pool
+# does; and the machine's other work stretches the whole (`busy_factor`).
 #
 # CPU time per trace access (ns) by layer type, through a register file first (hashed
-# sets) and a plain hierarchy (no prefetch, no inclusion) of thesis's size: thread CPU
-# time of warm networks and large layers on the 2-core development machine, 2026-12-07.
-NS_PER_ACCESS = {"spatial": 8.0, "separable": 8.5, "pointwise": 8.8, "group": 9.0,
-                 "depthwise": 13.7, "fc": 9.0}
+# sets) and a plain hierarchy (no prefetch, no inclusion): thread CPU time of warm networks
+# (squeezenet, mobilenetv2) and large layers on thesis, mobile_soc and server, the 2-core
+# development machine, 2026-12-07 (BENCHMARKS.md, "Estimates"); separable, group and fc
+# in the earlier ratios to pointwise. Between those three hierarchies the same layers
+# differed by up to 14 % (thesis the slowest), not in the order of their sizes (server's
+# 38.5 MiB L3 cost less than thesis's 10 MiB: squeezenet's layers stay in its 1 MiB L2),
+# so the size of the hierarchy is not a factor; large layers whose tensors overflow the
+# middle levels cost up to 1.4 times a small one's (pointwise 256 -> 256 at 56 x 56).
+NS_PER_ACCESS = {"spatial": 8.0, "separable": 9.5, "pointwise": 9.5, "group": 10.0,
+                 "depthwise": 13.7, "fc": 9.8}
 # an operator's access (pooling, add, concat, activations): its trace arrays are built in
 # NumPy chunk by chunk, then replayed
 NS_PER_OP_ACCESS = 55.0
@@ -53,15 +59,12 @@ NS_PER_OP_ACCESS = 55.0
 # its lookups are cheaper: about this much faster (the ratio of the earlier rates, 130e6
 # and 60e6 accesses per second, BENCHMARKS.md; not re-measured: no shipped config has one).
 CACHE_FIRST_SPEEDUP = 2.2
-# Prefetching or inclusive/exclusive levels run the extended kernels (rpi4: L1 prefetch)
-EXTENDED_SLOWDOWN = 2.4
+# Prefetching or inclusive/exclusive levels run the extended kernels: rpi4 (L1 prefetch)
+# against the plain hierarchies, the same networks, 2.1 (depthwise) to 2.8 (pointwise)
+EXTENDED_SLOWDOWN = 2.45
 # Classifying misses (--3c) walks every access through a shadow cache per level
 # (BENCHMARKS.md, "3C")
 CCC_SLOWDOWN = 2.5
-# The hierarchy's size: its lines are the simulator's state, which the host's caches
-# hold less of as it grows; per access, (lines / thesis's lines) ** SIZE_EXPONENT
-SIZE_EXPONENT = 0.08
-THESIS_LINES = (32 + 256 + 10 * 1024) * 1024 // 64  # L1 + L2 + L3 of thesis.yaml
 JOB_OVERHEAD = 0.005  # seconds per job: planning, state arrays, the flush
 # Two threads on the two cores run each a little slower than one alone (shared caches and
 # memory bandwidth; measured with run -B 1,2,4,8).
@@ -74,13 +77,11 @@ def access_factors(geometry: list[Geometry], kind: str, three_c: bool = False,
     'op' for an operator), times each factor; `access_ns` is their product. A first level
     of lines wider than an `element` is a cache first."""
     cache_first = bool(geometry) and geometry[0].line > element and kind != "op"
-    lines = sum(g.size // g.line for g in geometry if not g.register)
     return {
         "base": NS_PER_OP_ACCESS if kind == "op" else NS_PER_ACCESS.get(kind, 9.0),
         "first level": 1 / CACHE_FIRST_SPEEDUP if cache_first else 1.0,
         "prefetch/inclusion": EXTENDED_SLOWDOWN if engine.extended(geometry) else 1.0,
         "3c": CCC_SLOWDOWN if three_c else 1.0,
-        "size": (max(lines, 1) / THESIS_LINES) ** SIZE_EXPONENT,
     }
 
 

@@ -137,6 +137,36 @@ def test_cold_network_on_threads_keeps_the_layers_done(tmp_path):
     assert all(by_name[r["name"]] == r for r in _counts(part.rows))
 
 
+def test_warm_compare_on_threads_keeps_the_entries_every_config_finished(tmp_path):
+    """Two configs, a thread each: the interrupt comes once both inferences are past their
+    first three steps (each thread's updates counted); what is kept is those three entries
+    on both, each equal to its row in a complete run on that config."""
+    import threading
+
+    long_ = _file(tmp_path, LONG, "long.yaml")
+    steps = build_chain(load_network(long_)).steps
+    past = sum(_updates(s) for s in steps[:3]) + 1
+    calls: dict[int, int] = {}
+
+    def progress(done, total):
+        me = threading.get_ident()
+        calls[me] = calls.get(me, 0) + 1
+        if len(calls) == 2 and min(calls.values()) >= past:
+            raise KeyboardInterrupt
+
+    configs = ["thesis", "mobile_soc"]
+    with pytest.raises(KeyboardInterrupt) as caught:
+        api.compare_network(configs, long_, jobs=2, progress=progress)
+    part = caught.value.partial
+    prefix = _file(tmp_path, PREFIX, "prefix.yaml")
+    doc = part.to_dict()
+    assert doc["interrupted"] is True and doc["finished"] == {"entries": 3, "of": 4}
+    assert [r["name"] for r in part.rows] == ["a", "relu_a", "b"]
+    for net, config in zip(part.networks, configs, strict=True):
+        whole = api.network(config, prefix)
+        assert _counts(net.rows) == _counts(whole.rows) and net.flush is None
+
+
 def test_a_failure_is_not_an_interrupt():
     """A job that fails (an Exception) after another finished leaves no partial result:
     the run failed."""

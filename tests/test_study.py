@@ -76,9 +76,7 @@ def _ns(config, kind="pointwise", three_c=False):
 
 
 def test_what_decides_the_rate():
-    # the hierarchy: thesis's 10 MiB L3 costs more per access than mobile_soc's 2 MiB
-    assert _ns("thesis") > _ns("mobile_soc")
-    # prefetching (rpi4's L1) runs the extended kernels
+    # the hierarchy: prefetching (rpi4's L1) runs the extended kernels
     assert access_factors(api.load_config("rpi4")[0].geometry(4), "pointwise")[
         "prefetch/inclusion"] > 1 and _ns("rpi4") > _ns("mobile_soc")
     # --3c, operators, depthwise layers
