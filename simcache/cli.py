@@ -415,7 +415,7 @@ def _announce(jobs, workers: int | None) -> None:
     else:
         what = f"{len(jobs)} simulation{'s' if len(jobs) > 1 else ''}"
     busy = (f"; the machine is busy, load {load:.1f} on {default_workers()} cores"
-            if busy_factor(w, load) > 1.05 else "")
+            if busy_factor(w, load) > 1.05 * busy_factor(w, 0.0) else "")
     _say(f"simcache: {what} on {w} core{'s' if w > 1 else ''}: about {_span(seconds)} "
          f"(estimate{busy})")
 

@@ -93,3 +93,28 @@ def test_a_run_off_a_terminal_prints_plain_lines(monkeypatch, capsys, tmp_path):
         capsys, "run", "thesis", "--layer", "fc", "-M", "8", "-N", "8", "-o",
         str(tmp_path / "r.json"))
     assert code == 0 and "%" not in err
+
+
+def test_the_estimate_line_says_what_runs_and_that_the_machine_is_busy(monkeypatch, capsys,
+                                                                       tmp_path):
+    from helpers import TINY_NET
+    from simcache import api
+
+    net = tmp_path / "tiny.yaml"
+    net.write_text(TINY_NET)
+    jobs = []
+    api.network("thesis", net, on_start=lambda g, js: jobs.extend(js))
+    monkeypatch.setattr(cli.os, "getloadavg", lambda: (1e6, 0.0, 0.0))
+    cli._announce(jobs, 1)
+    cores = cli.default_workers()
+    err = capsys.readouterr().err  # a tiny network on a machine a million times too busy
+    assert err.startswith("simcache: 1 inference (3 layers and their operators, one after "
+                          "another) on 1 core: about ")
+    assert err.endswith(f" (estimate; the machine is busy, load 1000000.0 on {cores} cores)\n")
+    monkeypatch.setattr(cli.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    cli._announce(jobs, 1)
+    assert capsys.readouterr().err == ""  # under 10 s on an idle machine: nothing
+    cli._announce([j.__class__(j.hierarchy, j.layer) for j in jobs] * 10**5, 2)
+    err = capsys.readouterr().err
+    assert err.startswith(f"simcache: 300000 simulations on {min(2, cores)} core") and \
+        "busy" not in err
