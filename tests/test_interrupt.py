@@ -189,8 +189,8 @@ def _cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "simcache"]
 
 
-def _interrupt_after(args, lines, cwd):
-    """Start simcache with a plain progress line at every update; send SIGINT once
+def _interrupt_after(args, lines, cwd, sig=signal.SIGINT):
+    """Start simcache with a plain progress line at every update; send `sig` once
     `lines` progress lines were printed. (exit code, stdout, stderr)."""
     env = dict(os.environ, SIMCACHE_PROGRESS_INTERVAL="0")
     p = subprocess.Popen(_cmd() + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -201,7 +201,7 @@ def _interrupt_after(args, lines, cwd):
         if "%" in line and line.startswith("simcache: "):
             seen += 1
             if seen == lines:
-                p.send_signal(signal.SIGINT)
+                p.send_signal(sig)
                 break
     rest = p.stderr.read()  # the iterator's read-ahead included (communicate skips it)
     out = p.stdout.read()
@@ -265,3 +265,15 @@ def test_ctrl_c_on_a_batch_list_writes_the_runs_done(tmp_path):
     whole = api.study("thesis", ["spatial"], [1], M=16, N=16, F=16)
     assert doc["interrupted"] is True and doc["finished"] == {"runs": 1, "of": 2}
     assert doc["rows"] == whole.rows and _runs(doc) == _runs(whole.to_dict())
+
+
+def test_sigterm_on_a_warm_network_writes_the_steps_done_and_exits_143(tmp_path):
+    _file(tmp_path, LONG, "long.yaml")
+    out = tmp_path / "r.json"
+    code, _, err = _interrupt_after(["network", "thesis", "long.yaml", "-o", str(out)],
+                                    _warm_kept(tmp_path), tmp_path, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, err
+    assert f"simcache: stopped by signal {int(signal.SIGTERM)}: wrote the 3 of 4 entries " \
+        f"that finished to {out}, marked interrupted" in err
+    assert "nothing was written" not in err and "Traceback" not in err
+    assert json.loads(out.read_text())["finished"] == {"entries": 3, "of": 4}
