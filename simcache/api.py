@@ -687,7 +687,7 @@ def warm_networks(loaded: Sequence[tuple[Hierarchy, str]], net: Network, model_p
     work = [ChainJob(h, chain, d, three_c) for h, _ in loaded]
     if on_start is not None:
         on_start([j.geometry() for j in work],
-                 [Job(h, layer, three_c, chain=k, op_accesses=ops)
+                 [Job(h, layer, three_c, chain=k, op_accesses=ops, window=chain.window)
                   for k, (h, _) in enumerate(loaded) for layer, ops in _with_ops(chain)])
     def runs_of(results: list, h: Hierarchy, path: str) -> list[RunResult]:
         runs = []

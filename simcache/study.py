@@ -30,6 +30,9 @@ class Job:
     # another on one thread), and the trace accesses of the operators that follow it there
     chain: int | None = None
     op_accesses: int = 0
+    # the byte range the state's direct lookup covers: a warm inference's whole map
+    # (chain.Chain.window); None: the layer's own tensors
+    window: tuple[int, int] | None = None
 
     def geometry(self) -> list[Geometry]:
         """The hierarchy's cache levels for this layer's element size."""
@@ -65,39 +68,57 @@ EXTENDED_SLOWDOWN = 2.45
 # Classifying misses (--3c) walks every access through a shadow cache per level
 # (BENCHMARKS.md, "3C")
 CCC_SLOWDOWN = 2.5
+# A first level of many ways (hashed) over a window of more lines than the engine's direct
+# lookup holds (engine.WINDOW_LIMIT: a warm inference whose map is large, as VGG16's
+# weights make it) finds its lines through its hash table alone: the same 64 -> 64
+# spatial layer at 56 x 56 took 4.9 times its CPU time in a chain with a 400 MB fc after
+# it (BENCHMARKS.md, "Estimates"); that fc's accesses 1.8 times (operators: taken alike)
+WIDE_WINDOW_SLOWDOWN = {"layer": 4.9, "fc": 1.8, "op": 1.8}
 JOB_OVERHEAD = 0.005  # seconds per job: planning, state arrays, the flush
 # Two threads on the two cores run each a little slower than one alone (shared caches and
 # memory bandwidth; measured with run -B 1,2,4,8).
 PARALLEL_SLOWDOWN = 1.3
 
 
+def wide_window(geometry: list[Geometry], window: tuple[int, int]) -> bool:
+    """Whether a hashed first level's window (bytes) holds more lines than the engine's
+    direct lookup does (engine._level_words)."""
+    if not engine.hashed_first_level(geometry):
+        return False
+    lbits = geometry[0].line.bit_length() - 1
+    return ((window[1] - 1) >> lbits) - (window[0] >> lbits) + 1 > engine.WINDOW_LIMIT
+
+
 def access_factors(geometry: list[Geometry], kind: str, three_c: bool = False,
-                   element: int = 4) -> dict:
+                   element: int = 4, wide: bool = False) -> dict:
     """The pieces of one access's time (ns) on one core: `base` by layer type (`kind`, or
     'op' for an operator), times each factor; `access_ns` is their product. A first level
-    of lines wider than an `element` is a cache first."""
+    of lines wider than an `element` is a cache first; `wide`: a window too wide for the
+    direct lookup (`wide_window`)."""
     cache_first = bool(geometry) and geometry[0].line > element and kind != "op"
+    slow = WIDE_WINDOW_SLOWDOWN.get(kind, WIDE_WINDOW_SLOWDOWN["layer"])
     return {
         "base": NS_PER_OP_ACCESS if kind == "op" else NS_PER_ACCESS.get(kind, 9.0),
         "first level": 1 / CACHE_FIRST_SPEEDUP if cache_first else 1.0,
         "prefetch/inclusion": EXTENDED_SLOWDOWN if engine.extended(geometry) else 1.0,
         "3c": CCC_SLOWDOWN if three_c else 1.0,
+        "window": slow if wide else 1.0,
     }
 
 
 def access_ns(geometry: list[Geometry], kind: str, three_c: bool = False,
-              element: int = 4) -> float:
-    return math.prod(access_factors(geometry, kind, three_c, element).values())
+              element: int = 4, wide: bool = False) -> float:
+    return math.prod(access_factors(geometry, kind, three_c, element, wide).values())
 
 
 def job_seconds(job: Job) -> float:
     """About how long one job takes on one thread of an idle machine: its layer's trace
     accesses (4 per loop iteration) and the operators' that follow it in a warm
     inference, each at `access_ns`."""
-    geometry, element = job.geometry(), job.layer.dtype_bytes
-    layer = 4 * plan(job.layer).iterations * access_ns(geometry, job.layer.type, job.three_c,
-                                                       element)
-    ops = job.op_accesses * access_ns(geometry, "op", job.three_c, element)
+    geometry, element, p = job.geometry(), job.layer.dtype_bytes, plan(job.layer)
+    wide = wide_window(geometry, job.window or engine.window_of(p))
+    layer = 4 * p.iterations * access_ns(geometry, job.layer.type, job.three_c, element, wide)
+    ops = job.op_accesses * access_ns(geometry, "op", job.three_c, element, wide)
     return JOB_OVERHEAD + (layer + ops) * 1e-9
 
 

@@ -95,6 +95,7 @@ def test_a_warm_inference_is_one_piece_of_work(tmp_path):
     api.network("thesis", net, on_start=lambda g, jobs: seen.extend(jobs))
     chain = build_chain(api.load_model(net)[0])
     assert {j.chain for j in seen} == {0} and len(seen) == 3
+    assert all(j.window == chain.window for j in seen)  # the state's window: the whole map
     assert sum(4 * plan(j.layer).iterations + j.op_accesses for j in seen) == \
         sum(s.accesses for s in chain.steps)
     assert sum(j.op_accesses for j in seen) == sum(s.accesses for s in chain.steps if s.op) > 0
@@ -111,3 +112,21 @@ def test_a_busy_machine_stretches_the_estimate():
     jobs = [job(M=8, N=8, F=16, K=3)]
     idle = estimate_seconds(jobs, 1, load=0.0) / busy_factor(1, 0.0)
     assert estimate_seconds(jobs, 1, load=10.0) == pytest.approx(idle * busy_factor(1, 10.0))
+
+
+def test_a_window_too_wide_for_the_direct_lookup_is_slower():
+    """A warm inference whose map holds more lines than a hashed first level's direct
+    lookup takes (engine.WINDOW_LIMIT) runs that level through its hash table alone."""
+    from simcache import engine
+    from simcache.study import WIDE_WINDOW_SLOWDOWN
+
+    h, _ = api.load_config("thesis")  # a register file of 256 ways: hashed
+    lay = make_layer(type="spatial", M=8, N=8, F=16, K=3)
+    own = Job(h, lay)
+    wide = Job(h, lay, window=(0, 4 * (engine.WINDOW_LIMIT + 1)))
+    just = Job(h, lay, window=(0, 4 * engine.WINDOW_LIMIT))
+    assert job_seconds(just) == pytest.approx(job_seconds(own))
+    assert job_seconds(wide) - JOB_OVERHEAD == pytest.approx(
+        (job_seconds(own) - JOB_OVERHEAD) * WIDE_WINDOW_SLOWDOWN["layer"])
+    few = Job(hierarchy([REG, L1]), lay, window=wide.window)  # 16 ways: scanned, no table
+    assert job_seconds(few) == job_seconds(Job(few.hierarchy, lay))
