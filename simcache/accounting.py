@@ -394,12 +394,13 @@ def with_ratios(rows: list[dict]) -> list[dict]:
     return out
 
 
-def network_rows(net, summaries: list[dict]) -> list[dict]:
-    """One row per simulated layer of a network, with its share of the totals."""
+def network_rows(net, summaries: list[dict], entries: list | None = None) -> list[dict]:
+    """One row per simulated layer of a network (or per one of `entries`, those of its
+    layers that finished), with its share of the totals."""
     total_cycles = sum(s["totals"]["cycles"] for s in summaries) or 1
     total_energy = sum(s["totals"]["energy_pj"]["high"] for s in summaries) or 1
     rows = []
-    for x, s in zip(net.simulated, summaries, strict=True):
+    for x, s in zip(net.simulated if entries is None else entries, summaries, strict=True):
         lay, t = x.layer, s["totals"]
         rows.append({
             "name": x.name, "type": lay.type, "M": lay.M, "N": lay.N, "F": lay.F, "K": lay.K,
@@ -507,9 +508,16 @@ def _op_shape(step) -> dict:
             "F_out": step.output[2]}
 
 
-def warm_rows(steps, summaries: list[dict], flush: dict) -> list[dict]:
+# an inference interrupted before its flush: none to add
+NO_FLUSH = {"totals": {"cycles": 0, "energy_pj": {"low": 0.0, "high": 0.0}, "dram_bytes": 0},
+            "seconds": 0.0}
+
+
+def warm_rows(steps, summaries: list[dict], flush: dict | None) -> list[dict]:
     """One row per entry of a warm network (chain.Step), layers and operators (`op`), each
-    with its share of the inference's totals (which include the flush)."""
+    with its share of the inference's totals (which include the flush; an interrupted
+    inference, `flush` None: the finished entries' totals)."""
+    flush = flush or NO_FLUSH
     total_cycles = (sum(s["totals"]["cycles"] for s in summaries)
                     + flush["totals"]["cycles"]) or 1
     total_energy = (sum(s["totals"]["energy_pj"]["high"] for s in summaries)
@@ -551,8 +559,10 @@ def flush_row(flush: dict, rows: list[dict]) -> dict:
                for k, lv in enumerate(flush["levels"][:-1])}}
 
 
-def warm_totals(rows: list[dict], flush: dict, summaries: list[dict]) -> dict:
-    """One inference: the rows' sums plus the flush."""
+def warm_totals(rows: list[dict], flush: dict | None, summaries: list[dict]) -> dict:
+    """One inference: the rows' sums plus the flush (None: an interrupted inference, the
+    rows' sums)."""
+    flush = flush or NO_FLUSH
     f = flush["totals"]
     return {
         "layers": sum(1 for r in rows if not r["op"]), "entries": len(rows),

@@ -13,6 +13,7 @@ Results carry named fields; `to_dict()` gives the document that `--format json` 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -261,14 +262,25 @@ class RunResult:
 class StudyResult:
     """Several layers or batch sizes on one config: a row each, and the full runs."""
 
-    def __init__(self, runs: list[RunResult], level_names: list[str]):
+    def __init__(self, runs: list[RunResult], level_names: list[str], of: int | None = None):
         self.runs = runs
         self.level_names = level_names
         self.rows = [study_row(r.to_dict()) for r in runs]
+        # an interrupted study (`of`: the runs asked for): the rows of those that finished
+        self.interrupted = of is not None
+        self.of = len(runs) if of is None else of
 
     def to_dict(self) -> dict:
         return {"simcache": __version__, "config": self.runs[0].to_dict()["config"],
+                **_partial(self.interrupted, len(self.runs), self.of, "runs"),
                 "rows": self.rows, "runs": [r.to_dict() for r in self.runs]}
+
+
+def _partial(interrupted: bool, done: int, of: int, what: str) -> dict:
+    """What a partial document adds (docs/formats.md, "Interrupted runs")."""
+    if not interrupted:
+        return {}
+    return {"interrupted": True, "finished": {what: done, "of": of}}
 
 
 class CompareResult:
@@ -293,25 +305,31 @@ class NetworkResult:
     with its own flush; the other entries in `skipped`."""
 
     def __init__(self, net: Network, path: str, runs: list[RunResult], options: dict,
-                 flush: RunResult | None = None, chain: Any = None):
+                 flush: RunResult | None = None, chain: Any = None,
+                 entries: list | None = None, interrupted: bool = False):
+        """`interrupted`: the entries that finished before an interrupt, `runs` theirs
+        (warm: the first len(runs) steps, and no flush; cold: the layers `entries`)."""
         self.name = net.name
         self.runs = runs
         self.options = options
         self.warm = chain is not None
+        self.chain = chain
+        self.interrupted = interrupted
+        self.of = len(chain.steps) if chain is not None else len(net.simulated)
         docs = [r.to_dict() for r in runs]
         self.flush_run = flush
-        if chain is not None and flush is not None:
-            fdoc = flush.to_dict()
-            self.rows = warm_rows(chain.steps, docs, fdoc)
-            self.flush: dict | None = flush_row(fdoc, self.rows)
+        if chain is not None:
+            fdoc = flush.to_dict() if flush is not None else None
+            self.rows = warm_rows(chain.steps[:len(docs)], docs, fdoc)
+            self.flush: dict | None = flush_row(fdoc, self.rows) if fdoc else None
             self.totals: dict = warm_totals(self.rows, fdoc, docs)
-            time = network_time(docs + [fdoc])
+            time = network_time(docs + ([fdoc] if fdoc else []))
             self.skipped: list[dict] = []
             self.map: list[dict] | None = [
                 {"name": r.name, "base": r.base, "base_hex": hex(r.base),
                  "shape": list(r.shape), "bytes": r.nbytes} for r in chain.regions]
         else:
-            self.rows = network_rows(net, docs)
+            self.rows = network_rows(net, docs, entries)
             self.totals = network_totals(self.rows, docs)
             time = network_time(docs)
             self.flush, self.map = None, None
@@ -323,6 +341,7 @@ class NetworkResult:
 
     def to_dict(self) -> dict:
         return {"simcache": __version__, "network": self._head, "warm": self.warm,
+                **_partial(self.interrupted, len(self.runs), self.of, "entries"),
                 "config": self.runs[0].to_dict()["config"] if self.runs else None,
                 "rows": self.rows, "flush": self.flush, "totals": self.totals,
                 "skipped": self.skipped, "map": self.map,
@@ -343,6 +362,7 @@ class NetworkCompareResult:
         self.options = options
         self.networks = networks
         self.warm = networks[0].warm
+        self.interrupted = networks[0].interrupted  # the entries every config finished
         tables = [n.rows + ([n.flush] if n.flush is not None else []) for n in networks]
         self.rows, self.totals = network_compare(configs, tables,
                                                  [n.totals for n in networks])
@@ -355,7 +375,10 @@ class NetworkCompareResult:
 
     def to_dict(self) -> dict:
         return {"simcache": __version__, "network": self._head, "options": self.options,
-                "warm": self.warm, "configs": self.configs, "rows": self.rows,
+                "warm": self.warm,
+                **_partial(self.interrupted, len(self.networks[0].runs), self.networks[0].of,
+                           "entries"),
+                "configs": self.configs, "rows": self.rows,
                 "totals": self.totals,
                 "skipped": self.skipped,
                 "runs": [[x.to_dict() for x in r] for r in self.runs]}
@@ -451,9 +474,38 @@ def _run(jobs: list[Job], workers: int | None, progress: Progress | None,
            *[lambda j=j: _no_3c_with_prefetch_or_inclusion(j.hierarchy) for j in jobs if j.three_c])
     if on_start is not None:
         on_start([j.geometry() for j in jobs], jobs)
-    results = run_jobs(jobs, workers, progress)
+    paths = list(paths)
+    try:
+        results = run_jobs(jobs, workers, progress)
+    except BaseException as exc:
+        if _interrupt(exc):  # the runs that finished, for the caller's partial result
+            exc.finished_runs = {k: RunResult(summarize(r, jobs[k].hierarchy, paths[k]))
+                                 for k, r in sorted(exc.finished.results.items())}
+        raise
     return [RunResult(summarize(r, j.hierarchy, p))
             for r, j, p in zip(results, jobs, paths, strict=True)]
+
+
+def _interrupt(exc: BaseException) -> bool:
+    """Ctrl-C or a signal (cli.Terminated) during a run: not a failure (an Exception)."""
+    return not isinstance(exc, Exception) and getattr(exc, "finished", None) is not None
+
+
+@contextmanager
+def _keeping(build: Callable[[dict], Any]):
+    """On an interrupt after some runs finished (`finished_runs`, by job index), put the
+    partial result `build(finished_runs)` on the exception as `partial`, and re-raise:
+    the CLI writes it, marked interrupted (docs/model.md §6, "Interrupted"). `build` may
+    return None: nothing worth keeping."""
+    try:
+        yield
+    except BaseException as exc:
+        runs = getattr(exc, "finished_runs", None)
+        if runs and _interrupt(exc):
+            partial = build(runs)
+            if partial is not None:
+                exc.partial = partial
+        raise
 
 
 def _no_3c_with_prefetch_or_inclusion(h: Hierarchy) -> None:
@@ -508,7 +560,9 @@ def study(config: Hierarchy | str | Path, layers: Sequence[str] | str = LAYER_TY
                                  lambda: layers_for(types, list(batches), preset, **dims),
                                  lambda: _check_jobs(jobs))
     work = [Job(h, lay, three_c) for lay in lays]
-    runs = _run(work, jobs, progress, on_start, [path] * len(work))
+    with _keeping(lambda done: StudyResult(list(done.values()), h.level_names[:-1],
+                                           of=len(work))):
+        runs = _run(work, jobs, progress, on_start, [path] * len(work))
     return StudyResult(runs, h.level_names[:-1])
 
 
@@ -568,8 +622,10 @@ def compare_network(configs: Sequence[Hierarchy | str | Path], model: str | Path
     for head, label in zip(heads, config_labels(heads), strict=True):
         head["label"] = label
     if not cold:
-        nets = warm_networks(loaded, net, model_path, options, jobs, three_c, progress,
-                             on_start)
+        with _keeping(lambda done: _partial_compare(net, model_path, heads, options, [
+                done[k] for k in range(len(loaded))])):
+            nets = warm_networks(loaded, net, model_path, options, jobs, three_c, progress,
+                                 on_start)
         return NetworkCompareResult(net, model_path, heads, nets, options)
     work = [Job(h, x.layer, three_c) for h, _ in loaded for x in net.simulated]
     paths = [p for _, p in loaded for _ in net.simulated]
@@ -578,6 +634,19 @@ def compare_network(configs: Sequence[Hierarchy | str | Path], model: str | Path
     nets = [NetworkResult(net, model_path, runs[k * n:(k + 1) * n], options)
             for k in range(len(loaded))]
     return NetworkCompareResult(net, model_path, heads, nets, options)
+
+
+def _partial_compare(net: Network, model_path: str, heads: list[dict], options: dict,
+                     nets: list[NetworkResult]) -> NetworkCompareResult | None:
+    """An interrupted warm compare: the entries every config finished (each config's
+    inference stopped at its own step), none if some config finished none."""
+    n = min(len(x.runs) for x in nets)
+    if n == 0:
+        return None
+    chain = nets[0].chain
+    cut = [NetworkResult(net, model_path, x.runs[:n], options, None, chain, interrupted=True)
+           for x in nets]
+    return NetworkCompareResult(net, model_path, heads, cut, options)
 
 
 def network(config: Hierarchy | str | Path, model: str | Path, *, batch: int = 1,
@@ -598,10 +667,14 @@ def network(config: Hierarchy | str | Path, model: str | Path, *, batch: int = 1
                                                  lambda: None if cold else _chains(padding))
     if cold:
         work = [Job(h, x.layer, three_c) for x in net.simulated]
-        runs = _run(work, jobs, progress, on_start, [path] * len(work))
+        with _keeping(lambda done: NetworkResult(
+                net, model_path, list(done.values()), options,
+                entries=[net.simulated[k] for k in done], interrupted=True)):
+            runs = _run(work, jobs, progress, on_start, [path] * len(work))
         return NetworkResult(net, model_path, runs, options)
-    return warm_networks([(h, path)], net, model_path, options, jobs, three_c, progress,
-                         on_start)[0]
+    with _keeping(lambda done: done[0] if done[0].runs else None):
+        return warm_networks([(h, path)], net, model_path, options, jobs, three_c, progress,
+                             on_start)[0]
 
 
 def _chains(padding: str) -> None:
@@ -628,18 +701,47 @@ def warm_networks(loaded: Sequence[tuple[Hierarchy, str]], net: Network, model_p
     work = [ChainJob(h, chain, d, three_c) for h, _ in loaded]
     if on_start is not None:
         on_start([j.geometry() for j in work],
-                 [Job(h, x.layer, three_c) for h, _ in loaded for x in net.simulated])
-    out = []
-    for (results, flush), (h, path) in zip(run_chains(work, jobs, progress), loaded,
-                                           strict=True):
+                 [Job(h, layer, three_c, chain=k, op_accesses=ops, window=chain.window)
+                  for k, (h, _) in enumerate(loaded) for layer, ops in _with_ops(chain)])
+    def runs_of(results: list, h: Hierarchy, path: str) -> list[RunResult]:
         runs = []
-        for r, step in zip(results, chain.steps, strict=True):
+        for r, step in zip(results, chain.steps, strict=False):
             doc = summarize(r, h, path)
             doc["entry"] = {"name": step.entry.name, "type": step.entry.type, "op": step.op}
             runs.append(RunResult(doc))
-        out.append(NetworkResult(net, model_path, runs, options,
-                                 RunResult(summarize(flush, h, path)), chain))
-    return out
+        return runs
+
+    try:
+        done = run_chains(work, jobs, progress)
+    except BaseException as exc:
+        if _interrupt(exc):  # each inference's finished steps, without a flush
+            f = exc.finished
+            exc.finished_runs = {
+                k: NetworkResult(net, model_path, runs_of(
+                    f.results[k][0] if k in f.results else f.steps.get(k, []), h, path),
+                    options, None, chain, interrupted=True)
+                for k, (h, path) in enumerate(loaded)}
+        raise
+    return [NetworkResult(net, model_path, runs_of(results, h, path), options,
+                          RunResult(summarize(flush, h, path)), chain)
+            for (results, flush), (h, path) in zip(done, loaded, strict=True)]
+
+
+def _with_ops(chain: Any) -> list[tuple[Layer, int]]:
+    """A warm inference's layers, each with the trace accesses of the operators after it
+    (those before the first layer: with the first), for the estimate (study.Job)."""
+    out: list[list] = []
+    before = 0
+    for step in chain.steps:
+        if step.op:
+            if out:
+                out[-1][1] += step.accesses
+            else:
+                before += step.accesses
+        else:
+            out.append([step.entry.layer, before])
+            before = 0
+    return [(layer, ops) for layer, ops in out]
 
 
 def trace_network(model: str | Path, output: str | Path, *, batch: int = 1,

@@ -14,6 +14,8 @@ import re
 import shutil
 import signal
 import sys
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -28,7 +30,7 @@ from .errors import SimcacheError
 from .layers import LAYER_TYPES, PRESETS, build_layer
 from .outfile import check_target
 from .report import print_table, render, write_atomic
-from .study import default_workers, estimate_seconds
+from .study import busy_factor, default_workers, estimate_seconds
 from .traces import FORMATS as TRACE_FORMATS
 from .traces import TraceError, write_trace
 
@@ -292,11 +294,76 @@ def _gather(*steps):
     return _api(api.gather, *steps)
 
 
+PROGRESS_INTERVAL = 10.0  # seconds between plain progress lines (stderr not a terminal)
+
+
+def _progress_interval() -> float:
+    """Seconds between plain progress lines: SIMCACHE_PROGRESS_INTERVAL (0: at every update,
+    as tests use it), else PROGRESS_INTERVAL."""
+    given = os.environ.get("SIMCACHE_PROGRESS_INTERVAL", "")
+    try:
+        return max(0.0, float(given)) if given else PROGRESS_INTERVAL
+    except ValueError:
+        return PROGRESS_INTERVAL
+
+
+def _span(seconds: float) -> str:
+    """A duration as the estimates say it: '40 s', '4 min', '2.5 h'."""
+    if seconds < 120:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class PlainProgress:
+    """Progress as a line of text every `interval` seconds, for a stderr that is not a
+    terminal (a log file, a pipe): '41% · 3.2 G of 7.8 G accesses · 4 min left'. The time
+    left comes from the rate measured since the first update (not from the estimate), so
+    that it corrects itself; nothing for a run shorter than `interval`. `unit` names what
+    the counts are (e.g. 'accesses'), `scale` turns the callers' counts into them (4
+    accesses per loop iteration)."""
+
+    def __init__(self, say: Callable[[str], None], what: str = "", unit: str | None = None,
+                 scale: int = 1, interval: float = PROGRESS_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic):
+        self.say, self.what, self.unit, self.scale = say, what, unit, scale
+        self.interval, self.clock = interval, clock
+        self.first: tuple[float, int] | None = None  # (time, done) at the first update
+        self.last = 0.0  # when the last line was printed (or the first update came)
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if self.first is None:
+            self.first, self.last = (now, done), now
+            if self.interval > 0:
+                return
+        if now - self.last < self.interval or not total:
+            return
+        self.last = now
+        self.say(self.line(done, total, now))
+
+    def line(self, done: int, total: int, now: float) -> str:
+        parts = [f"{100 * done / total:.0f}%"]
+        if self.unit:
+            parts.append(f"{report.count(done * self.scale, True)} of "
+                         f"{report.count(total * self.scale, True)} {self.unit}")
+        t0, d0 = self.first or (now, done)
+        if done > d0 and now > t0 and done < total:
+            parts.append(f"{_span((total - done) * (now - t0) / (done - d0))} left")
+        head = f"simcache: {self.what}: " if self.what else "simcache: "
+        return head + " · ".join(parts)
+
+
 @contextmanager
-def _progress(enabled: bool, what: str):
-    """A progress callback: a bar on a terminal, nothing otherwise."""
-    if not (enabled and err.is_terminal):
+def _progress(enabled: bool, what: str, unit: str | None = None, scale: int = 1):
+    """A progress callback: a bar on a terminal; elsewhere a plain line every few seconds
+    (PlainProgress), `unit` and `scale` naming the counts."""
+    if not enabled:
         yield None
+        return
+    if not err.is_terminal:
+        yield PlainProgress(_say, what, unit, scale, _progress_interval())
         return
     columns = (TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), TimeRemainingColumn())
@@ -332,13 +399,25 @@ def _prepare_trace(ccc: bool):
 
 
 def _announce(jobs, workers: int | None) -> None:
-    """Say beforehand when a run will take a while."""
-    seconds = estimate_seconds(jobs, workers)
-    if seconds >= 10:
-        w = max(1, min(workers or default_workers(), len(jobs)))
-        span = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
-        _say(f"simcache: {len(jobs)} simulation{'s' if len(jobs) > 1 else ''} on {w} "
-             f"core{'s' if w > 1 else ''}: about {span} (estimate)")
+    """Say beforehand when a run will take a while (study.estimate_seconds: the model's
+    time on an idle core, stretched by the machine's load); the progress then shows the
+    time left from the measured rate."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    seconds = estimate_seconds(jobs, workers, load)
+    if seconds < 10:
+        return
+    chains = {j.chain for j in jobs if j.chain is not None}
+    pieces = len(chains) + sum(1 for j in jobs if j.chain is None)
+    w = max(1, min(workers or default_workers(), pieces))
+    if chains:
+        what = (f"{len(chains)} inference{'s' if len(chains) > 1 else ''} ({len(jobs)} "
+                "layers and their operators, one after another)")
+    else:
+        what = f"{len(jobs)} simulation{'s' if len(jobs) > 1 else ''}"
+    busy = (f"; the machine is busy, load {load:.1f} on {default_workers()} cores"
+            if busy_factor(w, load) > 1.05 * busy_factor(w, 0.0) else "")
+    _say(f"simcache: {what} on {w} core{'s' if w > 1 else ''}: about {_span(seconds)} "
+         f"(estimate{busy})")
 
 
 def _on_start(workers: int | None, needs=("nest",)):
@@ -392,7 +471,18 @@ def _show(render_to) -> None:
 
 def _emit_rendered(fmt: str, output: Path | None, doc: dict, rows: list[dict], build,
                    title: str, footer: list[str] = (), csv_text: str | None = None) -> None:
-    """A table (built to fit), the JSON document, or the rows as CSV."""
+    """A table (built to fit), the JSON document, or the rows as CSV. A partial document
+    (`interrupted`) says so: in the table's title and footer, in a last CSV row."""
+    done = doc.get("finished")
+    if doc.get("interrupted") and done:
+        what = next(k for k in done if k != "of")
+        note = f"interrupted: {done[what]} of {done['of']} {what} finished"
+        title = f"{title} · {note}"
+        footer = [*footer, f"{note}; the rows are those that finished"
+                  + ("; no flush (a warm inference flushes at its end): the totals are the "
+                     "rows' sums" if doc.get("warm") else "")]
+        csv_text = report.interrupted_csv(
+            csv_text if csv_text is not None else report.rows_to_csv(rows), note)
     if fmt == "table":
         if output is None:
             _show(lambda c: report.show(c, title, build, footer))
@@ -402,6 +492,36 @@ def _emit_rendered(fmt: str, output: Path | None, doc: dict, rows: list[dict], b
         _emit(report.to_json(doc), output)
     else:
         _emit(csv_text if csv_text is not None else report.rows_to_csv(rows), output)
+
+
+def _api_keeping(call, *args, **kw):
+    """`_api(call, ...)` and None; or, after an interrupt (Ctrl-C, a signal) that left
+    some work finished, the partial result the API kept (marked interrupted) and the exit
+    code to leave with once it is written (130 for Ctrl-C, 128 + N for signal N)."""
+    try:
+        return _api(call, *args, **kw), None
+    except BaseException as exc:
+        partial = getattr(exc, "partial", None)
+        if partial is None or isinstance(exc, Exception):
+            raise
+        return partial, 128 + getattr(exc, "signum", signal.SIGINT)
+
+
+_STOPPED: dict[str, bool] = {}  # "said": an interrupted command said what it kept
+
+
+def _stop_partial(code: int | None, result, output: Path | None) -> None:
+    """After writing a partial result: say what was kept, and leave with `code`."""
+    if code is None:
+        return
+    done = result.to_dict()["finished"]
+    what = next(k for k in done if k != "of")
+    where = output if output is not None else "standard output"
+    why = "interrupted" if code == 130 else f"stopped by signal {code - 128}"
+    _say(f"simcache: {why}: wrote the {done[what]} of {done['of']} {what} that finished "
+         f"to {where}, marked interrupted")
+    _STOPPED["said"] = True
+    raise typer.Exit(code)
 
 
 def _emit_run(result: api.RunResult, fmt: str, output: Path | None, by_tensor: bool) -> None:
@@ -460,16 +580,16 @@ def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
         lambda: _types(layer), lambda: _batches(batch), lambda: _out(out),
         lambda: _plot_target(out))
     if len(types) == 1 and len(batches) == 1:
-        with _progress(running["progress"], "simulating") as update:
+        with _progress(running["progress"], "simulating", "accesses", 4) as update:
             result = _api(api.simulate, config, types[0], preset=preset, B=batches[0],
                           three_c=three_c, progress=update, on_start=_on_start(1), **dims)
         _emit_run(result, fmt, output, by_tensor)
         _draw(figure, result.to_dict())
         return
-    with _progress(running["progress"], "simulating") as update:
-        study = _api(api.study, config, types, batches, preset=preset, jobs=running["jobs"],
-                     three_c=three_c, progress=update, on_start=_on_start(running["jobs"]),
-                     **dims)
+    with _progress(running["progress"], "simulating", "accesses", 4) as update:
+        study, code = _api_keeping(api.study, config, types, batches, preset=preset,
+                                   jobs=running["jobs"], three_c=three_c, progress=update,
+                                   on_start=_on_start(running["jobs"]), **dims)
     first = study.runs[0].layer
     title = (f"simcache {__version__} · {study.runs[0].config} · M={first['M']} "
              f"N={first['N']} F={first['F']} K={first['K']} · padding {first['padding']} · "
@@ -477,6 +597,7 @@ def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
     doc = study.to_dict()
     _emit_rendered(fmt, output, doc, study.rows,
                    lambda c: report.study_table(study.rows, study.level_names, c), title)
+    _stop_partial(code, study, output)
     _draw(figure, doc)
 
 
@@ -537,7 +658,7 @@ def compare(
         _compare_network(configs, network, batch, three_c, cold, dims, fmt, output, figure,
                          running)
         return
-    with _progress(running["progress"], "comparing") as update:
+    with _progress(running["progress"], "comparing", "accesses", 4) as update:
         result = _api(api.compare, configs, layer.value, preset=preset, B=batch,
                       jobs=running["jobs"], three_c=three_c, progress=update,
                       on_start=_on_start(running["jobs"]), **dims)
@@ -555,11 +676,13 @@ def _compare_network(configs, model, batch, three_c, cold, dims, fmt, output, fi
                      running) -> None:
     """`compare --network`: every layer of a network on several configs."""
     needs = ("nest",) if cold else ("nest", "trace")
-    with _progress(running["progress"], f"{model} on {len(configs)} configs") as update:
-        result = _api(api.compare_network, configs, model, batch=batch,
-                      padding=dims["padding"], order=dims["order"],
-                      dtype_bytes=dims["dtype_bytes"], jobs=running["jobs"], three_c=three_c,
-                      progress=update, on_start=_on_start(running["jobs"], needs), cold=cold)
+    with _progress(running["progress"], f"{model} on {len(configs)} configs", "accesses",
+                   4 if cold else 1) as update:
+        result, code = _api_keeping(
+            api.compare_network, configs, model, batch=batch, padding=dims["padding"],
+            order=dims["order"], dtype_bytes=dims["dtype_bytes"], jobs=running["jobs"],
+            three_c=three_c, progress=update, on_start=_on_start(running["jobs"], needs),
+            cold=cold)
     if not result.rows and figure is not None:
         raise SimcacheError([f"--plot: {result.name} has no simulated layer to draw"])
     title = (f"simcache {__version__} · compare · {result.name} on "
@@ -575,6 +698,7 @@ def _compare_network(configs, model, batch, three_c, cold, dims, fmt, output, fi
                        [(f"(copied from {c['copied_from']}) " if c.get("copied_from") else "")
                         + c["description"] for c in result.configs], result.warm),
                    report.network_compare_csv(result.rows, result.totals))
+    _stop_partial(code, result, output)
     _draw(figure, doc)
 
 
@@ -611,12 +735,13 @@ def network(
     """
     (fmt, output), figure = _gather(lambda: _out(out), lambda: _plot_target(out))
     needs = ("nest",) if cold else ("nest", "trace")
-    with _progress(running["progress"], f"{model} on {config}") as update:
-        result = _api(api.network, config, model, batch=batch, padding=padding.value,
-                      order=order, dtype_bytes=dtype_bytes, jobs=running["jobs"],
-                      three_c=three_c, progress=update,
-                      # warm: one inference, its layers one after another on one core
-                      on_start=_on_start(running["jobs"] if cold else 1, needs), cold=cold)
+    with _progress(running["progress"], f"{model} on {config}", "accesses",
+                   4 if cold else 1) as update:
+        result, code = _api_keeping(
+            api.network, config, model, batch=batch, padding=padding.value, order=order,
+            dtype_bytes=dtype_bytes, jobs=running["jobs"], three_c=three_c, progress=update,
+            # warm: one inference, its layers one after another on one core
+            on_start=_on_start(running["jobs"] if cold else 1, needs), cold=cold)
     cfg = result.runs[0].config if result.runs else config
     title = (f"simcache {__version__} · {result.name} on {cfg} · B={batch} · "
              f"{'cold' if cold else 'warm'} caches · padding {padding.value} · order {order}")
@@ -626,8 +751,9 @@ def network(
                    lambda c: report.network_table(result.rows, result.totals, c,
                                                   result.flush), title,
                    report.network_footer(result.rows, result.totals, result.skipped,
-                                         result.warm),
+                                         result.warm, flushed=not result.interrupted),
                    csv_text)
+    _stop_partial(code, result, output)
     if not result.runs and figure is not None:
         raise SimcacheError([f"--plot: {result.name} has no simulated layer to draw"])
     _draw(figure, doc)
@@ -1174,6 +1300,7 @@ def sweep(
     if result.interrupted:
         _say(f"simcache: interrupted: {kept} ({o.ran} finished now, {o.left} not run); run "
              "the same command again to finish")
+        _STOPPED["said"] = True
         raise typer.Exit(130)
     dup = f", {result.duplicates} listed twice" if result.duplicates else ""
     _say(f"simcache: sweep {result.name}: {result.points} points{dup}: {o.ran} run now"
@@ -1338,6 +1465,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console script: one line per problem and exit code 2 on bad input, never a traceback;
     130 on Ctrl-C, 128 + N on signal N, leaving no temporary file."""
     _plain_streams()
+    _STOPPED.clear()
     handlers = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
         try:
@@ -1366,9 +1494,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
-    if code == 130:  # typer turns Ctrl-C into exit code 130
+    if code == 130 and not _STOPPED.pop("said", False):  # typer turns Ctrl-C into 130;
+        # a command that kept what finished has said so (_stop_partial, sweep)
         _say("simcache: interrupted; nothing was written")
-        sys.exit(130)
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -803,38 +803,44 @@ def simulate_chain(hierarchy: Hierarchy, steps: Iterable, element_bytes: int = 4
         now = state.prefetch
         return now - before, left if left is not None else np.zeros_like(state.prefetch_left())
 
-    for step in steps:
-        t0 = time.perf_counter()
-        before, before3 = counts()
-        pf0, inc0 = _copy(state.prefetch), _copy(state.inclusion)
-        macs = n = 0
-        if step.plan is not None:
-            for nest in step.plan.nests:
-                rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
-                limits = np.array(nest.limits, dtype=np.int64)
-                idx = np.zeros(len(nest.ext) + len(limits), dtype=np.int64)
-                for start in range(0, nest.iterations, NEST_CHUNK):
-                    count = min(NEST_CHUNK, nest.iterations - start)
-                    macs += state.walk(idx, nest.ext, nest.coef, nest.base,
-                                       np.array(nest.tensors, np.int64), nest.dtype_bytes,
-                                       rows, cols, limits, start, count)
-                    done += 4 * count
+    try:
+        for step in steps:
+            t0 = time.perf_counter()
+            before, before3 = counts()
+            pf0, inc0 = _copy(state.prefetch), _copy(state.inclusion)
+            macs = n = 0
+            if step.plan is not None:
+                for nest in step.plan.nests:
+                    rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
+                    limits = np.array(nest.limits, dtype=np.int64)
+                    idx = np.zeros(len(nest.ext) + len(limits), dtype=np.int64)
+                    for start in range(0, nest.iterations, NEST_CHUNK):
+                        count = min(NEST_CHUNK, nest.iterations - start)
+                        macs += state.walk(idx, nest.ext, nest.coef, nest.base,
+                                           np.array(nest.tensors, np.int64), nest.dtype_bytes,
+                                           rows, cols, limits, start, count)
+                        done += 4 * count
+                        if progress is not None:
+                            progress(done, total)
+                n = 4 * macs
+            else:
+                for chunk in step.chunks():
+                    state.replay(*chunk)
+                    n += len(chunk[0])
+                    done += len(chunk[0])
                     if progress is not None:
                         progress(done, total)
-            n = 4 * macs
-        else:
-            for chunk in step.chunks():
-                state.replay(*chunk)
-                n += len(chunk[0])
-                done += len(chunk[0])
-                if progress is not None:
-                    progress(done, total)
-        after, after3 = counts()
-        pf, left = prefetched(pf0)
-        out.append(Result(hierarchy.level_names, after - before, n, macs,
-                          time.perf_counter() - t0, step.entry.layer, step.plan, geometry,
-                          None if after3 is None else after3 - before3, pf, left,
-                          since(inc0)))
+            after, after3 = counts()
+            pf, left = prefetched(pf0)
+            out.append(Result(hierarchy.level_names, after - before, n, macs,
+                              time.perf_counter() - t0, step.entry.layer, step.plan, geometry,
+                              None if after3 is None else after3 - before3, pf, left,
+                              since(inc0)))
+    except BaseException as exc:
+        # an interrupt, or a stop (study.Cancelled): the steps finished so far go with it,
+        # for the caller to report them (api.network: a partial result)
+        exc.finished_steps = list(out)
+        raise
     t0 = time.perf_counter()
     before, before3 = counts()
     pf0, inc0 = _copy(state.prefetch), _copy(state.inclusion)

@@ -173,6 +173,16 @@ def rows_to_csv(rows: list[dict], columns: tuple[str, ...] | None = None) -> str
     return buf.getvalue()
 
 
+def interrupted_csv(text: str, marker: str) -> str:
+    """A partial result's CSV (docs/formats.md, "Interrupted runs"): its rows, then one
+    marker row, `marker` ('interrupted: 3 of 4 runs finished') in the first column and the
+    others empty, so that every row keeps the header's columns."""
+    columns = len(next(csv.reader([text.splitlines()[0]]))) if text else 1
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([marker] + [""] * (columns - 1))
+    return text + buf.getvalue()
+
+
 def to_csv(summary: dict) -> str:
     columns = CSV_COLUMNS
     if any("three_c" in lv for lv in summary["levels"]):  # after the misses they split
@@ -946,10 +956,14 @@ def network_time_lines(time: dict | None) -> list[str]:
 
 
 def network_footer(rows: list[dict], totals: dict, skipped: list[dict],
-                   warm: bool = False) -> list[str]:
+                   warm: bool = False, flushed: bool = True) -> list[str]:
+    """`flushed` False: a warm inference interrupted before its flush."""
     lines = [f"{totals['layers']} layers simulated; F/S: input size / stride; types: convKxK "
              "spatial, 1x1 pointwise, dwKxK depthwise, groupKxK, sepK separable, fc"]
-    if warm:
+    if warm and not flushed:
+        lines.append(f"one inference, warm caches: {totals['operators']} operators (op:, dim; "
+                     "their own reads and writes, no MACs); interrupted before its flush")
+    elif warm:
         lines.append(f"one inference, warm caches: {totals['operators']} operators (op:, dim; "
                      "their own reads and writes, no MACs), one flush at the end (its row); "
                      "totals include it")
