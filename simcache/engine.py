@@ -610,11 +610,15 @@ LOOPS = ("nest", "guarded", "trace")
 FAMILIES = tuple(f"{v}-{lp}" for v in VARIANTS for lp in LOOPS)
 KIND = {False: "scanned", True: "hashed"}  # the first level's sets
 
-# Seconds of a cold compile on the 2-core machine of BENCHMARKS.md (Compile times,
-# `python benchmarks/bench.py compile`): a variant's request path and flush, paid by its
-# first unit that compiles, and each unit's own loop, [scanned, hashed].
-_PATH_S = {"plain": 15.0, "3c": 20.0, "pf": 40.0, "mrc": 20.0}
-_LOOP_S = {f: (4.0, 4.0) for f in FAMILIES}
+# Seconds of a cold compile on the 2-core machine of BENCHMARKS.md (Compile times, measured
+# 2026-12-07 with `python benchmarks/bench.py compile`, CPU time of the compiling process
+# on a machine shared with other work): a variant's request path and flush, paid by its
+# first unit that compiles, and each unit's own loop, (scanned, hashed).
+_PATH_S = {"plain": 28.1, "3c": 46.2, "pf": 35.0, "mrc": 36.2}
+_LOOP_S = {"plain-nest": (14.8, 14.8), "plain-guarded": (13.9, 12.9), "plain-trace": (2.2, 1.8),
+           "3c-nest": (17.0, 17.0), "3c-guarded": (18.0, 16.4), "3c-trace": (1.8, 1.8),
+           "pf-nest": (16.4, 16.4), "pf-guarded": (15.5, 14.5), "pf-trace": (2.1, 1.4),
+           "mrc-nest": (15.3, 15.3), "mrc-guarded": (15.6, 14.2), "mrc-trace": (1.4, 2.2)}
 _LOAD_S = 0.3  # a unit loaded from the cache
 
 
