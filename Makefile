@@ -12,8 +12,8 @@ dev:  ## the tool, editable, with test and lint tools and the pycachesim peer
 run:  ## the main job on the default config
 	simcache run configs/mobile_soc.yaml --layer depthwise
 
-test:
-	$(PYTHON) -m pytest
+test:  ## compile every kernel family once (all cores), then the tests (as .ci/run)
+	simcache compile --all && $(PYTHON) -m pytest
 
 lint:
 	ruff check simcache tests benchmarks

@@ -514,9 +514,65 @@ def bench_prefetch() -> list[str]:
     return rows
 
 
-BENCHES = {"engine": bench_engine, "prefetch": bench_prefetch, "peers": bench_peers,
-           "memory": bench_memory, "vgg16": bench_vgg16, "replay": bench_replay, "ccc": bench_ccc,
-           "mrc": bench_mrc}
+COMPILE_PROBE = """
+import json, sys, time
+from simcache import engine
+for family, hashed in json.loads(sys.argv[1]):
+    steps, run = engine.unit_steps(family, hashed)
+    c0, w0 = time.process_time(), time.perf_counter()
+    run()
+    print(json.dumps([family, hashed, time.process_time() - c0, time.perf_counter() - w0]))
+"""
+
+
+def _compile_run(units: list, jobs: int = 1) -> list:
+    """Compile `units` in order in a fresh process with an empty Numba cache: [family,
+    hashed, CPU s, wall s] each."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        done = subprocess.run([sys.executable, "-c", COMPILE_PROBE, json.dumps(units)],
+                              capture_output=True, text=True, check=True,
+                              env=dict(os.environ, NUMBA_CACHE_DIR=cache))
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def bench_compile() -> list[str]:
+    """Cold compile of every kernel family (engine.FAMILIES): each variant's units, in
+    engine order, in a fresh process with an empty Numba cache, the variants at once (CPU
+    time of each compiling process: Numba compiles on one thread, so the others' load
+    does not count). A unit's own loop is its time when the variant's request path is
+    compiled already: for the first unit (a nest, scanned), the time of the same family's
+    hashed unit stands in; the request path and flush, the first unit's time less that.
+    Gives engine._PATH_S and _LOOP_S."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [engine.all_units(f"{v}-{lp}" for lp in engine.LOOPS) for v in engine.VARIANTS]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        runs = list(pool.map(_compile_run, jobs))
+    rows = ["| family | first level | loop CPU s | wall s |", "|---|---|---:|---:|"]
+    path, table = {}, {}
+    for v, run in zip(engine.VARIANTS, runs, strict=True):
+        print(v, run, file=sys.stderr, flush=True)
+        first, second = run[0], run[1]  # the same family, scanned then hashed
+        path[v] = (first[2] - second[2], first[3] - second[3])
+        run[0] = [first[0], first[1], second[2], second[3]]
+        for f, h, cpu, wall in run:
+            table.setdefault(f, [0.0, 0.0])[h] = round(cpu, 1)
+            rows.append(f"| {f} | {engine.KIND[h]} | {cpu:.1f} | {wall:.1f} |")
+    rows += ["", "| variant | request path and flush, CPU s | wall s |", "|---|---:|---:|"]
+    rows += [f"| {v} | {c:.1f} | {w:.1f} |" for v, (c, w) in path.items()]
+    rows += ["", "engine.py:", "", "    _PATH_S = " + repr({v: round(c, 1) for v, (c, _) in
+                                                        path.items()}),
+             "    _LOOP_S = " + repr({f: tuple(t) for f, t in table.items()})]
+    return rows
+
+
+BENCHES = {"compile": bench_compile, "engine": bench_engine, "prefetch": bench_prefetch,
+           "peers": bench_peers, "memory": bench_memory, "vgg16": bench_vgg16,
+           "replay": bench_replay, "ccc": bench_ccc, "mrc": bench_mrc}
 DEFAULT = ("engine", "peers", "memory", "replay", "ccc")  # vgg16 takes minutes: ask for it by name
 
 

@@ -68,6 +68,7 @@ __all__ = [
     "ThreeC",
     "Totals",
     "compare",
+    "compile_kernels",
     "compare_network",
     "explain",
     "gather",
@@ -1025,9 +1026,7 @@ def sweep(spec: str | Path, db: str | Path | None = None, *, jobs: int | None = 
         if on_start is not None:
             on_start([j.geometry() for j in work], work)
         else:
-            engine.warm_up({engine.hashed_first_level(j.geometry()) for j in work},
-                           needs=("nest",), ccc=any(j.three_c for j in work),
-                           guards=any(engine.guarded(j.layer) for j in work))
+            engine.warm_up(engine.units_for([], work))
     ex = make() if todo else None  # reaching a cluster may fail: nothing is written yet
     try:
         with store.Store(path, flag="--db") as st:
@@ -1186,8 +1185,8 @@ def mrc(config: Hierarchy | str | Path, layer: str | Layer | None = None, *,
     if any(n // g.line > lines for n in extra):
         raise SimcacheError([f"--sizes: {n:,} B is larger than --max-size ({lines * g.line:,} B)"
                              for n in extra if n // g.line > lines])
-    if on_start is not None:
-        on_start([geometry[:k]], [])
+    if on_start is not None:  # the levels above k run, the layer's nests in them
+        on_start([geometry[:k]], [Job(h, lay, False)] if lay is not None else [])
     if lay is not None:
         curves = M.measure(h, k, element, lines, ways, layer=lay, progress=progress)
     else:
@@ -1207,3 +1206,98 @@ def mrc(config: Hierarchy | str | Path, layer: str | Layer | None = None, *,
         doc["trace"] = {"path": str(trace), "format": reader.fmt + (".gz" if reader.gz else ""),
                         "accesses": reader.accesses, "skipped": reader.skipped}
     return MrcResult(doc, curves)
+
+
+# ---------------------------------------------------------------- compiling the kernels
+
+
+def kernel_families(names: Iterable[str] = ()) -> list[str]:
+    """The kernel families named (engine.FAMILIES; a variant's name, such as `pf`, stands
+    for its three), in engine order; every family when none is named. SimcacheError, one
+    line listing the valid names, for an unknown one."""
+    names = list(names)
+    unknown = [n for n in names if n not in engine.FAMILIES and n not in engine.VARIANTS]
+    if unknown:
+        valid = ", ".join((*engine.VARIANTS, *engine.FAMILIES))
+        raise SimcacheError([f"FAMILY: {', '.join(repr(n) for n in unknown)}: no such kernel "
+                             f"famil{'ies' if len(unknown) > 1 else 'y'}; the families are "
+                             f"{valid}"])
+    if not names:
+        return list(engine.FAMILIES)
+    wanted = {f for n in names for f in engine.FAMILIES if n in (f, f.partition("-")[0])}
+    return [f for f in engine.FAMILIES if f in wanted]
+
+
+_QUEUE = None  # a compile worker's way back to the parent (compile_kernels)
+
+
+def _worker_init(queue) -> None:
+    global _QUEUE
+    _QUEUE = queue
+
+
+def _compile_group(units: list[tuple[str, bool]]) -> None:
+    engine.compile_units(units, lambda *item: _QUEUE.put(item))
+
+
+def compile_kernels(families: Iterable[str] = (), jobs: int | None = None,
+                    done: Callable[[tuple[str, bool], float, bool], None] | None = None,
+                    on_start: Callable[[int, int, float], None] | None = None
+                    ) -> list[tuple[tuple[str, bool], float, bool]]:
+    """Compile (or load from the cache) the kernel families named (`kernel_families`), for
+    both kinds of first level, on up to `jobs` processes (default: the cores available;
+    each variant's units in one process, as they share its request path; Numba's cache on
+    disk is shared). `done(unit, seconds, compiled now)` is called as each unit finishes,
+    `on_start(units, processes, estimated seconds)` once before. Returns what `done` got,
+    in the order the units finished."""
+    from .study import default_workers
+
+    units = engine.all_units(kernel_families(families))
+    groups: dict[str, list] = {}
+    for u in units:
+        groups.setdefault(u[0].partition("-")[0], []).append(u)
+    missing = [u for u in units if not engine.unit_cached(u)]
+    cost = {v: engine.compile_estimate([u for u in missing if u in g])
+            + engine._LOAD_S * len(g) for v, g in groups.items()}
+    workers = max(1, min(jobs or default_workers(), len(groups)))
+    loads = [0.0] * workers  # the longest groups first, each to the least loaded process
+    for v in sorted(groups, key=cost.get, reverse=True):
+        loads[loads.index(min(loads))] += cost[v]
+    out: list = []
+
+    def record(*item) -> None:
+        out.append(item)
+        if done is not None:
+            done(*item)
+
+    if workers == 1:
+        if on_start is not None:
+            on_start(len(units), workers, max(loads))
+        engine.compile_units(units, record)
+        return out
+    import multiprocessing as mp
+    import queue as queues
+
+    ctx = mp.get_context("spawn")  # a fresh interpreter: nothing inherited mid-compile
+    q = ctx.Queue()
+    pool = None
+    try:
+        pool = ctx.Pool(workers, initializer=_worker_init, initargs=(q,))
+        if on_start is not None:  # after the workers exist: an interrupt stops them all
+            on_start(len(units), workers, max(loads))
+        order = sorted(groups.values(), key=lambda g: -cost[g[0][0].partition("-")[0]])
+        pending = pool.map_async(_compile_group, order, chunksize=1)
+        while len(out) < len(units):
+            try:
+                record(*q.get(timeout=0.2))
+            except queues.Empty:
+                if pending.ready():
+                    pending.get()  # raises a worker's error
+                    while len(out) < len(units):  # the last items still in the pipe
+                        record(*q.get(timeout=5))
+        pool.close()
+        pool.join()
+    finally:
+        if pool is not None:
+            pool.terminate()  # an interrupt or an error: stop the workers now
+    return out

@@ -28,6 +28,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from . import __version__, api, engine, kernels, report, shipped
 from .errors import SimcacheError
 from .layers import LAYER_TYPES, PRESETS, build_layer
+from .loopnest import plan
 from .outfile import check_target
 from .report import print_table, render, write_atomic
 from .study import busy_factor, default_workers, estimate_seconds
@@ -382,16 +383,29 @@ def _say(text: str) -> None:
 
 def _prepare(geometries, jobs, needs=("nest",), workers: int | None = None,
              ccc: bool = False) -> None:
-    """Before simulating: load (or on the first run, compile) the kernels these hierarchies
-    need (those that classify misses, with `ccc` or jobs that ask for it), saying so in a
-    line before and a line after a compile; then say when the runs will take a while."""
-    if kernels.CACHE_NOTE:
-        _say(kernels.CACHE_NOTE)
-    engine.warm_up({engine.hashed_first_level(g) for g in geometries}, needs=needs,
-                   announce=_say, ccc=ccc or any(j.three_c for j in jobs),
-                   guards=any(engine.guarded(j.layer) for j in jobs))
+    """Before simulating: load (or on the first run, compile) exactly the kernel families
+    these hierarchies and jobs run (engine.units_for: plain, 3C with `ccc` or jobs that
+    ask for it, prefetch/inclusion; guarded nests; the trace loop for `needs` "trace"),
+    saying so in a line before and a line after a compile; then say when the runs will
+    take a while."""
+    _warm(engine.units_for(geometries, jobs, needs, ccc))
     if jobs:
         _announce(jobs, workers)
+
+
+def _warm(units) -> None:
+    if kernels.CACHE_NOTE:
+        _say(kernels.CACHE_NOTE)
+    engine.warm_up(units, announce=_say)
+    _ready()
+
+
+def _ready() -> None:
+    """With SIMCACHE_READY set, one line on stderr once the signal handlers are in place
+    and the kernels are loaded, just before the work starts: what a test waits for before
+    it sends a signal (README, Development)."""
+    if os.environ.get("SIMCACHE_READY"):
+        _say("simcache: ready")
 
 
 def _prepare_trace(ccc: bool):
@@ -817,7 +831,7 @@ def trace(
             info = _trace_call(path, api.trace_network, network, path, batch=batch,
                                padding=dims["padding"], order=dims["order"],
                                dtype_bytes=dims["dtype_bytes"], trace_format=fmt_name,
-                               progress=update)
+                               progress=_ready_at_first(update))
         what = f"one inference of {info['network']} (B={batch})"
         n = info["accesses"]
     else:
@@ -825,11 +839,26 @@ def trace(
             layer.value, preset, B=batch, **dims), target)
         p = make_plan(lay)
         with _progress(running["progress"], f"writing {path.name}") as update:
-            n = _trace_call(path, write_trace, p, path, fmt_name, update)
+            n = _trace_call(path, write_trace, p, path, fmt_name, _ready_at_first(update))
         what = lay.describe()
     size = path.stat().st_size if path.is_file() else None
     shown = f" ({report.nbytes(size)})" if size is not None else ""
     _say(f"simcache: wrote {n:,} accesses of {what} to {path}{shown}")
+
+
+def _ready_at_first(update):
+    """A progress callback that says `_ready` at its first call (the file is being written),
+    then passes each update on."""
+    first = [True]
+
+    def written(done: int, total: int) -> None:
+        if first:
+            first.clear()
+            _ready()
+        if update is not None:
+            update(done, total)
+
+    return written
 
 
 def _trace_call(path: Path, call, *args, **kw):
@@ -1409,6 +1438,54 @@ def plot(
     _say(f"simcache: drew the figure in {path}")
 
 
+# ---------------------------------------------------------------- compile
+
+
+@app.command(name="compile")
+def compile_(
+    families: Annotated[list[str] | None, typer.Argument(
+        metavar="[FAMILY]...", help="Kernel families: plain-nest, plain-guarded, plain-trace, "
+        "3c-..., pf-..., mrc-... (or a variant, such as pf, for its three). Default: all.",
+        show_default=False)] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help="Every family (the default when none is named).")] = False,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", help="Processes that compile at once (default: the cores "
+        "available).", parser=whole(1), show_default=False)] = None,
+) -> None:
+    """Compile the simulation kernels now (or load them from the cache), so that no later
+    command compiles: one line per family, compiled or loaded, with the time it took.
+
+    Each family (a variant of the request path and one of its loops) is compiled for a
+    first level of few ways and of many. For users before a lab, for lab machines and for
+    CI: **simcache compile --all**
+    """
+    names = families or []
+    if every and names:
+        raise SimcacheError(["--all: give --all or FAMILY names, not both"])
+    chosen = _api(api.kernel_families, names)
+    if kernels.CACHE_NOTE:
+        _say(kernels.CACHE_NOTE)
+    seen: dict[str, list] = {}
+
+    def start(units: int, workers: int, seconds: float) -> None:
+        about = f", about {seconds:.0f} s" if seconds >= 10 else ""
+        fams = f"{len(chosen)} kernel famil{'ies' if len(chosen) > 1 else 'y'}"
+        _say(f"simcache: {fams} ({units} units) on {workers} "
+             f"process{'es' if workers > 1 else ''}{about}")
+        _ready()
+
+    def done(unit, seconds: float, compiled: bool) -> None:
+        family, _ = unit
+        seen.setdefault(family, []).append((seconds, compiled))
+        if len(seen[family]) == 2:  # both kinds of first level
+            took = sum(t for t, _ in seen[family])
+            what = "compiled" if any(c for _, c in seen[family]) else "loaded"
+            _say(f"simcache: {family}: {what} in {took:.1f} s")
+
+    _api(api.compile_kernels, chosen, jobs=jobs, done=done, on_start=start)
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -1464,14 +1541,14 @@ def _problems(lines: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console script: one line per problem and exit code 2 on bad input, never a traceback;
     130 on Ctrl-C, 128 + N on signal N, leaving no temporary file."""
-    _plain_streams()
-    _STOPPED.clear()
-    handlers = {}
+    handlers = {}  # first of all: a signal from now on unwinds (exit 128 + N, no file left)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         try:
             handlers[sig] = signal.signal(sig, _on_signal)
         except (ValueError, OSError):  # not the main thread
             pass
+    _plain_streams()
+    _STOPPED.clear()
     try:
         code = app(args=argv, prog_name="simcache", standalone_mode=False)
     except SimcacheError as exc:
@@ -1505,14 +1582,15 @@ def main(argv: list[str] | None = None) -> None:
 # ---------------------------------------------------------------- mrc (miss-ratio curves)
 
 
-def _mrc_prepare(geometries, trace: bool) -> None:
-    """Say beforehand when the mrc kernels (the tap loops, the stacks) compile."""
-    from . import mrc as M
-
-    if kernels.CACHE_NOTE:
-        _say(kernels.CACHE_NOTE)
-    if not M.compiled(geometries[0], trace):
-        _say("simcache: compiling the miss-ratio kernels (first run only, about 30 s)…")
+def _mrc_prepare(geometries, jobs, trace: bool) -> None:
+    """Load (or compile, saying so) the mrc kernels: the tap loops for the levels above
+    the measured one (a layer's nests, guarded or not, or trace arrays) and the stacks."""
+    hashed = engine.hashed_first_level(geometries[0])
+    if trace:
+        loops = {"trace"}
+    else:
+        loops = {"guarded" if n.limits else "nest" for j in jobs for n in plan(j.layer).nests}
+    _warm({(f"mrc-{loop}", hashed) for loop in loops})
 
 
 @app.command()
@@ -1576,8 +1654,8 @@ def mrc(
         result = _api(api.mrc, config, _value(layer), level=level, trace=trace_file,
                       trace_format=_value(trace_format), sizes=extra, max_size=max_size,
                       max_ways=max_ways, preset=preset, progress=update,
-                      on_start=lambda geometries, jobs: _mrc_prepare(geometries,
-                                                                      trace_file is not None),
+                      on_start=lambda geometries, jobs: _mrc_prepare(
+                          geometries, jobs, trace_file is not None),
                       **layer_dims)
     doc = result.to_dict()
     if fmt == "csv":

@@ -630,11 +630,142 @@ def hashed_first_level(geometry: list[Geometry]) -> bool:
     return bool(geometry) and geometry[0].ways > K.SCAN_WAYS
 
 
-# what a first compile takes on the 2-core machine of BENCHMARKS.md (Start-up), seconds: the
-# nest loops with the request path below them, and the trace loop (less when the nest loops
-# of the same kind have compiled the request path already)
-_COMPILE_S = {"nest": 18.5, "trace": 18.5, "trace after nest": 2.0, "another kind": 3.0}
-NEEDS = ("nest", "trace")  # what a command may run: layers' loop nests, trace arrays
+# ---------------------------------------------------------------- kernel families
+#
+# A command runs the kernels of a few families, and compiles (on its first run) or loads
+# exactly those. A family is a variant of the request path (plain; `3c`, classifying
+# misses; `pf`, with prefetchers and inclusion; `mrc`, recording what reaches main memory)
+# and one of its loops (`nest`: a layer's loop nest; `guarded`: a nest with guard forms,
+# a tile that does not divide its loop; `trace`: trace arrays), each compiled for a first
+# level of few ways (scanned sets) and for one of many (hashed): a unit is (family,
+# hashed). The variant's request path and end-of-run flush are compiled with its first
+# unit; the other units of the variant reuse them (in the process, or from the cache).
+
+VARIANTS = ("plain", "3c", "pf", "mrc")
+LOOPS = ("nest", "guarded", "trace")
+FAMILIES = tuple(f"{v}-{lp}" for v in VARIANTS for lp in LOOPS)
+KIND = {False: "scanned", True: "hashed"}  # the first level's sets
+
+# Seconds of a cold compile on the 2-core machine of BENCHMARKS.md (Compile times, measured
+# 2026-12-07 with `python benchmarks/bench.py compile`, CPU time of the compiling process
+# on a machine shared with other work): a variant's request path and flush, paid by its
+# first unit that compiles, and each unit's own loop, (scanned, hashed).
+_PATH_S = {"plain": 28.1, "3c": 46.2, "pf": 35.0, "mrc": 36.2}
+_LOOP_S = {"plain-nest": (14.8, 14.8), "plain-guarded": (13.9, 12.9), "plain-trace": (2.2, 1.8),
+           "3c-nest": (17.0, 17.0), "3c-guarded": (18.0, 16.4), "3c-trace": (1.8, 1.8),
+           "pf-nest": (16.4, 16.4), "pf-guarded": (15.5, 14.5), "pf-trace": (2.1, 1.4),
+           "mrc-nest": (15.3, 15.3), "mrc-guarded": (15.6, 14.2), "mrc-trace": (1.4, 2.2)}
+_LOAD_S = 0.3  # a unit loaded from the cache
+
+
+def variant_of(geometry: list[Geometry], ccc: bool = False) -> str:
+    """The request path a hierarchy's runs take: `pf` when a level prefetches or is
+    inclusive or exclusive (whatever `ccc` asks: the two do not combine, State refuses
+    it), else `3c` when misses are classified, else `plain`."""
+    return "pf" if extended(geometry) else "3c" if ccc else "plain"
+
+
+def units_for(geometries: Iterable[list[Geometry]], jobs: Iterable = (),
+              needs: Iterable[str] = ("nest",), ccc: bool = False) -> set[tuple[str, bool]]:
+    """The units a command runs: for each job (api.Job: a hierarchy and a layer) the nest
+    loops its layer's nests take, guarded or not; with "trace" in `needs`, the trace loop
+    for each hierarchy of `geometries`; with "nest" and no jobs, the nest loop for each.
+    Misses are classified where `ccc` or a job (j.three_c) asks for it."""
+    needs, jobs = set(needs), list(jobs)
+    ccc = ccc or any(j.three_c for j in jobs)  # a network's operators too, with its layers
+    out = set()
+    if "nest" in needs:
+        for j in jobs:
+            g = j.geometry()
+            v = variant_of(g, ccc or j.three_c)
+            for n in plan(j.layer).nests:
+                out.add((f"{v}-{'guarded' if n.limits else 'nest'}", hashed_first_level(g)))
+        if not jobs:
+            out.update((f"{variant_of(g, ccc)}-nest", hashed_first_level(g))
+                       for g in geometries)
+    if "trace" in needs:
+        out.update((f"{variant_of(g, ccc)}-trace", hashed_first_level(g)) for g in geometries)
+    return out
+
+
+def all_units(families: Iterable[str] = FAMILIES) -> list[tuple[str, bool]]:
+    return [(f, h) for f in families for h in (False, True)]
+
+
+def tiny_nest(guarded: bool) -> tuple:
+    """Arguments (after the state) of a nest kernel for one iteration of a nest of 8
+    loops, with one guard that always holds if `guarded`."""
+    nest = (np.zeros(8, np.int64), np.ones(8, dtype=np.int64), np.zeros((5, 8), np.int64),
+            np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, np.zeros(0, np.int64),
+            0, 1)
+    if not guarded:
+        return nest
+    return (np.zeros(9, np.int64), nest[1], np.zeros((6, 8), np.int64),
+            np.zeros(6, np.int64), *nest[4:8], np.ones(1, np.int64), 0, 1)
+
+
+def tiny_trace() -> tuple:
+    """Arguments (after the state) of a trace kernel for one access."""
+    one = np.ones(1, dtype=np.int64)
+    return (one, one, one.astype(np.uint8), one.astype(np.int8))
+
+
+def tiny_first(hashed: bool, prefetch: str = "none") -> Geometry:
+    """A first level of few ways (scanned) or many (hashed)."""
+    if hashed:
+        return Geometry("warm-up", 128, 4, 32, 1, "lru", True, True, prefetch)
+    return Geometry("warm-up", 64, 16, 2, 2, "lru", True, True, prefetch)
+
+
+def unit_steps(family: str, hashed: bool) -> tuple[list[tuple], Callable[[], None]]:
+    """The (kernel, arguments) a unit compiles, and a call that runs them on a tiny
+    problem (which compiles or loads them)."""
+    v, _, loop = family.partition("-")
+    if v not in VARIANTS or loop not in LOOPS:
+        raise ValueError(f"no kernel family {family!r}")
+    if v == "mrc":
+        from . import mrc  # the stack-distance kernels live there
+
+        return mrc.warm_steps(hashed, loop)
+    state = State([tiny_first(hashed, "miss" if v == "pf" else "none")], ccc=v == "3c")
+    if loop == "trace":
+        kernel = (K.RUN_TRACE_PF if v == "pf" else K.RUN_TRACE_CCC if v == "3c"
+                  else K.RUN_TRACE)[hashed]
+        args = tiny_trace()
+    else:
+        kernel = nest_kernel(v == "3c", loop == "guarded", v == "pf")[hashed]
+        args = tiny_nest(loop == "guarded")
+    flush = K.FLUSH_LEVEL_PF if v == "pf" else K.FLUSH_LEVEL[v == "3c"]
+    steps = [(kernel, (state.S, *args)), (flush, (state.S, 0, np.zeros(0, np.int64)))]
+
+    def run() -> None:
+        for k, a in steps:
+            k(*a)
+
+    return steps, run
+
+
+def unit_cached(unit: tuple[str, bool]) -> bool:
+    """Whether every kernel of a unit will load rather than compile."""
+    return all(_cached(k, a) for k, a in unit_steps(*unit)[0])
+
+
+def describe(units: Iterable[tuple[str, bool]]) -> str:
+    """'pf-nest (hashed), pf-trace (scanned and hashed)'."""
+    kinds: dict[str, list[bool]] = {}
+    for f, h in sorted(units, key=lambda u: (FAMILIES.index(u[0]), u[1])):
+        kinds.setdefault(f, []).append(h)
+    return ", ".join(f"{f} ({' and '.join(KIND[h] for h in hs)})" for f, hs in kinds.items())
+
+
+def compile_estimate(missing: Iterable[tuple[str, bool]],
+                     have: Iterable[str] = ()) -> float:
+    """Seconds a cold compile of the `missing` units takes, roughly (_PATH_S, _LOOP_S):
+    each unit's loop, and the request path of each variant not in `have` (variants with a
+    unit compiled or cached already)."""
+    missing = set(missing)
+    paths = {f.partition("-")[0] for f, _ in missing} - set(have)
+    return sum(_PATH_S[v] for v in paths) + sum(_LOOP_S[f][h] for f, h in missing)
 
 
 def _cached(kernel, args) -> bool:
@@ -654,83 +785,70 @@ def _cached(kernel, args) -> bool:
         return False
 
 
-def compile_estimate(missing: list[tuple[bool, str]]) -> float:
-    """Seconds a first compile of these (kind, need) pieces takes, roughly."""
-    total, kinds = 0.0, set()
-    for kind, need in missing:
-        if need == "trace" and (kind, "nest") in missing:
-            total += _COMPILE_S["trace after nest"]
-        elif kinds - {kind} or (kind in kinds and need == "nest"):
-            total += _COMPILE_S["another kind"]
-        else:
-            total += _COMPILE_S[need]
-        kinds.add(kind)
-    return total
+def _misses(steps: list[tuple]) -> int:
+    """Numba's count of compilations that found no cache (per process) of these kernels."""
+    return sum(sum(k.stats.cache_misses.values()) for k, _ in steps)
 
 
-def warm_up(kinds: Iterable[bool] = (False, True), needs: Iterable[str] = NEEDS,
-            announce: Callable[[str], None] | None = None,
-            ccc: bool = False, guards: bool = False) -> tuple[float, bool]:
-    """Compile or load the kernels on tiny problems, for first levels of few ways (False)
-    and of many (True), or only those `kinds`; the loop-nest kernels ("nest": `run`,
-    `compare`, `network`) and the trace kernels ("trace": `replay`), or only those `needs`;
-    those that classify misses if `ccc`; the nest kernels with guard forms too if
-    `guards`. The end-of-run flush is always included.
+def compile_units(units: Iterable[tuple[str, bool]],
+                  done: Callable[[tuple[str, bool], float, bool], None] | None = None
+                  ) -> list[tuple[tuple[str, bool], float, bool]]:
+    """Compile or load each unit, in order (each variant's first unit compiles its
+    request path); (unit, seconds, compiled now) each, also passed to `done` as each
+    finishes."""
+    out = []
+    for unit in units:
+        steps, run = unit_steps(*unit)
+        before = _misses(steps)
+        t0 = time.perf_counter()
+        run()
+        item = (unit, time.perf_counter() - t0, _misses(steps) > before)
+        out.append(item)
+        if done is not None:
+            done(*item)
+    return out
 
-    When some kernel is about to compile rather than load from the cache, `announce` (if
-    given) is called once, beforehand, with a line that says so and about how long it
-    takes; and once after, with the time it took. Returns (seconds, compiled now).
 
-    The CLI calls it as `warm_up(kinds, needs=("nest",), announce=err.print)` for `run`,
-    `compare` and `network`, and with needs=("trace",) for `replay`."""
-    needs = tuple(n for n in NEEDS if n in set(needs))
-    firsts = {False: Geometry("warm-up", 64, 16, 2, 2, "lru", True, True),
-              True: Geometry("warm-up", 128, 4, 32, 1, "lru", True, True)}
-    one = np.ones(1, dtype=np.int64)
-    trace = (one, one, one.astype(np.uint8), one.astype(np.int8))
-    nest = (np.zeros(8, np.int64), np.ones(8, dtype=np.int64), np.zeros((5, 8), np.int64),
-            np.zeros(5, np.int64), np.zeros(3, np.int64), 4, -1, -1, np.zeros(0, np.int64),
-            0, 1)
-    # the same walk with one guard that always holds
-    nest_guarded = (np.zeros(9, np.int64), *nest[1:2], np.zeros((6, 8), np.int64),
-                    np.zeros(6, np.int64), *nest[4:8], np.ones(1, np.int64), 0, 1)
-    steps, missing = [], []
-    run_nest = nest_kernel(ccc, False)
-    run_trace = K.RUN_TRACE_CCC if ccc else K.RUN_TRACE
-    flush_level = K.FLUSH_LEVEL[ccc]
-    walks = [(run_nest, nest)] + ([(nest_kernel(ccc, True), nest_guarded)] if guards else [])
-    for kind in sorted(set(kinds)):
-        state = State([firsts[kind]], ccc=ccc)
-        for need in needs:
-            todo = ([(k[kind], a) for k, a in walks] if need == "nest"
-                    else [(run_trace[kind], trace)])
-            for kernel, args in todo:
-                if not _cached(kernel, (state.S, *args)):
-                    missing.append((kind, need))
-                steps.append((state.walk, args) if need == "nest" else (state.replay, args))
-        steps.append((state.flush, ()))
-    flush_args = (np.zeros(1, np.int64), 0, np.zeros(0, np.int64))
-    if not _cached(flush_level, flush_args) and not missing:
-        missing.append((False, "flush"))
-    kernels = (*(k for w, _ in walks for k in w), *run_trace, flush_level)
+def _order(units: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    return sorted(set(units), key=lambda u: (FAMILIES.index(u[0]), u[1]))
 
-    def misses() -> int:  # Numba's count of compilations that found no cache, per process
-        return sum(sum(k.stats.cache_misses.values()) for k in kernels)
 
+DEFAULT_UNITS = tuple(all_units(("plain-nest", "plain-trace")))
+
+
+def warm_up(units: Iterable[tuple[str, bool]] = DEFAULT_UNITS,
+            announce: Callable[[str], None] | None = None) -> tuple[float, bool]:
+    """Compile or load the kernels of these units ((family, hashed first level), see
+    FAMILIES and `units_for`) on tiny problems; by default the plain nest and trace loops
+    for both kinds of first level.
+
+    When a unit is about to compile rather than load from the cache, `announce` (if given)
+    is called once, beforehand, with a line that names the units and says about how long
+    they take (_PATH_S, _LOOP_S); and once after, with the time it took. Returns
+    (seconds, compiled now)."""
+    units = _order(units)
+    missing = [u for u in units if not unit_cached(u)]
     said = bool(missing) and announce is not None
     if said:
-        about = max(5, round(compile_estimate([m for m in missing if m[1] != "flush"]) / 5) * 5)
-        announce(f"simcache: compiling the simulation kernels (first run only, about {about} s)…")
-    before = misses()
+        have = {f.partition("-")[0] for f, _ in set(units) - set(missing)}
+        have |= {v for v in VARIANTS if any(f.startswith(v + "-") for f, _ in missing)
+                 and _variant_cached(v)}
+        about = max(5, round(compile_estimate(missing, have) / 5) * 5)
+        announce(f"simcache: compiling the simulation kernels {describe(missing)} (first run "
+                 f"only, about {about} s)…")
     t0 = time.perf_counter()
-    for step, args in steps:
-        step(*args)
-    seconds, compiled = time.perf_counter() - t0, misses() > before
+    results = compile_units(units)
+    seconds, compiled = time.perf_counter() - t0, any(c for _, _, c in results)
     if announce is not None and (said or compiled):  # one line after the one before
         what = "compiled" if compiled else "loaded"
         later = " (later runs reuse the cache)" if compiled and K.CACHE else ""
         announce(f"simcache: {what} the simulation kernels in {seconds:.1f} s{later}")
     return seconds, compiled
+
+
+def _variant_cached(v: str) -> bool:
+    """Whether some unit of variant `v` is compiled or cached: its request path is."""
+    return any(unit_cached(u) for u in all_units(f"{v}-{lp}" for lp in LOOPS))
 
 
 def window_of(p: Plan) -> tuple[int, int]:

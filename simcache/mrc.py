@@ -252,10 +252,13 @@ class Stacks:
                 + (max_lines + 1) + sets * max_ways + sets + max_ways + 1)
 
     def feed(self, recs: np.ndarray, n: int) -> None:
-        _feed(recs, np.int64(n), np.int64(self.lbits), np.int64(self.sets),
-              np.int64(self.smask), self.sc, self.fen, self.who, self.hkey, self.hval,
-              np.int64(self.hbits), self.hist, self.st, self.sn, np.int64(self.max_ways),
-              self.shist)
+        _feed(*self.feed_args(recs, n))
+
+    def feed_args(self, recs: np.ndarray, n: int) -> tuple:
+        return (recs, np.int64(n), np.int64(self.lbits), np.int64(self.sets),
+                np.int64(self.smask), self.sc, self.fen, self.who, self.hkey, self.hval,
+                np.int64(self.hbits), self.hist, self.st, self.sn, np.int64(self.max_ways),
+                self.shist)
 
 
 # ---------------------------------------------------------------- the level's requests
@@ -532,16 +535,22 @@ def document(curves: Curves, hierarchy: Hierarchy, element_bytes: int,
     }
 
 
-def compiled(above: list[Geometry], trace: bool) -> bool:
-    """Whether the kernels a measurement needs are compiled or cached on disk already (the
-    tap loop for this kind of first level, and the stacks); False when unsure."""
-    hashed = engine.hashed_first_level(above)
-    a = np.zeros(1, np.int64)
-    one = np.int64(1)
-    if trace:
-        loop, args = K.RUN_TRACE_TAP[hashed], (a, a, a, a.astype(np.uint8), a.astype(np.int8))
+def warm_steps(hashed: bool, loop: str) -> tuple[list[tuple], Callable[[], None]]:
+    """The unit `mrc-<loop>` of engine.FAMILIES: the (kernel, arguments) it compiles (the
+    tap loop for this kind of first level, and the stacks), and a call that runs them on a
+    tiny problem."""
+    g = engine.tiny_first(hashed)
+    state = TapState([g], 1, None, 8, records_per_access([g], 8))
+    stacks = Stacks(Geometry("warm-up", 1024, 16, 4, 16, "lru", True, True), 16, 8)
+    if loop == "trace":
+        kernel, args = K.RUN_TRACE_TAP[hashed], (state.S, *engine.tiny_trace())
     else:
-        loop = K.RUN_NEST_TAP[hashed][False]
-        args = (a, a, a, np.zeros((5, 1), np.int64), a, a, 4, -1, -1, a, 0, 1)
-    feed = (a, one, one, one, one, a, a, a, a, a, one, a, a, a, one, a)
-    return engine._cached(loop, args) and engine._cached(_feed, feed)
+        kernel = K.RUN_NEST_TAP[hashed][loop == "guarded"]
+        args = (state.S, *engine.tiny_nest(loop == "guarded"))
+    steps = [(kernel, args), (_feed, stacks.feed_args(state.S[:3], 1))]
+
+    def run() -> None:
+        kernel(*args)
+        state.drain(stacks)
+
+    return steps, run

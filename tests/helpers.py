@@ -120,3 +120,13 @@ def assert_refused(code: int, out: str, err: str, expect: list[str], target) -> 
     for line, want in zip(lines, expect, strict=True):
         assert line.startswith(want)
     assert out == "" and not target.exists()
+
+
+def examples(n: int, profile: str | None = None) -> int:
+    """A property test's example count `n` (as in the `full` profile) scaled by the
+    Hypothesis profile loaded (tests/conftest.py), or by `profile`: the whole of it under
+    `full`, a quarter under the default `quick`; at least 5."""
+    from hypothesis import settings
+
+    current = settings() if profile is None else settings.get_profile(profile)
+    return max(5, round(n * current.max_examples / 100))

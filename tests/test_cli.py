@@ -115,7 +115,8 @@ def test_a_run_prepares_only_the_kernels_its_first_level_needs(capsys, monkeypat
     asked = []
     real = engine.warm_up
     monkeypatch.setattr(engine, "warm_up",
-                        lambda kinds, **kw: asked.append(set(kinds)) or real(kinds, **kw))
+                        lambda units, **kw: asked.append({h for _, h in units})
+                        or real(units, **kw))
     data = yaml.safe_load(Path(THESIS).read_text())
     data["levels"] = data["levels"][1:]  # no register file: L1 (8 ways) comes first
     caches = tmp_path / "caches.yaml"

@@ -7,7 +7,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -123,35 +122,28 @@ def test_bad_numbers(capsys, args, start):
 
 
 def _interrupt(args, sig, tmp_path):
-    """Start simcache, send `sig` once it prints its first progress line (a plain line at
-    every update: SIMCACHE_PROGRESS_INTERVAL=0); (exit code, stderr, seconds it took to
-    stop, files left in tmp_path)."""
-    env = dict(os.environ, SIMCACHE_PROGRESS_INTERVAL="0")
+    """Start simcache, send `sig` once it says it is ready (SIMCACHE_READY: its handlers
+    are in place, the kernels loaded, the work begun); (exit code, stderr, files left in
+    tmp_path). No sleep: the line on stderr is the only clock."""
+    env = dict(os.environ, SIMCACHE_READY="1")
     p = subprocess.Popen(cmd() + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, cwd=tmp_path, env=env)
-    seen = []
+    before = []
     for line in p.stderr:
-        seen.append(line)
-        if "%" in line:
+        before.append(line)
+        if line.strip() == "simcache: ready":
+            p.send_signal(sig)
             break
-    sent = time.perf_counter()
-    p.send_signal(sig)
-    err = p.stderr.read()  # the rest, the iterator's read-ahead included
-    p.stdout.read()
-    p.wait(timeout=60)
-    return p.returncode, "".join(seen) + err, time.perf_counter() - sent, \
-        sorted(os.listdir(tmp_path))
+    _, err = p.communicate(timeout=600)
+    return p.returncode, "".join(before) + err, sorted(os.listdir(tmp_path))
 
 
-def test_ctrl_c_stops_running_jobs_promptly_and_writes_nothing_half_done(tmp_path):
-    # two jobs of several seconds each on the thesis hierarchy (a register file first)
-    code, err, took, left = _interrupt(["run", "thesis", "--layer", "spatial",
-                                        "-B", "1,2,3,4", "-o", "r.json"], signal.SIGINT, tmp_path)
-    if "interrupted" not in err and code == 0:
-        pytest.skip("the run finished before the signal")
-    # promptly: at the running jobs' next chunk, not at their end (each takes far longer
-    # on a loaded machine; a chunk took 4.3 s there, load 10 on 2 cores)
-    assert code == 130 and took < 15, (took, err)
+def test_ctrl_c_stops_running_jobs_and_writes_nothing_half_done(tmp_path):
+    # four jobs of several seconds each on the thesis hierarchy (a register file first)
+    code, err, left = _interrupt(["run", "thesis", "--layer", "spatial", "-B", "1,2,3,4",
+                                  "-o", "r.json"], signal.SIGINT, tmp_path)
+    assert "simcache: ready" in err, err
+    assert code == 130, err
     if left:  # a run had finished: kept, marked (tests/test_interrupt.py)
         assert left == ["r.json"] and json.loads((tmp_path / "r.json").read_text())[
             "interrupted"] is True
@@ -162,11 +154,34 @@ def test_ctrl_c_stops_running_jobs_promptly_and_writes_nothing_half_done(tmp_pat
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_signals_leave_no_temporary_file(tmp_path, sig):
-    code, err, _, left = _interrupt(["trace", "--layer", "spatial", "-o", "t.din"], sig,
-                                    tmp_path)
+    code, err, left = _interrupt(["trace", "--layer", "spatial", "-o", "t.din"], sig, tmp_path)
+    assert "simcache: ready" in err, err
     assert code == 128 + sig, err
     assert "stopped by signal" in err and "Traceback" not in err
     assert left == []
+
+
+def _environ(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:  # gone, or not ours
+        return b""
+
+
+def test_ctrl_c_during_a_compile_stops_it(tmp_path, monkeypatch):
+    """Ctrl-C while `simcache compile` compiles on two processes (an empty cache of its
+    own): exit 130, no family reported compiled after it, the workers gone."""
+    env_cache = tmp_path / "cache"
+    env_cache.mkdir()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(env_cache))  # for the child only
+    code, err, _ = _interrupt(["compile", "plain", "3c", "-j", "2"], signal.SIGINT, tmp_path)
+    assert code == 130, err
+    workers = [pid for pid in os.listdir("/proc") if pid.isdigit()
+               and str(env_cache).encode() in _environ(pid)]
+    assert workers == [], workers
+    after = err.split("simcache: ready", 1)[1]
+    assert ": compiled in" not in after and "Traceback" not in err, err
+    assert err.strip().endswith("simcache: interrupted; nothing was written")
 
 
 @pytest.mark.parametrize("fmt", ["din", "bin", "npz"])

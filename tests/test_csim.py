@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import cli_output
+from helpers import cli_output, examples
 from naive import csim_reference
 from simcache.csim import RESULTS, Cache
 
@@ -153,7 +153,7 @@ def test_random_traces_against_the_reference(tmp_path, s, E, b):
     assert both(lines, tmp_path, s, E, b) == csim_reference(lines, s, E, b)
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=examples(40), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=st.integers(0, 3), E=st.integers(1, 18), b=st.integers(0, 6),
        ops=st.lists(st.tuples(st.sampled_from("LSMI"), st.integers(0, 2000),

@@ -10,13 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import naive
-from helpers import hierarchy, run_engine
+from helpers import examples, hierarchy, run_engine
 from simcache import engine
 from simcache.engine import simulate
 from simcache.layers import make_layer
 from simcache.loopnest import plan, trace_chunks
 
-SETTINGS = settings(max_examples=150, deadline=None,
+SETTINGS = settings(max_examples=examples(150), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -146,7 +146,7 @@ def naive_layer(case):
     return naive.layer_trace(case["type"], stride=kw.pop("stride"), **kw)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(layer_case())
 def test_layer_trace_matches_reference(case):
     layer = make_layer(**case)
@@ -166,7 +166,7 @@ SMALL = [  # the first level is a register file: hashed (more than 16 ways) for 
 ]
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(layer_case(), st.sampled_from(["lru", "fifo", "random"]), st.sampled_from([2, 5, 1024]))
 def test_layer_simulation_matches_reference(case, policy, box):
     """Whole layers through a register file and two caches; the register file's outbox

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import naive
-from helpers import hierarchy
+from helpers import examples, hierarchy
 from simcache import engine
 from simcache import kernels as K
 from simcache.config import ConfigError, Hierarchy, load_hierarchy
@@ -21,7 +21,7 @@ from simcache.layers import LayerError, build_layer, make_layer
 from simcache.network import Network, NetworkError, load_network
 from simcache.traces import TraceError
 
-FUZZ = settings(max_examples=300, deadline=None,
+FUZZ = settings(max_examples=examples(300), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 CONFIG = """\

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import naive
+from helpers import examples
 from simcache import traces
 from simcache.traces import NPZ_RECORD, TraceError, TraceReader
 
-SETTINGS = settings(max_examples=150, deadline=2000,
+SETTINGS = settings(max_examples=examples(150), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # ------------------------------------------------------------ text formats

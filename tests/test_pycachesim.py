@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import loadstore_items
+from helpers import examples, loadstore_items
 from simcache import kernels as K
 from simcache.config import Geometry
 from simcache.engine import State
@@ -103,7 +103,7 @@ def geo(name, size, line, ways, policy):
     return Geometry(name, size, line, ways, size // (line * ways), policy, True, True)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.integers(1, 3).flatmap(lambda n: st.tuples(
     st.lists(st.sampled_from([(256, 2), (512, 4), (768, 3), (1024, 8)]), min_size=n,
              max_size=n),

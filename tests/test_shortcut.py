@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from test_differential import assert_same
 
 import naive
-from helpers import hierarchy
+from helpers import examples, hierarchy
 from simcache.engine import simulate
 from simcache.layers import make_layer
 
@@ -133,7 +133,7 @@ def wide_case(draw):
     return case, spec
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(wide_case())
 def test_random_layers_through_wide_lines(drawn):
     case, spec = drawn

@@ -91,10 +91,10 @@ def test_the_message_comes_before_and_after_a_compile(monkeypatch):
     (with the time), in that order, whatever stderr is."""
     said = []
     monkeypatch.setattr(engine, "_cached", lambda kernel, args: False)
-    engine.warm_up((False,), ("nest",), said.append)
+    engine.warm_up([("plain-nest", False)], said.append)
     assert len(said) == 2
-    assert said[0].startswith("simcache: compiling the simulation kernels (first run only, "
-                              "about ") and said[0].endswith(" s)…")
+    assert said[0].startswith("simcache: compiling the simulation kernels plain-nest "
+                              "(scanned) (first run only, about ") and said[0].endswith(" s)…")
     assert said[1].startswith("simcache: ") and " the simulation kernels in " in said[1]
 
 
@@ -125,7 +125,12 @@ def test_a_second_process_knows_the_cache_will_hit():
 
 
 def test_the_estimate_adds_up():
+    """A variant's request path is paid once, by its first unit; each unit adds its loop."""
     assert engine.compile_estimate([]) == 0
-    one = engine.compile_estimate([(True, "nest")])
-    assert engine.compile_estimate([(True, "nest"), (True, "trace")]) > one
-    assert engine.compile_estimate([(True, "nest"), (False, "nest")]) > one
+    one = engine.compile_estimate([("pf-nest", True)])
+    assert one == engine._PATH_S["pf"] + engine._LOOP_S["pf-nest"][1]
+    two = engine.compile_estimate([("pf-nest", True), ("pf-trace", True)])
+    assert two == one + engine._LOOP_S["pf-trace"][1]
+    assert engine.compile_estimate([("pf-nest", True)], have={"pf"}) == \
+        engine._LOOP_S["pf-nest"][1]
+    assert engine.compile_estimate([("pf-nest", True), ("3c-nest", True)]) > two

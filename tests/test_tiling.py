@@ -22,7 +22,7 @@ from test_shortcut import SECOND, first_level
 
 import naive
 import simcache
-from helpers import assert_refused, cli_output, hierarchy
+from helpers import assert_refused, cli_output, examples, hierarchy
 from simcache.engine import simulate
 from simcache.errors import SimcacheError
 from simcache.layers import LayerError, make_layer
@@ -141,7 +141,7 @@ def tiled_case(draw):
     return dict(base, tiles=tiles, order="".join(order))
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tiled_case())
 def test_random_tilings_equal_reference(case):
     layer = make_layer(**case)
@@ -214,7 +214,7 @@ def test_counts_equal_reference(kind, tiles, order, stride, padding, specs):
     assert result.macs == info["macs"] == untiled.macs
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tiled_case(), st.sampled_from([16, 32, 64]), st.sampled_from(["lru", "fifo", "random"]),
        st.booleans(), st.booleans())
 def test_random_tilings_count_as_reference(case, line, policy, wb, hashed):

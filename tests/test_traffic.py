@@ -4,14 +4,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_differential import layer_case, level_spec
 
-from helpers import hierarchy
+from helpers import examples, hierarchy
 from simcache.accounting import summarize
 from simcache.engine import simulate
 from simcache.layers import make_layer, metrics
 from simcache.loopnest import plan
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(layer_case(), st.lists(level_spec(), min_size=1, max_size=3))
 def test_never_below_the_minimum_at_stride_one(case, specs):
     # every input and weight is read: stride 1, and F >= K unless the padding is stored
@@ -25,7 +25,7 @@ def test_never_below_the_minimum_at_stride_one(case, specs):
     assert tr["dram_bytes"] >= tr["min_bytes"] == metrics(layer).min_traffic_bytes
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(layer_case(), st.sampled_from([16, 32, 64]), st.sampled_from(["lru", "fifo", "random"]))
 def test_equal_to_the_minimum_when_the_caches_hold_everything(case, line, policy):
     layer = make_layer(**dict(case, stride=1, padding="skip", F=max(case["F"], case["K"])))
