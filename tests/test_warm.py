@@ -73,12 +73,8 @@ EXCLUDING = [dict(L1_L2[0], prefetch="tagged"),
                   write_allocate=False, inclusion="exclusive"),
              dict(size=4096, line=32, ways=8, policy="lru", write_back=True,
                   write_allocate=True, inclusion="inclusive")]
-# an inclusive L2 that prefetches (its prefetches evict, and so back-invalidate, L1 lines)
-PREFETCH_INCLUDING = [dict(L1_L2[0], prefetch="miss"),
-                      dict(INCLUDING[1], prefetch="always", prefetch_distance=2)]
 HIERARCHIES = {"l1-l2": L1_L2, "regs-l1": REGS_L1, "through": THROUGH,
-               "prefetch": PREFETCHING, "inclusive": INCLUDING, "exclusive": EXCLUDING,
-               "prefetch-inclusive": PREFETCH_INCLUDING}
+               "prefetch": PREFETCHING, "inclusive": INCLUDING, "exclusive": EXCLUDING}
 
 
 def _file(tmp_path, text, name="net.yaml"):
@@ -189,15 +185,20 @@ def test_warm_prefetch_counts_add_up_to_the_reference(tmp_path, net):
     assert not any(r.prefetch_left.any() for r in results)
 
 
+# an inclusive L2 that prefetches (its prefetches evict, and so back-invalidate, L1 lines)
+PREFETCH_INCLUDING = [dict(L1_L2[0], prefetch="miss"),
+                      dict(INCLUDING[1], prefetch="always", prefetch_distance=2)]
+
+
 @pytest.mark.parametrize("net", sorted(NETS))
 @pytest.mark.parametrize("name", ["exclusive", "prefetch-inclusive"])
 def test_warm_prefetch_and_inclusion_counts_per_step(tmp_path, net, name):
-    """Each step's prefetch and inclusion counts are what the reference counted between
-    its first and its last access (the change while it ran, not the totals so far); the
-    flush's are what it counted in the flush, with the lines left unused."""
+    """Each step's counters, prefetch and inclusion counts are what the reference counted
+    between its first and its last access (the change while it ran, not the totals so
+    far); the flush's are what it counted in the flush, with the lines left unused."""
     from test_inclusion import assert_same_inc
     from test_prefetch import assert_same_pf
-    specs = HIERARCHIES[name]
+    specs = {"exclusive": EXCLUDING, "prefetch-inclusive": PREFETCH_INCLUDING}[name]
     chain = build_chain(load_network(_file(tmp_path, NETS[net])))
     results, flush = engine.simulate_chain(hierarchy(specs, seed=7), chain.steps, 4,
                                            chain.window)
@@ -206,16 +207,20 @@ def test_warm_prefetch_and_inclusion_counts_per_step(tmp_path, net, name):
     n = len(specs) + 1
     pf, inc = np.zeros((2, n, 5, 4), dtype=np.int64), np.zeros((2, n, 5, 3), dtype=np.int64)
     left, marked = np.zeros((n, 5), dtype=np.int64), []
-    naive.simulate(specs, trace, seed=7, marks=[lo for _, lo, _ in spans] + [len(trace)],
-                   prefetch=pf, prefetch_left=left, inclusion=inc, extra_snapshots=marked)
+    total, _, snaps = naive.simulate(specs, trace, seed=7,
+                                     marks=[lo for _, lo, _ in spans] + [len(trace)],
+                                     prefetch=pf, prefetch_left=left, inclusion=inc,
+                                     extra_snapshots=marked)
     busy = [0, 0]  # steps with prefetches, with lines removed or moved
-    for step, r, (pf0, inc0), (pf1, inc1) in zip(chain.steps, results, marked[:-1],
-                                                 marked[1:], strict=True):
+    for step, r, (pf0, inc0), (pf1, inc1), c0, c1 in zip(
+            chain.steps, results, marked[:-1], marked[1:], snaps[:-1], snaps[1:], strict=True):
+        assert np.array_equal(r.counters, c1 - c0), step.entry.name
         assert_same_pf(r.prefetch, pf1 - pf0)
         assert_same_inc(r.inclusion, inc1 - inc0)
         assert not r.prefetch_left.any(), step.entry.name
         busy[0] += bool(r.prefetch.any())
         busy[1] += bool(r.inclusion.any())
+    assert np.array_equal(flush.counters, total - snaps[-1])
     assert_same_pf(flush.prefetch, pf - marked[-1][0])
     assert_same_inc(flush.inclusion, inc - marked[-1][1])
     assert np.array_equal(flush.prefetch_left, left)
