@@ -19,7 +19,9 @@ from .loopnest import Plan, limit_problems, plan
 Progress = Callable[[int, int], None]  # (done, total) in trace accesses
 
 _POLICIES = {"lru": K.LRU, "fifo": K.FIFO, "random": K.RANDOM}
-NEST_CHUNK = 1 << 22  # loop iterations per kernel call: progress granularity
+# loop iterations per kernel call: progress granularity. Read at every call (here and in
+# mrc), so that tests can set it small (tests/test_nest_chunks.py)
+NEST_CHUNK = 1 << 22
 
 
 @dataclass

@@ -180,7 +180,7 @@ COMPULSORY, CAPACITY, CONFLICT = range(3)
 
 
 def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=None,
-             prefetch=None, prefetch_left=None, inclusion=None):
+             prefetch=None, prefetch_left=None, inclusion=None, extra_snapshots=None):
     """Run ``trace`` through the hierarchy ``levels`` (innermost first) + memory.
 
     levels: list of dicts with keys ``size``, ``line``, ``ways`` (int, or "full"),
@@ -214,7 +214,8 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
     marks: if given, trace positions (ascending) at which a copy of the counters is
         taken before that access runs (a position equal to the trace's length: after the
         last access, before the flush); then ``(counters, contents, snapshots)`` is
-        returned, one copy per mark.
+        returned, one copy per mark. extra_snapshots: if given (a list), it receives at
+        each mark a copy of ``(prefetch, inclusion)`` as well (None for one not given).
 
     prefetch: if given, an int64 array of shape (2, len(levels) + 1, 5, 4) that receives,
         per [phase, level, tensor], the prefetches issued, those that missed (and fetched
@@ -576,12 +577,19 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
 
     marks = list(marks) if marks is not None else None
     snapshots = []
+
+    def snapshot():
+        snapshots.append(counters.copy())
+        if extra_snapshots is not None:
+            extra_snapshots.append(tuple(None if a is None else a.copy()
+                                         for a in (prefetch, inclusion)))
+
     for k, (addr, size, is_write, tensor) in enumerate(trace):
         while marks and len(snapshots) < len(marks) and marks[len(snapshots)] == k:
-            snapshots.append(counters.copy())
+            snapshot()
         request(0, int(addr), int(size), bool(is_write), True, False, int(tensor))
     while marks and len(snapshots) < len(marks):
-        snapshots.append(counters.copy())
+        snapshot()
 
     contents = [copy.deepcopy(cache.contents()) for cache in caches]
 

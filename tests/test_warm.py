@@ -189,6 +189,48 @@ def test_warm_prefetch_counts_add_up_to_the_reference(tmp_path, net):
     assert not any(r.prefetch_left.any() for r in results)
 
 
+# an inclusive L2 that prefetches (its prefetches evict, and so back-invalidate, L1 lines)
+PREFETCH_INCLUDING = [dict(L1_L2[0], prefetch="miss"),
+                      dict(INCLUDING[1], prefetch="always", prefetch_distance=2)]
+
+
+@pytest.mark.parametrize("net", sorted(NETS))
+@pytest.mark.parametrize("name", ["exclusive", "prefetch-inclusive"])
+def test_warm_prefetch_and_inclusion_counts_per_step(tmp_path, net, name):
+    """Each step's counters, prefetch and inclusion counts are what the reference counted
+    between its first and its last access (the change while it ran, not the totals so
+    far); the flush's are what it counted in the flush, with the lines left unused."""
+    from test_inclusion import assert_same_inc
+    from test_prefetch import assert_same_pf
+    specs = {"exclusive": EXCLUDING, "prefetch-inclusive": PREFETCH_INCLUDING}[name]
+    chain = build_chain(load_network(_file(tmp_path, NETS[net])))
+    results, flush = engine.simulate_chain(hierarchy(specs, seed=7), chain.steps, 4,
+                                           chain.window)
+    entries, c, sz = _entries(NETS[net])
+    trace, spans, _ = naive.network_trace(entries, c, sz)
+    n = len(specs) + 1
+    pf, inc = np.zeros((2, n, 5, 4), dtype=np.int64), np.zeros((2, n, 5, 3), dtype=np.int64)
+    left, marked = np.zeros((n, 5), dtype=np.int64), []
+    total, _, snaps = naive.simulate(specs, trace, seed=7,
+                                     marks=[lo for _, lo, _ in spans] + [len(trace)],
+                                     prefetch=pf, prefetch_left=left, inclusion=inc,
+                                     extra_snapshots=marked)
+    busy = [0, 0]  # steps with prefetches, with lines removed or moved
+    for step, r, (pf0, inc0), (pf1, inc1), c0, c1 in zip(
+            chain.steps, results, marked[:-1], marked[1:], snaps[:-1], snaps[1:], strict=True):
+        assert np.array_equal(r.counters, c1 - c0), step.entry.name
+        assert_same_pf(r.prefetch, pf1 - pf0)
+        assert_same_inc(r.inclusion, inc1 - inc0)
+        assert not r.prefetch_left.any(), step.entry.name
+        busy[0] += bool(r.prefetch.any())
+        busy[1] += bool(r.inclusion.any())
+    assert np.array_equal(flush.counters, total - snaps[-1])
+    assert_same_pf(flush.prefetch, pf - marked[-1][0])
+    assert_same_inc(flush.inclusion, inc - marked[-1][1])
+    assert np.array_equal(flush.prefetch_left, left)
+    assert min(busy) >= 2  # totals so far would differ from changes
+
+
 def test_warm_totals_are_one_inference(tmp_path):
     p = _file(tmp_path, NET_A)
     h = hierarchy(L1_L2)
