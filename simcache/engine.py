@@ -565,8 +565,6 @@ class State:
             (K.FLUSH_LEVEL_PF if self.pf else K.FLUSH_LEVEL[self.ccc])(self.S, lv, order)
             if self.S[K.H_GROW]:
                 self._grow_seen()
-            if self.S[K.H_GROW]:
-                self._grow_seen()
 
     def contents(self) -> list[list[list[tuple[int, bool] | None]]]:
         """Per level, per set, per physical way: (line number, dirty) or None — for small
