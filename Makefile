@@ -1,7 +1,7 @@
 # Targets run in the active Python environment (see README: a virtual environment).
 PYTHON ?= python3
 
-.PHONY: install dev run test lint bench
+.PHONY: install dev run test lint bench energies
 
 install:  ## the tool (editable: Numba's kernel cache stays in the clone)
 	$(PYTHON) -m pip install -e .
@@ -20,3 +20,6 @@ lint:
 
 bench:  ## speed and memory; paste the output into BENCHMARKS.md
 	$(PYTHON) benchmarks/bench.py
+
+energies:  ## the chip configs' per-access energies from CACTI 7 (CACTI=path/to/cacti), checked against configs/
+	$(PYTHON) benchmarks/cacti_energies.py --check

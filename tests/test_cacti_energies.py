@@ -1,0 +1,204 @@
+"""benchmarks/cacti_energies.py: the chip configs' energies at their node (issue 22 item 5).
+
+Without CACTI: the node scaling against the authors' published value, the unit conversion and
+the request widths against a stand-in CACTI whose answers are computed here by hand, and the
+register and MAC figures of every chip config. With CACTI 7 (env CACTI, or `cacti` on PATH):
+the script's table must be what the configs hold.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from simcache.config import load_hierarchy
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("cacti_energies",
+                                              ROOT / "benchmarks" / "cacti_energies.py")
+ce = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ce)
+
+
+def test_the_32nm_factor_is_the_one_of_the_authors_corrigendum():
+    # Stillmaker & Baas's corrigendum: 0.8367(0.9)^2 - 0.4341(0.9) + 0.1701 = 0.4571
+    assert round(ce.energy_factor(32), 4) == 0.4571
+
+
+def test_factors_fall_with_the_node_and_stop_at_7nm():
+    nodes = [45, 40, 32, 28, 22, 20, 16, 14, 10, 7]
+    f = [ce.energy_factor(n) for n in nodes]
+    assert all(a > b for a, b in zip(f, f[1:], strict=False))
+    assert ce.energy_factor(5) == ce.energy_factor(7)  # the table ends at 7 nm
+    # between two rows, linear in the node: 28 nm is a third of the way from 32 to 20 nm
+    f32, f20 = ce.energy_factor(32), ce.energy_factor(20)
+    assert ce.energy_factor(28) == pytest.approx(f32 + (28 - 32) / (20 - 32) * (f20 - f32))
+    with pytest.raises(ValueError):
+        ce.energy_factor(65)
+
+
+def test_cacti_runs_at_the_node_it_models_and_at_22nm_below():
+    assert [ce.cacti_node(n) for n in (40, 28, 22, 14, 7, 5)] == [40, 28, 22, 22, 22, 22]
+
+
+def test_registers_and_macs_of_every_chip_config_are_horowitz_scaled_to_its_node():
+    for config, (nm, _) in ce.NODES.items():
+        h = load_hierarchy(ROOT / "configs" / f"{config}.yaml")
+        f = ce.energy_factor(nm) / ce.energy_factor(45)
+        regs = next(lv for lv in h.levels if lv.line == "element")
+        assert list(regs.energy) == [float(f"{e * f:.3g}") for e in (0.4, 3.7)], config
+        assert list(h.mac_energy) == [float(f"{e * f:.3g}") for e in (1.5, 4.6)], config
+        assert f < 1
+
+
+def test_thesis_keeps_the_documents_45nm_figures():
+    h = load_hierarchy(ROOT / "configs" / "thesis.yaml")
+    assert list(h.mac_energy) == [1.5, 4.6]
+    assert [list(lv.energy) for lv in h.levels] == [[0.4, 3.7]] + [[10, 100]] * 3
+    assert "thesis" not in ce.NODES
+
+
+def test_every_chip_config_cites_cacti_or_the_node_scaling_for_each_energy():
+    for config in ce.NODES:
+        h = load_hierarchy(ROOT / "configs" / f"{config}.yaml")
+        for lv in h.levels:
+            text = lv.source["energy"] if isinstance(lv.source, dict) else lv.source
+            assert "Stillmaker" in text or "CACTI" in text, (config, lv.name)
+            if lv.write_energy is not None:
+                assert "CACTI" in lv.source["write_energy"], (config, lv.name)
+
+
+CANNED = """
+    Total dynamic read energy per access (nJ): 0.0219589
+    Total dynamic write energy per access (nJ): 0.0259906
+    Total leakage power of a bank (mW): 45.6105
+"""
+
+
+def test_parse_output_reads_nj_and_mw():
+    assert ce.parse_output(CANNED) == {"read_nj": 0.0219589, "write_nj": 0.0259906,
+                                       "leak_mw": 45.6105}
+    with pytest.raises(ValueError):
+        ce.parse_output("ERROR: no valid organisation")
+
+
+TEMPLATE = """# a cache.cfg
+-size (bytes) 131072
+-block size (bytes) 64
+-associativity 2
+-technology (u) 0.090
+-output/input bus width 512
+-Add ECC - "true"
+"""
+
+
+def test_write_cfg_replaces_only_the_levels_lines():
+    text = ce.write_cfg(TEMPLATE, 16384, 32, 4, 40, 8)
+    assert text.splitlines() == ["# a cache.cfg", "-size (bytes) 16384", "-block size (bytes) 32",
+                                 "-associativity 4", "-technology (u) 0.040",
+                                 "-output/input bus width 64", '-Add ECC - "true"']
+    with pytest.raises(ValueError):
+        ce.write_cfg("-size (bytes) 1\n", 16384, 32, 4, 40, 8)
+
+
+# A stand-in for CACTI: it reads the .cfg it is given and answers
+#   read nJ  = 0.001 x ways + 0.0005 x bus width in 64-bit words + 0.002 (fixed)
+#   write nJ = the read + 0.001
+# so that the per-64-bit figure depends on the width (a fixed part) and on the ways.
+FAKE = """#!{python}
+import re, sys
+cfg = open(sys.argv[2]).read()
+ways = int(re.search(r"^-associativity (\\d+)", cfg, re.M).group(1))
+bits = int(re.search(r"^-output/input bus width (\\d+)", cfg, re.M).group(1))
+read = 0.001 * ways + 0.0005 * bits / 64 + 0.002
+print("Total dynamic read energy per access (nJ): %.9f" % read)
+print("Total dynamic write energy per access (nJ): %.9f" % (read + 0.001))
+print("Total leakage power of a bank (mW): 1.0")
+"""
+
+
+@pytest.fixture
+def fake_cacti(tmp_path):
+    d = tmp_path / "cacti"
+    d.mkdir()
+    (d / "cache.cfg").write_text(TEMPLATE)
+    exe = d / "cacti"
+    exe.write_text(FAKE.format(python=sys.executable))
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    return exe
+
+
+def expected_read_pj(ways: int, width: int) -> float:
+    """The stand-in's read energy per 64-bit access: nJ per `width` bytes, in pJ per 8 B."""
+    nj = 0.001 * ways + 0.0005 * width / 8 + 0.002
+    return nj * 1000 / (width / 8)
+
+
+def test_table_converts_nj_per_request_to_pj_per_64_bits(fake_cacti, tmp_path):
+    rows = {(r["config"], r["level"]): r for r in ce.table(fake_cacti, tmp_path)}
+    # rpi4: L1D 2-way asked for one 64-bit word; L2 16-way asked for the L1D's 64-byte lines
+    assert rows[("rpi4", "L1D")]["width"] == 8
+    assert rows[("rpi4", "L1D")]["read_pj"] == pytest.approx(expected_read_pj(2, 8))
+    assert rows[("rpi4", "L2")]["width"] == 64
+    assert rows[("rpi4", "L2")]["read_pj"] == pytest.approx(expected_read_pj(16, 64))
+    assert rows[("rpi4", "L2")]["write_pj"] == pytest.approx(
+        expected_read_pj(16, 64) + 1000 * 0.001 / 8)
+    # cortex_m7's L1D has 32-byte lines, but it is the first cache level: 8-byte requests
+    assert rows[("cortex_m7", "L1D")]["width"] == 8
+    # 28 nm and 40 nm run at their node, unscaled; 14 nm runs at 22 nm and is scaled
+    assert rows[("rpi4", "L2")]["cacti_node"] == 28
+    assert rows[("rpi4", "L2")]["energy"] == float(f"{expected_read_pj(16, 64):.3g}")
+    server_l2 = rows[("server", "L2")]
+    assert server_l2["cacti_node"] == 22
+    assert server_l2["factor"] == pytest.approx(ce.energy_factor(14) / ce.energy_factor(22))
+    assert server_l2["energy"] == float(
+        f"{expected_read_pj(16, 64) * server_l2['factor']:.3g}")
+    # the 11-way L3 slice: linear between the 8- and 16-way runs, i.e. the stand-in at 11 ways
+    l3 = rows[("server", "L3")]
+    assert l3["size"] == 1441792
+    assert l3["read_pj"] == pytest.approx(expected_read_pj(11, 64))
+    # zen4 prices one 4 MiB slice of its L3
+    assert rows[("zen4", "L3")]["size"] == 4 << 20
+
+
+def test_config_energies_gives_write_energy_only_where_it_differs(fake_cacti, tmp_path):
+    rows = ce.table(fake_cacti, tmp_path)
+    got = ce.config_energies(rows)
+    for r in rows:
+        e, w = got[(r["config"], r["level"])]
+        assert e == r["energy"]
+        differs = abs(r["write_pj"] / r["read_pj"] - 1) > 0.10
+        assert (w is not None) == differs
+        if differs:
+            assert w == r["write_energy"]
+
+
+def test_check_reports_a_config_that_differs(fake_cacti, tmp_path):
+    # the stand-in's figures are not the configs': every chip config's caches differ
+    problems = ce.check(ce.table(fake_cacti, tmp_path))
+    assert any(p.startswith("zen4 L1D:") for p in problems)
+    assert not any("registers" in p or "mac_energy" in p for p in problems)
+
+
+def test_refuses_a_missing_binary(capsys):
+    assert ce.main(["--cacti", "/nonexistent/cacti"]) == 2
+    assert "--cacti /nonexistent/cacti" in capsys.readouterr().err
+
+
+def _real_cacti() -> str | None:
+    return os.environ.get("CACTI") or shutil.which("cacti")
+
+
+@pytest.mark.skipif(not _real_cacti(), reason="CACTI 7 not found: set CACTI=path/to/cacti "
+                                               "(github.com/HewlettPackard/cacti, make opt)")
+def test_the_configs_hold_what_cacti_gives(capsys):
+    code = ce.main(["--cacti", _real_cacti(), "--check"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "| zen4 | L3 | 4194304 |" in out
