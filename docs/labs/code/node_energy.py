@@ -107,17 +107,18 @@ def rows(doc: dict) -> list[dict]:
 
 
 def render(table: list[dict]) -> str:
-    lines = ["config      on-chip 45 nm µJ   on-chip node µJ   memory µJ   "
-             "total 45 nm µJ   total node µJ   pJ/MAC 45 nm   pJ/MAC node"]
+    heads = ("on-chip 45 nm µJ", "on-chip node µJ", "memory µJ", "total 45 nm µJ",
+             "total node µJ", "pJ/MAC 45 nm", "pJ/MAC node")
+    lines = [f"{'config':<11}" + "".join(f"{h:>18}" for h in heads)]
     for r in table:
-        lines.append(
-            f"{r['config']:<11} {r['on_chip_before_pj_low'] / 1e6:>7.1f}–"
-            f"{r['on_chip_before_pj_high'] / 1e6:<9.1f} {r['on_chip_after_pj_low'] / 1e6:>6.1f}–"
-            f"{r['on_chip_after_pj_high'] / 1e6:<9.1f} {r['memory_pj_high'] / 1e6:>9.1f}   "
-            f"{r['total_before_pj_high'] / 1e6:>14.1f}   {r['total_after_pj_high'] / 1e6:>13.1f}   "
-            f"{r['per_mac_before_pj_high']:>12.1f}   {r['per_mac_after_pj_high']:>11.1f}")
-    lines.append("on-chip = cache levels, registers and MACs (low–high); memory, totals and "
-                 "per MAC at the high ends")
+        cells = (f"{r['on_chip_before_pj_low'] / 1e6:.1f}–{r['on_chip_before_pj_high'] / 1e6:.1f}",
+                 f"{r['on_chip_after_pj_low'] / 1e6:.1f}–{r['on_chip_after_pj_high'] / 1e6:.1f}",
+                 f"{r['memory_pj_high'] / 1e6:.1f}", f"{r['total_before_pj_high'] / 1e6:.1f}",
+                 f"{r['total_after_pj_high'] / 1e6:.1f}", f"{r['per_mac_before_pj_high']:.1f}",
+                 f"{r['per_mac_after_pj_high']:.1f}")
+        lines.append(f"{r['config']:<11}" + "".join(f"{c:>18}" for c in cells))
+    lines.append("on-chip: cache levels, registers and MACs (low–high); memory, totals and per "
+                 "MAC: high ends")
     return "\n".join(lines)
 
 
