@@ -186,6 +186,22 @@ def test_check_reports_a_config_that_differs(fake_cacti, tmp_path):
     assert not any("registers" in p or "mac_energy" in p for p in problems)
 
 
+def test_check_compares_energy_and_write_energy(monkeypatch):
+    # the table as the configs hold it: check finds nothing; one write_energy less: one line
+    want = {}
+    for config in ce.NODES:
+        for lv in load_hierarchy(ROOT / "configs" / f"{config}.yaml").levels:
+            if lv.line != "element":
+                w = None if lv.write_energy is None else lv.write_energy[0]
+                want[(config, lv.name)] = (lv.energy[0], w)
+    monkeypatch.setattr(ce, "config_energies", lambda rows: dict(want))
+    assert ce.check([]) == []
+    assert want[("server", "L2")][1] is not None
+    want[("server", "L2")] = (want[("server", "L2")][0], None)
+    problems = ce.check([])
+    assert len(problems) == 1 and problems[0].startswith("server L2:")
+
+
 def test_refuses_a_missing_binary(capsys):
     assert ce.main(["--cacti", "/nonexistent/cacti"]) == 2
     assert "--cacti /nonexistent/cacti" in capsys.readouterr().err
