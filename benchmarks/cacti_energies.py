@@ -2,6 +2,7 @@
 
     CACTI=/path/to/cacti python benchmarks/cacti_energies.py          # the table
     python benchmarks/cacti_energies.py --cacti /path/to/cacti --check  # ... and compare
+    ... --horowitz      # also CACTI at 45 nm beside Horowitz's 45 nm points (the calibration)
 
 (`make energies` runs the first with CACTI=$(CACTI).) CACTI 7 (github.com/HewlettPackard/cacti,
 commit 1ffd8df, "Version 7", built with `make opt`) is run once per cache level of every shipped
@@ -239,6 +240,25 @@ def table(binary: Path, workdir: Path) -> list[dict]:
     return rows
 
 
+# Horowitz's 45 nm points (ISSCC 2014, Fig. 1.1.9, pJ per 64-bit access) against CACTI at
+# 45 nm for the same size: (size, line, ways, width bytes, Horowitz pJ). The ways and line
+# are assumptions (Horowitz gives only the size).
+HOROWITZ_POINTS = ((32768, 64, 8, 8, 20.0), (1048576, 64, 16, 64, 100.0))
+
+
+def horowitz_check(binary: Path, workdir: Path) -> list[str]:
+    """CACTI at 45 nm beside Horowitz's 45 nm figures: the calibration of the method."""
+    template = (binary.parent / "cache.cfg").read_text()
+    out = ["| size B | line B | ways | width B | CACTI 45 nm pJ/64b | Horowitz 45 nm pJ/64b |",
+           "|---|---|---|---|---|---|"]
+    for size, line, ways, width, horowitz in HOROWITZ_POINTS:
+        res = run_cacti(binary, write_cfg(template, size, line, ways, 45, width), workdir,
+                        f"horowitz-{size}")
+        out.append(f"| {size} | {line} | {ways} | {width} | "
+                   f"{res['read_nj'] * 1000 / (width / 8):.4g} | {horowitz:g} |")
+    return out
+
+
 # write_energy is written into a config only where CACTI's write differs from its read by
 # more than this fraction (otherwise `energy` prices writes too)
 WRITE_DIFFERS = 0.10
@@ -304,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", metavar="DIR", help="write the .cfg and CACTI outputs here")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 if a shipped config's energies differ from the table")
+    ap.add_argument("--horowitz", action="store_true",
+                    help="also print CACTI at 45 nm beside Horowitz's 45 nm figures")
     args = ap.parse_args(argv)
     if not args.cacti:
         print("error: give CACTI's binary with --cacti PATH or env CACTI", file=sys.stderr)
@@ -313,13 +335,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --cacti {args.cacti}: not CACTI's binary next to its cache.cfg",
               file=sys.stderr)
         return 2
-    if args.keep:
-        Path(args.keep).mkdir(parents=True, exist_ok=True)
-        rows = table(binary, Path(args.keep))
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            rows = table(binary, Path(tmp))
-    print(render(rows))
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.keep or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        rows = table(binary, workdir)
+        print(render(rows))
+        if args.horowitz:
+            print()
+            print("\n".join(horowitz_check(binary, workdir)))
     if args.check:
         problems = check(rows)
         for p in problems:

@@ -167,6 +167,13 @@ def test_table_converts_nj_per_request_to_pj_per_64_bits(fake_cacti, tmp_path):
     assert rows[("zen4", "L3")]["size"] == 4 << 20
 
 
+def test_horowitz_check_runs_cacti_at_45nm_for_his_two_sizes(fake_cacti, tmp_path):
+    lines = ce.horowitz_check(fake_cacti, tmp_path)
+    assert lines[2] == f"| 32768 | 64 | 8 | 8 | {expected_read_pj(8, 8):.4g} | 20 |"
+    assert lines[3] == f"| 1048576 | 64 | 16 | 64 | {expected_read_pj(16, 64):.4g} | 100 |"
+    assert "-technology (u) 0.045" in (tmp_path / "horowitz-32768.cfg").read_text()
+
+
 def test_config_energies_gives_write_energy_only_where_it_differs(fake_cacti, tmp_path):
     rows = ce.table(fake_cacti, tmp_path)
     got = ce.config_energies(rows)
