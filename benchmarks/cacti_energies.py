@@ -178,8 +178,12 @@ def run_cacti(binary: Path, cfg_text: str, workdir: Path, name: str) -> dict[str
                           capture_output=True, text=True, timeout=600)
     (workdir / f"{name}.out").write_text(proc.stdout + proc.stderr)
     if proc.returncode:
-        raise RuntimeError(f"CACTI failed on {cfg} (exit {proc.returncode})")
-    return parse_output(proc.stdout)
+        raise RuntimeError(f"CACTI failed on {cfg} (exit {proc.returncode}; its output is in "
+                           f"{cfg.with_suffix('.out')})")
+    try:
+        return parse_output(proc.stdout)
+    except ValueError as exc:
+        raise ValueError(f"{cfg}: {exc}") from None
 
 
 def price(binary: Path, template: str, workdir: Path, name: str, lv: dict,
@@ -335,14 +339,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --cacti {args.cacti}: not CACTI's binary next to its cache.cfg",
               file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(args.keep or tmp)
-        workdir.mkdir(parents=True, exist_ok=True)
-        rows = table(binary, workdir)
-        print(render(rows))
-        if args.horowitz:
-            print()
-            print("\n".join(horowitz_check(binary, workdir)))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(args.keep or tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            rows = table(binary, workdir)
+            print(render(rows))
+            if args.horowitz:
+                print()
+                print("\n".join(horowitz_check(binary, workdir)))
+    except KeyboardInterrupt:
+        print("interrupted" + (f"; the inputs and outputs so far are in {args.keep}"
+                               if args.keep else ""), file=sys.stderr)
+        return 130
+    except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.check:
         problems = check(rows)
         for p in problems:

@@ -214,6 +214,18 @@ def test_refuses_a_missing_binary(capsys):
     assert "--cacti /nonexistent/cacti" in capsys.readouterr().err
 
 
+def test_a_cacti_that_prints_no_energy_is_one_line_and_exit_1(tmp_path, capsys):
+    d = tmp_path / "notcacti"
+    d.mkdir()
+    (d / "cache.cfg").write_text(TEMPLATE)
+    exe = d / "cacti"
+    exe.write_text(f"#!{sys.executable}\nprint('Associativity must be a power of 2')\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    assert ce.main(["--cacti", str(exe)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "printed no 'Total dynamic read energy per access'" in err[0]
+
+
 def _real_cacti() -> str | None:
     return os.environ.get("CACTI") or shutil.which("cacti")
 
