@@ -74,6 +74,24 @@ def test_every_chip_config_cites_cacti_or_the_node_scaling_for_each_energy():
                 assert "CACTI" in lv.source["write_energy"], (config, lv.name)
 
 
+def test_each_cache_energy_is_the_cacti_figure_its_source_states_scaled_to_the_node():
+    # without CACTI: the raw figure a level's source.energy quotes, scaled by this script's
+    # factor and rounded, must be the figure the level holds (and write_energy likewise)
+    import re
+    for config, (nm, _) in ce.NODES.items():
+        h = load_hierarchy(ROOT / "configs" / f"{config}.yaml")
+        f = ce.scale(ce.cacti_node(nm), nm)
+        for lv in h.levels:
+            if lv.line == "element":
+                continue
+            for field, value in (("energy", lv.energy), ("write_energy", lv.write_energy)):
+                if value is None:
+                    continue
+                text = " ".join(lv.source[field].split())
+                raw = float(re.search(r"= ([0-9.]+) pJ per 64-bit access at", text).group(1))
+                assert list(value) == [float(f"{raw * f:.3g}")] * 2, (config, lv.name, field)
+
+
 CANNED = """
     Total dynamic read energy per access (nJ): 0.0219589
     Total dynamic write energy per access (nJ): 0.0259906
