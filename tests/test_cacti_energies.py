@@ -92,6 +92,29 @@ def test_each_cache_energy_is_the_cacti_figure_its_source_states_scaled_to_the_n
                 assert list(value) == [float(f"{raw * f:.3g}")] * 2, (config, lv.name, field)
 
 
+def test_a_line_request_costs_one_cacti_access_and_is_priced_once():
+    # the conversion assumes every request below the first cache level is one whole line of
+    # the level above (a fill or a write-back), so that bytes / 8 x (pJ per line / (line / 8))
+    # is one CACTI access per request; and that the first cache level sees element requests
+    from simcache import api
+    h = load_hierarchy(ROOT / "configs" / "zen4.yaml")
+    r = api.simulate(h, "depthwise", M=16, N=16, F=28).to_dict()
+    lv = {x["name"]: x for x in r["levels"]}
+    for name in ("L2", "L3"):
+        for phase in (lv[name], lv[name]["flush"]):
+            assert phase["bytes_read"] == 64 * phase["reads"], name
+            assert phase["bytes_written"] == 64 * phase["writes"], name
+        spec = next(x for x in h.levels if x.name == name)
+        per_request = spec.energy[0] * 64 / 8  # the CACTI per-line figure, scaled
+        requests = lv[name]["reads"] + lv[name]["flush"]["reads"]
+        wrequests = lv[name]["writes"] + lv[name]["flush"]["writes"]
+        wper = (spec.write_energy or spec.energy)[0] * 64 / 8
+        pf = lv[name].get("prefetch", {}).get("energy_pj", {"low": 0})["low"]
+        assert lv[name]["energy_pj"]["low"] == pytest.approx(
+            requests * per_request + wrequests * wper + pf)
+    assert lv["L1D"]["bytes_read"] == 4 * lv["L1D"]["reads"]  # fp32 elements from registers
+
+
 CANNED = """
     Total dynamic read energy per access (nJ): 0.0219589
     Total dynamic write energy per access (nJ): 0.0259906
