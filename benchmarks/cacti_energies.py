@@ -4,8 +4,9 @@
     python benchmarks/cacti_energies.py --cacti /path/to/cacti --check  # ... and compare
     ... --horowitz      # also CACTI at 45 nm beside Horowitz's 45 nm points (the calibration)
 
-(`make energies` runs the first with CACTI=$(CACTI).) CACTI 7 (github.com/HewlettPackard/cacti,
-commit 1ffd8df, "Version 7", built with `make opt`) is run once per cache level of every shipped
+(`make energies CACTI=/path/to/cacti` runs it with --check.) CACTI 7
+(github.com/HewlettPackard/cacti, commit 1ffd8df, "Version 7", built with `make opt`, its
+cacti.mk's opt flags with -O2 for -g) is run once per cache level of every shipped
 config except thesis (which keeps the document's 45 nm figures). Its input is the `cache.cfg`
 that CACTI ships next to its binary, with these lines replaced: size, block size (the level's
 line), associativity (the level's ways; 0 = fully associative), technology, and
