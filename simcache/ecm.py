@@ -21,9 +21,9 @@ from .loopnest import CCOL, CROW, CW, CX, CY, Nest, Plan
 # assembly of simcache.native's nests (docs/model.md §4 lists them):
 UOPS = {
     # y held in a register, the loop vectorised (x and w of unit stride, extent a multiple
-    # of 4): per 4 MACs movaps x, mulps w(mem), 4 addss and 3 shuffles/moves to take the
-    # lanes in order, the index add, cmp+jne: 12 uops per 4 MACs
-    "register-vector": 3.0,
+    # of 4): per 4 MACs movaps x, mulps w(mem), 4 addss in order and 6 moves/shuffles that
+    # take the lanes one by one, the index add, cmp+jne: 14 instructions, 13 uops
+    "register-vector": 13 / 4,
     # y in a register, scalar or a strided gather: load, mul(mem), add, index, cmp+jne
     "register": 5.0,
     # y loaded, added and stored every iteration: load (or hoisted), mul(mem), add(mem),
