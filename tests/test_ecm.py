@@ -99,6 +99,15 @@ def test_unit_strides_and_a_multiple_of_four_vectorise_the_multiply():
     assert vec.vector and vec.uops == ecm.UOPS["register-vector"] and vec.loads == 0.5
     assert not odd.vector and odd.uops == ecm.UOPS["register"] and odd.loads == 2.0
     assert not strided.vector
+    # y varying with unit stride (the output plane innermost, w invariant): vectorised too
+    plane = ecm.body(only_nest(type="pointwise", M=2, N=2, F=4, K=1, order="bnmpqij"))
+    assert plane.vector and plane.uops == ecm.UOPS["memory-vector"]
+    assert (plane.loads, plane.stores) == (0.5, 0.25)  # x and y, one store, per 4 MACs
+    odd_plane = ecm.body(only_nest(type="pointwise", M=2, N=2, F=3, K=1, order="bnmpqij"))
+    assert not odd_plane.vector and odd_plane.uops == ecm.UOPS["memory"]
+    # filters innermost with M = 1: w of unit stride, x invariant, but y strided: scalar
+    filters = ecm.body(only_nest(type="pointwise", M=1, N=4, F=2, K=1, order="bijmpqn"))
+    assert filters.chain == "none" and not filters.vector
 
 
 # ---------------------------------------------------------------- bounds
