@@ -26,6 +26,10 @@ UOPS = {
     "register-vector": 13 / 4,
     # y in a register, scalar or a strided gather: load, mul(mem), add, index, cmp+jne
     "register": 5.0,
+    # the loop just outside the innermost vectorised instead (y of unit stride there): per
+    # innermost iteration, 4 MACs: movss w, shufps (broadcast), mulps x(mem), addps, two
+    # index adds, cmp+jne: 8 instructions, 7 uops
+    "register-outer": 7 / 4,
     # y loaded, added and stored every iteration: load (or hoisted), mul(mem), add(mem),
     # store, one or two index adds, cmp+jne
     "memory": 7.0,
@@ -52,6 +56,7 @@ class Body:
     stores: float
     guarded: bool  # a skipped-tap (or last-tile) test inside the innermost loop
     vector: bool  # gcc -O2 vectorises the multiply (unit strides, extent % 4 == 0)
+    lanes: int = 1  # y's held in one vector register (the next-outer loop vectorised)
 
     def text(self) -> str:
         if self.chain == "register":
@@ -72,6 +77,17 @@ def _conditions(nest: Nest) -> list[int]:
     return rows + [CCOL + 1 + g for g in range(len(nest.limits))]
 
 
+def _outer_vector(nest: Nest, e: int, ext: list[int]) -> bool:
+    """Whether gcc -O2 vectorises loop e, the one just outside the innermost (seen in the
+    assembly of pointwise bnijmpq): y of unit stride in it, x and w of unit stride or
+    invariant, its extent a multiple of VECTOR, and no test placed in it."""
+    elem = nest.dtype_bytes
+    unit_or_none = all(int(nest.coef[row, e]) in (0, elem) for row in (CX, CW))
+    tested = any(_moves(nest, row, e) for row in _conditions(nest))
+    return (int(nest.coef[CY, e]) == elem and unit_or_none and ext[e] % VECTOR == 0
+            and not tested)
+
+
 def body(nest: Nest) -> Body:
     """The innermost loop's body as gcc -O2 compiles simcache.native's C (docs/model.md)."""
     d = len(nest.dims) - 1
@@ -87,6 +103,11 @@ def body(nest: Nest) -> Body:
         if _moves(nest, CY, k):
             break
         run *= ext[k]
+    if y_inv and not guarded and d > 0 and _outer_vector(nest, d - 1, ext):
+        # gcc -O2 vectorises the next-outer loop instead: VECTOR consecutive y in one
+        # register, each innermost iteration one broadcast w, a mulps of x and an addps
+        return Body("register", run, None, UOPS["register-outer"], 2 / VECTOR, 0.0, False,
+                    True, VECTOR)
     if y_inv and not guarded:
         # gcc keeps y in a register across the innermost loop (loop-invariant store motion)
         vector = (ext[d] % VECTOR == 0 and all(s == 1 for s in strides.values() if s)
@@ -123,7 +144,8 @@ def nest_cycles(nest: Nest, core: Any) -> dict:
         # (a) a chain of adds; between two innermost loops that update the same y, y is
         # stored and loaded again (store-to-load forwarding). Chains of different y do not
         # overlap (docs/model.md §4: what the model does not capture)
-        chain = add + (sf / int(nest.ext[-1]) if b.run > int(nest.ext[-1]) else 0.0)
+        chain = (add + (sf / int(nest.ext[-1]) if b.run > int(nest.ext[-1]) else 0.0)
+                 ) / b.lanes  # an outer-vectorised loop updates `lanes` y per chain step
     elif b.chain == "memory":
         chain = sf + add  # (b) with L = 1: the next iteration adds to the y just stored
     elif b.chain == "interleaved":

@@ -105,6 +105,17 @@ def test_unit_strides_and_a_multiple_of_four_vectorise_the_multiply():
     assert (plane.loads, plane.stores) == (0.5, 0.25)  # x and y, one store, per 4 MACs
     odd_plane = ecm.body(only_nest(type="pointwise", M=2, N=2, F=3, K=1, order="bnmpqij"))
     assert not odd_plane.vector and odd_plane.uops == ecm.UOPS["memory"]
+    # m innermost, j just outside it with y and x of unit stride and 4 | extent: gcc
+    # vectorises j, four y in one register, the chain a quarter of an add per MAC
+    outer = only_nest(type="pointwise", M=3, N=2, F=4, K=1, order="bnijmpq")
+    b = ecm.body(outer)
+    assert (b.chain, b.lanes, b.uops, b.loads) == ("register", 4, 7 / 4, 0.5)
+    assert ecm.nest_cycles(outer, core(issue_width=64))["per_iteration"]["chain"] == 1.0
+    assert ecm.body(only_nest(type="pointwise", M=3, N=2, F=3, K=1,
+                              order="bnijmpq")).lanes == 1  # 3 % 4: scalar
+    # a test in j (padding skip) keeps j scalar: spatial with m innermost
+    assert ecm.body(only_nest(type="spatial", M=3, N=2, F=4, K=3,
+                              order="bnpqijm")).lanes == 1
     # filters innermost with M = 1: w of unit stride, x invariant, but y strided: scalar
     filters = ecm.body(only_nest(type="pointwise", M=1, N=4, F=2, K=1, order="bijmpqn"))
     assert filters.chain == "none" and not filters.vector
