@@ -29,6 +29,7 @@ __all__ = [
     "Bandwidth",
     "CacheLevel",
     "ConfigError",
+    "Core",
     "Geometry",
     "Hierarchy",
     "MemoryLevel",
@@ -66,6 +67,8 @@ MAX_MACS_PER_CYCLE = 1e6
 MAX_BANDWIDTH = 1e6  # bytes per cycle of one level
 MAX_RATE = 1e16  # bytes per second (10 PB/s) before the clock turns it into B/cycle
 MAX_PREFETCH_DISTANCE = 1 << 16  # lines
+MAX_CORE_LATENCY = 1000.0  # cycles of one add or one store-to-load forward: more is a typo
+MAX_CORE_WIDTH = 64  # loads, stores or micro-ops per cycle of one core
 MAX_NAME = 64
 MAX_TEXT = 4000
 
@@ -476,6 +479,55 @@ class CacheLevel(_Strict):
         return self
 
 
+# ---------------------------------------------------------------- the core (issue 22)
+
+
+def _core_latency(value: Any) -> float:
+    """Cycles of one dependent operation: a positive finite number (4, 4.5, '4 cycles')."""
+    v = _parse_cycles(value)
+    if not v > 0:
+        raise ValueError(f"must be positive, got {short(value)}")
+    if v > MAX_CORE_LATENCY:
+        raise ValueError(f"at most {MAX_CORE_LATENCY:g} cycles, got {short(value)}")
+    return v
+
+
+def _core_width(value: Any) -> int:
+    """A whole number of loads, stores or micro-ops per cycle, 1 to MAX_CORE_WIDTH."""
+    n = whole(value, "a whole number per cycle such as 2")
+    if not 1 <= n <= MAX_CORE_WIDTH:
+        raise ValueError(f"must be a whole number from 1 to {MAX_CORE_WIDTH}, got {n}")
+    return n
+
+
+CoreLatency = Annotated[float, BeforeValidator(_core_latency)]
+CoreWidth = Annotated[int, BeforeValidator(_core_width)]
+
+
+class Core(_Strict):
+    """The few latencies and widths of one core that the in-core (ECM) time model needs
+    (docs/model.md §4, "The in-core model"): the loop-carried chains of a MAC loop and its
+    throughput bounds. Every figure cites its source."""
+
+    add_latency: CoreLatency = Field(
+        description="cycles of one dependent scalar floating-point add")
+    fma_latency: CoreLatency | None = Field(
+        default=None, description="cycles of one dependent fused multiply-add (-O3 -march)")
+    store_forward_latency: CoreLatency = Field(
+        description="cycles from a store to a load of the same address that receives its "
+                    "value (store-to-load forwarding), load to use")
+    loads_per_cycle: CoreWidth = Field(description="L1 load ports")
+    stores_per_cycle: CoreWidth = Field(description="store ports")
+    issue_width: CoreWidth = Field(description="micro-ops the core issues per cycle")
+    source: Source
+
+    @model_validator(mode="after")
+    def _sources(self) -> Core:
+        _check_sources(self, ("add_latency", "fma_latency", "store_forward_latency",
+                              "loads_per_cycle", "stores_per_cycle", "issue_width"))
+        return self
+
+
 _NOT_FOR_MEMORY = {
     "prefetch": "main memory has no lines to prefetch; give prefetch to a cache level",
     "prefetch_distance": "main memory has no lines to prefetch; give prefetch_distance to a "
@@ -529,6 +581,9 @@ class Hierarchy(_Strict):
         default=1, description="seed of the random replacement policy")
     levels: list[CacheLevel] = Field(max_length=MAX_LEVELS)
     memory: MemoryLevel
+    core: Core | None = Field(
+        default=None, description="the core's latencies and widths for the in-core (ECM) "
+                                  "time model; without it that model is not computed")
 
     @field_validator("mac_cycles")
     @classmethod
