@@ -1,0 +1,202 @@
+/* simcache host: calibration loops. One measurement per run:
+ *   calib MODE ITERS REPS [BYTES]
+ * prints the least time of REPS runs in nanoseconds per operation (per add, per load, ...),
+ * or for copy/triad the most bytes per second (STREAM counting). */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+#define OPAQUE(x) __asm__ volatile("" : "+r"(x))
+#define R4(s) s s s s
+#define R16(s) R4(s) R4(s) R4(s) R4(s)
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+static volatile float fsink;
+static volatile uint64_t isink;
+
+static double intadd(long n, uint64_t y) { /* n x 16 dependent integer adds */
+    uint64_t x = y;
+    double t = now();
+    for (long i = 0; i < n; i++) { R16(x += y; OPAQUE(x);) }
+    t = now() - t;
+    isink = x;
+    return t / (n * 16.0);
+}
+
+static double intops(long n, uint64_t y) { /* n x 8 x 8 independent integer adds */
+    uint64_t a = y, b = y, c = y, d = y, e = y, f = y, g = y, h = y;
+    double t = now();
+    for (long i = 0; i < n; i++) {
+        R4(a += y; b += y; c += y; d += y; e += y; f += y; g += y; h += y;
+           OPAQUE(a); OPAQUE(b); OPAQUE(c); OPAQUE(d); OPAQUE(e); OPAQUE(f); OPAQUE(g);
+           OPAQUE(h);
+           a += y; b += y; c += y; d += y; e += y; f += y; g += y; h += y;
+           OPAQUE(a); OPAQUE(b); OPAQUE(c); OPAQUE(d); OPAQUE(e); OPAQUE(f); OPAQUE(g);
+           OPAQUE(h);)
+    }
+    t = now() - t;
+    isink = a + b + c + d + e + f + g + h;
+    return t / (n * 64.0);
+}
+
+static double fpadd(long n, float y) { /* n x 16 dependent fp32 adds (no reassociation) */
+    float x = y;
+    double t = now();
+    for (long i = 0; i < n; i++) { R16(x = x + y;) }
+    t = now() - t;
+    fsink = x;
+    return t / (n * 16.0);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("fma")))
+#endif
+static double fma_chain(long n, float a, float b) { /* n x 16 dependent fp32 FMAs */
+    float x = b;
+    double t = now();
+    for (long i = 0; i < n; i++) { R16(x = __builtin_fmaf(x, a, b);) }
+    t = now() - t;
+    fsink = x;
+    return t / (n * 16.0);
+}
+
+static double stfwd(long n, float y) { /* n x 16 x (load, fp32 add, store) of one address */
+    static volatile float cell;
+    cell = y;
+    double t = now();
+    for (long i = 0; i < n; i++) { R16(cell = cell + y;) }
+    t = now() - t;
+    return t / (n * 16.0);
+}
+
+static volatile int small[1024];
+
+static double loads(long n) { /* n x 32 independent loads hitting L1 */
+    double t = now();
+    for (long i = 0; i < n; i++) {
+        int r;
+#define LD(k) r = small[k]; OPAQUE(r);
+        LD(0) LD(16) LD(32) LD(48) LD(64) LD(80) LD(96) LD(112)
+        LD(128) LD(144) LD(160) LD(176) LD(192) LD(208) LD(224) LD(240)
+        LD(256) LD(272) LD(288) LD(304) LD(320) LD(336) LD(352) LD(368)
+        LD(384) LD(400) LD(416) LD(432) LD(448) LD(464) LD(480) LD(496)
+    }
+    t = now() - t;
+    return t / (n * 32.0);
+}
+
+static double stores(long n, int y) { /* n x 32 independent stores hitting L1 */
+    double t = now();
+    for (long i = 0; i < n; i++) {
+#define ST(k) small[k] = y;
+        ST(0) ST(16) ST(32) ST(48) ST(64) ST(80) ST(96) ST(112)
+        ST(128) ST(144) ST(160) ST(176) ST(192) ST(208) ST(224) ST(240)
+        ST(256) ST(272) ST(288) ST(304) ST(320) ST(336) ST(352) ST(368)
+        ST(384) ST(400) ST(416) ST(432) ST(448) ST(464) ST(480) ST(496)
+    }
+    t = now() - t;
+    return t / (n * 32.0);
+}
+
+static void *big(size_t bytes) {
+    size_t align = 2u << 20;
+    size_t size = (bytes + align - 1) / align * align;
+    void *p = aligned_alloc(align, size);
+    if (!p) { fprintf(stderr, "calib: cannot allocate %zu bytes\n", bytes); exit(3); }
+#ifdef MADV_HUGEPAGE
+    madvise(p, size, MADV_HUGEPAGE);
+#endif
+    memset(p, 0, size);
+    return p;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
+
+/* a pointer chase over a random cyclic permutation of the buffer's 64 B lines */
+static double chase(size_t bytes, long n, int reps) {
+    size_t lines = bytes / 64;
+    char *buf = big(bytes);
+    size_t *perm = malloc(lines * sizeof *perm);
+    for (size_t i = 0; i < lines; i++) perm[i] = i;
+    for (size_t i = lines - 1; i > 0; i--) { /* Sattolo: one cycle through every line */
+        size_t j = next() % i, t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t i = 0; i < lines; i++) *(void **)(buf + perm[i] * 64) = buf + perm[perm[i]] * 64;
+    free(perm);
+    void **p = (void **)buf;
+    for (size_t i = 0; i < lines; i++) p = *p; /* once round: the buffer in the caches */
+    double best = 1e300;
+    for (int r = 0; r < reps; r++) {
+        double t = now();
+        for (long i = 0; i < n; i++) { R16(p = *p;) }
+        t = (now() - t) / (n * 16.0);
+        if (t < best) best = t;
+    }
+    isink = (uint64_t)(uintptr_t)p;
+    return best;
+}
+
+/* STREAM's copy (c = a) and triad (a = b + s c): the most bytes per second, bytes counted
+ * as STREAM counts them (copy 16 B, triad 24 B per element; write-allocate fills not counted) */
+static double stream(int triad, size_t bytes, int reps) {
+    size_t n = bytes / sizeof(double);
+    double *a = big(bytes), *b = big(bytes), *c = big(bytes);
+    for (size_t i = 0; i < n; i++) { a[i] = 1.0; b[i] = 2.0; c[i] = 0.5; }
+    double best = 0, s = 3.0;
+    for (int r = 0; r < reps; r++) {
+        double t = now();
+        if (triad)
+            for (size_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
+        else
+            for (size_t i = 0; i < n; i++) c[i] = a[i];
+        t = now() - t;
+        double rate = (triad ? 24.0 : 16.0) * n / (t * 1e-9);
+        if (rate > best) best = rate;
+    }
+    fsink = (float)(a[n / 2] + c[n / 3]);
+    return best;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) { fprintf(stderr, "usage: calib MODE ITERS REPS [BYTES]\n"); return 2; }
+    const char *mode = argv[1];
+    long n = atol(argv[2]);
+    int reps = atoi(argv[3]);
+    size_t bytes = argc > 4 ? (size_t)atoll(argv[4]) : 0;
+    uint64_t y = (uint64_t)argc - 3; /* 1 or 2, unknown to the compiler */
+    float fy = (float)y * 1e-7f;
+    if (!strcmp(mode, "chase")) { printf("%.6f\n", chase(bytes, n, reps)); return 0; }
+    if (!strcmp(mode, "copy") || !strcmp(mode, "triad")) {
+        printf("%.6e\n", stream(!strcmp(mode, "triad"), bytes, reps));
+        return 0;
+    }
+    double best = 1e300;
+    for (int r = 0; r < reps; r++) {
+        double t;
+        if (!strcmp(mode, "intadd")) t = intadd(n, y);
+        else if (!strcmp(mode, "intops")) t = intops(n, y);
+        else if (!strcmp(mode, "fpadd")) t = fpadd(n, fy);
+        else if (!strcmp(mode, "fma")) t = fma_chain(n, 1.0f, fy);
+        else if (!strcmp(mode, "stfwd")) t = stfwd(n, fy);
+        else if (!strcmp(mode, "loads")) t = loads(n);
+        else if (!strcmp(mode, "stores")) t = stores(n, (int)y);
+        else { fprintf(stderr, "calib: unknown mode %s\n", mode); return 2; }
+        if (t < best) best = t;
+    }
+    printf("%.6f\n", best);
+    return 0;
+}
