@@ -324,9 +324,9 @@ def test_ctrl_c_while_measuring_writes_nothing(tmp_path):
     p = subprocess.Popen(_cmd() + ["host", "-o", str(out)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     err = []
-    for line in p.stderr:  # the mark: the loops are compiled and the measuring begins
+    for line in p.stderr:  # the mark: a long calibration loop (a chase over 256 MiB) begins
         err.append(line)
-        if "compiled the calibration loops" in line:
+        if "measuring main memory's latency" in line:
             p.send_signal(signal.SIGINT)
             break
     rest = p.stderr.read()
