@@ -286,6 +286,9 @@ class Loops:
         progress("compiled the calibration loops")
 
     def run(self, mode: str, iters: int, reps: int, nbytes: int | None = None) -> float:
+        return float(self.text(mode, iters, reps, nbytes).strip())
+
+    def text(self, mode: str, iters: int, reps: int, nbytes: int | None = None) -> str:
         args = [str(self.exe), mode, str(iters), str(reps)]
         if nbytes is not None:
             args.append(str(nbytes))
@@ -293,7 +296,7 @@ class Loops:
         if done.returncode != 0:
             raise SimcacheError([f"calibration loop {mode}: exit status {done.returncode} "
                                  f"({done.stderr.strip()[:200]}); nothing was written"])
-        return float(done.stdout.strip())
+        return done.stdout
 
 
 @dataclass
@@ -388,6 +391,32 @@ def effective_size(points: list[tuple[int, float]], memory_ns: float, above: int
                   f"MiB rounded down to a power of two of whole sets")
 
 
+def reorder_window(steps: list[tuple[int, float]]) -> tuple[int | None, str]:
+    """The out-of-order window from (N nops between two independent misses, ns a round):
+    the misses overlap (one latency a round) while the window holds them and the N nops,
+    and queue (two) past it. The first N whose round (a median of three neighbours) is
+    past halfway between the two plateaus, and stays past it; None without a clear step."""
+    if len(steps) < 6:
+        return None, "too few filler counts"
+    ts = [sorted(t for _, t in steps[k - 1:k + 2])[1] if 0 < k < len(steps) - 1 else t
+          for k, (_, t) in enumerate(steps)]
+    low, high = min(ts[:4]), sorted(ts[-4:])[1]
+    if high < 1.5 * low:
+        return None, (f"no step: {low:.0f} ns a round with {steps[0][0]} nops, {high:.0f} ns "
+                      f"with {steps[-1][0]}")
+    mid = (low + high) / 2
+    for k, t in enumerate(ts):
+        if t > mid and all(t2 > mid for t2 in ts[k:]):
+            if k == 0:
+                return None, f"the misses never overlapped ({low:.0f} ns with {steps[0][0]} nops)"
+            return steps[k][0], (
+                f"two misses overlap with {steps[k - 1][0]} nops between them "
+                f"({ts[k - 1]:.0f} ns a round) and queue with {steps[k][0]} ({ts[k]:.0f} ns; "
+                f"{low:.0f} and {high:.0f} ns the two plateaus): a window of about "
+                f"{steps[k][0]} micro-ops, the first count past the step")
+    return None, "no step"
+
+
 def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
             progress: Progress = lambda s: None) -> Measured:
     """Run the calibration loops (each the least of several runs: the machine is shared)."""
@@ -454,6 +483,19 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
             f"8 independent chains of 64-bit integer adds, {ns_int / ns:.2f} adds a cycle, "
             f"rounded; integer ALUs bound it where they are fewer than the issue slots, "
             f"{least}"))
+
+        progress("measuring the out-of-order window (two chases, nops between their loads)")
+        steps = [tuple(map(float, line.split())) for line in
+                 loops.text("rob", 300 if quick else 500, 3 if quick else 7,
+                            memory_buffer(info.levels)).splitlines() if line.strip()]
+        window, how = reorder_window([(int(n), t) for n, t in steps])
+        if window is not None:
+            core["reorder_buffer"] = Figure(window, (
+                f"{how}; two independent pointer chases over a buffer beyond the caches with "
+                f"N nops between their loads (H. Wong's method), least of "
+                f"{3 if quick else 7} runs of each N"))
+        else:
+            notes.append(f"the out-of-order window was not measured: {how}")
 
         chase_n = 2_000 * scale  # x 16 loads a run
         mem_buf = memory_buffer(info.levels)
@@ -537,12 +579,13 @@ def horowitz_energy(size: int) -> tuple[float, str]:
     pts = _HOROWITZ
     for s, e in pts:
         if s == size:
-            return e, f"Horowitz ISSCC 2014 Fig. 1.1.9 (45 nm): {_kib(s)} = {e:g} pJ"
+            return e, (f"assumption: Horowitz ISSCC 2014 Fig. 1.1.9 (45 nm): {_kib(s)} = "
+                       f"{e:g} pJ; not measured, not this chip's node")
     (s0, e0), (s1, e1) = (pts[0], pts[1]) if size < pts[1][0] else (pts[1], pts[2])
     slope = math.log(e1 / e0) / math.log(s1 / s0)
     e = round(e0 * (size / s0) ** slope, 1)
     how = "interpolated" if s0 <= size <= s1 else "extrapolated"
-    return e, (f"Horowitz ISSCC 2014 Fig. 1.1.9 (45 nm), {how} log-log between its "
+    return e, (f"assumption: Horowitz ISSCC 2014 Fig. 1.1.9 (45 nm), {how} log-log between its "
                f"{_kib(s0)} ({e0:g} pJ) and {_kib(s1)} ({e1:g} pJ) points; not measured "
                f"(nothing here can measure an energy), not this chip's node")
 
@@ -622,7 +665,7 @@ def build_config(info: SysInfo, cpu: CpuInfo, m: Measured) -> dict[str, Any]:
             "latency": "1 cycle",
             "energy": [0.4, 3.7],
             "source": {
-                "size": f"{why_reg} = {nreg * width} B (from {cpu.path})",
+                "size": f"from the cpuid flags in {cpu.path}: {why_reg} = {nreg * width} B",
                 "line": "simulator convention: 'element' = one data element "
                         "(docs/model.md section 2)",
                 "ways": "assumption: the compiler places any value in any register",

@@ -150,6 +150,52 @@ static double chase(size_t bytes, long n, int reps) {
     return best;
 }
 
+/* The out-of-order window (H. Wong's method): two independent chases over a buffer far
+ * beyond the caches, N nops between their loads. While the window holds a load, the N nops
+ * and the other load, the two misses overlap (one miss a round); past it they queue (two).
+ * rob_N: nanoseconds a round. */
+#define NOPS(N) __asm__ volatile(".rept " #N "\n\tnop\n\t.endr" ::: "memory")
+static void **rob_p, **rob_q; /* where the chases stand: every run goes on to new lines */
+#define ROB_FN(N) \
+    static double rob_##N(long n) { \
+        void **p = rob_p, **q = rob_q; \
+        double t = now(); \
+        for (long i = 0; i < n; i++) { p = (void **)*p; NOPS(N); q = (void **)*q; NOPS(N); } \
+        t = now() - t; \
+        rob_p = p; \
+        rob_q = q; \
+        return t / n; \
+    }
+#define ROB_ALL(X) X(16) X(32) X(48) X(64) X(96) X(128) X(160) X(192) X(224) X(256) X(288) \
+    X(320) X(352) X(384) X(416) X(448) X(480) X(512) X(544) X(576) X(608) X(640) X(704) \
+    X(768) X(832) X(896) X(960) X(1024)
+ROB_ALL(ROB_FN)
+
+static void **cycle(char *buf, size_t lines) {
+    size_t *perm = malloc(lines * sizeof *perm);
+    for (size_t i = 0; i < lines; i++) perm[i] = i;
+    for (size_t i = lines - 1; i > 0; i--) {
+        size_t j = next() % i, t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t i = 0; i < lines; i++) *(void **)(buf + perm[i] * 64) = buf + perm[perm[i]] * 64;
+    free(perm);
+    return (void **)buf;
+}
+
+static void rob(size_t bytes, long n, int reps) {
+    size_t lines = bytes / 64;
+    char *buf = big(bytes);
+    rob_p = rob_q = cycle(buf, lines);
+    for (size_t i = 0; i < lines / 2; i++) rob_q = *rob_q; /* the second chase: half a cycle on */
+#define ROB_RUN(N) { \
+        double best = 1e300; \
+        for (int r = 0; r < reps; r++) { double t = rob_##N(n); if (t < best) best = t; } \
+        printf("%d %.4f\n", N, best); }
+    ROB_ALL(ROB_RUN)
+}
+
 /* STREAM's copy (c = a) and triad (a = b + s c): the most bytes per second, bytes counted
  * as STREAM counts them (copy 16 B, triad 24 B per element; write-allocate fills not counted) */
 static double stream(int triad, size_t bytes, int reps) {
@@ -179,6 +225,7 @@ int main(int argc, char **argv) {
     size_t bytes = argc > 4 ? (size_t)atoll(argv[4]) : 0;
     uint64_t y = (uint64_t)argc - 3; /* 1 or 2, unknown to the compiler */
     float fy = (float)y * 1e-7f;
+    if (!strcmp(mode, "rob")) { rob(bytes, n, reps); return 0; }
     if (!strcmp(mode, "chase")) { printf("%.6f\n", chase(bytes, n, reps)); return 0; }
     if (!strcmp(mode, "copy") || !strcmp(mode, "triad")) {
         printf("%.6e\n", stream(!strcmp(mode, "triad"), bytes, reps));

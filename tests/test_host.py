@@ -66,7 +66,8 @@ def fake_host(tmp_path, monkeypatch):
                 "store_forward_latency": H.Figure(6.1, "fake fwd"),
                 "loads_per_cycle": H.Figure(2, "fake loads"),
                 "stores_per_cycle": H.Figure(1, "fake stores"),
-                "issue_width": H.Figure(5, "fake width")}
+                "issue_width": H.Figure(5, "fake width"),
+                "reorder_buffer": H.Figure(512, "fake window")}
         return H.Measured(H.Figure(3.0, "fake clock"), lat, sizes, H.Figure(300, "fake mem"),
                           H.Figure(20.0, "fake triad"), core, [(4 << 20, 50.0)], ["fake note"],
                           date="2026-01-01")
@@ -196,6 +197,7 @@ def test_writes_a_config_that_loads(fake_host, tmp_path, capsys):
     assert h.clock == 3.0 and h.memory.latency == 300
     assert h.bandwidths()[-1] == pytest.approx(20e9 / 3e9)
     assert h.core.store_forward_latency == 6.1 and h.core.issue_width == 5
+    assert h.core.reorder_buffer == 512 and h.core.fma_latency == 4
     text = out.read_text()
     assert text.startswith("# Written by `simcache host`") and "fake note" in text
     # every figure names where it comes from: a sysfs file, a measurement or an assumption
@@ -203,7 +205,8 @@ def test_writes_a_config_that_loads(fake_host, tmp_path, capsys):
     assert l1["size"].startswith(str(root / "cpu0/cache/index0/size"))
     assert l1["ways"].startswith(str(root / "cpu0/cache/index0/ways_of_associativity"))
     assert l1["latency"] == "fake chase of L1"
-    assert l1["policy"].startswith("assumption") and "Horowitz" in l1["energy"]
+    assert l1["policy"].startswith("assumption") and l1["energy"].startswith("assumption: "
+                                                                            "Horowitz")
     assert h.source["clock"] == "fake clock" and h.core.source["add_latency"] == "fake add"
     assert h.memory.source["energy"].startswith("assumption")
     assert "avx512f" in h.levels[0].source["size"]
@@ -334,3 +337,23 @@ def test_ctrl_c_while_measuring_writes_nothing(tmp_path):
     assert p.returncode == 130, "".join(err) + rest
     assert "interrupted; nothing was written" in rest
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def _model_window(window: int, miss: float = 200.0, per_nop: float = 0.05):
+    """ns a round of two misses with N nops between them: one miss while the window holds
+    the N nops and both loads, two past it (plus the nops' issue time)."""
+    return [(n, (miss if n + 2 <= window else 2 * miss) + 2 * n * per_nop)
+            for n in (16, 32, 48, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416,
+                      448, 480, 512, 544, 576, 608, 640, 704, 768, 832, 896, 960, 1024)]
+
+
+@pytest.mark.parametrize("window", [224, 352, 512])
+def test_reorder_window_finds_the_step(window):
+    steps = _model_window(window)
+    got, how = H.reorder_window(steps)
+    first_past = min(n for n, _ in steps if n + 2 > window)
+    assert got == first_past, how
+
+
+def test_reorder_window_without_a_step():
+    assert H.reorder_window([(n, 200.0) for n in range(16, 600, 32)])[0] is None
