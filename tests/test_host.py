@@ -357,3 +357,10 @@ def test_reorder_window_finds_the_step(window):
 
 def test_reorder_window_without_a_step():
     assert H.reorder_window([(n, 200.0) for n in range(16, 600, 32)])[0] is None
+
+
+def test_one_quiet_run_does_not_move_the_window():
+    steps = _model_window(352)
+    k = [n for n, _ in steps].index(640)
+    steps[k] = (640, 200.0)  # past the step, but run while the machine was quiet
+    assert H.reorder_window(steps)[0] == 352
