@@ -350,6 +350,24 @@ def memory_buffer(levels: list[SysLevel]) -> int:
     return 1 << int(math.log2(n))
 
 
+def chase_buffer(size: int, above: int) -> tuple[int, float]:
+    """The buffer whose chase times a level of `size` bytes below one of `above` bytes, and
+    the share of its loads the level above still serves (about above / buffer: a random
+    chase over B bytes finds a cache of C bytes holding C/B of them). Half the level, or
+    twice the level above when that is larger (so the level above holds at most half), but
+    never more than the level itself."""
+    buf = max(size // 2, min(2 * above, size)) // 64 * 64
+    buf = max(buf, 4096)
+    return buf, above / buf if above else 0.0
+
+
+def own_latency(ns: float, share: float, above_ns: float) -> float:
+    """A level's own latency from a chase whose loads the level above serves a `share` of
+    (at `above_ns`): ns = share x above_ns + (1 - share) x own. Never below the level
+    above's (noise can make the difference negative)."""
+    return max((ns - share * above_ns) / (1 - share), above_ns)
+
+
 def effective_size(points: list[tuple[int, float]], memory_ns: float, above: int,
                    line: int, ways: int) -> tuple[int | None, str]:
     """The size of a level read off a latency sweep: a random chase over S bytes of which a
@@ -510,7 +528,7 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
         sweep: list[tuple[int, float]] = []
         level_size: dict[int, Figure] = {}
         latency: dict[int, Figure] = {}
-        above = 0
+        above, above_ns = 0, None
         for lv in info.levels:
             size = lv.size
             if lv.implausible:
@@ -531,13 +549,27 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
                     continue
                 level_size[lv.level] = Figure(eff, how)
                 size = eff
-            buf = max(size // 2 // 64 * 64, 4096)
+            buf, share = chase_buffer(size, above)
             progress(f"measuring {lv.name}'s latency (a chase over {_kib(buf)})")
             ns = loops.run("chase", chase_n, reps, buf)
-            latency[lv.level] = Figure(max(1, round(cycles(ns))), chase_how.format(
-                size=f"{_kib(buf)} (half the level's {_kib(size)})", ns=ns)
-                + f", {cycles(ns):.1f} cycles")
-            above = size
+            what = (f"half the level's {_kib(size)}" if buf * 2 == size else
+                    f"the level's {_kib(size)}, at least twice the level above" if buf == size
+                    else f"twice the level above, within the level's {_kib(size)}")
+            how = chase_how.format(size=f"{_kib(buf)} ({what})", ns=ns)
+            own = ns
+            if share >= 0.9:
+                how += (f"; the level above holds about {share:.0%} of the buffer, too much "
+                        f"to take its hits out: the figure is mostly the level above's")
+            elif share and above_ns is not None:
+                # the level above still holds its size's share of the buffer: take its hits out
+                own = own_latency(ns, share, above_ns)
+                how += (f"; the level above holds about {share:.0%} of the buffer and serves "
+                        f"those loads in {above_ns:.2f} ns, so this level's own latency is "
+                        f"({ns:.2f} - {share:.2f} x {above_ns:.2f}) / {1 - share:.2f} = "
+                        f"{own:.2f} ns")
+            latency[lv.level] = Figure(max(1, round(cycles(own))),
+                                       how + f", {cycles(own):.1f} cycles")
+            above, above_ns = size, own
 
         llc = max([level_size[lv.level].value if lv.level in level_size else lv.size
                    for lv in info.levels] or [0])

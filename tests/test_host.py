@@ -364,3 +364,22 @@ def test_one_quiet_run_does_not_move_the_window():
     k = [n for n, _ in steps].index(640)
     steps[k] = (640, 200.0)  # past the step, but run while the machine was quiet
     assert H.reorder_window(steps)[0] == 352
+
+
+@pytest.mark.parametrize("size, above, buf", [
+    (48 << 10, 0, 24 << 10),  # the first level: half of it
+    (2 << 20, 48 << 10, 1 << 20),  # half, which is more than twice the level above
+    (4 << 20, 2 << 20, 4 << 20),  # twice the level above, capped at the level
+    (3 << 20, 2 << 20, 3 << 20),
+])
+def test_chase_buffer(size, above, buf):
+    got, share = H.chase_buffer(size, above)
+    assert got == buf and share == pytest.approx(above / buf)
+    assert got <= size and (above == 0 or share <= 2 / 3)
+
+
+def test_own_latency_takes_the_level_above_out():
+    # half the loads at 6 ns (the level above), half at 94 ns: a chase of 50 ns a load
+    assert H.own_latency(0.5 * 6 + 0.5 * 94, 0.5, 6) == pytest.approx(94)
+    assert H.own_latency(1.0, 0.05, 1.0) == 1.0
+    assert H.own_latency(5.0, 0.5, 6.0) == 6.0  # noise below the level above: the level above
