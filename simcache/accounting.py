@@ -170,6 +170,7 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
     }
     totals["traffic"] = traffic(result, totals["dram_bytes"])
     time = timing(levels, totals, hierarchy)
+    time = with_ecm(time, result, levels, hierarchy)
     if time is not None:
         totals["time"] = time
     element = result.layer.dtype_bytes if result.layer is not None else 8
@@ -223,6 +224,32 @@ def timing(levels: list[dict], totals: dict, hierarchy: Hierarchy) -> dict | Non
         overlapped["us"] = overlapped["cycles"] * us if binding else None
     out["overlapped"] = overlapped
     return out
+
+
+NO_CORE = "the config has no core: section (docs/model.md §4, the in-core model)"
+
+
+def with_ecm(time: dict | None, result: Result, levels: list[dict],
+             hierarchy: Hierarchy) -> dict | None:
+    """totals.time with the in-core ECM estimate (docs/model.md §4) as `ecm`, the one to
+    quote; `ecm` is None, and `ecm_missing` says why, when the config has no `core:`."""
+    from . import ecm
+
+    core = getattr(hierarchy, "core", None)
+    if core is None:
+        if time is not None:
+            time["ecm"], time["ecm_missing"] = None, NO_CORE
+        return time
+    if result.layer is not None:
+        from .loopnest import plan
+
+        model = ecm.ecm(plan(result.layer), levels, hierarchy)
+    else:  # an operator of a warm network (or a trace): a streaming body, no nest
+        first = levels[0]
+        model = ecm.ecm_streaming(first["reads"], first["writes"], levels, hierarchy)
+    time = dict(time) if time is not None else {"clock_ghz": hierarchy.clock}
+    time["ecm"] = model
+    return time
 
 
 def roofline(hierarchy: Hierarchy, geometry: list[Geometry], element: int = 4) -> dict:
@@ -361,6 +388,8 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
             "time_blocking_us": (t.get("time") or {}).get("blocking_us"),
             "time_overlapped_us": ((t.get("time") or {}).get("overlapped") or {}).get("us"),
             "time_bound": ((t.get("time") or {}).get("overlapped") or {}).get("bound"),
+            "time_ecm_us": ((t.get("time") or {}).get("ecm") or {}).get("us"),
+            "time_ecm_bound": ((t.get("time") or {}).get("ecm") or {}).get("binds"),
             **three_c_columns(s),
         })
         rows.append(row)
@@ -373,7 +402,8 @@ RATIOS = (("cycles", "cycles_ratio", "cycles"),
           ("energy_pj_high", "energy_ratio_high", "energy_pj_high"),
           ("dram_bytes", "dram_ratio", "dram_bytes"),
           ("time_blocking_us", "time_blocking_ratio", "time_blocking_us"),
-          ("time_overlapped_us", "time_overlapped_ratio", "time_overlapped_us"))
+          ("time_overlapped_us", "time_overlapped_ratio", "time_overlapped_us"),
+          ("time_ecm_us", "time_ecm_ratio", "time_ecm_us"))
 
 
 def with_ratios(rows: list[dict]) -> list[dict]:

@@ -69,7 +69,6 @@ MAX_RATE = 1e16  # bytes per second (10 PB/s) before the clock turns it into B/c
 MAX_PREFETCH_DISTANCE = 1 << 16  # lines
 MAX_CORE_LATENCY = 1000.0  # cycles of one add or one store-to-load forward: more is a typo
 MAX_CORE_WIDTH = 64  # loads, stores or micro-ops per cycle of one core
-MAX_REORDER_BUFFER = 1 << 16  # micro-ops in flight in one core
 MAX_NAME = 64
 MAX_TEXT = 4000
 
@@ -501,13 +500,6 @@ def _core_width(value: Any) -> int:
     return n
 
 
-def _reorder_buffer(value: Any) -> int:
-    n = whole(value, "a whole number of micro-ops such as 512")
-    if not 1 <= n <= MAX_REORDER_BUFFER:
-        raise ValueError(f"must be a whole number from 1 to {MAX_REORDER_BUFFER}, got {n}")
-    return n
-
-
 CoreLatency = Annotated[float, BeforeValidator(_core_latency)]
 CoreWidth = Annotated[int, BeforeValidator(_core_width)]
 
@@ -527,16 +519,12 @@ class Core(_Strict):
     loads_per_cycle: CoreWidth = Field(description="L1 load ports")
     stores_per_cycle: CoreWidth = Field(description="store ports")
     issue_width: CoreWidth = Field(description="micro-ops the core issues per cycle")
-    reorder_buffer: Annotated[int, BeforeValidator(_reorder_buffer)] | None = Field(
-        default=None, description="micro-ops in flight (the out-of-order window): the next "
-        "chain starts under the end of this one; without it chains do not overlap")
     source: Source
 
     @model_validator(mode="after")
     def _sources(self) -> Core:
         _check_sources(self, ("add_latency", "fma_latency", "store_forward_latency",
-                              "loads_per_cycle", "stores_per_cycle", "issue_width",
-                              "reorder_buffer"))
+                              "loads_per_cycle", "stores_per_cycle", "issue_width"))
         return self
 
 

@@ -619,8 +619,10 @@ def time_lines(time: dict | None) -> list[str]:
     gives a clock, a peak MAC rate or bandwidths."""
     if not time:
         return []
-    ov = time["overlapped"]
-    lines = []
+    lines = ecm_lines(time)
+    ov = time.get("overlapped")
+    if ov is None:
+        return lines
     if time.get("blocking_us") is not None:
         lines.append(f"time (blocking: every access waits) {duration(time['blocking_us'])} at "
                      f"{fmt_sig(time['clock_ghz'])} GHz")
@@ -636,6 +638,36 @@ def time_lines(time: dict | None) -> list[str]:
         note = "" if ov["complete"] else " (the config leaves some bounds out)"
         lines.append(f"time (overlapped: the slowest of compute and each level's bytes over "
                      f"its bandwidth) {head}, bound by {ov['bound']}: {each}{note}")
+    return lines
+
+
+def ecm_lines(time: dict) -> list[str]:
+    """The in-core ECM estimate (totals.time.ecm, docs/model.md §4), the time to quote: its
+    total, the core and data parts, what binds, and each nest's loop-carried chain; or one
+    line saying why it is not computed."""
+    if "ecm" not in time:
+        return []
+    model = time["ecm"]
+    if model is None:
+        return [f"time (ecm): not computed: {time.get('ecm_missing', '')}"]
+    clock = time.get("clock_ghz")
+
+    def span(cycles: float) -> str:
+        return duration(cycles * 1e-3 / clock) if clock else f"{count(round(cycles))} cycles"
+
+    data = ", ".join(f"{k} {span(v)}" for k, v in model["transfer_cycles"].items())
+    note = "" if model["complete"] else " (the config gives some levels no bandwidth)"
+    lines = [f"time (ecm, the estimate to quote) {span(model['cycles'])}, bound by "
+             f"{model['binds']}: the slower of core {span(model['core_cycles'])} and L1 "
+             f"ports {span(model['port_cycles'])} + transfers {data or '–'}{note}"]
+    for k, n in enumerate(model["nests"]):
+        where = f"nest {k + 1} " if len(model["nests"]) > 1 else ""
+        if "per_iteration" in n:
+            lines.append(f"  {where}innermost loop {n['innermost']}: {n['body']}; "
+                         f"{n['cycles_per_iteration']:.3g} cycles per iteration, bound by "
+                         f"{n['binds']}")
+        else:
+            lines.append(f"  {where}{n['body']}, bound by {n['binds']}")
     return lines
 
 
@@ -732,6 +764,12 @@ def compare_table(rows: list[dict], compact: int = FULL) -> Table:
         table.add_row("time, blocking", *[
             "–" if r.get("time_blocking_us") is None else
             with_ratio(duration(r["time_blocking_us"]), r["time_blocking_ratio"], k == 0)
+            for k, r in enumerate(rows)])
+    if any(r.get("time_ecm_us") is not None for r in rows):
+        table.add_row("time, ecm (quote)", *[
+            "–" if r.get("time_ecm_us") is None else
+            with_ratio(f"{duration(r['time_ecm_us'])} by {r['time_ecm_bound']}",
+                       r["time_ecm_ratio"], k == 0)
             for k, r in enumerate(rows)])
     if any(r.get("time_overlapped_us") is not None for r in rows):
         table.add_row("time, overlapped", *[

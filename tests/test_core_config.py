@@ -47,13 +47,11 @@ def test_no_core_by_default():
 
 
 def test_core_fields_and_units():
-    h = Hierarchy.model_validate(base(core=core(fma_latency=4.5, reorder_buffer=512)))
+    h = Hierarchy.model_validate(base(core=core(fma_latency=4.5)))
     c = h.core
-    assert c.reorder_buffer == 512
     assert (c.add_latency, c.fma_latency, c.store_forward_latency) == (4.0, 4.5, 5.0)
     assert (c.loads_per_cycle, c.stores_per_cycle, c.issue_width) == (2, 1, 4)
     assert Hierarchy.model_validate(base(core=core())).core.fma_latency is None
-    assert Hierarchy.model_validate(base(core=core())).core.reorder_buffer is None
 
 
 def test_a_dumped_core_loads_back():
@@ -78,12 +76,6 @@ def test_a_dumped_core_loads_back():
     ({"stores_per_cycle": 65}, "core.stores_per_cycle: must be a whole number from 1 to 64"),
     ({"issue_width": "4"}, "core.issue_width: expected a whole number"),
     ({"issue_width": None}, "core.issue_width: Field required"),
-    ({"reorder_buffer": 0}, "core.reorder_buffer: must be a whole number from 1 to 65536"),
-    ({"reorder_buffer": 512.5}, "core.reorder_buffer: expected a whole number"),
-    ({"reorder_buffer": 512, "source": {
-        "add_latency": "a", "store_forward_latency": "a", "loads_per_cycle": "a",
-        "stores_per_cycle": "a", "issue_width": "a"}},
-     "core: source: no source for reorder_buffer"),
     ({"colour": "red"}, "core.colour: unknown key"),
     ({"source": {"add_latency": "x"}}, "core: source: no source for store_forward_latency"),
     ({"source": {"add_latency": "a", "store_forward_latency": "a", "loads_per_cycle": "a",

@@ -1,0 +1,153 @@
+"""`python benchmarks/bench.py host [--config FILE] [--quick] [--runs N]` (issue 22, item 2).
+
+Each layer × loop order is generated in C with simcache's exact nest (simcache.native),
+compiled with this machine's cc at -O2 and at -O3 -march=native, and timed cold (clflush of
+its tensors before each run), the best of up to --runs runs; simcache simulates the same
+layer on a config of this machine, and each time model's prediction (ecm, the one to quote;
+blocking; overlapped) is set against the measured -O2 time: the ratio measured ÷ predicted
+per layer, their geometric mean, Spearman's rank correlation over all rows, and whether
+each layer's loop orders are ranked as measured. The model is never fitted: its inputs are
+the config's fields and the nest. Prints Markdown for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import platform
+import subprocess
+import time
+
+from simcache import native
+from simcache.api import simulate
+from simcache.config import load_hierarchy
+from simcache.ecm import geomean, spearman
+from simcache.layers import make_layer
+
+CONFIG = "benchmarks/host-ecm.yaml"  # hand-written until `simcache host` writes one
+
+# early and late sizes of each type, scaled so that C runs each in about 0.1-15 ms and
+# simcache simulates each in about a second
+LAYERS = {
+    "spatial-early": dict(type="spatial", M=16, N=16, F=28, K=3),
+    "spatial-late": dict(type="spatial", M=64, N=64, F=7, K=3),
+    "pointwise-early": dict(type="pointwise", M=32, N=32, F=28, K=1),
+    "pointwise-late": dict(type="pointwise", M=256, N=256, F=7, K=1),
+    "depthwise-early": dict(type="depthwise", M=32, N=32, F=56, K=3),
+    "depthwise-late": dict(type="depthwise", M=256, N=256, F=7, K=3),
+    "fc-early": dict(type="fc", M=1024, N=1024, F=1, K=1),
+    "fc-late": dict(type="fc", M=4096, N=256, F=1, K=1),
+}
+# five loop orders: q innermost (y invariant, the taps' tests inside), n outer of it, the
+# output plane innermost (y varies), filters innermost (y varies, revisited), channels
+# innermost (y invariant, no test)
+ORDERS = ("bijnmpq", "bnijmpq", "bnmpqij", "bijpqmn", "bnpqijm")
+QUICK_ORDERS = ("bijnmpq", "bijpqmn")
+MODELS = ("ecm", "blocking", "overlapped")
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def predictions(config, layer) -> dict:
+    doc = simulate(config, layer).to_dict()
+    t = doc["totals"]["time"]
+    ecm = t.get("ecm") or {}
+    return {"ecm": ecm.get("us"), "blocking": t.get("blocking_us"),
+            "overlapped": (t.get("overlapped") or {}).get("us"),
+            "ecm_binds": ecm.get("binds"),
+            "chain": "; ".join(f"{n['innermost']}: {n['chain']}" + (
+                f" {n['run']}" if n["chain"] in ("register", "memory") else "")
+                + f" ({n['binds']})" for n in ecm.get("nests", []))}
+
+
+def pct(r: float) -> str:
+    return f"{(r - 1) * 100:+.0f}%"
+
+
+def concordant(measured: list[float], predicted: list[float], margin: float = 0.10) -> tuple:
+    """Pairs of loop orders whose measured times differ by more than `margin`, and how many
+    of them the prediction orders the same way."""
+    pairs = same = 0
+    for a in range(len(measured)):
+        for b in range(a + 1, len(measured)):
+            lo, hi = sorted((measured[a], measured[b]))
+            if hi <= lo * (1 + margin):
+                continue
+            pairs += 1
+            same += (measured[a] < measured[b]) == (predicted[a] < predicted[b])
+    return pairs, same
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="bench.py host", description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=CONFIG)
+    ap.add_argument("--quick", action="store_true", help=f"orders {' '.join(QUICK_ORDERS)} only")
+    ap.add_argument("--runs", type=int, default=40, help="timed runs per build (best of)")
+    args = ap.parse_args(argv)
+    if native.compiler() is None:
+        raise SystemExit("bench.py host: no C compiler (cc, gcc or clang) on PATH")
+    config = load_hierarchy(args.config)
+    orders = QUICK_ORDERS if args.quick else ORDERS
+    load0, start = os.getloadavg(), time.time()
+    rows = []
+    for name, dims in LAYERS.items():
+        for order in orders:
+            layer = make_layer(**dims, order=order)
+            pred = predictions(config, layer)
+            o2 = native.time_layer(layer, "O2", runs=args.runs, budget=1.0)
+            o3 = native.time_layer(layer, "O3", runs=args.runs, budget=1.0)
+            rows.append({"layer": name, "order": order, "macs": layer_macs(layer),
+                         "o2_us": o2.seconds * 1e6, "o3_us": o3.seconds * 1e6,
+                         "runs": o2.runs, "load": o2.load[0], **pred})
+    print(f"## {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC: "
+          f"bench.py host\n")
+    print(f"- command: `python benchmarks/bench.py host {' '.join(argv)}`".rstrip() + "")
+    print(f"- machine: {cpu_model()}, {len(os.sched_getaffinity(0))} CPUs; cc: "
+          f"{native.compiler()}; config: `{args.config}`")
+    print(f"- load average at start {load0[0]:.2f}, at end {os.getloadavg()[0]:.2f}; each time "
+          f"the best of up to {args.runs} cold runs (clflush before each); "
+          f"{time.time() - start:.0f} s in all\n")
+    print("| layer | order | MACs | -O2 µs | -O3 µs | ecm µs | -O2 ÷ ecm | -O3 ÷ ecm | "
+          "-O2 ÷ blocking | -O2 ÷ overlapped | ecm: innermost loop, chain (bound) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        print(f"| {r['layer']} | {r['order']} | {r['macs']:,} | {r['o2_us']:.0f} | "
+              f"{r['o3_us']:.0f} | {r['ecm']:.0f} | {pct(r['o2_us'] / r['ecm'])} | "
+              f"{pct(r['o3_us'] / r['ecm'])} | {r['o2_us'] / r['blocking']:.2f}× | "
+              f"{r['o2_us'] / r['overlapped']:.2f}× | {r['chain']}, {r['ecm_binds']} |")
+    print()
+    print("| model | build | geomean measured ÷ predicted | within ±30 % | worst | "
+          "Spearman (per MAC, all rows) | order pairs ranked as measured |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for model in MODELS:
+        for build in ("o2", "o3"):
+            ratios = [r[f"{build}_us"] / r[model] for r in rows]
+            within = sum(0.7 <= x <= 1.3 for x in ratios)
+            worst = max(ratios, key=lambda x: abs(math.log(x)))
+            rho = spearman([r[f"{build}_us"] / r["macs"] for r in rows],
+                           [r[model] / r["macs"] for r in rows])
+            pairs = same = 0
+            for name in LAYERS:
+                mine = [r for r in rows if r["layer"] == name]
+                p, s = concordant([r[f"{build}_us"] for r in mine], [r[model] for r in mine])
+                pairs, same = pairs + p, same + s
+            print(f"| {model} | -{build.upper()} | {geomean(ratios):.2f} | "
+                  f"{within}/{len(rows)} | {worst:.2f} | "
+                  f"{'–' if rho is None else f'{rho:.2f}'} | {same}/{pairs} |")
+
+
+def layer_macs(layer) -> int:
+    from simcache.loopnest import plan
+
+    return plan(layer).iterations
