@@ -489,18 +489,25 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
             f"cycles a round, less the add latency measured above "
             f"({core['add_latency'].value:g}), {least}"))
         ns = loops.run("loads", 10_000 * scale, reps)
+        ns_lines = loops.run("loadlines", 10_000 * scale, reps)
         core["loads_per_cycle"] = Figure(max(1, round(ns_int / ns)), (
-            f"32 independent 4-byte loads an iteration hitting L1 (volatile), "
-            f"{ns_int / ns:.2f} loads a cycle, rounded to whole ports, {least}"))
+            f"32 independent 4-byte loads an iteration from consecutive addresses in L1 "
+            f"(volatile, as a loop nest reads consecutive elements), {ns_int / ns:.2f} a "
+            f"cycle, rounded to whole ports ({ns_int / ns_lines:.2f} a cycle when each load is "
+            f"to another 64 B line), {least}"))
         ns = loops.run("stores", 10_000 * scale, reps)
+        ns_lines = loops.run("storelines", 10_000 * scale, reps)
         core["stores_per_cycle"] = Figure(max(1, round(ns_int / ns)), (
-            f"32 independent 4-byte stores an iteration to distinct L1 lines (volatile), "
-            f"{ns_int / ns:.2f} stores a cycle, rounded to whole ports, {least}"))
-        ns = loops.run("intops", 5_000 * scale, reps)
-        core["issue_width"] = Figure(max(1, round(ns_int / ns)), (
-            f"8 independent chains of 64-bit integer adds, {ns_int / ns:.2f} adds a cycle, "
-            f"rounded; integer ALUs bound it where they are fewer than the issue slots, "
+            f"32 independent 4-byte stores an iteration to consecutive addresses in L1 "
+            f"(volatile), {ns_int / ns:.2f} a cycle, rounded to whole ports "
+            f"({ns_int / ns_lines:.2f} a cycle when each store is to another 64 B line), "
             f"{least}"))
+        ns = loops.run("nops", 10_000 * scale, reps)
+        ns_ops = loops.run("intops", 5_000 * scale, reps)
+        core["issue_width"] = Figure(max(1, round(ns_int / ns)), (
+            f"a loop of 64 nops an iteration, {ns_int / ns:.2f} a cycle, rounded (nops take "
+            f"issue slots and no execution port); independent integer adds, 8 chains, run "
+            f"{ns_int / ns_ops:.2f} a cycle (the integer ALUs), {least}"))
 
         progress("measuring the out-of-order window (two chases, nops between their loads)")
         steps = [tuple(map(float, line.split())) for line in
@@ -629,7 +636,7 @@ class HostResult:
     measured: Measured
     problems: list[str]  # fields that could not be found (exit 2 after writing the rest)
     warnings: list[str]
-    dropped_core: bool = False  # the schema of this build has no `core:` section
+    dropped: list[str] = field(default_factory=list)  # measured, but not in this schema
 
     def render(self, fmt: str = "yaml") -> str:
         if fmt == "json":
@@ -765,13 +772,25 @@ def build_config(info: SysInfo, cpu: CpuInfo, m: Measured) -> dict[str, Any]:
     return data
 
 
-def validate(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def validate(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The config as this build's schema takes it: without `core:` when the schema has no
-    such section (then the second value is True). Raises SimcacheError, one line a problem."""
-    dropped = False
+    such section, without the core fields it does not know (the second value names what was
+    left out). Raises SimcacheError, one line a problem."""
+    dropped: list[str] = []
     if "core" in data and "core" not in Hierarchy.model_fields:
         data = {k: v for k, v in data.items() if k != "core"}
-        dropped = True
+        dropped = ["core"]
+    elif "core" in data:
+        known = Hierarchy.model_fields["core"].annotation
+        known = next((a for a in getattr(known, "__args__", (known,)) if hasattr(
+            a, "model_fields")), None)
+        fields = set(known.model_fields) if known is not None else set(data["core"])
+        extra = [k for k in data["core"] if k not in fields]
+        if extra:
+            core = {k: v for k, v in data["core"].items() if k not in extra}
+            core["source"] = {k: v for k, v in core["source"].items() if k not in extra}
+            data = {**data, "core": core}
+            dropped = [f"core.{k}" for k in extra]
     try:
         Hierarchy.model_validate(data)
     except ValidationError as exc:
@@ -798,7 +817,10 @@ def host(*, quick: bool = False, sysfs: str | Path | None = None,
             progress(f"warning: {warnings[-1]}")
     data, dropped = validate(build_config(info, cpu, m))
     result = HostResult(data, info, m, list(info.problems), warnings, dropped)
-    if dropped:
-        result.warnings.append("this build's config schema has no core: section; the "
-                               "core's measured latencies and widths are left out")
+    for name in dropped:
+        key = name.partition(".")[2]
+        fig = m.core.get(key)
+        said = f" = {fig.value:g} ({fig.method})" if fig is not None else ""
+        result.warnings.append(f"measured {name}{said}, but this build's config schema has no "
+                               f"such field: it is kept in this header only")
     return result

@@ -82,31 +82,42 @@ static double stfwd(long n, float y) { /* n x 16 x (load, fp32 add, store) of on
 
 static volatile int small[1024];
 
-static double loads(long n) { /* n x 32 independent loads hitting L1 */
-    double t = now();
-    for (long i = 0; i < n; i++) {
-        int r;
-#define LD(k) r = small[k]; OPAQUE(r);
-        LD(0) LD(16) LD(32) LD(48) LD(64) LD(80) LD(96) LD(112)
-        LD(128) LD(144) LD(160) LD(176) LD(192) LD(208) LD(224) LD(240)
-        LD(256) LD(272) LD(288) LD(304) LD(320) LD(336) LD(352) LD(368)
-        LD(384) LD(400) LD(416) LD(432) LD(448) LD(464) LD(480) LD(496)
+/* n x 32 independent loads hitting L1: `stride` ints apart (1: consecutive elements, as a
+ * loop nest reads them; 16: a new 64 B line each) */
+#define LD(k) r = small[(k) * S]; OPAQUE(r);
+#define LOADS(S) \
+    static double loads_##S(long n) { \
+        double t = now(); \
+        for (long i = 0; i < n; i++) { \
+            int r; \
+            LD(0) LD(1) LD(2) LD(3) LD(4) LD(5) LD(6) LD(7) LD(8) LD(9) LD(10) LD(11) \
+            LD(12) LD(13) LD(14) LD(15) LD(16) LD(17) LD(18) LD(19) LD(20) LD(21) LD(22) \
+            LD(23) LD(24) LD(25) LD(26) LD(27) LD(28) LD(29) LD(30) LD(31) \
+        } \
+        return (now() - t) / (n * 32.0); \
     }
-    t = now() - t;
-    return t / (n * 32.0);
-}
+#define ST(k) small[(k) * S] = y;
+#define STORES(S) \
+    static double stores_##S(long n, int y) { \
+        double t = now(); \
+        for (long i = 0; i < n; i++) { \
+            ST(0) ST(1) ST(2) ST(3) ST(4) ST(5) ST(6) ST(7) ST(8) ST(9) ST(10) ST(11) \
+            ST(12) ST(13) ST(14) ST(15) ST(16) ST(17) ST(18) ST(19) ST(20) ST(21) ST(22) \
+            ST(23) ST(24) ST(25) ST(26) ST(27) ST(28) ST(29) ST(30) ST(31) \
+        } \
+        return (now() - t) / (n * 32.0); \
+    }
+#define S 1
+LOADS(1) STORES(1)
+#undef S
+#define S 16
+LOADS(16) STORES(16)
+#undef S
 
-static double stores(long n, int y) { /* n x 32 independent stores hitting L1 */
+static double nops(long n) { /* n x 64 nops: the rate the front end issues micro-ops */
     double t = now();
-    for (long i = 0; i < n; i++) {
-#define ST(k) small[k] = y;
-        ST(0) ST(16) ST(32) ST(48) ST(64) ST(80) ST(96) ST(112)
-        ST(128) ST(144) ST(160) ST(176) ST(192) ST(208) ST(224) ST(240)
-        ST(256) ST(272) ST(288) ST(304) ST(320) ST(336) ST(352) ST(368)
-        ST(384) ST(400) ST(416) ST(432) ST(448) ST(464) ST(480) ST(496)
-    }
-    t = now() - t;
-    return t / (n * 32.0);
+    for (long i = 0; i < n; i++) __asm__ volatile(".rept 64\n\tnop\n\t.endr");
+    return (now() - t) / (n * 64.0);
 }
 
 static void *big(size_t bytes) {
@@ -239,8 +250,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(mode, "fpadd")) t = fpadd(n, fy);
         else if (!strcmp(mode, "fma")) t = fma_chain(n, 1.0f, fy);
         else if (!strcmp(mode, "stfwd")) t = stfwd(n, fy);
-        else if (!strcmp(mode, "loads")) t = loads(n);
-        else if (!strcmp(mode, "stores")) t = stores(n, (int)y);
+        else if (!strcmp(mode, "loads")) t = loads_1(n);
+        else if (!strcmp(mode, "loadlines")) t = loads_16(n);
+        else if (!strcmp(mode, "stores")) t = stores_1(n, (int)y);
+        else if (!strcmp(mode, "storelines")) t = stores_16(n, (int)y);
+        else if (!strcmp(mode, "nops")) t = nops(n);
         else { fprintf(stderr, "calib: unknown mode %s\n", mode); return 2; }
         if (t < best) best = t;
     }

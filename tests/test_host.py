@@ -197,7 +197,12 @@ def test_writes_a_config_that_loads(fake_host, tmp_path, capsys):
     assert h.clock == 3.0 and h.memory.latency == 300
     assert h.bandwidths()[-1] == pytest.approx(20e9 / 3e9)
     assert h.core.store_forward_latency == 6.1 and h.core.issue_width == 5
-    assert h.core.reorder_buffer == 512 and h.core.fma_latency == 4
+    assert h.core.fma_latency == 4
+    if "reorder_buffer" in type(h.core).model_fields:
+        assert h.core.reorder_buffer == 512
+    else:  # measured, but this build's schema has no such field: said in the header only
+        assert "# warning: measured core.reorder_buffer = 512 (fake window)" in out.read_text()
+        assert "reorder_buffer" not in out.read_text().split("\nname: host\n")[1]
     text = out.read_text()
     assert text.startswith("# Written by `simcache host`") and "fake note" in text
     # every figure names where it comes from: a sysfs file, a measurement or an assumption
