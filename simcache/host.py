@@ -368,6 +368,14 @@ def own_latency(ns: float, share: float, above_ns: float) -> float:
     return max((ns - share * above_ns) / (1 - share), above_ns)
 
 
+def smoothed_sweep(points: list[tuple[int, float]], above: int) -> list[tuple[int, float]]:
+    """The sweep's points from twice the level above on, each the median of itself and its
+    two neighbours: one quiet (or one disturbed) run does not move the edge."""
+    pts = [(s, t) for s, t in points if s >= 2 * above]
+    return [(s, sorted(t2 for _, t2 in pts[k - 1:k + 2])[1] if 0 < k < len(pts) - 1 else t)
+            for k, (s, t) in enumerate(pts)]
+
+
 def effective_size(points: list[tuple[int, float]], memory_ns: float, above: int,
                    line: int, ways: int) -> tuple[int | None, str]:
     """The size of a level read off a latency sweep: a random chase over S bytes of which a
@@ -375,12 +383,9 @@ def effective_size(points: list[tuple[int, float]], memory_ns: float, above: int
     own (the sweep's least past the level above) and memory's where S = 2C. Returns the
     size, rounded down to a power of two of whole sets (None: the sweep shows no level
     between the one above and memory), and how it was read."""
-    pts = [(s, t) for s, t in points if s >= 2 * above]
+    pts = smoothed_sweep(points, above)
     if not pts:
         return None, "no sweep point past the level above"
-    # a median of three neighbours: one quiet (or one disturbed) run does not move the edge
-    pts = [(s, sorted(t2 for _, t2 in pts[k - 1:k + 2])[1] if 0 < k < len(pts) - 1 else t)
-           for k, (s, t) in enumerate(pts)]
     own = min(t for _, t in pts)
     if memory_ns < 1.5 * own:
         return None, (f"the sweep's least latency past the level above, {own:.1f} ns, is "
@@ -556,13 +561,23 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
                     continue
                 level_size[lv.level] = Figure(eff, how)
                 size = eff
-            buf, share = chase_buffer(size, above)
-            progress(f"measuring {lv.name}'s latency (a chase over {_kib(buf)})")
-            ns = loops.run("chase", chase_n, reps, buf)
-            what = (f"half the level's {_kib(size)}" if buf * 2 == size else
-                    f"the level's {_kib(size)}, at least twice the level above" if buf == size
-                    else f"twice the level above, within the level's {_kib(size)}")
-            how = chase_how.format(size=f"{_kib(buf)} ({what})", ns=ns)
+            if lv.level in level_size:
+                # sized by the sweep: its latency is the sweep's own, taken at the same time
+                # (this VM's share of the host's L3 changes with the other guests' load)
+                buf, ns = min(smoothed_sweep(sweep, above), key=lambda p: p[1])
+                share = above / buf
+                how = (f"the least latency of the sweep in this file's header (median of three "
+                       f"neighbours), "
+                       f"{ns:.2f} ns a load over {_kib(buf)}")
+            else:
+                buf, share = chase_buffer(size, above)
+                progress(f"measuring {lv.name}'s latency (a chase over {_kib(buf)})")
+                ns = loops.run("chase", chase_n, reps, buf)
+                what = (f"half the level's {_kib(size)}" if buf * 2 == size else
+                        f"the level's {_kib(size)}, at least twice the level above"
+                        if buf == size else
+                        f"twice the level above, within the level's {_kib(size)}")
+                how = chase_how.format(size=f"{_kib(buf)} ({what})", ns=ns)
             own = ns
             if share >= 0.9:
                 how += (f"; the level above holds about {share:.0%} of the buffer, too much "
@@ -814,6 +829,12 @@ def host(*, quick: bool = False, sysfs: str | Path | None = None,
         if eff is not None and not eff.value:
             warnings.append(f"{lv.name}: left out of the config: {lv.implausible}, and the "
                             f"latency sweep shows no such level ({eff.method})")
+            progress(f"warning: {warnings[-1]}")
+        lat = m.level_latency.get(lv.level)
+        if lat is not None and lat.value >= m.memory_latency.value:
+            warnings.append(f"{lv.name}: its latency, {lat.value:g} cycles, is no less than "
+                            f"main memory's, {m.memory_latency.value:g}: a noisy measurement "
+                            f"(the machine is loaded?); run simcache host again")
             progress(f"warning: {warnings[-1]}")
     data, dropped = validate(build_config(info, cpu, m))
     result = HostResult(data, info, m, list(info.problems), warnings, dropped)

@@ -388,3 +388,18 @@ def test_own_latency_takes_the_level_above_out():
     assert H.own_latency(0.5 * 6 + 0.5 * 94, 0.5, 6) == pytest.approx(94)
     assert H.own_latency(1.0, 0.05, 1.0) == 1.0
     assert H.own_latency(5.0, 0.5, 6.0) == 6.0  # noise below the level above: the level above
+
+
+def test_a_level_slower_than_memory_is_said(fake_host, tmp_path, capsys, monkeypatch):
+    good = H.measure
+
+    def slow(*a, **k):
+        m = good(*a, **k)
+        m.level_latency[3] = H.Figure(400, "fake slow L3")  # memory: 300
+        return m
+
+    monkeypatch.setattr(H, "measure", slow)
+    out = tmp_path / "host.yaml"
+    code, _, err = cli_output(capsys, "host", "-o", str(out))
+    assert code == 0 and "L3: its latency, 400 cycles, is no less than main memory's" in err
+    assert "# warning: L3: its latency" in out.read_text()
