@@ -527,7 +527,7 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
         else:
             notes.append(f"the out-of-order window was not measured: {how}")
 
-        chase_n = 2_000 * scale  # x 16 loads a run
+        chase_n = 500 * scale  # x 16 loads a run: short runs, the least of many
         mem_buf = memory_buffer(info.levels)
         progress(f"measuring main memory's latency (a chase over {_kib(mem_buf)})")
         mem_ns = loops.run("chase", chase_n, reps, mem_buf)
@@ -552,8 +552,7 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
                     x = float(s)
                     while x <= mem_buf // 2:
                         nbytes = int(x) // 64 * 64
-                        sweep.append((nbytes, loops.run("chase", chase_n, max(3, reps // 3),
-                                                        nbytes)))
+                        sweep.append((nbytes, loops.run("chase", chase_n, reps, nbytes)))
                         x *= step
                 eff, how = effective_size(sweep, mem_ns, above, lv.line, lv.ways)
                 if eff is None:
