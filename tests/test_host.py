@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -403,3 +404,24 @@ def test_a_level_slower_than_memory_is_said(fake_host, tmp_path, capsys, monkeyp
     code, _, err = cli_output(capsys, "host", "-o", str(out))
     assert code == 0 and "L3: its latency, 400 cycles, is no less than main memory's" in err
     assert "# warning: L3: its latency" in out.read_text()
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler (cc) to build the calibration loops")
+def test_ctrl_c_inside_a_calibration_loop_writes_nothing(tmp_path, capsys, monkeypatch):
+    """The interrupt lands while a loop runs (the subprocess test cannot choose where)."""
+    real = subprocess.run
+
+    def run(args, *a, **k):
+        if Path(args[0]).name == "calib":
+            raise KeyboardInterrupt
+        return real(args, *a, **k)
+
+    monkeypatch.setattr(H.subprocess, "run", run)
+    work = tmp_path / "tmp"  # where the loops are compiled: removed on the way out
+    work.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(work))
+    out = tmp_path / "host.yaml"
+    code, stdout, err = cli_output(capsys, "host", "--quick", "-o", str(out))
+    assert code == 130 and stdout == "" and not out.exists()
+    assert "interrupted; nothing was written" in err
+    assert list(tmp_path.iterdir()) == [work] and list(work.iterdir()) == []
