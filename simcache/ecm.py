@@ -21,17 +21,25 @@ from .loopnest import CCOL, CROW, CW, CX, CY, Nest, Plan
 # assembly of simcache.native's nests (docs/model.md §4 lists them):
 UOPS = {
     # y held in a register, the loop vectorised (x and w of unit stride, extent a multiple
-    # of 4): per 4 MACs movaps x, mulps w(mem), 4 addss and 3 shuffles/moves to take the
-    # lanes in order, the index add, cmp+jne: 12 uops per 4 MACs
-    "register-vector": 3.0,
+    # of 4): per 4 MACs movaps x, mulps w(mem), 4 addss in order and 6 moves/shuffles that
+    # take the lanes one by one, the index add, cmp+jne: 14 instructions, 13 uops
+    "register-vector": 13 / 4,
     # y in a register, scalar or a strided gather: load, mul(mem), add, index, cmp+jne
     "register": 5.0,
+    # the loop just outside the innermost vectorised instead (y of unit stride there): per
+    # innermost iteration, 4 MACs: movss w, shufps (broadcast), mulps x(mem), addps, two
+    # index adds, cmp+jne: 8 instructions, 7 uops
+    "register-outer": 7 / 4,
     # y loaded, added and stored every iteration: load (or hoisted), mul(mem), add(mem),
     # store, one or two index adds, cmp+jne
     "memory": 7.0,
     # the same with a skipped-tap test inside the innermost loop (cmp+ja, the index
     # arithmetic of the tap): 11 instructions, 9 uops
     "memory-guarded": 9.0,
+    # y varies with unit stride, x and w of unit stride or invariant, no test, extent a
+    # multiple of 4: vectorised, per 4 MACs movaps x, mulps, addps y(mem), movaps store,
+    # the index add, cmp+jne: 6 instructions, 5 uops
+    "memory-vector": 5 / 4,
 }
 VECTOR = 4  # fp32 lanes gcc -O2 uses (SSE, 16 bytes; -O2 does not use AVX without -march)
 
@@ -48,6 +56,7 @@ class Body:
     stores: float
     guarded: bool  # a skipped-tap (or last-tile) test inside the innermost loop
     vector: bool  # gcc -O2 vectorises the multiply (unit strides, extent % 4 == 0)
+    lanes: int = 1  # y's held in one vector register (the next-outer loop vectorised)
 
     def text(self) -> str:
         if self.chain == "register":
@@ -68,6 +77,17 @@ def _conditions(nest: Nest) -> list[int]:
     return rows + [CCOL + 1 + g for g in range(len(nest.limits))]
 
 
+def _outer_vector(nest: Nest, e: int, ext: list[int]) -> bool:
+    """Whether gcc -O2 vectorises loop e, the one just outside the innermost (seen in the
+    assembly of pointwise bnijmpq): y of unit stride in it, x and w of unit stride or
+    invariant, its extent a multiple of VECTOR, and no test placed in it."""
+    elem = nest.dtype_bytes
+    unit_or_none = all(int(nest.coef[row, e]) in (0, elem) for row in (CX, CW))
+    tested = any(_moves(nest, row, e) for row in _conditions(nest))
+    return (int(nest.coef[CY, e]) == elem and unit_or_none and ext[e] % VECTOR == 0
+            and not tested)
+
+
 def body(nest: Nest) -> Body:
     """The innermost loop's body as gcc -O2 compiles simcache.native's C (docs/model.md)."""
     d = len(nest.dims) - 1
@@ -83,6 +103,11 @@ def body(nest: Nest) -> Body:
         if _moves(nest, CY, k):
             break
         run *= ext[k]
+    if y_inv and not guarded and d > 0 and _outer_vector(nest, d - 1, ext):
+        # gcc -O2 vectorises the next-outer loop instead: VECTOR consecutive y in one
+        # register, each innermost iteration one broadcast w, a mulps of x and an addps
+        return Body("register", run, None, UOPS["register-outer"], 2 / VECTOR, 0.0, False,
+                    True, VECTOR)
     if y_inv and not guarded:
         # gcc keeps y in a register across the innermost loop (loop-invariant store motion)
         vector = (ext[d] % VECTOR == 0 and all(s == 1 for s in strides.values() if s)
@@ -94,14 +119,20 @@ def body(nest: Nest) -> Body:
     # iterations when a loop outside the innermost ones that move y leaves it
     uops = UOPS["memory-guarded" if guarded else "memory"]
     loads = 3.0 if guarded else float(len(moving)) + 1.0
+    stores = 1.0
+    y_stride = abs(int(nest.coef[CY, d])) // elem
+    vector = (not guarded and not y_inv and y_stride == 1 and ext[d] % VECTOR == 0
+              and all(s == 1 for s in strides.values() if s))
+    if vector:
+        uops, loads, stores = UOPS["memory-vector"], loads / VECTOR, stores / VECTOR
     if y_inv:
         return Body("memory", run, 1, uops, loads, 1.0, guarded, False)
     revisit = 1
     for k in range(d, -1, -1):
         if not _moves(nest, CY, k):
-            return Body("interleaved", 1, revisit, uops, loads, 1.0, guarded, False)
+            return Body("interleaved", 1, revisit, uops, loads, stores, guarded, vector)
         revisit *= ext[k]
-    return Body("none", 1, None, uops, loads, 1.0, guarded, False)
+    return Body("none", 1, None, uops, loads, stores, guarded, vector)
 
 
 def nest_cycles(nest: Nest, core: Any) -> dict:
@@ -113,7 +144,8 @@ def nest_cycles(nest: Nest, core: Any) -> dict:
         # (a) a chain of adds; between two innermost loops that update the same y, y is
         # stored and loaded again (store-to-load forwarding). Chains of different y do not
         # overlap (docs/model.md §4: what the model does not capture)
-        chain = add + (sf / int(nest.ext[-1]) if b.run > int(nest.ext[-1]) else 0.0)
+        chain = (add + (sf / int(nest.ext[-1]) if b.run > int(nest.ext[-1]) else 0.0)
+                 ) / b.lanes  # an outer-vectorised loop updates `lanes` y per chain step
     elif b.chain == "memory":
         chain = sf + add  # (b) with L = 1: the next iteration adds to the y just stored
     elif b.chain == "interleaved":
@@ -158,12 +190,14 @@ def streaming_cycles(loads: int, stores: int, core: Any) -> dict:
 
 def combine(overlapping: float, ports: float, levels: list[dict],
             widths: list[float | None]) -> dict:
-    """The ECM rule for an Intel core (Stengel, Treibig, Hager, Wellein, ICS 2015; kerncraft's
-    Intel rule): T = max(T_OL, T_nOL + T_data). T_OL: the core's work that overlaps with
-    data transfers (the loop-carried chain, the issue of the body's micro-ops); T_nOL: the
-    L1 port cycles of the loads and stores, which do not (an L1 busy with a line transfer
-    serves no load); T_data: the sum over the levels below L1 of the bytes each moved over
-    its bandwidth (transfers between levels serialise)."""
+    """The ECM-style total (docs/model.md §4, "What overlaps with what"):
+    T = max(T_OL, T_nOL) + T_data. T_OL: the loop-carried chain and the issue of the body's
+    micro-ops; T_nOL: the L1 port cycles of its loads and stores; T_data: the sum over the
+    levels below L1 of the bytes each moved over its bandwidth (transfers between levels
+    serialise, as in the ECM model of Hager, Treibig, Stengel and Wellein). The core's work
+    and the transfers below L1 do not overlap: the no-overlap hypothesis of the ECM papers,
+    chosen over Intel's T = max(T_OL, T_nOL + T_data) because it fits this machine
+    (BENCHMARKS.md: 25 of 40 layers within ±30 % against 15)."""
     transfers = {}
     # the first level's traffic is the core's own loads and stores: its cost is T_nOL (the
     # core's ports), so a bandwidth given to it (core <-> L1) is not counted again
@@ -173,14 +207,11 @@ def combine(overlapping: float, ports: float, levels: list[dict],
                      + lv["flush"]["bytes_written"])
             transfers[lv["name"]] = moved / width
     data = sum(transfers.values())
-    cycles = max(overlapping, ports + data)
-    if overlapping >= ports + data:
-        binds = "core"
-    else:
-        parts = {"L1 ports": ports, **transfers}
-        binds = max(parts, key=parts.get)
-    return {"cycles": cycles, "core_cycles": overlapping, "port_cycles": ports,
-            "transfer_cycles": transfers, "data_cycles": data, "binds": binds}
+    core_part = max(overlapping, ports)
+    parts = {"core" if overlapping >= ports else "L1 ports": core_part, **transfers}
+    return {"cycles": core_part + data, "core_cycles": overlapping, "port_cycles": ports,
+            "transfer_cycles": transfers, "data_cycles": data,
+            "binds": max(parts, key=parts.get)}
 
 
 def ecm(p: Plan, levels: list[dict], hierarchy: Any) -> dict | None:
