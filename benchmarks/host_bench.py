@@ -46,6 +46,13 @@ LAYERS = {
 ORDERS = ("bijnmpq", "bnijmpq", "bnmpqij", "bijpqmn", "bnpqijm")
 QUICK_ORDERS = ("bijnmpq", "bijpqmn")
 MODELS = ("ecm", "blocking", "overlapped")
+# the ECM overlap hypotheses compared on the same parts (docs/model.md §4, "What overlaps
+# with what"); simcache uses the first
+RULES = {
+    "max(T_OL, T_nOL) + T_data (no overlap; simcache)": lambda ol, nol, data: max(ol, nol) + data,
+    "max(T_OL, T_nOL + T_data) (Intel)": lambda ol, nol, data: max(ol, nol + data),
+    "max(T_OL, T_nOL, T_data) (full overlap)": lambda ol, nol, data: max(ol, nol, data),
+}
 
 
 def cpu_model() -> str:
@@ -63,7 +70,11 @@ def predictions(config, layer) -> dict:
     doc = simulate(config, layer).to_dict()
     t = doc["totals"]["time"]
     ecm = t.get("ecm") or {}
+    us = 1e-3 / config.clock
+    parts = (ecm.get("core_cycles", 0.0), ecm.get("port_cycles", 0.0),
+             ecm.get("data_cycles", 0.0))
     return {"ecm": ecm.get("us"), "blocking": t.get("blocking_us"),
+            "rules": {rule: f(*parts) * us for rule, f in RULES.items()},
             "overlapped": (t.get("overlapped") or {}).get("us"),
             "ecm_binds": ecm.get("binds"),
             "chain": "; ".join(f"{n['innermost']}: {n['chain']}" + (
@@ -145,6 +156,20 @@ def main(argv: list[str]) -> None:
             print(f"| {model} | -{build.upper()} | {geomean(ratios):.2f} | "
                   f"{within}/{len(rows)} | {worst:.2f} | "
                   f"{'–' if rho is None else f'{rho:.2f}'} | {same}/{pairs} |")
+    rule_rows(rows)
+
+
+def rule_rows(rows: list[dict]) -> None:
+    print()
+    print("| ECM overlap rule (same counts, -O2) | geomean measured ÷ predicted | "
+          "within ±30 % | Spearman |")
+    print("|---|---:|---:|---:|")
+    for rule in RULES:
+        ratios = [r["o2_us"] / r["rules"][rule] for r in rows]
+        rho = spearman([r["o2_us"] / r["macs"] for r in rows],
+                       [r["rules"][rule] / r["macs"] for r in rows])
+        print(f"| {rule} | {geomean(ratios):.2f} | {sum(0.7 <= x <= 1.3 for x in ratios)}/"
+              f"{len(rows)} | {'–' if rho is None else f'{rho:.2f}'} |")
 
 
 def layer_macs(layer) -> int:
