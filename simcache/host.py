@@ -255,6 +255,18 @@ def registers(cpu: CpuInfo) -> tuple[int, int, str]:
     return 16, 8, "assumption: 16 registers x 8 B (no vector flag found)"
 
 
+def fma_loop(cpu: CpuInfo) -> tuple[str, int, str] | None:
+    """(calibration mode, fp32 lanes, which) of the widest FMA the flags name, or None."""
+    f = cpu.flags
+    if "avx512f" in f and "fma" in f:
+        return "vfma512", 16, "512-bit vfmadd (avx512f)"
+    if "avx2" in f and "fma" in f:
+        return "vfma256", 8, "256-bit vfmadd (avx2, fma)"
+    if "fma" in f or cpu.arch in ("aarch64", "arm64") or "asimd" in f:
+        return "vfma128", 4, "128-bit FMA"
+    return None
+
+
 def has_fma(cpu: CpuInfo) -> bool:
     return "fma" in cpu.flags or cpu.arch in ("aarch64", "arm64") or "asimd" in cpu.flags
 
@@ -320,6 +332,7 @@ class Measured:
     sweep: list[tuple[int, float]]  # (buffer bytes, ns per load) when a level needed it
     notes: list[str] = field(default_factory=list)
     date: str = ""
+    macs_per_cycle: Figure | None = None  # None: assumed from the flags (no FMA loop ran)
 
 
 def _kib(n: int) -> str:
@@ -487,6 +500,15 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
             core["fma_latency"] = Figure(round(cycles(ns), 1), (
                 f"a dependent chain of scalar fp32 FMAs (x = fma(x, a, b)), "
                 f"{cycles(ns):.2f} cycles an FMA, {least}"))
+        macs = None
+        which = fma_loop(cpu)
+        if which is not None:
+            mode, lanes, name = which
+            ns = loops.run(mode, 5_000 * scale, reps)
+            units = ns_int / ns
+            macs = Figure(max(1, round(units)) * lanes, (
+                f"12 independent chains of {name} on {lanes} fp32 lanes, {units:.2f} a cycle, "
+                f"rounded to whole FMA units x {lanes} lanes, {least}"))
         ns = loops.run("stfwd", 5_000 * scale, reps)
         fwd = cycles(ns) - core["add_latency"].value
         core["store_forward_latency"] = Figure(round(max(fwd, 1.0), 1), (
@@ -607,12 +629,13 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
             f"write-allocate fill, so the bytes moved are 4/3 of it); STREAM copy gave "
             f"{copy / 1e9:.1f} GB/s"))
 
-    for f in [clock, memory_latency, bandwidth, *core.values(), *latency.values()]:
+    for f in [clock, memory_latency, bandwidth, *core.values(), *latency.values(),
+              *([macs] if macs else [])]:
         f.method = f"measured on this machine by {by}: {f.method}"
     for f in level_size.values():
         f.method = f"measured on this machine by {by}: {f.method}"
     return Measured(clock, latency, level_size, memory_latency, bandwidth, core, sweep,
-                    notes, date=date)
+                    notes, date=date, macs_per_cycle=macs)
 
 
 def cc_flags(loops: Loops) -> str:
@@ -703,13 +726,15 @@ def build_config(info: SysInfo, cpu: CpuInfo, m: Measured) -> dict[str, Any]:
                           "= [1.5, 4.6] pJ (fp16, fp32), the thesis's figures; nothing here "
                           "can measure an energy",
             "clock": m.clock_ghz.method,
-            "macs_per_cycle": f"assumption: {fma_units} FMA units x {lanes} fp32 lanes "
-                              f"({why_reg}); the FMA units were not measured",
+            "macs_per_cycle": m.macs_per_cycle.method if m.macs_per_cycle else (
+                f"assumption: {fma_units} FMA units x {lanes} fp32 lanes ({why_reg}); no FMA "
+                f"loop was run for this CPU's flags"),
         },
         "mac_cycles": 1,
         "mac_energy": [1.5, 4.6],
         "clock": f"{m.clock_ghz.value:g} GHz",
-        "macs_per_cycle": fma_units * lanes,
+        "macs_per_cycle": (m.macs_per_cycle.value if m.macs_per_cycle
+                           else fma_units * lanes),
         "levels": [{
             "name": "registers",
             "size": f"{nreg * width}B",

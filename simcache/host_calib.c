@@ -23,6 +23,7 @@ static double now(void) {
 }
 
 static volatile float fsink;
+static volatile float fone = 1.0f; /* a multiplier the compiler cannot fold away */
 static volatile uint64_t isink;
 
 static double intadd(long n, uint64_t y) { /* n x 16 dependent integer adds */
@@ -70,6 +71,36 @@ static double fma_chain(long n, float a, float b) { /* n x 16 dependent fp32 FMA
     fsink = x;
     return t / (n * 16.0);
 }
+
+/* n x 12 independent FMAs on vectors of `lanes` fp32 (GCC/Clang vector extensions,
+ * contracted to FMA instructions in a function compiled for the ISA): the FMA throughput */
+#define VFMA(NAME, LANES, TARGET) \
+    TARGET static double NAME(long n, float s) { \
+        typedef float v __attribute__((vector_size(4 * LANES))); \
+        v a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, m, c; \
+        for (int k = 0; k < LANES; k++) { \
+            a0[k] = a1[k] = a2[k] = a3[k] = a4[k] = a5[k] = s; \
+            a6[k] = a7[k] = a8[k] = a9[k] = a10[k] = a11[k] = s; \
+            m[k] = fone; c[k] = s; \
+        } \
+        double t = now(); \
+        for (long i = 0; i < n; i++) { \
+            R4(a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c; \
+               a4 = a4 * m + c; a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c; \
+               a8 = a8 * m + c; a9 = a9 * m + c; a10 = a10 * m + c; a11 = a11 * m + c;) \
+        } \
+        t = now() - t; \
+        v sum = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11; \
+        fsink = sum[0]; \
+        return t / (n * 48.0); \
+    }
+#if defined(__x86_64__) || defined(__i386__)
+VFMA(vfma512, 16, __attribute__((target("avx512f,fma"))))
+VFMA(vfma256, 8, __attribute__((target("avx2,fma"))))
+VFMA(vfma128, 4, __attribute__((target("fma"))))
+#else
+VFMA(vfma128, 4, )
+#endif
 
 static double stfwd(long n, float y) { /* n x 16 x (load, fp32 add, store) of one address */
     static volatile float cell;
@@ -250,6 +281,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(mode, "fpadd")) t = fpadd(n, fy);
         else if (!strcmp(mode, "fma")) t = fma_chain(n, 1.0f, fy);
         else if (!strcmp(mode, "stfwd")) t = stfwd(n, fy);
+#if defined(__x86_64__) || defined(__i386__)
+        else if (!strcmp(mode, "vfma512")) t = vfma512(n, fy);
+        else if (!strcmp(mode, "vfma256")) t = vfma256(n, fy);
+#endif
+        else if (!strcmp(mode, "vfma128")) t = vfma128(n, fy);
         else if (!strcmp(mode, "loads")) t = loads_1(n);
         else if (!strcmp(mode, "loadlines")) t = loads_16(n);
         else if (!strcmp(mode, "stores")) t = stores_1(n, (int)y);

@@ -425,3 +425,38 @@ def test_ctrl_c_inside_a_calibration_loop_writes_nothing(tmp_path, capsys, monke
     assert code == 130 and stdout == "" and not out.exists()
     assert "interrupted; nothing was written" in err
     assert list(tmp_path.iterdir()) == [work] and list(work.iterdir()) == []
+
+
+def _cpu(flags: str, arch: str = "x86_64") -> H.CpuInfo:
+    return H.CpuInfo("test", None, set(flags.split()), arch, "cpuinfo")
+
+
+def test_the_widest_fma_the_flags_name():
+    assert H.fma_loop(_cpu("sse2 avx avx2 fma avx512f")) == ("vfma512", 16,
+                                                             "512-bit vfmadd (avx512f)")
+    assert H.fma_loop(_cpu("sse2 avx avx2 fma"))[:2] == ("vfma256", 8)
+    assert H.fma_loop(_cpu("sse2 avx fma"))[:2] == ("vfma128", 4)
+    assert H.fma_loop(_cpu("fp asimd", "aarch64"))[:2] == ("vfma128", 4)
+    assert H.fma_loop(_cpu("sse2 avx")) is None
+
+
+def test_measured_macs_per_cycle_are_written(fake_host, tmp_path, capsys, monkeypatch):
+    good = H.measure
+
+    def with_fma(*a, **k):
+        m = good(*a, **k)
+        m.macs_per_cycle = H.Figure(16, "fake FMA loop")
+        return m
+
+    monkeypatch.setattr(H, "measure", with_fma)
+    out = tmp_path / "host.yaml"
+    assert cli_output(capsys, "host", "-o", str(out))[0] == 0
+    h = load_hierarchy(out)
+    assert h.macs_per_cycle == 16 and h.source["macs_per_cycle"] == "fake FMA loop"
+
+
+def test_without_an_fma_loop_macs_per_cycle_is_an_assumption(fake_host, tmp_path, capsys):
+    out = tmp_path / "host.yaml"
+    assert cli_output(capsys, "host", "-o", str(out))[0] == 0
+    h = load_hierarchy(out)  # the fake CPU has avx512f: 2 units x 16 lanes, assumed
+    assert h.macs_per_cycle == 32 and h.source["macs_per_cycle"].startswith("assumption: 2 FMA")
