@@ -267,6 +267,15 @@ def fma_loop(cpu: CpuInfo) -> tuple[str, int, str] | None:
     return None
 
 
+def read_loop(cpu: CpuInfo) -> tuple[str, str]:
+    """(calibration mode, which loads) of the widest loads the flags name."""
+    if "avx512f" in cpu.flags:
+        return "read512", "512-bit"
+    if "avx2" in cpu.flags:
+        return "read256", "256-bit"
+    return "read128", "128-bit"
+
+
 def has_fma(cpu: CpuInfo) -> bool:
     return "fma" in cpu.flags or cpu.arch in ("aarch64", "arm64") or "asimd" in cpu.flags
 
@@ -333,6 +342,7 @@ class Measured:
     notes: list[str] = field(default_factory=list)
     date: str = ""
     macs_per_cycle: Figure | None = None  # None: assumed from the flags (no FMA loop ran)
+    level_bandwidth: dict[int, Figure] = field(default_factory=dict)  # B/cycle, by level
 
 
 def _kib(n: int) -> str:
@@ -614,6 +624,23 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
                                        how + f", {cycles(own):.1f} cycles")
             above, above_ns = size, own
 
+        bandwidth_of: dict[int, Figure] = {}
+        mode = read_loop(cpu)
+        above = 0
+        for k, lv in enumerate(lv for lv in info.levels if lv.level in latency):
+            size = int(level_size[lv.level].value) if lv.level in level_size else lv.size
+            if k > 0:  # the first cache's own rate is its load ports (core:), not a level's
+                buf, _ = chase_buffer(size, above)
+                progress(f"measuring {lv.name}'s bandwidth (reading {_kib(buf)})")
+                rate = loops.run(mode[0], max(1, (8 << 20) // buf), reps, buf)  # B/ns
+                bandwidth_of[lv.level] = Figure(round(rate * ns_int, 1), (
+                    f"reading a {_kib(buf)} buffer (twice the level above or half this "
+                    f"level, never more than it) over and over with {mode[1]} loads into 8 "
+                    f"accumulators, {rate:.1f} B/ns = {rate * ns_int:.1f} B/cycle, the best of "
+                    f"{reps} runs; a stream larger than the level above finds none of itself "
+                    f"there on the next pass, so the level's bandwidth to the core bounds it"))
+            above = size
+
         llc = max([level_size[lv.level].value if lv.level in level_size else lv.size
                    for lv in info.levels] or [0])
         arr = min(max(4 * int(llc), 64 << 20), 256 << 20)
@@ -630,12 +657,13 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
             f"{copy / 1e9:.1f} GB/s"))
 
     for f in [clock, memory_latency, bandwidth, *core.values(), *latency.values(),
+              *bandwidth_of.values(),
               *([macs] if macs else [])]:
         f.method = f"measured on this machine by {by}: {f.method}"
     for f in level_size.values():
         f.method = f"measured on this machine by {by}: {f.method}"
     return Measured(clock, latency, level_size, memory_latency, bandwidth, core, sweep,
-                    notes, date=date, macs_per_cycle=macs)
+                    notes, date=date, macs_per_cycle=macs, level_bandwidth=bandwidth_of)
 
 
 def cc_flags(loops: Loops) -> str:
@@ -766,6 +794,7 @@ def build_config(info: SysInfo, cpu: CpuInfo, m: Measured) -> dict[str, Any]:
             continue
         energy, energy_src = horowitz_energy(size)
         notes = "; ".join(lv.notes)
+        bw = m.level_bandwidth.get(lv.level)
         data["levels"].append({
             "name": lv.name,
             "size": f"{size // 1024}KiB" if size % 1024 == 0 else f"{size}B",
@@ -786,7 +815,9 @@ def build_config(info: SysInfo, cpu: CpuInfo, m: Measured) -> dict[str, Any]:
                 "write_allocate": "assumption: write-allocate",
                 "latency": m.level_latency[lv.level].method,
                 "energy": energy_src,
+                **({"bandwidth": bw.method} if bw else {}),
             },
+            **({"bandwidth": f"{bw.value:g} B/cycle"} if bw else {}),
         })
     data["memory"] = {
         "name": "DRAM",

@@ -102,6 +102,33 @@ VFMA(vfma128, 4, __attribute__((target("fma"))))
 VFMA(vfma128, 4, )
 #endif
 
+/* Reading a buffer with the widest loads, 8 accumulators: bytes per nanosecond of `passes`
+ * passes (the level the buffer sits in is what bounds it) */
+#define VREAD(NAME, LANES, TARGET) \
+    TARGET static double NAME(const float *buf, size_t n, long passes) { \
+        typedef float v __attribute__((vector_size(4 * LANES))); \
+        const v *p = (const v *)buf; \
+        size_t m = n / LANES / 8 * 8; \
+        v a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0}; \
+        double t = now(); \
+        for (long r = 0; r < passes; r++) \
+            for (size_t i = 0; i < m; i += 8) { \
+                a0 += p[i]; a1 += p[i + 1]; a2 += p[i + 2]; a3 += p[i + 3]; \
+                a4 += p[i + 4]; a5 += p[i + 5]; a6 += p[i + 6]; a7 += p[i + 7]; \
+            } \
+        t = now() - t; \
+        v sum = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7; \
+        fsink = sum[0]; \
+        return (double)passes * m * 4 * LANES / t; \
+    }
+#if defined(__x86_64__) || defined(__i386__)
+VREAD(read512, 16, __attribute__((target("avx512f"))))
+VREAD(read256, 8, __attribute__((target("avx2"))))
+VREAD(read128, 4, )
+#else
+VREAD(read128, 4, )
+#endif
+
 static double stfwd(long n, float y) { /* n x 16 x (load, fp32 add, store) of one address */
     static volatile float cell;
     cell = y;
@@ -268,6 +295,24 @@ int main(int argc, char **argv) {
     uint64_t y = (uint64_t)argc - 3; /* 1 or 2, unknown to the compiler */
     float fy = (float)y * 1e-7f;
     if (!strcmp(mode, "rob")) { rob(bytes, n, reps); return 0; }
+    if (!strncmp(mode, "read", 4)) { /* ITERS: passes over the buffer a run */
+        float *buf = big(bytes);
+        size_t count = bytes / sizeof(float);
+        for (size_t i = 0; i < count; i++) buf[i] = 1.0f;
+        double best = 0;
+        for (int r = 0; r < reps + 1; r++) { /* the first run brings the buffer in */
+            double rate;
+#if defined(__x86_64__) || defined(__i386__)
+            if (!strcmp(mode, "read512")) rate = read512(buf, count, n);
+            else if (!strcmp(mode, "read256")) rate = read256(buf, count, n);
+            else
+#endif
+            rate = read128(buf, count, n);
+            if (r > 0 && rate > best) best = rate;
+        }
+        printf("%.6f\n", best);
+        return 0;
+    }
     if (!strcmp(mode, "chase")) { printf("%.6f\n", chase(bytes, n, reps)); return 0; }
     if (!strcmp(mode, "copy") || !strcmp(mode, "triad")) {
         printf("%.6e\n", stream(!strcmp(mode, "triad"), bytes, reps));

@@ -69,9 +69,10 @@ def fake_host(tmp_path, monkeypatch):
                 "stores_per_cycle": H.Figure(1, "fake stores"),
                 "issue_width": H.Figure(5, "fake width"),
                 "reorder_buffer": H.Figure(512, "fake window")}
+        bw = {lv.level: H.Figure(48.5, f"fake read of L{lv.level}") for lv in info.levels[1:]}
         return H.Measured(H.Figure(3.0, "fake clock"), lat, sizes, H.Figure(300, "fake mem"),
                           H.Figure(20.0, "fake triad"), core, [(4 << 20, 50.0)], ["fake note"],
-                          date="2026-01-01")
+                          date="2026-01-01", level_bandwidth=bw)
 
     monkeypatch.setattr(H, "measure", measure)
     return root, calls
@@ -196,7 +197,8 @@ def test_writes_a_config_that_loads(fake_host, tmp_path, capsys):
         ("L2", 2 << 20, 16, 64), ("L3", 32 << 20, 16, 64)]
     assert [lv.latency for lv in h.levels[1:]] == [5, 9, 13]
     assert h.clock == 3.0 and h.memory.latency == 300
-    assert h.bandwidths()[-1] == pytest.approx(20e9 / 3e9)
+    assert h.bandwidths() == [None, None, 48.5, 48.5, pytest.approx(20e9 / 3e9)]
+    assert h.levels[2].source["bandwidth"] == "fake read of L2"
     assert h.core.store_forward_latency == 6.1 and h.core.issue_width == 5
     assert h.core.fma_latency == 4
     if "reorder_buffer" in type(h.core).model_fields:
@@ -460,3 +462,9 @@ def test_without_an_fma_loop_macs_per_cycle_is_an_assumption(fake_host, tmp_path
     assert cli_output(capsys, "host", "-o", str(out))[0] == 0
     h = load_hierarchy(out)  # the fake CPU has avx512f: 2 units x 16 lanes, assumed
     assert h.macs_per_cycle == 32 and h.source["macs_per_cycle"].startswith("assumption: 2 FMA")
+
+
+def test_the_widest_loads_the_flags_name():
+    assert H.read_loop(_cpu("sse2 avx avx2 avx512f"))[0] == "read512"
+    assert H.read_loop(_cpu("sse2 avx avx2"))[0] == "read256"
+    assert H.read_loop(_cpu("fp asimd", "aarch64"))[0] == "read128"
