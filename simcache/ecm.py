@@ -197,7 +197,7 @@ def combine(overlapping: float, ports: float, levels: list[dict],
     serialise, as in the ECM model of Hager, Treibig, Stengel and Wellein). The core's work
     and the transfers below L1 do not overlap: the no-overlap hypothesis of the ECM papers,
     chosen over Intel's T = max(T_OL, T_nOL + T_data) because it fits this machine
-    (BENCHMARKS.md: 27 of 40 layers within ±30 % against 16)."""
+    (BENCHMARKS.md: 27 of 40 layers within ±30 % against 20)."""
     transfers = {}
     # the first level's traffic is the core's own loads and stores: its cost is T_nOL (the
     # core's ports), so a bandwidth given to it (core <-> L1) is not counted again
