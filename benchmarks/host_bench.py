@@ -18,11 +18,12 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import time
 
 from simcache import native
 from simcache.api import simulate
-from simcache.config import load_hierarchy
+from simcache.config import ConfigError, load_hierarchy
 from simcache.ecm import geomean, spearman
 from simcache.layers import make_layer
 
@@ -108,7 +109,16 @@ def main(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     if native.compiler() is None:
         raise SystemExit("bench.py host: no C compiler (cc, gcc or clang) on PATH")
-    config = load_hierarchy(args.config)
+    try:
+        config = load_hierarchy(args.config)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if config.core is None or config.clock is None:
+        print(f"error: {args.config}: the host benchmark needs a config with a clock and a "
+              f"core: section (docs/model.md §4)", file=sys.stderr)
+        raise SystemExit(2)
     orders = QUICK_ORDERS if args.quick else ORDERS
     load0, start = os.getloadavg(), time.time()
     rows = []

@@ -515,13 +515,25 @@ def network_time(summaries: list[dict]) -> dict | None:
         if ov["bound"] is not None:
             by_bound[ov["bound"]] = by_bound.get(ov["bound"], 0.0) + ov["us"]
     overlapped = sum(by_bound.values()) if by_bound else None
-    return {"clock_ghz": times[0]["clock_ghz"], "blocking_us": blocking,
+    out = _network_ecm(times)
+    return {**out, "clock_ghz": times[0]["clock_ghz"], "blocking_us": blocking,
             "overlapped_us": overlapped,
             "bound": max(by_bound, key=by_bound.get) if by_bound else None,
             "by_bound_us": by_bound,
             "complete": all(t["overlapped"]["complete"] for t in times),
             "inferences_per_s_blocking": 1e6 / blocking if blocking else None,
             "inferences_per_s_overlapped": 1e6 / overlapped if overlapped else None}
+
+
+def _network_ecm(times: list[dict]) -> dict:
+    """The in-core ECM time of one inference (docs/model.md §4): its entries' (layers,
+    operators with their streaming body, and the flush) one after the other; empty when an
+    entry has none (a config without `core:`)."""
+    models = [t.get("ecm") for t in times]
+    if not models or any(m is None or m.get("us") is None for m in models):
+        return {}
+    total = sum(m["us"] for m in models)
+    return {"ecm_us": total, "inferences_per_s_ecm": 1e6 / total if total else None}
 
 
 # what a network row says about the layer itself, the same on every config

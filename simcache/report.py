@@ -980,7 +980,11 @@ def network_time_lines(time: dict | None) -> list[str]:
     """One inference's time in both models, its rate, and the bound that binds most."""
     if not time:
         return []
-    lines = [f"one inference {duration(time['blocking_us'])} blocking "
+    lines = []
+    if time.get("ecm_us") is not None:
+        lines.append(f"one inference {duration(time['ecm_us'])} by the in-core ECM model, the "
+                     f"estimate to quote ({fmt_sig(time['inferences_per_s_ecm'])}/s)")
+    lines += [f"one inference {duration(time['blocking_us'])} blocking "
              f"({fmt_sig(time['inferences_per_s_blocking'])}/s) at "
              f"{fmt_sig(time['clock_ghz'])} GHz"]
     if time["overlapped_us"] is not None:

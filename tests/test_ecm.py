@@ -264,3 +264,32 @@ def test_an_operator_gets_a_streaming_body_by_hand():
     assert got["cycles"] == 600.0 and got["binds"] == "DRAM"
     assert got["us"] == pytest.approx(0.3)
     assert got["nests"][0]["chain"] == "none"
+
+
+def test_a_warm_network_sums_its_entries_and_operators_stream(tmp_path, capsys):
+    from helpers import TINY_NET
+    from simcache.api import network
+
+    model = tmp_path / "tiny.yaml"
+    model.write_text(TINY_NET)
+    doc = network(host_config(tmp_path), model).to_dict()
+    runs = [r["totals"]["time"]["ecm"] for r in doc["runs"]] + [
+        doc["flush_run"]["totals"]["time"]["ecm"]]
+    assert doc["totals"]["time"]["ecm_us"] == pytest.approx(sum(m["us"] for m in runs))
+    bodies = [m["nests"][0]["body"] for m in runs]
+    assert bodies.count("streaming (no loop-carried chain)") >= 2  # relu, the pool, flush
+    assert any("adds" in b or "memory" in b or "revisited" in b for b in bodies)
+    # an operator's body: a load per element its first level read, a store per element
+    # written (loads_per_cycle 2, stores_per_cycle 1 in host_config)
+    for r in doc["runs"]:
+        m = r["totals"]["time"]["ecm"]
+        if m["nests"][0]["chain"] == "none" and "streaming" in m["nests"][0]["body"]:
+            first = r["levels"][0]
+            assert m["nests"][0]["bounds_cycles"]["loads"] == first["reads"] / 2
+            assert m["nests"][0]["bounds_cycles"]["stores"] == first["writes"] / 1
+            assert first["writes"] > 0
+    code, out, _ = cli_output(capsys, "network", str(host_config(tmp_path)), str(model))
+    assert code == 0 and "by the in-core ECM model, the estimate to quote" in out
+    # without a core, no ecm total and no such line
+    doc = network(host_config(tmp_path, False), model).to_dict()
+    assert "ecm_us" not in doc["totals"]["time"]

@@ -114,3 +114,32 @@ def test_a_skipped_tap_is_tested_after_the_innermost_loop_that_moves_it():
     q_loop = next(k for k, line in enumerate(src) if line.rstrip().endswith("/* q */"))
     assert "continue" in src[p_loop + 1] and "l4" in src[p_loop + 1]
     assert "continue" in src[q_loop + 1] and "l5" in src[q_loop + 1]
+
+
+def _gcc12_x86() -> bool:
+    import platform
+    import subprocess
+
+    cc = native.compiler()
+    if cc is None or platform.machine() != "x86_64":
+        return False
+    text = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    return "Free Software Foundation" in text and ") 12." in text  # gcc 12
+
+
+@pytest.mark.skipif(not _gcc12_x86(), reason="the body counts of docs/model.md §4 were read "
+                    "in gcc 12's x86-64 assembly")
+def test_the_assembly_the_in_core_model_rests_on():
+    def nest0(**layer) -> str:
+        asm = native.assembly(make_layer(**layer))
+        return asm.split("nest0:")[1].split(".size")[0]
+
+    # y invariant, unit strides: the multiply vectorised, the adds kept scalar and in order
+    fc = nest0(type="fc", M=64, N=8, F=1, K=1, order="bnmijpq")
+    assert "mulps" in fc and "addss" in fc and "addps" not in fc
+    # the loop just outside vectorised instead: a broadcast w and addps on four y
+    pw = nest0(type="pointwise", M=32, N=8, F=28, K=1, order="bnijmpq")
+    assert "shufps\t$0" in pw and "addps" in pw
+    # a skipped tap's test inside the loop: y added from memory and stored, every iteration
+    sp = nest0(type="spatial", M=4, N=4, F=8, K=3, order="bijnmpq")
+    assert "addss\t(" in sp and "mulps" not in sp
