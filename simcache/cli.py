@@ -1498,8 +1498,8 @@ def host(
         "--output", "-o", metavar="FILE", help="Write the config to this file (whole, once "
         "every measurement is done) instead of standard output.", show_default=False)] = None,
     quick: Annotated[bool, typer.Option(
-        "--quick", help="Fewer repetitions of each calibration loop (about 8 s instead of "
-        "15 s; noisier on a loaded machine).")] = False,
+        "--quick", help="Fewer repetitions of each calibration loop (about 5 s instead of "
+        "10 s; noisier on a loaded machine).")] = False,
     fmt: Annotated[HostFormat | None, typer.Option(
         "--format", "-f", help="yaml (with a comment header) or json. Default: yaml, or "
         "the --output file's extension.", show_default=False)] = None,
