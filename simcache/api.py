@@ -1301,3 +1301,15 @@ def compile_kernels(families: Iterable[str] = (), jobs: int | None = None,
         if pool is not None:
             pool.terminate()  # an interrupt or an error: stop the workers now
     return out
+
+
+def host_config(*, quick: bool = False, sysfs: str | Path | None = None,
+                cpuinfo: str | None = None, progress: Callable[[str], None] | None = None):
+    """A config of the machine this runs on (`simcache host`): the cache levels from sysfs,
+    the clock, latencies, DRAM bandwidth and the core's figures measured by calibration
+    loops in C (simcache/host.py). Returns a host.HostResult (`render("yaml"|"json")`);
+    its `problems` list the fields sysfs did not give (the config has the rest)."""
+    from . import host
+
+    return host.host(quick=quick, sysfs=sysfs, cpuinfo=cpuinfo,
+                     progress=progress or (lambda s: None))

@@ -1486,6 +1486,49 @@ def compile_(
     _api(api.compile_kernels, chosen, jobs=jobs, done=done, on_start=start)
 
 
+# ---------------------------------------------------------------- host
+
+
+HostFormat = _choices("HostFormat", ("yaml", "json"))
+
+
+@app.command()
+def host(
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="FILE", help="Write the config to this file (whole, once "
+        "every measurement is done) instead of standard output.", show_default=False)] = None,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Fewer repetitions of each calibration loop (about 5 s instead of "
+        "10 s; noisier on a loaded machine).")] = False,
+    fmt: Annotated[HostFormat | None, typer.Option(
+        "--format", "-f", help="yaml (with a comment header) or json. Default: yaml, or "
+        "the --output file's extension.", show_default=False)] = None,
+    sysfs: Annotated[str | None, typer.Option(
+        "--sysfs", hidden=True, help="Another root for /sys/devices/system/cpu (tests); "
+        "also SIMCACHE_SYSFS_ROOT.")] = None,
+) -> None:
+    """Write a config of the machine this runs on, for `simcache run FILE`: cache sizes,
+    ways and lines from /sys/devices/system/cpu; the clock, every level's latency, main
+    memory's latency and bandwidth, and the core's latencies and widths measured by small C
+    loops compiled with the machine's cc. Each field's source says measured (how, when),
+    read (which file) or assumed (energies: Horowitz's 45 nm figures).
+
+    Example: **simcache host -o out/host.yaml**, then **simcache run out/host.yaml --layer
+    depthwise**
+    """
+    path = check_target(output, "--output") if output is not None else None
+    kind = _value(fmt) or ("json" if output and output.lower().endswith(".json") else "yaml")
+    result = _api(api.host_config, quick=quick, sysfs=sysfs,
+                  progress=lambda text: _say(f"simcache host: {text}"))
+    _emit(result.render(kind), path)
+    if path is not None:
+        _say(f"simcache host: wrote {path}")
+    if result.problems:
+        where = path if path is not None else "standard output"
+        raise SimcacheError([*result.problems, f"simcache host: wrote the config to {where} "
+                             f"without what is missing above"])
+
+
 # ---------------------------------------------------------------- entry point
 
 

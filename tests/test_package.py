@@ -27,6 +27,7 @@ def test_the_wheel_ships_configs_models_and_the_license(wheel):
         shipped = {Path(n).name for n in names if n.startswith(f"simcache/{kind}/")}
         assert shipped == {p.name for p in (ROOT / kind).glob("*.yaml")}
     assert any(n.endswith("licenses/LICENSE") for n in names)
+    assert "simcache/host_calib.c" in names  # simcache host compiles it at run time
 
 
 def test_an_installed_copy_finds_its_configs_by_name(wheel, tmp_path):
