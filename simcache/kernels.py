@@ -28,7 +28,11 @@ commonest case, a hit on that line, is one comparison; a probe then tries the se
 the last way (a set swept in a cycle hits its least recent line), and then compares every
 way without branches (`_probe`); a hit or an installation reorders the ways
 in a few operations on the order word, and the victim is the last way in it (random sets
-use only its lowest field).
+use only its lowest field). Sets of the policies of real chips (plru, bitplru, srrip,
+brrip; docs/model.md §2) keep their tree or MRU bits in the order word instead, or their
+RRPVs in the meta words, and take calls of their own (`_state_lookup`, `_state_install`)
+from `_lookup` and `_install`; a hierarchy with one of them runs the `pf` kernels (or the
+`3c` ones), whose first-level hits go through `_lookup` too.
 Sets with many ways keep their lines in place, linked in a ring in recency order (so that
 reusing the least recent slot for a new line only moves the ring's head), and find a line
 through the index.
