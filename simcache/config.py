@@ -409,7 +409,9 @@ class CacheLevel(_Strict):
     size: Size
     line: int | Literal["element"]
     ways: int | Literal["full"]
-    policy: Literal["lru", "fifo", "random"] = "lru"
+    policy: Literal["lru", "fifo", "random", "plru", "bitplru", "srrip", "brrip"] = Field(
+        "lru", description="replacement policy (docs/model.md §2; plru, bitplru, srrip and "
+                           "brrip: at most 16 ways, not a register file)")
     write_back: Flag = True
     write_allocate: Flag = True
     prefetch: Literal["none", "always", "miss", "tagged"] = Field(
@@ -469,6 +471,7 @@ class CacheLevel(_Strict):
         if self.prefetch != "none" and self.line == "element":
             problems.append((("prefetch",), "a register file (line: element) has no "
                                             "prefetcher; prefetch must be none"))
+        problems.extend(policy_problems(self.policy, self.line, self.ways, self.size))
         if self.prefetch != "none" and self.inclusion == "exclusive":
             problems.append((("prefetch",), "an exclusive level is filled only by the victims "
                                             "of the level above; prefetch must be none"))
@@ -526,6 +529,31 @@ class Core(_Strict):
         _check_sources(self, ("add_latency", "fma_latency", "store_forward_latency",
                               "loads_per_cycle", "stores_per_cycle", "issue_width"))
         return self
+
+
+STATE_POLICIES = ("plru", "bitplru", "srrip", "brrip")  # the policies of real chips
+MAX_STATE_WAYS = 16  # the kernels' scanned sets (kernels.SCAN_WAYS), where their state lives
+
+
+def policy_problems(policy: str, line: int | str, ways: int | str,
+                    size: int) -> list[tuple[tuple, str]]:
+    """What a level's shape refuses of `policy` (docs/model.md §2, Replacement policies chips
+    use): ((field,), message) pairs, none for lru, fifo and random."""
+    if policy not in STATE_POLICIES:
+        return []
+    if line == "element":
+        return [(("policy",), f"{policy} is not offered at a register file (line: element), "
+                              f"whose ways depend on the element size; use lru, fifo or "
+                              f"random")]
+    n = size // line if ways == "full" else ways
+    what = f"ways: full gives {n:,} ways" if ways == "full" else f"ways is {n:,}"
+    if n > MAX_STATE_WAYS:
+        return [(("policy",), f"{policy} needs at most {MAX_STATE_WAYS} ways ({what}); "
+                              f"use lru, fifo or random")]
+    if policy == "plru" and n & (n - 1):
+        return [(("policy",), f"plru (a binary tree over the ways) needs a power-of-two "
+                              f"number of ways ({what}); use bitplru, srrip, brrip or lru")]
+    return []
 
 
 _NOT_FOR_MEMORY = {

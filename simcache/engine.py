@@ -18,7 +18,12 @@ from .loopnest import Plan, limit_problems, plan
 
 Progress = Callable[[int, int], None]  # (done, total) in trace accesses
 
-_POLICIES = {"lru": K.LRU, "fifo": K.FIFO, "random": K.RANDOM}
+_POLICIES = {"lru": K.LRU, "fifo": K.FIFO, "random": K.RANDOM, "plru": K.PLRU,
+             "bitplru": K.BITPLRU, "srrip": K.SRRIP, "brrip": K.BRRIP}
+# the policies of real chips (docs/model.md §2): a state of their own, scanned sets only
+STATE_POLICIES = ("plru", "bitplru", "srrip", "brrip")
+# policies that keep no recency order: flushed and listed by way (docs/model.md, End of run)
+BY_WAY = ("random", *STATE_POLICIES)
 # loop iterations per kernel call: progress granularity. Read at every call (here and in
 # mrc), so that tests can set it small (tests/test_nest_chunks.py)
 NEST_CHUNK = 1 << 22
@@ -119,6 +124,18 @@ def extended(geometry: list[Geometry]) -> bool:
     return prefetches(geometry) or includes(geometry)
 
 
+def stateful(geometry: list[Geometry]) -> bool:
+    """Whether a level uses plru, bitplru, srrip or brrip, whose hits the plain kernels'
+    first-level loop does not handle (kernels._access): such a hierarchy runs the `pf`
+    kernels, unless its misses are classified (the `3c` kernels handle them too)."""
+    return any(g.policy in STATE_POLICIES for g in geometry)
+
+
+def general(geometry: list[Geometry], ccc: bool = False) -> bool:
+    """Whether a hierarchy's runs take the `pf` kernels (`variant_of`)."""
+    return extended(geometry) or (stateful(geometry) and not ccc)
+
+
 def emptied(geometry: list[Geometry]) -> list[int]:
     """Levels whose ways inclusion can empty: the cache levels above an inclusive level
     (back-invalidation), and exclusive levels (a line that moves up leaves)."""
@@ -151,7 +168,7 @@ def state_bytes(geometry: list[Geometry], window: tuple[int, int] | None = None,
     with `ccc`, its 3C shadows as first allocated too."""
     levels = len(geometry) + 1
     words = K.HDR + levels * K.NGEO + 2 * levels * K.NTENSORS * K.NKINDS + 4 * K.NTENSORS
-    if extended(geometry):
+    if general(geometry, ccc):
         words += 2 * levels * K.NTENSORS * K.NX
     words += sum(_level_words(g, window) for g in geometry)
     words += 2 * BOX + stack_depth(geometry, max_access) * K.NSTACK
@@ -258,11 +275,17 @@ class State:
         if ccc:
             ccc_at, off = off, off + 2 * levels * K.NTENSORS * K.NCCC
         self.prefetching, self.including = prefetches(geometry), includes(geometry)
-        self.pf = self.prefetching or self.including  # the kernels with both run
+        # the kernels with both run; and for plru, bitplru, srrip, brrip (unless classifying)
+        self.pf = general(geometry, ccc)
         if self.prefetching and ccc:
             raise ConfigError(["prefetch: does not combine with the 3C classification (--3c)"])
         if self.including and ccc:
             raise ConfigError(["inclusion: does not combine with the 3C classification (--3c)"])
+        for g in geometry:  # (the config refuses these shapes: config.policy_problems)
+            if g.policy in STATE_POLICIES and (g.ways > K.SCAN_WAYS or (
+                    g.policy == "plru" and g.ways & (g.ways - 1))):
+                raise ConfigError([f"{g.name}: {g.policy} with {g.ways} ways: needs at most "
+                                   f"{K.SCAN_WAYS} ways (a power of two for plru)"])
         for k in emptied(geometry):
             if geometry[k].policy == "random":
                 raise ConfigError([f"{geometry[k].name}: inclusion can empty its ways, and a "
@@ -321,7 +344,7 @@ class State:
                 # the order word the ways never filled come last, the lowest last
                 # (kernels._install)
                 row[K.G_SW], off = off, off + 2 * g.sets
-                orders.append((row[K.G_SW] + 1, off,
+                orders.append((row[K.G_SW] + 1, off, 0 if g.policy in STATE_POLICIES else
                                sum((g.ways - 1 - k) << (4 * k) for k in range(g.ways))))
                 row[K.G_OMASK] = (1 << 4 * g.ways) - 1 if g.ways < 16 else -1
             else:
@@ -346,7 +369,8 @@ class State:
                 lbits = g.line.bit_length() - 1
                 nslot = g.sets * g.ways
                 row[K.G_SETS], row[K.G_WAYS], row[K.G_LBITS] = 1, nslot, lbits
-                row[K.G_POLICY] = _POLICIES[g.policy]
+                # (LRU for the policies of real chips: docs/model.md, 3C)
+                row[K.G_POLICY] = K.LRU if g.policy in STATE_POLICIES else _POLICIES[g.policy]
                 if g.sets == 1:  # fully associative: its own shadow (kernels._shadow)
                     row[K.G_SETS] = 0
                 else:
@@ -534,7 +558,7 @@ class State:
         tag, meta = self._records(lv)
         geo = self.geo[lv]
         ways = np.arange(g.ways, dtype=np.int64)
-        if g.policy == "random":
+        if g.policy in BY_WAY:
             rank = np.broadcast_to(ways, (g.sets, g.ways))  # by way, way 0 first
         elif g.ways <= K.SCAN_WAYS:  # the order words' fields, most recent first
             sw = int(geo[K.G_SW])
@@ -586,13 +610,14 @@ class State:
         """The lines set `s` of level `lv` holds, as (way, line number, dirty, tensor), in
         the kernels' own order: under LRU most recent first, under FIFO newest first (a
         scanned set's order word, lowest field first; a hashed set's ring, from its head);
-        under random, by way. Ways never filled are left out. (simcache explain)"""
+        under random, plru, bitplru, srrip and brrip, by way. Ways never filled are left
+        out. (simcache explain)"""
         g = self.geometry[lv]
         if not 0 <= s < g.sets:
             raise ValueError(f"set {s} of {g.name}: it has sets 0 to {g.sets - 1}")
         first, geo = s * g.ways, self.geo[lv]
         tag, meta = (a[first:first + g.ways].tolist() for a in self._records(lv))
-        if g.policy == "random":
+        if g.policy in BY_WAY:
             ways = list(range(g.ways))
         elif g.ways <= K.SCAN_WAYS:
             order = int(self.S[int(geo[K.G_SW]) + 2 * s + 1])
@@ -661,8 +686,9 @@ _LOAD_S = 0.3  # a unit loaded from the cache
 def variant_of(geometry: list[Geometry], ccc: bool = False) -> str:
     """The request path a hierarchy's runs take: `pf` when a level prefetches or is
     inclusive or exclusive (whatever `ccc` asks: the two do not combine, State refuses
-    it), else `3c` when misses are classified, else `plain`."""
-    return "pf" if extended(geometry) else "3c" if ccc else "plain"
+    it), else `3c` when misses are classified, else `pf` when a level uses plru, bitplru,
+    srrip or brrip (`stateful`), else `plain`."""
+    return "pf" if general(geometry, ccc) else "3c" if ccc else "plain"
 
 
 def units_for(geometries: Iterable[list[Geometry]], jobs: Iterable = (),

@@ -23,7 +23,8 @@ from .loopnest import TENSOR_NAMES, Plan, loop_indices, trace_chunks, trace_leng
 MAX_STEPS = 10_000  # accesses one explain steps through: each is a kernel call of its own
 KIND_INDEX = (K.COMPULSORY, K.CAPACITY, K.CONFLICT)
 KINDS = ("compulsory", "capacity", "conflict")
-ORDERS = {"lru": "most recent first", "fifo": "newest first", "random": "by way"}
+ORDERS = {"lru": "most recent first", "fifo": "newest first", "random": "by way",
+          "plru": "by way", "bitplru": "by way", "srrip": "by way", "brrip": "by way"}
 PREFIX_CHUNK = 1 << 20  # accesses per kernel call before the window
 
 Progress = Callable[[int, int], None]

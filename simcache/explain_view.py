@@ -109,7 +109,7 @@ def _ways(s: dict, limit: int = SHOW_WAYS) -> Text:
     for k, w in enumerate(ways[:limit]):
         if k:
             t.append(" | ")
-        if s["policy"] == "random":
+        if s["policy"] not in ("lru", "fifo"):  # listed by way: say which
             t.append(f"w{w['way']} ", style=STYLES["dim"])
         t.append(f"{w['tag']:#x} {w['tensor']}")
         if w["dirty"]:

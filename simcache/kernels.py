@@ -28,7 +28,11 @@ commonest case, a hit on that line, is one comparison; a probe then tries the se
 the last way (a set swept in a cycle hits its least recent line), and then compares every
 way without branches (`_probe`); a hit or an installation reorders the ways
 in a few operations on the order word, and the victim is the last way in it (random sets
-use only its lowest field).
+use only its lowest field). Sets of the policies of real chips (plru, bitplru, srrip,
+brrip; docs/model.md §2) keep their tree or MRU bits in the order word instead, or their
+RRPVs in the meta words, and take calls of their own (`_state_lookup`, `_state_install`)
+from `_lookup` and `_install`; a hierarchy with one of them runs the `pf` kernels (or the
+`3c` ones), whose first-level hits go through `_lookup` too.
 Sets with many ways keep their lines in place, linked in a ring in recency order (so that
 reusing the least recent slot for a new line only moves the ring's head), and find a line
 through the index.
@@ -229,6 +233,13 @@ G_SEENLO, G_SEENN, G_SEENMAP, G_SEENKEY, G_SEENHB, G_SEENCOUNT = (G_WB, G_WA, G_
 COMPULSORY, CAPACITY, CONFLICT = range(3)
 NCCC = 3
 LRU, FIFO, RANDOM = 0, 1, 2
+# the policies of real chips (docs/model.md §2), on scanned sets only: their state is the
+# set's order word (PLRU: tree bits, node n at bit n; BITPLRU: one MRU bit per way) or
+# each line's RRPV in its meta word (SRRIP, BRRIP); `_state_lookup`, `_state_install`
+PLRU, BITPLRU, SRRIP, BRRIP = 3, 4, 5, 6
+M_RRPV = 8  # the shift of a line's 2-bit RRPV in its meta word (SRRIP, BRRIP)
+RRPV_MAX = 3  # 2**M - 1, M = 2 (Jaleel et al., ISCA 2010)
+BRRIP_EPSILON = 32  # BRRIP inserts at RRPV_MAX - 1 when its draw is 0 mod 32
 # meta word of a record
 M_DIRTY, M_OWNER = 1, 1  # the dirty bit; the shift of the owner field
 # set on a line a prefetch installed, until a request other than a prefetch hits it (Dinero
@@ -443,9 +454,119 @@ def _lookup(S, g, s, line):
         if slot >= 0 and lru:
             _to_front(S, g, s, slot)
         return slot
+    if S[_u(g + G_POLICY)] > RANDOM:  # plru, bitplru, srrip, brrip
+        return _state_lookup(S, g, s, line)
     ways = S[_u(g + G_WAYS)]
     return _probe(S, S[_u(g + G_SW)] + 2 * s, s * ways, tag, ways, line, lru,
                   S[_u(g + G_OMASK)])
+
+
+# ---------------------------------------------------------------- the policies of real chips
+
+
+@njit(inline="always")
+def _tree_touch(bits, ways, way):
+    """Tree PLRU: point every node on the path from the root to `way` away from it. Node n
+    is bit n (n from 1), its children 2n and 2n + 1; a bit 0 points to the lower half."""
+    node = np.int64(1)
+    half = ways >> 1
+    while half > 0:
+        if way & half:  # in the upper half: point to the lower one
+            bits &= ~(np.int64(1) << node)
+            node = 2 * node + 1
+        else:
+            bits |= np.int64(1) << node
+            node = 2 * node
+        half >>= 1
+    return bits
+
+
+@njit(inline="always")
+def _mru_touch(bits, ways, way):
+    """Bit PLRU: set `way`'s bit; if every bit would be set, keep only that one."""
+    bits |= np.int64(1) << way
+    if bits == (np.int64(1) << ways) - 1:
+        bits = np.int64(1) << way
+    return bits
+
+
+@njit
+def _state_touch(S, g, s, slot):
+    """A lookup hit `slot` of set `s` of a plru, bitplru, srrip or brrip level."""
+    pol = S[_u(g + G_POLICY)]
+    ways = S[_u(g + G_WAYS)]
+    o = S[_u(g + G_SW)] + 2 * s + 1
+    if pol == PLRU:
+        S[_u(o)] = _tree_touch(S[_u(o)], ways, slot - s * ways)
+    elif pol == BITPLRU:
+        S[_u(o)] = _mru_touch(S[_u(o)], ways, slot - s * ways)
+    else:  # hit priority: RRPV 0
+        S[_u(S[_u(g + G_META)] + slot)] &= ~(np.int64(RRPV_MAX) << M_RRPV)
+
+
+@njit
+def _state_lookup(S, g, s, line):
+    """`_lookup` in a scanned set of a plru, bitplru, srrip or brrip level: every way
+    compared (its order word holds the policy's bits, no order), and a hit touched."""
+    ways = S[_u(g + G_WAYS)]
+    slot = _scan(S, S[_u(g + G_TAG)], s * ways, (s + 1) * ways, line)
+    if slot >= 0:
+        _state_touch(S, g, s, slot)
+    return slot
+
+
+@njit
+def _state_install(S, g, lv, phase, sp, s, line, tensor):
+    """`_install` in a scanned set of a plru, bitplru, srrip or brrip level
+    (docs/model.md §2): the lowest empty way, else the policy's victim (its write-back
+    pushed); then the new line's state (a brrip level draws here). Returns (slot, sp)."""
+    tag, meta = S[_u(g + G_TAG)], S[_u(g + G_META)]
+    ways = S[_u(g + G_WAYS)]
+    first = s * ways
+    pol = S[_u(g + G_POLICY)]
+    o = S[_u(g + G_SW)] + 2 * s + 1
+    way = np.int64(-1)
+    for w in range(ways):
+        if S[_u(tag + first + w)] < 0:
+            way = np.int64(w)
+            break
+    if way < 0:
+        if pol == PLRU:  # follow the bits from the root
+            node = np.int64(1)
+            while node < ways:
+                node = 2 * node + ((S[_u(o)] >> node) & 1)
+            way = node - ways
+        elif pol == BITPLRU:  # the lowest way whose bit is clear
+            way = np.int64(trailing_zeros(np.uint64(~S[_u(o)])))
+            if way >= ways:  # (one way)
+                way = np.int64(0)
+        else:  # the first distant line, after ageing every line until there is one
+            near = np.int64(0)
+            for w in range(ways):
+                near = max(near, (S[_u(meta + first + w)] >> M_RRPV) & RRPV_MAX)
+            if near < RRPV_MAX:
+                for w in range(ways):
+                    S[_u(meta + first + w)] += (RRPV_MAX - near) << M_RRPV
+            for w in range(ways):
+                if (S[_u(meta + first + w)] >> M_RRPV) & RRPV_MAX == RRPV_MAX:
+                    way = np.int64(w)
+                    break
+        sp = _evict(S, g, lv, phase, first + way, sp)
+    slot = first + way
+    rrpv = np.int64(0)
+    if pol == PLRU:
+        S[_u(o)] = _tree_touch(S[_u(o)], ways, way)
+    elif pol == BITPLRU:
+        S[_u(o)] = _mru_touch(S[_u(o)], ways, way)
+    elif pol == SRRIP:
+        rrpv = np.int64(RRPV_MAX - 1)
+    else:
+        rrpv = np.int64(RRPV_MAX)
+        if _xorshift(S) % np.uint64(BRRIP_EPSILON) == 0:
+            rrpv = np.int64(RRPV_MAX - 1)
+    S[_u(tag + slot)] = line
+    S[_u(meta + slot)] = (tensor << M_OWNER) | (rrpv << M_RRPV)
+    return slot, sp
 
 
 @njit(inline="always")
@@ -659,6 +780,10 @@ def _remove(S, g, s, slot):
     first = s * ways
     way = np.uint64(slot - first)
     o = S[_u(g + G_SW)] + 2 * s
+    if S[_u(g + G_POLICY)] > RANDOM:  # bitplru clears its bit; tree bits and RRPVs stay
+        if S[_u(g + G_POLICY)] == BITPLRU:
+            S[_u(o + 1)] &= ~(np.int64(1) << np.int64(way))
+        return
     order = np.uint64(S[_u(o + 1)])
     p = np.uint64(0)
     while (order >> (np.uint64(4) * p)) & np.uint64(15) != way:
@@ -701,6 +826,8 @@ def _install(S, lv, phase, sp, s, line, tensor):
         _index_set(S, g, line, slot)
         return slot, sp
     # a scanned set: lines stay in their ways
+    if S[_u(g + G_POLICY)] > RANDOM:  # plru, bitplru, srrip, brrip
+        return _state_install(S, g, lv, phase, sp, s, line, tensor)
     o = S[_u(g + G_SW)] + 2 * s
     order = np.uint64(S[_u(o + 1)])
     if S[_u(g + G_POLICY)] == RANDOM:
@@ -974,7 +1101,7 @@ def _request(ccc, tap=False, pf=False):
                 # read miss, or write-allocate: fetch, install, then dirty or forward
                 if write and not wb:
                     sp = _push(S, sp, lv + 1, addr, size, flags & ~F_DEMAND, tensor)
-                if pf or S[_u(g + G_POLICY)] == RANDOM:
+                if pf or S[_u(g + G_POLICY)] == RANDOM or S[_u(g + G_POLICY)] == BRRIP:
                     # the victim is drawn when the line arrives, after the fetch's own draws;
                     # with `pf` always, as inclusion may empty ways of this level meanwhile
                     sp = _push(S, sp, lv, addr, size,
@@ -1261,7 +1388,8 @@ def _drain(S):
     read once; the rest as `_miss` would (`_fetch`, `_write_back`)."""
     nbytes = np.int64(1) << S[_u(_geo(0) + G_LBITS)]
     box = S[H_BOX]
-    probe = S[H_LEVELS] > 2 and S[_u(_geo(1) + G_HBITS)] == 0  # a scanned cache, not memory
+    probe = (S[H_LEVELS] > 2 and S[_u(_geo(1) + G_HBITS)] == 0  # a scanned cache, not memory
+             and S[_u(_geo(1) + G_POLICY)] <= RANDOM)  # whose order word is an order
     _, lbits, mask, sets, _, ways, tag, _, _, sw, lru, _, _, _, omask, _ = _top(S, 1)
     ctr = _cix(S, 0, 1, 0)
     second = np.int64(1)  # typed: a literal argument would compile `_write_back` again
@@ -1602,7 +1730,9 @@ def _loops(hashed, ccc, guarded=False, tap=False, pf=False):
         """
         top = _top(S, 0)
         lbits0 = top[1]
-        skip_ok = top[0] and top[4]  # a write-back first level
+        # a write-back first level; not bitplru, where a repeated sequence of hits can
+        # change the state again (docs/model.md §7)
+        skip_ok = top[0] and top[4] and S[_u(HDR + G_POLICY)] != BITPLRU
         nd = ext.shape[0]
         inner = nd - 1  # the innermost loop that actually loops
         while inner > 0 and ext[inner] == 1:

@@ -367,11 +367,11 @@ def level_index(hierarchy: Hierarchy, name: str | None, flag: str = "--level") -
         problems.append(f"{flag}: {name} does not allocate on a write miss "
                         "(write_allocate: false): such a miss installs nothing, so one pass "
                         "cannot give every size; the curve is exact only for allocating levels")
-    policies = [x.policy for x in hierarchy.levels]
-    if "random" in policies[:k] and "random" in policies[k:]:
+    draws = [x.policy in ("random", "brrip") for x in hierarchy.levels]  # one generator
+    if any(draws[:k]) and any(draws[k:]):
         problems.append(f"{flag}: {name}: levels above it and at or below it use random "
-                        "replacement, which draw from one generator, so what reaches "
-                        f"{name} depends on its size")
+                        "or brrip replacement, which draw from one generator, so what "
+                        f"reaches {name} depends on its size")
     fetching = [x.name for x in hierarchy.levels[:k + 1] if x.prefetch != "none"]
     if fetching:
         problems.append(f"{flag}: {name}: {', '.join(fetching)} prefetch"

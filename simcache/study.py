@@ -100,7 +100,8 @@ def access_factors(geometry: list[Geometry], kind: str, three_c: bool = False,
     return {
         "base": NS_PER_OP_ACCESS if kind == "op" else NS_PER_ACCESS.get(kind, 9.0),
         "first level": 1 / CACHE_FIRST_SPEEDUP if cache_first else 1.0,
-        "prefetch/inclusion": EXTENDED_SLOWDOWN if engine.extended(geometry) else 1.0,
+        # (also plru, bitplru, srrip, brrip without --3c: they take the same kernels)
+        "prefetch/inclusion": EXTENDED_SLOWDOWN if engine.general(geometry, three_c) else 1.0,
         "3c": CCC_SLOWDOWN if three_c else 1.0,
         "window": slow if wide else 1.0,
     }

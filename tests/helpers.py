@@ -21,6 +21,16 @@ layers:
 """
 
 
+def policies_for(ways: int, random: bool = True) -> list[str]:
+    """The replacement policies a level of `ways` ways takes (docs/model.md §2): lru, fifo
+    (and random, unless `random` is False), and the policies of real chips where the
+    shape allows them (at most 16 ways; plru a power of two)."""
+    out = ["lru", "fifo"] + (["random"] if random else [])
+    if ways <= 16:
+        out += ["bitplru", "srrip", "brrip"] + (["plru"] if ways & (ways - 1) == 0 else [])
+    return out
+
+
 def hierarchy(specs: list[dict], seed: int = 1) -> Hierarchy:
     """A Hierarchy from naive-style level dicts (size, line, ways, policy, write flags,
     prefetch, inclusion; `register`: a register file, line: element, whose element the

@@ -59,6 +59,10 @@ COUNTER_NAMES = (
 )
 
 MASK64 = (1 << 64) - 1
+POLICIES = ("lru", "fifo", "random", "plru", "bitplru", "srrip", "brrip")
+NEW_POLICIES = ("plru", "bitplru", "srrip", "brrip")  # kept by state of their own
+RRPV_MAX = 3  # 2-bit RRPVs (Jaleel et al., ISCA 2010: M = 2)
+BRRIP_EPSILON = 32  # brrip inserts near (RRPV_MAX - 1) when a draw is 0 mod 32
 
 
 # ---------------------------------------------------------------------------
@@ -109,6 +113,12 @@ class Cache:
     ``self.order_of[s]`` lists the occupied way indices of set ``s``: for LRU from
     least to most recently used, for FIFO from earliest to latest installed. It is
     kept for every policy but only consulted by ``lru`` and ``fifo``.
+
+    The policies of docs/model.md §2 "Replacement policies chips use" keep their own state
+    per set: ``plru`` a binary tree of bits (``self.tree[s][node]``, nodes 1 to ways - 1,
+    node n's children 2n and 2n + 1, a bit 0 pointing to the lower half of its ways);
+    ``bitplru`` one MRU bit per way (``self.mru[s]``, a set of ways); ``srrip`` and
+    ``brrip`` a re-reference prediction value per way (``self.rrpv[s][way]``, 0 to 3).
     """
 
     def __init__(self, spec):
@@ -132,7 +142,7 @@ class Cache:
 
         if self.line <= 0 or (self.line & (self.line - 1)) != 0:
             raise ValueError(f"line size {self.line} is not a power of two")
-        if self.policy not in ("lru", "fifo", "random"):
+        if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}")
         if self.ways <= 0 or self.size % (self.line * self.ways) != 0:
             raise ValueError("size / (line * ways) is not an integer")
@@ -142,6 +152,85 @@ class Cache:
 
         self.ways_of = [[None] * self.ways for _ in range(self.sets)]
         self.order_of = [[] for _ in range(self.sets)]
+        if self.policy == "plru" and self.ways & (self.ways - 1):
+            raise ValueError("plru needs a power-of-two number of ways")
+        self.tree = [[0] * self.ways for _ in range(self.sets)]  # index 0 unused
+        self.mru = [set() for _ in range(self.sets)]
+        self.rrpv = [[RRPV_MAX] * self.ways for _ in range(self.sets)]
+
+    # -- the replacement state of the policies of real chips ------------------
+
+    def touched(self, s, way):
+        """A lookup hit ``way`` of set ``s``: LRU makes it the most recent, plru points the
+        tree away from it, bitplru sets its MRU bit, srrip and brrip predict a near
+        re-reference (RRPV 0: the paper's Hit Priority). FIFO and random change nothing."""
+        if self.policy == "lru":
+            self.order_of[s].remove(way)
+            self.order_of[s].append(way)
+        elif self.policy == "plru":
+            self._point_away(s, way)
+        elif self.policy == "bitplru":
+            self._mark(s, way)
+        elif self.policy in ("srrip", "brrip"):
+            self.rrpv[s][way] = 0
+
+    def _point_away(self, s, way):
+        bits, node, lo, hi = self.tree[s], 1, 0, self.ways
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if way < mid:  # in the lower half: point to the upper one
+                bits[node] = 1
+                node, hi = 2 * node, mid
+            else:
+                bits[node] = 0
+                node, lo = 2 * node + 1, mid
+
+    def _mark(self, s, way):
+        marked = self.mru[s]
+        marked.add(way)
+        if len(marked) == self.ways:  # every bit would be set: only this one stays
+            marked.clear()
+            marked.add(way)
+
+    def victim(self, s, rng):
+        """The way a full set ``s`` evicts under plru, bitplru, srrip or brrip."""
+        if self.policy == "plru":
+            bits, node, lo, hi = self.tree[s], 1, 0, self.ways
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if bits[node] == 0:
+                    node, hi = 2 * node, mid
+                else:
+                    node, lo = 2 * node + 1, mid
+            return lo
+        if self.policy == "bitplru":
+            for way in range(self.ways):
+                if way not in self.mru[s]:
+                    return way
+            return 0  # (one way: its bit is always set)
+        values = self.rrpv[s]  # srrip, brrip: the first distant line, after ageing
+        while True:
+            for way in range(self.ways):
+                if values[way] == RRPV_MAX:
+                    return way
+            for way in range(self.ways):
+                values[way] += 1
+
+    def filled(self, s, way, rng):
+        """A line was installed in ``way``: its state as the policy inserts it. brrip draws
+        from the shared generator on every insertion."""
+        if self.policy in ("plru", "bitplru"):
+            self.touched(s, way)
+        elif self.policy == "srrip":
+            self.rrpv[s][way] = RRPV_MAX - 1
+        elif self.policy == "brrip":
+            near = rng.next() % BRRIP_EPSILON == 0
+            self.rrpv[s][way] = RRPV_MAX - 1 if near else RRPV_MAX
+
+    def emptied(self, s, way):
+        """Inclusion took the line out of ``way``: bitplru clears its bit; the tree bits and
+        the RRPVs stay (an empty way is filled before any victim is chosen)."""
+        self.mru[s].discard(way)
 
     def find(self, s, line_number):
         """Physical way of set ``s`` holding ``line_number``, or None."""
@@ -241,7 +330,9 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
     """
     del memory_name  # informative only
     caches = [Cache(spec) for spec in levels]
-    shadows = [Cache(dict(spec, ways="full")) for spec in levels]
+    # a level under one of the new policies gets an LRU shadow (docs/model.md, 3C)
+    shadows = [Cache(dict(spec, ways="full", policy="lru" if spec["policy"] in NEW_POLICIES
+                          else spec["policy"])) for spec in levels]
     seen = [set() for _ in levels]  # lines that missed level and shadow alike
     shadow_rng = XorShift64((seed ^ SHADOW_SEED) or 1)
     memory = len(caches)  # level index of main memory
@@ -318,6 +409,7 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
         line = cache.ways_of[s][way]
         cache.ways_of[s][way] = None
         cache.order_of[s].remove(way)
+        cache.emptied(s, way)
         return line
 
     def back_invalidate(level, line_number):
@@ -380,9 +472,7 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
         pf_count(level, tensor, PF_ISSUED)
         way = cache.find(s, line_number)
         if way is not None:
-            if cache.policy == "lru":
-                cache.order_of[s].remove(way)
-                cache.order_of[s].append(way)
+            cache.touched(s, way)
             return
         pf_count(level, tensor, PF_MISSES)
         fetch_install(level, s, line_number, False, tensor, False, prefetched=True)
@@ -411,6 +501,7 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
                 count(level, tensor, READ_HITS)
                 if demand:
                     count(level, tensor, SERVED)
+                cache.touched(s, way)  # a lookup that hits, then the line leaves
                 line = remove(level, s, way)
                 inc_count(level, line.tensor, PROMOTED)
                 return line.dirty
@@ -429,9 +520,7 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
                 count(level, tensor, READ_HITS)
             if demand:
                 count(level, tensor, SERVED)
-            if cache.policy == "lru":
-                cache.order_of[s].remove(way)
-                cache.order_of[s].append(way)  # most recent last
+            cache.touched(s, way)  # LRU: most recent last
             if is_write and not clean:
                 if cache.write_back:
                     cache.ways_of[s][way].dirty = True
@@ -544,8 +633,10 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
                 way = order[0]  # least recently used
             elif cache.policy == "fifo":
                 way = order[0]  # installed earliest
-            else:  # random
+            elif cache.policy == "random":
                 way = rng.next() % cache.ways
+            else:
+                way = cache.victim(s, rng)
             victim = ways[way]
             order.remove(way)
             if victim.prefetched:
@@ -560,6 +651,7 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
                 down = victim, not dirty_victim
         ways[way] = Line(line_number, dirty, tensor, prefetched)
         order.append(way)  # an installed line is the most recent / latest
+        cache.filled(s, way, rng)
         if down is not None:
             victim, clean = down
             request(
@@ -603,7 +695,7 @@ def simulate(levels, trace, seed=1, memory_name="memory", three_c=None, marks=No
     for level, cache in enumerate(caches):
         dirty_lines = []
         for s in reversed(range(cache.sets)):
-            if cache.policy == "random":
+            if cache.policy not in ("lru", "fifo"):  # random and the new ones: by way
                 ways = reversed(range(cache.ways))
             else:
                 ways = cache.order_of[s]  # least recent (earliest) first

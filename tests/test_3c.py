@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_differential import SETTINGS, assert_same, level_spec, trace
-from test_shortcut import SECOND, _cases
+from test_shortcut import SECOND, _cases, state_cases
 
 import naive
 from helpers import hierarchy
@@ -99,7 +99,7 @@ def test_a_known_conflict():
     assert ccc[0, 0, 0].tolist() == [3, 6, 0]
 
 
-@pytest.mark.parametrize("case, spec", _cases())
+@pytest.mark.parametrize("case, spec", _cases() + state_cases())
 def test_layers(case, spec):
     """Every case of tests/test_shortcut.py (each layer type and innermost loop, strides,
     paddings, first levels of wide lines whose policy and write flags rotate), with the

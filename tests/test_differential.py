@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import naive
-from helpers import examples, hierarchy, run_engine
+from helpers import examples, hierarchy, policies_for, run_engine
 from simcache import engine
 from simcache.engine import simulate
 from simcache.layers import make_layer
@@ -28,7 +28,7 @@ def level_spec(draw):
     ways = draw(st.sampled_from([1, 2, 3, 4, 5, 8, 16, 17, 32]))
     sets = draw(st.sampled_from([1, 2, 3, 4, 5, 8]))
     return dict(size=line * ways * sets, line=line, ways=ways,
-                policy=draw(st.sampled_from(["lru", "fifo", "random"])),
+                policy=draw(st.sampled_from(policies_for(ways))),
                 write_back=draw(st.booleans()), write_allocate=draw(st.booleans()))
 
 
@@ -167,7 +167,8 @@ SMALL = [  # the first level is a register file: hashed (more than 16 ways) for 
 
 
 @settings(max_examples=examples(80), deadline=None)
-@given(layer_case(), st.sampled_from(["lru", "fifo", "random"]), st.sampled_from([2, 5, 1024]))
+@given(layer_case(), st.sampled_from(["lru", "fifo", "random", "plru", "bitplru", "srrip",
+                                      "brrip"]), st.sampled_from([2, 5, 1024]))
 def test_layer_simulation_matches_reference(case, policy, box):
     """Whole layers through a register file and two caches; the register file's outbox
     (kernels._defer) of `box` entries."""

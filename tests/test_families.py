@@ -189,3 +189,12 @@ def test_example_counts_follow_the_hypothesis_profile():
     from helpers import examples
     assert examples(150, "full") == 150 and examples(300, "full") == 300
     assert examples(150, "quick") == 38 and examples(8, "quick") == 5
+
+
+def test_a_plru_config_is_the_pf_family_unless_classifying():
+    """mobile_soc's L1D is plru: its runs take the pf kernels, and with --3c the 3c ones
+    (docs/model.md §7); a config of lru levels keeps the plain ones."""
+    from simcache.api import load_config
+    g = load_config("mobile_soc")[0].geometry(4)
+    assert engine.variant_of(g) == "pf" and engine.variant_of(g, ccc=True) == "3c"
+    assert engine.variant_of(load_config("server")[0].geometry(4)) == "plain"

@@ -20,7 +20,7 @@ from test_prefetch import POLICIES, assert_same_pf, pf_level
 from test_shortcut import SECOND, _cases
 
 import naive
-from helpers import assert_refused, cli_output, hierarchy, replayed
+from helpers import assert_refused, cli_output, hierarchy, policies_for, replayed
 from simcache import kernels as K
 from simcache.config import ConfigError
 from simcache.engine import State, simulate
@@ -88,7 +88,7 @@ def tiny_including(draw):
         line, ways, sets = (draw(st.sampled_from(v)) for v in ([8, 16], [1, 1, 2], [1, 1, 2]))
         policy = draw(st.sampled_from(["none", *POLICIES, *POLICIES]))
         specs.append(dict(size=line * ways * sets, line=line, ways=ways,
-                          policy=draw(st.sampled_from(["lru", "fifo", "random"])),
+                          policy=draw(st.sampled_from(policies_for(ways))),
                           write_back=draw(st.booleans()), write_allocate=draw(st.booleans()),
                           prefetch=policy,
                           prefetch_distance=draw(st.sampled_from([1, 2])) if policy != "none"

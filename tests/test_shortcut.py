@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from test_differential import assert_same
 
 import naive
-from helpers import examples, hierarchy
+from helpers import examples, hierarchy, policies_for
 from simcache.engine import simulate
 from simcache.layers import make_layer
 
@@ -93,6 +93,30 @@ def test_layer_through_wide_lines(case, spec):
     check(case, [spec, SECOND])
 
 
+def state_cases():
+    """The policies of real chips (docs/model.md §2) at a scanned, write-back first level
+    (where the repeated-hit shortcut fires, except under bitplru) and at the second level:
+    every layer type, two innermost loops (q and m), stride 1 and 2."""
+    out = []
+    lines = itertools.cycle([16, 32, 64])
+    for policy in ("plru", "bitplru", "srrip", "brrip"):
+        for kind in KINDS:
+            for order, stride in [("bijnmpq", 1), ("bijnpqm", 2)]:
+                if kind == "fc":
+                    stride = 1
+                spec = first_level(next(lines), policy, True, True, False)
+                case = dict(type=kind, B=2, stride=stride, padding="skip", order=order,
+                            dtype_bytes=4, **DIMS[kind])
+                out.append(pytest.param(case, spec, id=f"{kind}-{order}-s{stride}-"
+                                        f"{spec['line']}B-{policy}"))
+    return out
+
+
+@pytest.mark.parametrize("case, spec", state_cases())
+def test_layer_under_the_policies_of_chips(case, spec):
+    check(case, [spec, dict(SECOND, policy=spec["policy"])])
+
+
 @pytest.mark.parametrize("line", [16, 32, 64])
 @pytest.mark.parametrize("pad", [0, 1, 2])
 @pytest.mark.parametrize("order", ["bijnmpq", "bnmpqij"])
@@ -127,9 +151,10 @@ def wide_case(draw):
                 dtype_bytes=draw(st.sampled_from([2, 4, 8])), **dims)
     if kind not in ("fc", "pointwise") and draw(st.booleans()):
         case["pad"] = draw(st.integers(0, dims["K"] - 1))
+    hashed = draw(st.booleans())
     spec = first_level(draw(st.sampled_from([16, 32, 64])),
-                       draw(st.sampled_from(["lru", "fifo", "random"])),
-                       draw(st.booleans()), draw(st.booleans()), draw(st.booleans()))
+                       draw(st.sampled_from(policies_for(32 if hashed else 4))),
+                       draw(st.booleans()), draw(st.booleans()), hashed)
     return case, spec
 
 

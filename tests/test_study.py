@@ -76,9 +76,14 @@ def _ns(config, kind="pointwise", three_c=False):
 
 
 def test_what_decides_the_rate():
-    # the hierarchy: prefetching (rpi4's L1) runs the extended kernels
-    assert access_factors(api.load_config("rpi4")[0].geometry(4), "pointwise")[
-        "prefetch/inclusion"] > 1 and _ns("rpi4") > _ns("mobile_soc")
+    # the hierarchy: prefetching (rpi4's L1), or a plru level (mobile_soc's L1D) without
+    # --3c, runs the extended kernels; lru, fifo and random levels do not (server)
+    def factor(config, three_c=False):
+        return access_factors(api.load_config(config)[0].geometry(4), "pointwise",
+                              three_c)["prefetch/inclusion"]
+    assert factor("rpi4") > 1 and _ns("rpi4") > _ns("server")
+    assert factor("mobile_soc") > 1 and factor("mobile_soc", three_c=True) == 1
+    assert factor("server") == 1
     # --3c, operators, depthwise layers
     assert _ns("thesis", three_c=True) > _ns("thesis")
     assert _ns("thesis", "op") > _ns("thesis", "depthwise") > _ns("thesis", "spatial")
