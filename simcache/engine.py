@@ -45,6 +45,8 @@ class Result:
     # inclusion[phase, level, tensor, kind] (kernels.X_INVALIDATED - NPF...), when a level is
     # inclusive or exclusive: lines back-invalidated, victims filled, lines moved up
     inclusion: np.ndarray | None = None
+    # dram.DramCounts: the DRAM model's counts (docs/model.md, "DRAM"), when memory is DRAM
+    dram: object | None = None
 
 
 WINDOW_LIMIT = 1 << 24  # entries (int64) of a level's direct lookup window: 128 MiB at most

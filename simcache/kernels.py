@@ -1727,7 +1727,7 @@ RUN_TRACE_PF, RUN_NEST_PF = zip(_loops(False, False, pf=True), _loops(True, Fals
 RUN_NEST_GUARDED_PF = tuple(_loops(h, False, True, pf=True)[1] for h in (False, True))
 
 
-def _flush(ccc, pf=False):
+def _flush(ccc, pf=False, tap=False):
     @njit
     def flush_level(S, lv, order):
         """End of run, one level: write back its dirty lines in the given slot order (flush
@@ -1744,7 +1744,9 @@ def _flush(ccc, pf=False):
                 t = (S[_u(meta + slot)] >> M_OWNER) & 7
                 S[_u(_cix(S, 1, lv, t) + WRITEBACKS)] += 1
                 addr, size = S[_u(tag + slot)] << lbits, np.int64(1) << lbits
-                if pf:
+                if tap:
+                    request_tap(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
+                elif pf:
                     request_pf(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
                 elif ccc:
                     request_ccc(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
@@ -1757,4 +1759,6 @@ def _flush(ccc, pf=False):
 # indexed by whether the misses are classified
 FLUSH_LEVEL = (_flush(False), _flush(True))
 FLUSH_LEVEL_PF = _flush(False, True)  # with prefetching levels
+# recording what reaches main memory (the DRAM model, simcache/dram.py; compiled only for it)
+FLUSH_LEVEL_TAP = _flush(False, tap=True)
 flush_level = FLUSH_LEVEL[0]
