@@ -748,8 +748,6 @@ class Dram(_Strict):
         if self.device_width > self.bus_width:
             problems.append((("device_width",), f"a {self.device_width}-bit device is wider "
                              f"than the {self.bus_width}-bit bus"))
-        if self.burst_bytes < 8:
-            problems.append((("burst_length",), f"a burst of {self.burst_bytes} B; at least 8 B"))
         if self.burst_length > self.columns:
             problems.append((("burst_length",), f"a burst of {self.burst_length} columns is "
                              f"longer than a row of {self.columns}"))
