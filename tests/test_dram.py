@@ -294,10 +294,12 @@ def test_bound_pays_for_activations():
     assert block["bound"] == "bank activations"
     assert block["bound_memory_cycles"] == pytest.approx(10 * trc * f)
     d2, _ = small()
-    c2, _ = run_both(d2, m, reqs)  # open page: one activation, ten bursts on the bus
-    b2 = D.price(c2, d2, 1.0, 0, [0])
-    assert b2["bound"] == "bank activations" and b2["bound_memory_cycles"] == \
-        pytest.approx(max(trc, 10 * d2.cycles("tBurst")) * f)
+    for n, bound in ((10, "bank activations"), (30, "data bus")):
+        # open page: one activation, n bursts on the bus (tRC = 62, tBurst = 4 cycles)
+        c2, _ = run_both(d2, m, [(0, 2, 0, 1, 0)] * n)
+        b2 = D.price(c2, d2, 1.0, 0, [0])
+        assert b2["bound"] == bound and b2["bound_memory_cycles"] == \
+            pytest.approx(max(trc, n * d2.cycles("tBurst")) * f)
 
 
 # ---------------------------------------------------------------- a layer end to end
