@@ -434,5 +434,5 @@ def summary_line(d: dict) -> str:
             f"{d['row_hits']:,} row hits, {d['empties']:,} empties, {d['conflicts']:,} "
             f"conflicts, {d['activations']:,} activations; mean latency "
             f"{'-' if lat is None else f'{lat:.1f} ns'}; bound {d['bound_cycles']:,.0f} cycles "
-            f"({d['bound']}); energy {d['energy_pj']['total'] / 1e3:,.1f} nJ")
+            f"({d['bound']}); energy {d['energy_pj']['total'] / 1e6:,.2f} µJ")
 
