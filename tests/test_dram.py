@@ -373,3 +373,67 @@ def test_warm_network_each_entry_and_flush(tmp_path):
     # first; the empties over the inference are at most one per bank touched
     empties = sum(r["totals"]["dram"]["empties"] for r in runs)
     assert empties <= 16
+
+
+# ---------------------------------------------------------------- --dram-trace
+
+
+def test_dram_trace_format_and_gap(tmp_path, capsys):
+    out = tmp_path / "t.trc"
+    code, stdout, err = cli_output(capsys, "run", str(CONFIG), "--layer", "fc", "-M", "64",
+                                   "-N", "48", "--dram-trace", str(out),
+                                   "--dram-trace-gap", "100", "--format", "json")
+    assert code == 0, err
+    import json
+    d = json.loads(stdout)["totals"]["dram"]
+    lines = out.read_text().splitlines()
+    assert len(lines) == d["bursts"]
+    writes = 0
+    for k, line in enumerate(lines):  # DRAMsim3's reader: hex address, kind, decimal cycle
+        addr, kind, cycle = line.split()
+        assert addr.startswith("0x") and int(addr, 16) % 64 == 0
+        assert kind in ("READ", "WRITE") and int(cycle) == 100 * k
+        writes += kind == "WRITE"
+    assert writes == d["writes"]
+    assert list(tmp_path.iterdir()) == [out]  # no temporary file left
+
+
+def test_dram_trace_blocking_issue_times(tmp_path):
+    import simcache
+
+    out = tmp_path / "t.trc"
+    doc = simcache.simulate(str(CONFIG), "fc", M=64, N=48, dram_trace=out).to_dict()
+    cycles = [int(line.split()[2]) for line in out.read_text().splitlines()]
+    assert cycles == sorted(cycles) and cycles[0] == 0
+    d = doc["totals"]["dram"]
+    # the clock advances by each demand request's latency (before refresh): the last burst
+    # issues at most the sum of all of them
+    assert cycles[-1] <= round(d["latency_cycles"] / (d["tck_ns"] * 2.0 * d["refresh_factor"]))
+
+
+def test_dram_trace_refusals(tmp_path, capsys):
+    out = tmp_path / "t.trc"
+    code, stdout, err = cli_output(capsys, "run", "thesis", "--layer", "fc", "--dram-trace",
+                                   str(out))
+    assert code == 2 and stdout == "" and not out.exists()
+    assert err.strip().splitlines() == [
+        "error: --dram-trace: thesis's memory has no dram: section; the trace lists DRAM "
+        "bursts (docs/model.md, DRAM)"]
+    code, stdout, err = cli_output(capsys, "run", str(CONFIG), "--layer", "fc,pointwise",
+                                   "--dram-trace", str(out))
+    assert code == 2 and not out.exists() and "--dram-trace: one layer" in err
+
+
+def test_dram_trace_failed_run_leaves_nothing(tmp_path, monkeypatch):
+    import simcache
+    from simcache import dram
+
+    def broken(hierarchy, layer, state):
+        state.trace(np.array([0x40, 0], dtype=np.int64))  # something written, then a stop
+        raise RuntimeError("stopped")
+
+    monkeypatch.setattr(dram, "run_layer", broken)
+    out = tmp_path / "t.trc"
+    with pytest.raises(RuntimeError):
+        simcache.simulate(str(CONFIG), "fc", M=64, N=48, dram_trace=out)
+    assert list(tmp_path.iterdir()) == []
