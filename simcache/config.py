@@ -864,23 +864,13 @@ class Hierarchy(_Strict):
         return out
 
     def _dram_problems(self) -> list[tuple[tuple, str]]:
-        """docs/model.md, "DRAM": its latencies become core cycles at the clock, and its
-        requests come from the tap variant, which has no prefetch or inclusion path."""
+        """docs/model.md, "DRAM": its latencies become core cycles at the clock."""
         if self.memory.dram is None:
             return []
         out = []
         if self.clock is None:
             out.append((("memory", "dram"), "a DRAM's timings are in its own clock: the "
                         "config needs the core's clock to turn them into core cycles"))
-        for k, lv in enumerate(self.levels):
-            if lv.prefetch != "none":
-                out.append((("levels", k, "prefetch"), f"{lv.name} prefetches; the DRAM model "
-                            "(memory.dram) takes its stream from the kernels' tap variant, "
-                            "which has no prefetch path: set prefetch to none"))
-            if lv.inclusion != "nine":
-                out.append((("levels", k, "inclusion"), f"{lv.name} is {lv.inclusion}; the "
-                            "DRAM model (memory.dram) takes its stream from the kernels' tap "
-                            "variant, which has no inclusion path: set inclusion to nine"))
         return out
 
     def _inclusion_problems(self) -> list[tuple[tuple, str]]:

@@ -192,8 +192,17 @@ def _tap_state(hierarchy: Hierarchy, element_bytes: int, window, max_access: int
     from .mrc import TapState, records_per_access
 
     geometry = hierarchy.geometry(element_bytes)
-    reserve = 4 * records_per_access(geometry, max_access)
+    reserve = 4 * records_per_access(geometry, max_access) * _extra(geometry)
     return TapState(geometry, hierarchy.seed, window, max_access, reserve), geometry
+
+
+def _extra(geometry) -> int:
+    """How many times more records an access may send to memory when levels prefetch (a
+    prefetch of each of `prefetch_distance` lines, and its victim) or are inclusive or
+    exclusive (back-invalidated dirty lines, victims): a generous bound."""
+    if not (engine.prefetches(geometry) or engine.includes(geometry)):
+        return 1
+    return 4 * (max(g.prefetch_distance for g in geometry) + 1) * (len(geometry) + 1)
 
 
 def _walk(tap, state: DramState, p, hashed: bool) -> None:
@@ -201,7 +210,7 @@ def _walk(tap, state: DramState, p, hashed: bool) -> None:
         rows, cols = nest.bounds if nest.bounds is not None else (-1, -1)
         limits = np.array(nest.limits, dtype=np.int64)
         idx = np.zeros(len(nest.ext) + len(limits), dtype=np.int64)
-        kernel = K.RUN_NEST_TAP[hashed][len(limits) > 0]
+        kernel = (K.RUN_NEST_TAP_PF if tap.pf else K.RUN_NEST_TAP)[hashed][len(limits) > 0]
         tens = np.array(nest.tensors, np.int64)
         for start in range(0, nest.iterations, engine.NEST_CHUNK):
             count = min(engine.NEST_CHUNK, nest.iterations - start)
@@ -216,7 +225,7 @@ def _walk(tap, state: DramState, p, hashed: bool) -> None:
 def _replay(tap, state: DramState, chunks, geometry, hashed: bool) -> None:
     from .mrc import records_per_access
 
-    kernel = K.RUN_TRACE_TAP[hashed]
+    kernel = (K.RUN_TRACE_TAP_PF if tap.pf else K.RUN_TRACE_TAP)[hashed]
     for addr, size, is_write, tensor in chunks:
         if len(addr) == 0:
             continue
@@ -241,10 +250,11 @@ def _flush(tap, state: DramState, geometry) -> None:
     cap = int(tap._cap)
     for lv in range(len(geometry)):
         order = tap.flush_order(lv)
-        per = records_per_access(geometry[lv + 1:], geometry[lv].line) + 1
+        per = (records_per_access(geometry[lv + 1:], geometry[lv].line) + 1) * _extra(geometry)
         step = max(1, cap // (2 * per))
         for i in range(0, len(order), step):
-            K.FLUSH_LEVEL_TAP(tap.S, lv, np.ascontiguousarray(order[i:i + step]))
+            (K.FLUSH_LEVEL_TAP_PF if tap.pf else K.FLUSH_LEVEL_TAP)(
+                tap.S, lv, np.ascontiguousarray(order[i:i + step]))
             _drain(tap, state)
 
 
