@@ -652,6 +652,16 @@ def _xor_bank(value: Any) -> bool | list[int]:
 
 DramTime = Annotated[Span, PlainValidator(_parse_span), PlainSerializer(str)]
 DramCount = Annotated[int, BeforeValidator(_pow2_count)]
+
+
+def _channel_count(value: Any) -> int:
+    n = whole(value, "a whole number of channels")
+    if not 1 <= n <= 4096:
+        raise ValueError(f"must be from 1 to 4096, got {n}")
+    return n
+
+
+ChannelCount = Annotated[int, BeforeValidator(_channel_count)]
 Current = Annotated[float, BeforeValidator(_current)]
 
 
@@ -659,7 +669,8 @@ class Dram(_Strict):
     """A DRAM part behind the hierarchy (docs/model.md, "DRAM")."""
 
     part: Text = ""
-    channels: DramCount = 1
+    channels: ChannelCount = Field(1, description="any number; a power of two is a bit "
+                                   "field, another a digit of that radix (model.md, DRAM)")
     ranks: DramCount = 1
     banks: DramCount
     bank_groups: DramCount = 1
@@ -712,9 +723,28 @@ class Dram(_Strict):
         lg = int.bit_length
         return {"offset": lg(self.burst_bytes) - 1,
                 "column": lg(self.columns) - lg(self.burst_length),
-                "channel": lg(self.channels) - 1, "rank": lg(self.ranks) - 1,
+                "channel": lg(self.channels) - 1 if self.binary_channels else 0,
+                "rank": lg(self.ranks) - 1,
                 "bank_group": lg(self.bank_groups) - 1,
                 "bank": lg(self.banks // self.bank_groups) - 1, "row": lg(self.rows) - 1}
+
+    @property
+    def binary_channels(self) -> bool:
+        """Whether the channel is a field of bits (a power of two channels)."""
+        return self.channels & (self.channels - 1) == 0
+
+    def pieces(self) -> list[tuple[str, int]]:
+        """The mapping above the offset as (field, bits) from the lowest up, each entry's
+        bits resolved; bits = -1: the channel digit of a non-power-of-two channel count."""
+        widths, explicit = self.widths(), self._explicit()
+        out = []
+        for name, bits in self.mapping[1:]:
+            if name == "channel" and not self.binary_channels:
+                out.append((name, -1))
+            else:
+                out.append((name, max(widths[name] - explicit[name], 0) if bits is None
+                            else bits))
+        return out
 
     def _explicit(self) -> dict[str, int]:
         out = {f: 0 for f in DRAM_FIELDS}
@@ -758,7 +788,19 @@ class Dram(_Strict):
         if self.mapping[0][0] != "offset" or self.mapping[0][1] is not None:
             problems.append((("mapping",), "offset (the byte within a burst, "
                              f"{widths['offset']} bits) comes first, whole"))
+        if not self.binary_channels:
+            given = [b for n, b in self.mapping if n == "channel"]
+            if given != [None]:
+                problems.append((("mapping",), f"{self.channels} channels is not a power of "
+                                 "two: the channel is one digit of that radix; give it once, "
+                                 f"whole (channel), got {len(given)} channel entries"))
+            if isinstance(self.xor_bank, list):
+                problems.append((("xor_bank",), f"{self.channels} channels is not a power "
+                                 "of two, so address bits do not stay in place; use "
+                                 "xor_bank: true (the row's low bits)"))
         for f in DRAM_FIELDS:
+            if f == "channel" and not self.binary_channels:
+                continue
             w, e = widths[f], explicit[f]
             if e > w or bare[f] > 1 or (bare[f] and e == w and w > 0):
                 extra = e - w if e > w else max(w - e, 1)
@@ -769,7 +811,7 @@ class Dram(_Strict):
                 problems.append((("mapping",), f"{f} has {w} bits and the mapping gives it "
                                  f"{e}: it leaves {w - e} bit{'s' if w - e != 1 else ''} "
                                  f"unused"))
-        if isinstance(self.xor_bank, list) and not problems:
+        if isinstance(self.xor_bank, list) and not problems and self.binary_channels:
             pos = self.bit_positions()
             bank = set(pos["bank_group"] + pos["bank"])
             top = sum(widths.values())

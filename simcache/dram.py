@@ -26,34 +26,28 @@ OUTCOMES = ("hits", "empties", "conflicts")
 # fields of the address the kernel decodes (offset is shifted out first)
 COLUMN, CHANNEL, RANK, BANK_GROUP, BANK, ROW = range(6)
 DECODED = ("column", "channel", "rank", "bank_group", "bank", "row")
-MAXBITS = 64
 
 
 # ---------------------------------------------------------------- the post-pass kernel
 
 
-@njit(inline="always")
-def _field(addr, pos, npos, f):
-    """Field f of a burst's address: its bits gathered from their address bits."""
-    x = np.int64(0)
-    for i in range(npos[f]):
-        x |= ((addr >> pos[f, i]) & 1) << i
-    return x
-
-
 @njit
-def _feed(rec, n, pos, npos, xsrc, geo, lat, open_row, cnt, acts, bursts, dem, out, clock):
+def _feed(rec, n, pieces, xsrc, geo, lat, open_row, cnt, acts, bursts, dem, out, clock, v):
     """Feed `n` records (address, size, flags | tensor << 8) to the DRAM state.
 
-    pos[f, i]: address bit of bit i of field f (COLUMN..ROW), npos[f] bits; xsrc[i]: the
-    address bit XORed into bank-index bit i (-1: none). geo: offset bits, ranks, banks per
-    rank, banks per group, closed page (1/0), trace gap (0: blocking issue times).
-    lat: tCL, tRCD, tRP, tBurst (memory cycles). open_row[bank]: open row or -1.
-    cnt[tensor, write, outcome]; acts[bank]; bursts[channel]; dem[tensor, 0/1]: demand
-    requests and the sum of their latencies (cycles before refresh). out: the trace, two
-    words per burst (address, cycle << 1 | write), or empty. clock[0]: the issue cycle,
-    clock[1]: bursts written to out. Returns nothing; all state is in the arrays."""
+    pieces[k] = (field, bits, shift): the mapping above the offset, lowest first: `bits`
+    bits of the address go to field (COLUMN..ROW) at `shift`; bits = -1: the channel, a
+    digit of radix `geo[6]` (channels not a power of two). xsrc[i]: the address bit XORed
+    into bank-index bit i (-1: none). geo: offset bits, ranks, banks per rank, banks per
+    group, closed page (1/0), trace gap (0: blocking issue times), channels, XOR the row's
+    low bits into the bank (1/0), bank-index bits. lat: tCL, tRCD, tRP, tBurst (memory
+    cycles). open_row[bank]: open row or -1. cnt[tensor, write, outcome]; acts[bank];
+    bursts[channel]; dem[tensor, 0/1]: demand requests and the sum of their latencies
+    (cycles before refresh). out: the trace, two words per burst (address, cycle << 1 |
+    write), or empty. clock[0]: the issue cycle, clock[1]: bursts written to out. v: six
+    words of scratch (the decoded fields)."""
     obits, ranks, nbanks, bpg, closed, gap = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    channels, xrow, bbits = geo[6], geo[7], geo[8]
     tcl, trcd, trp, tburst = lat[0], lat[1], lat[2], lat[3]
     for k in range(n):
         addr = rec[3 * k]
@@ -67,13 +61,26 @@ def _feed(rec, n, pos, npos, xsrc, geo, lat, open_row, cnt, acts, bursts, dem, o
         req = np.int64(0)
         for b in range(first, last + 1):
             baddr = b << obits
-            channel = _field(baddr, pos, npos, CHANNEL)
-            bid = (_field(baddr, pos, npos, BANK_GROUP) * bpg
-                   + _field(baddr, pos, npos, BANK))
+            for f in range(6):
+                v[f] = 0
+            rest = b
+            for p in range(pieces.shape[0]):
+                nb = pieces[p, 1]
+                if nb < 0:
+                    d = rest % channels
+                    rest //= channels
+                else:
+                    d = rest & ((np.int64(1) << nb) - 1)
+                    rest >>= nb
+                v[pieces[p, 0]] |= d << pieces[p, 2]
+            channel = v[CHANNEL]
+            row = v[ROW]
+            bid = v[BANK_GROUP] * bpg + v[BANK]
+            if xrow:
+                bid ^= row & ((np.int64(1) << bbits) - 1)
             for i in range(xsrc.shape[0]):
                 bid ^= ((baddr >> xsrc[i]) & 1) << i
-            gb = (channel * ranks + _field(baddr, pos, npos, RANK)) * nbanks + bid
-            row = _field(baddr, pos, npos, ROW)
+            gb = (channel * ranks + v[RANK]) * nbanks + bid
             if closed:
                 outcome = EMPTY
             else:
@@ -126,24 +133,22 @@ class DramState:
     def __init__(self, dram: Dram, trace: Callable[[np.ndarray], None] | None = None,
                  gap: int = 0):
         self.dram = dram
-        pos = dram.bit_positions()
-        self.pos = np.zeros((6, MAXBITS), dtype=np.int64)
-        self.npos = np.zeros(6, dtype=np.int64)
-        for f, name in enumerate(DECODED):
-            bits = pos[name]
-            self.pos[f, :len(bits)] = bits
-            self.npos[f] = len(bits)
-        if dram.xor_bank is True:
-            src = pos["row"][:dram.bank_bits()]
-        elif dram.xor_bank:
-            src = list(dram.xor_bank)
-        else:
-            src = []
+        index = {name: f for f, name in enumerate(DECODED)}
+        shift = {name: 0 for name in DECODED}
+        rows = []
+        for name, bits in dram.pieces():
+            rows.append((index[name], bits, shift[name]))
+            shift[name] += max(bits, 0)
+        self.pieces = np.array(rows, dtype=np.int64).reshape(-1, 3)
+        src = list(dram.xor_bank) if isinstance(dram.xor_bank, list) else []
         self.xsrc = np.array(src, dtype=np.int64)
+        self.scratch = np.zeros(6, dtype=np.int64)
         self.nbanks = dram.banks * dram.ranks * dram.channels
         self.geo = np.array([dram.widths()["offset"], dram.ranks, dram.banks,
                              dram.banks // dram.bank_groups,
-                             1 if dram.page_policy == "closed" else 0, gap], dtype=np.int64)
+                             1 if dram.page_policy == "closed" else 0, gap, dram.channels,
+                             1 if dram.xor_bank is True else 0, dram.bank_bits()],
+                            dtype=np.int64)
         self.lat = np.array([dram.cycles(t) for t in ("tCL", "tRCD", "tRP", "tBurst")],
                             dtype=np.int64)
         self.open_row = np.full(self.nbanks, -1, dtype=np.int64)
@@ -171,8 +176,8 @@ class DramState:
             out = np.empty(2 * nb, dtype=np.int64)
             self.clock[1] = 0
         c = self.counts
-        _feed(rec, np.int64(n), self.pos, self.npos, self.xsrc, self.geo, self.lat,
-              self.open_row, c.cnt, c.acts, c.bursts, c.dem, out, self.clock)
+        _feed(rec, np.int64(n), self.pieces, self.xsrc, self.geo, self.lat,
+              self.open_row, c.cnt, c.acts, c.bursts, c.dem, out, self.clock, self.scratch)
         if self.trace is not None:
             self.trace(out[:2 * int(self.clock[1])])
 

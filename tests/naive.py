@@ -1337,39 +1337,39 @@ def dram_field_widths(d):
             "bank": _log2(d["banks"] // d["bank_groups"]), "row": _log2(d["rows"])}
 
 
-def dram_bits(d):
-    """For each address bit from 0 up, the (field, bit of the field) it carries."""
+def dram_decode(d, addr):
+    """(channel, rank, bank index within the rank, row) of a byte address: the burst
+    number is read as digits from the lowest, in the mapping's order; each field's digit
+    has 2**bits values, the channel's ``channels`` values when that is not a power of
+    two."""
     widths = dram_field_widths(d)
+    binary = d["channels"] & (d["channels"] - 1) == 0
     named = {}
     for entry in d["mapping"]:
         name, _, n = entry.partition(":")
         if n:
             named[name] = named.get(name, 0) + int(n)
+    burst = d["bus_width"] // 8 * d["burst_length"]
+    rest = addr // burst
+    value = {f: 0 for f in widths}
     used = {f: 0 for f in widths}
-    bits = []
-    for entry in d["mapping"]:
+    for entry in d["mapping"][1:]:
         name, _, n = entry.partition(":")
+        if name == "channel" and not binary:
+            value[name] = rest % d["channels"]
+            rest //= d["channels"]
+            continue
         count = int(n) if n else widths[name] - named.get(name, 0)
-        for _ in range(count):
-            bits.append((name, used[name]))
-            used[name] += 1
-    return bits
-
-
-def dram_decode(d, addr):
-    """(channel, rank, bank index within the rank, row) of a byte address."""
-    value = {f: 0 for f in dram_field_widths(d)}
-    for position, (name, k) in enumerate(dram_bits(d)):
-        if (addr >> position) & 1:
-            value[name] |= 1 << k
+        value[name] += (rest % 2 ** count) * 2 ** used[name]
+        used[name] += count
+        rest //= 2 ** count
     bank = value["bank_group"] * (d["banks"] // d["bank_groups"]) + value["bank"]
     xor = d.get("xor_bank", False)
-    nbank = _log2(d["banks"])
     if xor is True:
-        row_bits = [p for p, (name, _) in enumerate(dram_bits(d)) if name == "row"]
-        xor = row_bits[:nbank]
-    for i, p in enumerate(xor or []):
-        bank ^= ((addr >> p) & 1) << i
+        bank ^= value["row"] % d["banks"]
+    else:
+        for i, p in enumerate(xor or []):
+            bank ^= ((addr >> p) & 1) << i
     return value["channel"], value["rank"], bank, value["row"]
 
 

@@ -208,7 +208,7 @@ def test_hand_counted_closed_page_and_xor():
 
 def random_dram(rng: random.Random) -> tuple[Dram, list[str]]:
     bl = rng.choice([2, 4, 8])
-    d = {"channels": rng.choice([1, 2, 4]), "ranks": rng.choice([1, 2]),
+    d = {"channels": rng.choice([1, 2, 4, 3, 6]), "ranks": rng.choice([1, 2]),
          "bank_groups": rng.choice([1, 2]), "rows": rng.choice([4, 16, 64]),
          "columns": bl * rng.choice([1, 2, 8]), "bus_width": rng.choice([16, 32, 64]),
          "burst_length": bl, "page_policy": rng.choice(["open", "open", "closed"])}
@@ -216,9 +216,12 @@ def random_dram(rng: random.Random) -> tuple[Dram, list[str]]:
     d["device_width"] = d["bus_width"] // rng.choice([1, 2])
     widths = naive.dram_field_widths({**d})
     pieces = []
+    binary = d["channels"] & (d["channels"] - 1) == 0
     for f in FIELDS:
         w = widths[f]
-        if w >= 2 and rng.random() < 0.4:  # split the field in two
+        if f == "channel" and not binary:  # a digit of radix 3 or 6: given once, whole
+            pieces.append(f)
+        elif w >= 2 and rng.random() < 0.4:  # split the field in two
             k = rng.randrange(1, w)
             pieces += [f"{f}:{k}", f]
         elif w or rng.random() < 0.5:
@@ -232,7 +235,7 @@ def random_dram(rng: random.Random) -> tuple[Dram, list[str]]:
     if rng.random() < 0.3 and widths["row"] >= nbank:
         xor = True
     dd = Dram.model_validate(spec(**d, mapping=mapping, xor_bank=xor))
-    if rng.random() < 0.3 and nbank:
+    if rng.random() < 0.3 and nbank and binary:
         bank_bits = set(dd.bit_positions()["bank"] + dd.bit_positions()["bank_group"])
         others = [b for b in range(sum(widths.values())) if b not in bank_bits]
         dd = Dram.model_validate(spec(**d, mapping=mapping,
@@ -458,3 +461,27 @@ def test_prefetch_and_inclusion_stream_is_complete(prefetch, inclusion):
             + mem["flush"]["bytes_written"]
         assert d["bursts"] == moved // 64 and d["demand_requests"] == mem["served"]
         assert d["reads"] == mem["reads"] + mem["flush"]["reads"]
+
+
+def test_hand_counted_three_channels():
+    """Three channels: the channel is the burst number's digit of radix 3 (mapping
+    [offset, channel, column, bank, rank, row]); bursts 0, 1, 2 go to channels 0, 1, 2,
+    burst 3 back to channel 0 at the next column (a hit there)."""
+    d, m = small(channels=3, mapping=["offset", "channel", "column", "bank", "rank", "row"])
+    assert d.capacity == 3 * 2 * 4 * 8 * 8
+    reqs = [(2 * b, 2, 0, 1, 0) for b in range(4)] + [(2 * 3 * 4, 2, 0, 1, 0)]
+    c, ref = run_both(d, m, reqs)
+    compare(c, ref, d)
+    assert c.bursts.tolist() == [3, 1, 1]
+    # bursts 0 and 3 share channel 0's bank 0 row 0 (columns 0 and 1); burst 12 is
+    # channel 0, column 0, bank 1: another bank, empty
+    o = c.cnt.sum(axis=(0, 1))
+    assert (int(o[D.HIT]), int(o[D.EMPTY]), int(o[D.CONFLICT])) == (1, 4, 0)
+
+
+def test_three_channels_refusals():
+    with pytest.raises(ValueError, match="not a power of two: the channel is one digit"):
+        small(channels=3, mapping=["offset", "channel:1", "column", "bank", "rank", "row"])
+    with pytest.raises(ValueError, match="xor_bank: true"):
+        small(channels=3, mapping=["offset", "channel", "column", "bank", "rank", "row"],
+              xor_bank=[6, 7])
