@@ -379,14 +379,14 @@ def price(counts: DramCounts, dram: Dram, clock_ghz: float, other_cycles: float,
     bound_mem = max(bus, banks) * f
     cycles = other_cycles + total["latency_cycles"]
     t_ns = cycles / clock_ghz
-    ranks = dram.channels * dram.ranks
-    per_rank = by_bank.reshape(ranks, dram.banks).sum(axis=1)
+    per_rank = by_bank.reshape(dram.channels * dram.ranks, dram.banks).sum(axis=1)
+    per_rank = per_rank[per_rank > 0]  # the ranks the run used; the others are not its cost
     if closed:
         active = np.minimum(t_ns, per_rank * dram.cycles("tRAS") * tck)
     else:
-        active = np.where(per_rank > 0, t_ns, 0.0)
+        active = np.full(len(per_rank), t_ns)
     background = float((e["active_mw"] * active + e["precharged_mw"] * (t_ns - active)).sum())
-    refresh = ranks * t_ns / (dram.cycles("tREFI") * tck) * e["refresh"]
+    refresh = len(per_rank) * t_ns / (dram.cycles("tREFI") * tck) * e["refresh"]
     energy = dict(total["energy_pj"], refresh=refresh, background=background)
     energy["total"] = sum(energy.values())
     total["energy_pj"] = energy
@@ -403,7 +403,7 @@ def price(counts: DramCounts, dram: Dram, clock_ghz: float, other_cycles: float,
         "bound": "bank activations" if banks > bus else "data bus",
         "bound_memory_cycles": bound_mem,
         "bound_cycles": bound_mem * tck * clock_ghz,
-        "time_ns": t_ns,
+        "time_ns": t_ns, "ranks_used": len(per_rank),
         "by_tensor": {TENSOR_NAMES[t]: block([t]) for t in tensors},
     }
 

@@ -1415,8 +1415,9 @@ def dram_simulate(d, requests):
 
 
 def dram_energy_pj(d, acts, reads, writes, time_ns, active_ns_per_rank):
-    """Energy (pJ) by kind from the datasheet currents, Micron TN-41-01's method, for a
-    whole memory: ``active_ns_per_rank`` lists each rank's time with a row open."""
+    """Energy (pJ) by kind from the datasheet currents, Micron TN-41-01's method:
+    ``active_ns_per_rank`` lists the time with a row open of each rank charged (the ranks
+    the run used)."""
     tck = 2000.0 / d["data_rate"]
     c = d["cycles"]
     tras, trp, tburst, trfc, trefi = (c[k] * tck for k in ("tRAS", "tRP", "tBurst", "tRFC",

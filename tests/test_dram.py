@@ -485,3 +485,18 @@ def test_three_channels_refusals():
     with pytest.raises(ValueError, match="xor_bank: true"):
         small(channels=3, mapping=["offset", "channel", "column", "bank", "rank", "row"],
               xor_bank=[6, 7])
+
+
+def test_background_only_for_ranks_used():
+    """Two ranks, one used: background and refresh are charged for one rank."""
+    d, m = small()  # two ranks
+    c, _ = run_both(d, m, [(0, 2, 0, 1, 0)] * 3)  # rank 0 only
+    block = D.price(c, d, 1.0, 1e5, [0])
+    assert block["ranks_used"] == 1
+    t_ns = block["time_ns"]
+    ref = naive.dram_energy_pj(naive_dict(d, m), 1, 3, 0, t_ns, [t_ns])
+    assert block["energy_pj"]["background"] == pytest.approx(ref["background"])
+    assert block["energy_pj"]["refresh"] == pytest.approx(ref["refresh"])
+    c2, _ = run_both(d, m, [(0, 2, 0, 1, 0), (0x20, 2, 0, 1, 0)])  # both ranks
+    b2 = D.price(c2, d, 1.0, 1e5, [0])
+    assert b2["ranks_used"] == 2
