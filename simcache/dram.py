@@ -451,3 +451,48 @@ def summary_line(d: dict) -> str:
             f"{'-' if lat is None else f'{lat:.1f} ns'}; bound {d['bound_cycles']:,.0f} cycles "
             f"({d['bound']}); energy {d['energy_pj']['total'] / 1e6:,.2f} µJ")
 
+
+
+# ---------------------------------------------------------------- warm-up (engine.FAMILIES)
+
+
+def tiny_dram() -> Dram:
+    """A small DRAM for the warm-up: the kernels' types do not depend on its figures."""
+    return Dram.model_validate({
+        "channels": 1, "banks": 4, "rows": 16, "columns": 16, "device_width": 16,
+        "bus_width": 16, "burst_length": 8, "mapping": ["offset", "column", "bank", "row"],
+        "data_rate": 1000, "tCL": 1, "tRCD": 1, "tRP": 1, "tRAS": 2, "tRFC": 1, "tREFI": 9,
+        "IDD0": 3, "IDD2N": 1, "IDD3N": 2, "IDD4R": 3, "IDD4W": 3, "IDD5B": 3, "VDD": 1,
+        "source": "warm-up"})
+
+
+def warm_steps(hashed: bool, loop: str, pf: bool):
+    """The unit `dram-<loop>` (or `drampf-<loop>`, with prefetch or inclusion) of
+    engine.FAMILIES: the tap loop, the tap flush and the post-pass, and a call that runs
+    them on a tiny problem."""
+    from .mrc import TapState, records_per_access
+
+    g = engine.tiny_first(hashed, "miss" if pf else "none")
+    tap = TapState([g], 1, None, 8, records_per_access([g], 8) * _extra([g]))
+    if loop == "trace":
+        kernel = (K.RUN_TRACE_TAP_PF if pf else K.RUN_TRACE_TAP)[hashed]
+        args = (tap.S, *engine.tiny_trace())
+    else:
+        kernel = (K.RUN_NEST_TAP_PF if pf else K.RUN_NEST_TAP)[hashed][loop == "guarded"]
+        args = (tap.S, *engine.tiny_nest(loop == "guarded"))
+    flush = K.FLUSH_LEVEL_TAP_PF if pf else K.FLUSH_LEVEL_TAP
+    state = DramState(tiny_dram())
+    c = state.counts
+    feed = (np.array([64, 64, K.F_DEMAND], dtype=np.int64), np.int64(1), state.pieces,
+            state.xsrc, state.geo, state.lat, state.open_row, c.cnt, c.acts, c.bursts, c.dem,
+            state._none, state.clock, state.scratch)
+    steps = [(kernel, args), (flush, (tap.S, 0, np.zeros(0, np.int64))), (_feed, feed)]
+
+    def run() -> None:
+        kernel(*args)
+        tap.S[tap._row + K.G_FILL] = 0
+        tap.S[K.H_GROW] = 0
+        flush(tap.S, 0, np.zeros(0, np.int64))
+        _feed(*feed)
+
+    return steps, run
