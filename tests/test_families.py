@@ -153,7 +153,7 @@ def test_compile_an_unknown_family_is_one_line_and_writes_nothing(capsys, tmp_pa
     lines = err.strip().splitlines()
     assert code == 2 and out == "" and len(lines) == 1, (code, lines)
     assert lines[0].startswith("error: FAMILY: 'pf-loops': no such kernel family; the "
-                               "families are plain, 3c, pf, mrc, plain-nest,")
+                               "families are plain, 3c, pf, mrc, dram, drampf, plain-nest,")
     assert os.listdir(tmp_path) == []
 
 
