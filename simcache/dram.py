@@ -364,7 +364,7 @@ def price(counts: DramCounts, dram: Dram, clock_ghz: float, other_cycles: float,
         out["precharges"] = out["bursts"] if closed else out["conflicts"]
         req, lat = int(counts.dem[ts, 0].sum()), int(counts.dem[ts, 1].sum())
         out["demand_requests"] = req
-        out["latency_cycles"] = lat * to_core
+        out["latency_cycles"] = round(lat * to_core)  # whole core cycles, as every count
         out["mean_latency_ns"] = lat * tck * f / req if req else None
         out["mean_latency_cycles"] = lat * to_core / req if req else None
         out["energy_pj"] = {"activate": out["activations"] * e["activate"],
