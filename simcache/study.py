@@ -268,9 +268,20 @@ def run_chains(jobs: list[ChainJob], workers: int | None = None,
     interrupt or a failure stops the others at their next chunk."""
     def run(k: int, update):
         j = jobs[k]
-        out = engine.simulate_chain(j.hierarchy, j.chain.steps, j.dtype_bytes,
-                                    j.chain.window, update, j.three_c)
-        if j.hierarchy.memory.dram is not None:  # docs/model.md, "DRAM"
+        dram_memory = j.hierarchy.memory.dram is not None  # docs/model.md, "DRAM"
+        try:
+            out = engine.simulate_chain(j.hierarchy, j.chain.steps, j.dtype_bytes,
+                                        j.chain.window, update, j.three_c)
+        except BaseException as exc:
+            done = getattr(exc, "finished_steps", None)
+            if dram_memory and done:  # the entries kept are priced as a whole run's are
+                from . import dram
+                steps, _ = dram.run_chain(j.hierarchy, j.chain.steps[:len(done)],
+                                          j.dtype_bytes, j.chain.window)
+                for r, d in zip(done, steps, strict=True):
+                    r.dram = d
+            raise
+        if dram_memory:
             from . import dram
             steps, flush = dram.run_chain(j.hierarchy, j.chain.steps, j.dtype_bytes,
                                           j.chain.window)
