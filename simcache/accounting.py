@@ -154,6 +154,11 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
 
     macs = result.macs
     mac_cycles = macs * hierarchy.mac_cycles
+    dram_block = _dram(levels, result, hierarchy, tensors, memory_cycles + mac_cycles)
+    if dram_block is not None:
+        memory_cycles = sum(lv["cycles"] for lv in levels)
+        total_energy = {"low": sum(lv["energy_pj"]["low"] for lv in levels),
+                        "high": sum(lv["energy_pj"]["high"] for lv in levels)}
     mac_energy = {"low": macs * hierarchy.mac_energy[0], "high": macs * hierarchy.mac_energy[1]}
     mem = levels[-1]
     totals = {
@@ -169,6 +174,8 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
         + mem["flush"]["bytes_written"],
     }
     totals["traffic"] = traffic(result, totals["dram_bytes"])
+    if dram_block is not None:
+        totals["dram"] = dram_block
     time = timing(levels, totals, hierarchy)
     time = with_ecm(time, result, levels, hierarchy)
     if time is not None:
@@ -188,6 +195,30 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
         "seconds": round(result.seconds, 3),
     }
     return out
+
+
+def _dram(levels: list[dict], result: Result, hierarchy: Hierarchy, tensors: list[int],
+          cycles: float) -> dict | None:
+    """Memory as DRAM (docs/model.md, "DRAM"): price the DRAM model's counts, and put its
+    latencies and energy in place of the memory level's `served × latency` cycles and
+    energy per access (in `levels[-1]` and its tensors). None without `memory.dram`."""
+    counts = getattr(result, "dram", None)
+    spec = getattr(hierarchy.memory, "dram", None)
+    if counts is None or spec is None:
+        return None
+    from .dram import price
+
+    mem = levels[-1]
+    block = price(counts, spec, hierarchy.clock, cycles - mem["cycles"], tensors)
+    mem["cycles"] = _num(block["latency_cycles"])
+    mem["energy_pj"] = {"low": block["energy_pj"]["total"], "high": block["energy_pj"]["total"]}
+    for name, entry in mem["by_tensor"].items():
+        b = block["by_tensor"].get(name)
+        if b is not None:
+            entry["cycles"] = _num(b["latency_cycles"])
+            e = sum(b["energy_pj"].values())
+            entry["energy_pj"] = {"low": e, "high": e}
+    return block
 
 
 def _level_bytes(lv: dict) -> int:
@@ -213,6 +244,8 @@ def timing(levels: list[dict], totals: dict, hierarchy: Hierarchy) -> dict | Non
     for lv, width in zip(levels, widths, strict=False):
         if width is not None:
             bounds[lv["name"]] = _level_bytes(lv) / width
+    if totals.get("dram") is not None:  # docs/model.md, "DRAM": banks and bus
+        bounds[f"{levels[-1]['name']} (DRAM)"] = totals["dram"]["bound_cycles"]
     out: dict[str, Any] = {"clock_ghz": clock, "macs_per_cycle": peak}
     binding = max(bounds, key=bounds.get) if bounds else None
     overlapped = {"cycles": bounds[binding] if binding else None, "bound": binding,

@@ -540,15 +540,50 @@ def _check_jobs(jobs: int | None) -> None:
 def simulate(config: Hierarchy | str | Path, layer: str | Layer = "depthwise", *,
              preset: str | None = None, three_c: bool = False,
              progress: Progress | None = None, on_start: OnStart | None = None,
+             dram_trace: str | Path | None = None, dram_trace_gap: int = 0,
              **dims: Any) -> RunResult:
     """Simulate one layer on one config. `dims`: B (or batch), M, N, F, K, G, stride,
     padding ('skip' or 'explicit'), pad, order, tiles (or tile: 'n=8,m=16' or
     {'n': 8, 'm': 16}), dtype_bytes; unset ones take the type's defaults (the `early` layer
     of Table 2.2). `three_c`: classify every cache level's misses as compulsory, capacity
-    or conflict (docs/model.md §3)."""
+    or conflict (docs/model.md §3). `dram_trace`: a file to write the requests that reach
+    a DRAM memory (`memory.dram`) to, in DRAMsim3's trace format, `dram_trace_gap` memory
+    cycles apart (0: at the blocking model's issue times; docs/model.md, "DRAM")."""
     (h, path), lay = gather(lambda: load_config(config),
                              lambda: _one_layer(layer, preset, dims))
-    return _run([Job(h, lay, three_c)], 1, progress, on_start, [path])[0]
+    if dram_trace is None:
+        return _run([Job(h, lay, three_c)], 1, progress, on_start, [path])[0]
+    return _with_dram_trace(h, path, lay, three_c, progress, on_start, dram_trace,
+                            dram_trace_gap)
+
+
+def _with_dram_trace(h: Hierarchy, path: str, lay: Layer, three_c: bool,
+                     progress: Progress | None, on_start: OnStart | None,
+                     dram_trace: str | Path, gap: int) -> RunResult:
+    """`simulate` writing the DRAM requests to `dram_trace`, whole or not at all."""
+    from .dram import TraceWriter
+
+    problems = []
+    if h.memory.dram is None:
+        problems.append(f"--dram-trace: {h.name}'s memory has no dram: section; the trace "
+                        "lists DRAM bursts (docs/model.md, DRAM)")
+    if isinstance(gap, bool) or not isinstance(gap, int) or not 0 <= gap <= 1 << 30:
+        problems.append(f"--dram-trace-gap: a whole number of memory cycles from 0 to "
+                        f"{1 << 30}, got {gap!r}")
+    target = Path(dram_trace)
+    if target.is_dir() or not target.parent.is_dir():
+        problems.append(f"--dram-trace: {dram_trace}: not a file in an existing directory")
+    if problems:
+        raise SimcacheError(problems)
+    writer = TraceWriter(target)
+    try:
+        result = _run([Job(h, lay, three_c, dram_trace=writer, dram_gap=gap)], 1, progress,
+                      on_start, [path])[0]
+    except BaseException:
+        writer.discard()  # an interrupted or failed run leaves no partial trace
+        raise
+    writer.close()
+    return result
 
 
 def study(config: Hierarchy | str | Path, layers: Sequence[str] | str = LAYER_TYPES,

@@ -223,6 +223,13 @@ ThreeCOpt = Annotated[bool, typer.Option(
     "--3c", help="Classify every cache level's misses as compulsory (the line's first), "
     "capacity (a fully associative cache of the same size would miss too) or conflict "
     "(it would hit), as Dinero IV's -Tccc does; about 2-3x slower.")]
+DramTraceOpt = Annotated[Path | None, typer.Option(
+    "--dram-trace", metavar="FILE", help="Write the requests that reach a DRAM memory "
+    "(the config's memory.dram) to FILE in DRAMsim3's trace format: hex address, READ or "
+    "WRITE, memory cycle (written whole or not at all).", show_default=False)]
+DramGapOpt = Annotated[int, typer.Option(
+    "--dram-trace-gap", metavar="CYCLES", help="Space the --dram-trace requests this many "
+    "memory cycles apart (0: when the blocking model issues them).")]
 TraceFormatOpt = Annotated[TraceFormat | None, typer.Option(
     "--trace-format", help="Trace file format (default: from the file name; .gz adds gzip). "
     "--format stays the report's format.", show_default=False)]
@@ -578,7 +585,8 @@ def _types(text: str) -> list[str]:
 @app.command()
 @_with("dims", "out", "running")
 def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
-        by_tensor: ByTensorOpt = False, three_c: ThreeCOpt = False, dims=None, out=None,
+        by_tensor: ByTensorOpt = False, three_c: ThreeCOpt = False,
+        dram_trace: DramTraceOpt = None, dram_trace_gap: DramGapOpt = 0, dims=None, out=None,
         running=None) -> None:
     """Simulate a layer on a hardware config and report every level.
 
@@ -594,12 +602,18 @@ def run(config: ConfigArg, layer: LayerOpt, batch: BatchOpt = "1",
         lambda: _types(layer), lambda: _batches(batch), lambda: _out(out),
         lambda: _plot_target(out))
     if len(types) == 1 and len(batches) == 1:
+        trace = {} if dram_trace is None else {"dram_trace": dram_trace,
+                                               "dram_trace_gap": dram_trace_gap}
         with _progress(running["progress"], "simulating", "accesses", 4) as update:
             result = _api(api.simulate, config, types[0], preset=preset, B=batches[0],
-                          three_c=three_c, progress=update, on_start=_on_start(1), **dims)
+                          three_c=three_c, progress=update, on_start=_on_start(1),
+                          **trace, **dims)
         _emit_run(result, fmt, output, by_tensor)
         _draw(figure, result.to_dict())
         return
+    if dram_trace is not None:
+        raise SimcacheError(["--dram-trace: one layer and one batch size (the trace is one "
+                             "run's requests)"])
     with _progress(running["progress"], "simulating", "accesses", 4) as update:
         study, code = _api_keeping(api.study, config, types, batches, preset=preset,
                                    jobs=running["jobs"], three_c=three_c, progress=update,

@@ -30,6 +30,7 @@ __all__ = [
     "CacheLevel",
     "ConfigError",
     "Core",
+    "Dram",
     "Geometry",
     "Hierarchy",
     "MemoryLevel",
@@ -584,10 +585,345 @@ class MemoryLevel(_Strict):
         None, exclude=True)
     inclusion: Annotated[Any, BeforeValidator(_not_for_memory)] = Field(None, exclude=True)
     source: Source
+    dram: Dram | None = Field(default=None, description="a DRAM part (docs/model.md, DRAM)")
 
     @model_validator(mode="after")
     def _sources(self) -> MemoryLevel:
         _check_sources(self, ("size", "latency", "energy", "write_energy", "bandwidth"))
+        if self.dram is not None and self.size is not None and self.dram.capacity != self.size:
+            d = self.dram
+            raise FieldProblems([(("dram",), f"{d.channels} channels x {d.ranks} ranks x "
+                                  f"{d.banks} banks x {d.rows} rows x {d.columns} columns x "
+                                  f"{d.bus_width // 8} B = {d.capacity:,} B, but size is "
+                                  f"{self.size:,} B")])
+        return self
+
+
+# ---------------------------------------------------------------- DRAM (docs/model.md, "DRAM")
+
+DRAM_FIELDS = ("offset", "column", "channel", "rank", "bank_group", "bank", "row")
+DRAM_TIMINGS = ("tCL", "tRCD", "tRP", "tRAS", "tRFC", "tREFI")
+DRAM_CURRENTS = ("IDD0", "IDD2N", "IDD3N", "IDD4R", "IDD4W", "IDD5B")
+MAX_DRAM_COUNT = 1 << 24
+_TIME_UNITS = {"ns": 1.0, "us": 1e3, "ps": 1e-3}
+
+
+@dataclass(frozen=True)
+class Span:
+    """A DRAM timing as the config gives it: cycles of the memory clock, or nanoseconds."""
+
+    value: float
+    unit: Literal["cycles", "ns"]
+
+    def cycles(self, tck_ns: float) -> int:
+        """Whole memory-clock cycles; a time in ns is rounded up (as datasheets do)."""
+        if self.unit == "cycles":
+            return int(self.value)
+        return max(1, math.ceil(self.value / tck_ns - 1e-9))
+
+    def __str__(self) -> str:
+        return f"{int(self.value)} cycles" if self.unit == "cycles" else f"{self.value!r} ns"
+
+
+def _parse_span(value: Any) -> Span:
+    what = "a timing in memory-clock cycles (19, '19 cycles') or a time ('13.75 ns')"
+    if isinstance(value, Span):
+        return value
+    if isinstance(value, str):
+        m = _NUMBER_UNIT.match(value) if len(value) <= 40 else None
+        if not m:
+            raise ValueError(f"expected {what}, got {short(value)}")
+        num, unit = float(m.group(1)), m.group(2).lower()
+        if unit in ("", "cycle", "cycles", "nck", "tck"):
+            if not num.is_integer():
+                raise ValueError(f"must be a whole number of cycles, got {short(value)}")
+            span = Span(num, "cycles")
+        elif unit in _TIME_UNITS:
+            span = Span(num * _TIME_UNITS[unit], "ns")
+        else:
+            raise ValueError(f"expected {what}, got {short(value)}")
+    else:
+        span = Span(whole(value, what), "cycles")
+    if not span.value > 0:
+        raise ValueError(f"a timing of zero is not a timing; got {short(value)}")
+    if span.value > 1e9:
+        raise ValueError(f"at most 1e9 cycles or ns, got {short(value)}")
+    return span
+
+
+def _parse_unit_number(value: Any, units: dict[str, float], what: str) -> float:
+    if isinstance(value, str):
+        m = _NUMBER_UNIT.match(value) if len(value) <= 40 else None
+        if not m or m.group(2).lower() not in units:
+            raise ValueError(f"expected {what}, got {short(value)}")
+        v = float(m.group(1)) * units[m.group(2).lower()]
+    else:
+        v = _finite_number(value, what)
+    if not v > 0:
+        raise ValueError(f"must be positive, got {short(value)}")
+    if v > 1e6:
+        raise ValueError(f"at most 1e6, got {short(value)}")
+    return v
+
+
+def _current(value: Any) -> float:
+    return _parse_unit_number(value, {"": 1.0, "ma": 1.0, "a": 1e3},
+                              "a current in mA such as 51 or '51 mA'")
+
+
+def _volts(value: Any) -> float:
+    return _parse_unit_number(value, {"": 1.0, "v": 1.0, "mv": 1e-3},
+                              "a voltage in V such as 1.2 or '1.2 V'")
+
+
+def _data_rate(value: Any) -> float:
+    return _parse_unit_number(value, {"": 1.0, "mt/s": 1.0, "gt/s": 1e3, "mbps": 1.0},
+                              "a data rate in MT/s such as 2666 or '2666 MT/s'")
+
+
+def _pow2_count(value: Any) -> int:
+    n = whole(value, "a whole number")
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"must be a power of two, got {n}")
+    if n > MAX_DRAM_COUNT:
+        raise ValueError(f"at most {MAX_DRAM_COUNT}, got {n}")
+    return n
+
+
+def _mapping(value: Any) -> list[tuple[str, int | None]]:
+    if not isinstance(value, (list, tuple)) or not value or len(value) > 64:
+        raise ValueError("a mapping is a list of fields from the lowest address bit up, "
+                         "such as [offset, column, bank, rank, channel, row]")
+    out = []
+    for item in value:
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            name, bits = item
+        elif isinstance(item, str):
+            name, _, bits = item.partition(":")
+            name = name.strip()
+            bits = bits.strip() or None
+        else:
+            raise ValueError(f"a mapping entry is a field name or 'name:bits', got {short(item)}")
+        if name not in DRAM_FIELDS:
+            raise ValueError(f"{short(name)} is not a field of the address; the fields are "
+                             f"{', '.join(DRAM_FIELDS)}")
+        if bits is not None:
+            try:
+                n = int(bits)
+            except (TypeError, ValueError):
+                raise ValueError(f"{short(item)}: the bits after ':' are a whole number") from None
+            if not 1 <= n <= 64:
+                raise ValueError(f"{short(item)}: from 1 to 64 bits")
+            bits = n
+        out.append((name, bits))
+    return out
+
+
+def _xor_bank(value: Any) -> bool | list[int]:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (list, tuple)):
+        bits = [whole(v, "an address bit number") for v in value]
+        if any(not 0 <= b < 64 for b in bits):
+            raise ValueError("address bit numbers are from 0 to 63")
+        return bits
+    raise ValueError(f"expected true, false or a list of address bit numbers, got {short(value)}")
+
+
+DramTime = Annotated[Span, PlainValidator(_parse_span), PlainSerializer(str)]
+DramCount = Annotated[int, BeforeValidator(_pow2_count)]
+
+
+def _channel_count(value: Any) -> int:
+    n = whole(value, "a whole number of channels")
+    if not 1 <= n <= 4096:
+        raise ValueError(f"must be from 1 to 4096, got {n}")
+    return n
+
+
+ChannelCount = Annotated[int, BeforeValidator(_channel_count)]
+Current = Annotated[float, BeforeValidator(_current)]
+
+
+class Dram(_Strict):
+    """A DRAM part behind the hierarchy (docs/model.md, "DRAM")."""
+
+    part: Text = ""
+    channels: ChannelCount = Field(1, description="any number; a power of two is a bit "
+                                   "field, another a digit of that radix (model.md, DRAM)")
+    ranks: DramCount = 1
+    banks: DramCount
+    bank_groups: DramCount = 1
+    rows: DramCount
+    columns: DramCount
+    device_width: DramCount = Field(description="bits of one device (x4, x8, x16)")
+    bus_width: DramCount = Field(description="bits of a channel's data bus")
+    burst_length: DramCount
+    mapping: Annotated[list[tuple[str, int | None]], BeforeValidator(_mapping)]
+    xor_bank: Annotated[bool | list[int], BeforeValidator(_xor_bank)] = False
+    page_policy: Literal["open", "closed"] = "open"
+    data_rate: Annotated[float, BeforeValidator(_data_rate)] = Field(
+        description="transfers per second per pin, MT/s (the memory clock is half)")
+    tCL: DramTime
+    tRCD: DramTime
+    tRP: DramTime
+    tRAS: DramTime
+    tRFC: DramTime
+    tREFI: DramTime
+    tBurst: DramTime | None = Field(default=None, description="default burst_length / 2")
+    IDD0: Current
+    IDD2N: Current
+    IDD3N: Current
+    IDD4R: Current
+    IDD4W: Current
+    IDD5B: Current
+    VDD: Annotated[float, BeforeValidator(_volts)]
+    source: Source
+
+    # ---- derived figures
+    @property
+    def tck_ns(self) -> float:
+        return 2000.0 / self.data_rate
+
+    def cycles(self, name: str) -> int:
+        if name == "tBurst" and self.tBurst is None:
+            return max(1, self.burst_length // 2)
+        return getattr(self, name).cycles(self.tck_ns)
+
+    @property
+    def burst_bytes(self) -> int:
+        return self.bus_width // 8 * self.burst_length
+
+    @property
+    def capacity(self) -> int:
+        return (self.channels * self.ranks * self.banks * self.rows * self.columns
+                * self.bus_width // 8)
+
+    def widths(self) -> dict[str, int]:
+        lg = int.bit_length
+        return {"offset": lg(self.burst_bytes) - 1,
+                "column": lg(self.columns) - lg(self.burst_length),
+                "channel": lg(self.channels) - 1 if self.binary_channels else 0,
+                "rank": lg(self.ranks) - 1,
+                "bank_group": lg(self.bank_groups) - 1,
+                "bank": lg(self.banks // self.bank_groups) - 1, "row": lg(self.rows) - 1}
+
+    @property
+    def binary_channels(self) -> bool:
+        """Whether the channel is a field of bits (a power of two channels)."""
+        return self.channels & (self.channels - 1) == 0
+
+    def pieces(self) -> list[tuple[str, int]]:
+        """The mapping above the offset as (field, bits) from the lowest up, each entry's
+        bits resolved; bits = -1: the channel digit of a non-power-of-two channel count."""
+        widths, explicit = self.widths(), self._explicit()
+        out = []
+        for name, bits in self.mapping[1:]:
+            if name == "channel" and not self.binary_channels:
+                out.append((name, -1))
+            else:
+                out.append((name, max(widths[name] - explicit[name], 0) if bits is None
+                            else bits))
+        return out
+
+    def _explicit(self) -> dict[str, int]:
+        out = {f: 0 for f in DRAM_FIELDS}
+        for name, bits in self.mapping:
+            out[name] += bits or 0
+        return out
+
+    def bit_positions(self) -> dict[str, list[int]]:
+        """Each field's address bits, its lowest bit first (valid mappings only): an entry
+        `name:N` takes the field's next N bits, a bare `name` the bits its `name:N`
+        entries leave."""
+        widths, explicit = self.widths(), self._explicit()
+        out: dict[str, list[int]] = {f: [] for f in DRAM_FIELDS}
+        pos = 0
+        for name, bits in self.mapping:
+            n = max(widths[name] - explicit[name], 0) if bits is None else bits
+            out[name].extend(range(pos, pos + n))
+            pos += n
+        return out
+
+    def bank_bits(self) -> int:
+        w = self.widths()
+        return w["bank_group"] + w["bank"]
+
+    @model_validator(mode="after")
+    def _check(self) -> Dram:
+        problems: list[tuple[tuple, str]] = []
+        if self.bank_groups > self.banks:
+            problems.append((("bank_groups",), f"{self.bank_groups} bank groups for "
+                             f"{self.banks} banks; banks counts every bank of a rank"))
+        if self.device_width > self.bus_width:
+            problems.append((("device_width",), f"a {self.device_width}-bit device is wider "
+                             f"than the {self.bus_width}-bit bus"))
+        if self.burst_length > self.columns:
+            problems.append((("burst_length",), f"a burst of {self.burst_length} columns is "
+                             f"longer than a row of {self.columns}"))
+        if problems:
+            raise FieldProblems(problems)
+        widths, explicit = self.widths(), self._explicit()
+        bare = {f: sum(1 for n, b in self.mapping if n == f and b is None) for f in DRAM_FIELDS}
+        if self.mapping[0][0] != "offset" or self.mapping[0][1] is not None:
+            problems.append((("mapping",), "offset (the byte within a burst, "
+                             f"{widths['offset']} bits) comes first, whole"))
+        if not self.binary_channels:
+            given = [b for n, b in self.mapping if n == "channel"]
+            if given != [None]:
+                problems.append((("mapping",), f"{self.channels} channels is not a power of "
+                                 "two: the channel is one digit of that radix; give it once, "
+                                 f"whole (channel), got {len(given)} channel entries"))
+            if isinstance(self.xor_bank, list):
+                problems.append((("xor_bank",), f"{self.channels} channels is not a power "
+                                 "of two, so address bits do not stay in place; use "
+                                 "xor_bank: true (the row's low bits)"))
+        for f in DRAM_FIELDS:
+            if f == "channel" and not self.binary_channels:
+                continue
+            w, e = widths[f], explicit[f]
+            if e > w or bare[f] > 1 or (bare[f] and e == w and w > 0):
+                extra = e - w if e > w else max(w - e, 1)
+                problems.append((("mapping",), f"{f} has {w} bit{'s' if w != 1 else ''} and "
+                                 f"the mapping gives it more: it uses {extra} bit"
+                                 f"{'s' if extra != 1 else ''} twice"))
+            elif not bare[f] and e < w:
+                problems.append((("mapping",), f"{f} has {w} bits and the mapping gives it "
+                                 f"{e}: it leaves {w - e} bit{'s' if w - e != 1 else ''} "
+                                 f"unused"))
+        if isinstance(self.xor_bank, list) and not problems and self.binary_channels:
+            pos = self.bit_positions()
+            bank = set(pos["bank_group"] + pos["bank"])
+            top = sum(widths.values())
+            if len(self.xor_bank) != self.bank_bits():
+                problems.append((("xor_bank",), f"the bank index has {self.bank_bits()} bits; "
+                                 f"give one address bit for each, got {len(self.xor_bank)}"))
+            bad = [b for b in self.xor_bank if b in bank or b >= top]
+            if bad:
+                problems.append((("xor_bank",), f"address bit{'s' if len(bad) > 1 else ''} "
+                                 f"{', '.join(map(str, bad))}: each must be a bit of the "
+                                 f"capacity ({top} bits) that is not a bank bit itself"))
+        if self.xor_bank is True and widths["row"] < self.bank_bits():
+            problems.append((("xor_bank",), f"the row has {widths['row']} bits, fewer than "
+                             f"the bank index's {self.bank_bits()}"))
+        t = {n: self.cycles(n) for n in (*DRAM_TIMINGS, "tBurst")}
+        if t["tRFC"] >= t["tREFI"]:
+            problems.append((("tRFC",), f"tRFC ({t['tRFC']} cycles) must be shorter than "
+                             f"tREFI ({t['tREFI']} cycles)"))
+        if t["tRAS"] < t["tRCD"]:
+            problems.append((("tRAS",), f"tRAS ({t['tRAS']} cycles) is shorter than tRCD "
+                             f"({t['tRCD']}): a row opens before it may close"))
+        for hi, lo in (("IDD0", "IDD3N"), ("IDD3N", "IDD2N"), ("IDD4R", "IDD3N"),
+                       ("IDD4W", "IDD3N"), ("IDD5B", "IDD3N")):
+            if getattr(self, hi) <= getattr(self, lo):
+                problems.append(((hi,), f"{hi} ({getattr(self, hi):g} mA) must exceed {lo} "
+                                 f"({getattr(self, lo):g} mA): the energy above background "
+                                 f"would not be positive"))
+        if problems:
+            raise FieldProblems(problems)
+        _check_sources(self, ("channels", "ranks", "banks", "bank_groups", "rows", "columns",
+                              "device_width", "bus_width", "burst_length", "data_rate",
+                              *DRAM_TIMINGS, "tBurst", *DRAM_CURRENTS, "VDD"))
         return self
 
 
@@ -629,7 +965,8 @@ class Hierarchy(_Strict):
         if dup:
             raise ValueError(f"level names must be unique; repeated: {', '.join(dup)}")
         _check_sources(self, ("mac_cycles", "mac_energy", "clock", "macs_per_cycle"))
-        problems = self._bandwidth_problems() + self._inclusion_problems()
+        problems = (self._bandwidth_problems() + self._inclusion_problems()
+                    + self._dram_problems())
         if problems:
             raise FieldProblems(problems)
         return self
@@ -649,6 +986,16 @@ class Hierarchy(_Strict):
                 out.append(((*loc, "bandwidth"),
                             f"{lv.name}'s bandwidth is {bw.per_cycle(self.clock):g} B/cycle "
                             f"at {self.clock:g} GHz; at most {MAX_BANDWIDTH:g} B/cycle"))
+        return out
+
+    def _dram_problems(self) -> list[tuple[tuple, str]]:
+        """docs/model.md, "DRAM": its latencies become core cycles at the clock."""
+        if self.memory.dram is None:
+            return []
+        out = []
+        if self.clock is None:
+            out.append((("memory", "dram"), "a DRAM's timings are in its own clock: the "
+                        "config needs the core's clock to turn them into core cycles"))
         return out
 
     def _inclusion_problems(self) -> list[tuple[tuple, str]]:

@@ -50,6 +50,8 @@ class Result:
     # inclusion[phase, level, tensor, kind] (kernels.X_INVALIDATED - NPF...), when a level is
     # inclusive or exclusive: lines back-invalidated, victims filled, lines moved up
     inclusion: np.ndarray | None = None
+    # dram.DramCounts: the DRAM model's counts (docs/model.md, "DRAM"), when memory is DRAM
+    dram: object | None = None
 
 
 WINDOW_LIMIT = 1 << 24  # entries (int64) of a level's direct lookup window: 128 MiB at most
@@ -666,7 +668,7 @@ def hashed_first_level(geometry: list[Geometry]) -> bool:
 # hashed). The variant's request path and end-of-run flush are compiled with its first
 # unit; the other units of the variant reuse them (in the process, or from the cache).
 
-VARIANTS = ("plain", "3c", "pf", "mrc")
+VARIANTS = ("plain", "3c", "pf", "mrc", "dram", "drampf")
 LOOPS = ("nest", "guarded", "trace")
 FAMILIES = tuple(f"{v}-{lp}" for v in VARIANTS for lp in LOOPS)
 KIND = {False: "scanned", True: "hashed"}  # the first level's sets
@@ -675,11 +677,17 @@ KIND = {False: "scanned", True: "hashed"}  # the first level's sets
 # 2026-12-07 with `python benchmarks/bench.py compile`, CPU time of the compiling process
 # on a machine shared with other work): a variant's request path and flush, paid by its
 # first unit that compiles, and each unit's own loop, (scanned, hashed).
-_PATH_S = {"plain": 28.1, "3c": 46.2, "pf": 35.0, "mrc": 36.2}
+_PATH_S = {"plain": 28.1, "3c": 46.2, "pf": 35.0, "mrc": 36.2,
+           # the DRAM model's tap loops (docs/model.md, DRAM): not measured, assumption:
+           # as mrc's, and the prefetch variant's as pf's
+           "dram": 36.2, "drampf": 35.0}
 _LOOP_S = {"plain-nest": (14.8, 14.8), "plain-guarded": (13.9, 12.9), "plain-trace": (2.2, 1.8),
            "3c-nest": (17.0, 17.0), "3c-guarded": (18.0, 16.4), "3c-trace": (1.8, 1.8),
            "pf-nest": (16.4, 16.4), "pf-guarded": (15.5, 14.5), "pf-trace": (2.1, 1.4),
-           "mrc-nest": (15.3, 15.3), "mrc-guarded": (15.6, 14.2), "mrc-trace": (1.4, 2.2)}
+           "mrc-nest": (15.3, 15.3), "mrc-guarded": (15.6, 14.2), "mrc-trace": (1.4, 2.2),
+           "dram-nest": (15.3, 15.3), "dram-guarded": (15.6, 14.2), "dram-trace": (1.4, 2.2),
+           "drampf-nest": (16.4, 16.4), "drampf-guarded": (15.5, 14.5),
+           "drampf-trace": (2.1, 1.4)}
 _LOAD_S = 0.3  # a unit loaded from the cache
 
 
@@ -711,6 +719,17 @@ def units_for(geometries: Iterable[list[Geometry]], jobs: Iterable = (),
                        for g in geometries)
     if "trace" in needs:
         out.update((f"{variant_of(g, ccc)}-trace", hashed_first_level(g)) for g in geometries)
+    for j in jobs:  # memory as DRAM: its second pass runs the tap loops (docs/model.md, DRAM)
+        if getattr(getattr(j, "hierarchy", None), "memory", None) is None or \
+                getattr(j.hierarchy.memory, "dram", None) is None:
+            continue
+        g = j.geometry()
+        dv, hashed = "drampf" if extended(g) else "dram", hashed_first_level(g)
+        if "nest" in needs:
+            for n in plan(j.layer).nests:
+                out.add((f"{dv}-{'guarded' if n.limits else 'nest'}", hashed))
+        if "trace" in needs:
+            out.add((f"{dv}-trace", hashed))
     return out
 
 
@@ -753,6 +772,10 @@ def unit_steps(family: str, hashed: bool) -> tuple[list[tuple], Callable[[], Non
         from . import mrc  # the stack-distance kernels live there
 
         return mrc.warm_steps(hashed, loop)
+    if v in ("dram", "drampf"):
+        from . import dram  # the DRAM post-pass lives there
+
+        return dram.warm_steps(hashed, loop, v == "drampf")
     state = State([tiny_first(hashed, "miss" if v == "pf" else "none")], ccc=v == "3c")
     if loop == "trace":
         kernel = (K.RUN_TRACE_PF if v == "pf" else K.RUN_TRACE_CCC if v == "3c"

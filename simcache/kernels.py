@@ -1121,6 +1121,9 @@ request = _request(False)
 request_ccc = _request(True)
 request_tap = _request(False, tap=True)  # compiled only for `simcache mrc`
 request_pf = _request(False, pf=True)  # compiled only when a level prefetches
+# recording what reaches main memory with prefetching or inclusive/exclusive levels (the
+# DRAM model, simcache/dram.py; compiled only for it)
+request_tap_pf = _request(False, tap=True, pf=True)
 
 
 @njit(inline="always")
@@ -1573,9 +1576,29 @@ def _access_tap(S, top, addr, size, write, tensor):
 
 
 @njit(inline="always")
+def _access_tap_pf(S, top, addr, size, write, tensor):
+    """`_access_pf` whose requests to main memory are recorded (`request_tap_pf`): the
+    same first-level hits are handled here, everything else takes the general path."""
+    cached, lbits0, mask0, sets0, wb0, _, _, meta0 = top[:8]
+    line = addr >> lbits0
+    if cached and ((addr + size - 1) >> lbits0) == line and (wb0 or not write):
+        s = (line & mask0) if mask0 >= 0 else (line % sets0)
+        h = _lookup(S, np.int64(HDR), s, line)
+        if h >= 0 and not (S[_u(meta0 + h)] & M_PF) and (write or S[_u(HDR + G_PF)] != PF_ALWAYS):
+            if write:
+                S[_u(meta0 + h)] |= M_DIRTY
+            return QUICK
+    request_tap_pf(S, RUN, RUN, addr, size, (F_WRITE if write else 0) | F_DEMAND, tensor)
+    return 0
+
+
+@njit(inline="always")
 def _step(S, top, addr, size, write, tensor, hashed, ccc, tap=False, pf=False):
     """One access of a nest: `_access`, with classification `_access_ccc`, with prefetch
-    `_access_pf`, or recording what reaches main memory `_access_tap`."""
+    `_access_pf`, or recording what reaches main memory `_access_tap` (with prefetch or
+    inclusion, `_access_tap_pf`)."""
+    if tap and pf:
+        return _access_tap_pf(S, top, addr, size, write, tensor)
     if tap:
         return _access_tap(S, top, addr, size, write, tensor)
     if ccc:
@@ -1669,7 +1692,7 @@ def _loops(hashed, ccc, guarded=False, tap=False, pf=False):
         they happen, cost more than that pass (BENCHMARKS.md)."""
         top = _top(S, 0)
         quick = top[-1]
-        if pf:  # counted as they come
+        if pf and not tap:  # counted as they come
             largest = np.int64(0)
             for k in range(size.shape[0]):
                 largest = max(largest, size[k])
@@ -1689,7 +1712,9 @@ def _loops(hashed, ccc, guarded=False, tap=False, pf=False):
                 return largest
             for k in range(addr.shape[0]):
                 n, w, t = size[k], is_write[k] != 0, np.int64(tensor[k])
-                if tap:
+                if tap and pf:
+                    r = _access_tap_pf(S, top, addr[k], n, w, t)
+                elif tap:
                     r = _access_tap(S, top, addr[k], n, w, t)
                 else:
                     r = _access_ccc(S, top, addr[k], n, w, t)
@@ -1857,7 +1882,7 @@ RUN_TRACE_PF, RUN_NEST_PF = zip(_loops(False, False, pf=True), _loops(True, Fals
 RUN_NEST_GUARDED_PF = tuple(_loops(h, False, True, pf=True)[1] for h in (False, True))
 
 
-def _flush(ccc, pf=False):
+def _flush(ccc, pf=False, tap=False):
     @njit
     def flush_level(S, lv, order):
         """End of run, one level: write back its dirty lines in the given slot order (flush
@@ -1874,7 +1899,11 @@ def _flush(ccc, pf=False):
                 t = (S[_u(meta + slot)] >> M_OWNER) & 7
                 S[_u(_cix(S, 1, lv, t) + WRITEBACKS)] += 1
                 addr, size = S[_u(tag + slot)] << lbits, np.int64(1) << lbits
-                if pf:
+                if tap and pf:
+                    request_tap_pf(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
+                elif tap:
+                    request_tap(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
+                elif pf:
                     request_pf(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
                 elif ccc:
                     request_ccc(S, FLUSH, lv + 1, addr, size, F_WRITE | F_WB, t)
@@ -1887,4 +1916,12 @@ def _flush(ccc, pf=False):
 # indexed by whether the misses are classified
 FLUSH_LEVEL = (_flush(False), _flush(True))
 FLUSH_LEVEL_PF = _flush(False, True)  # with prefetching levels
+# recording what reaches main memory (the DRAM model, simcache/dram.py; compiled only for it)
+FLUSH_LEVEL_TAP = _flush(False, tap=True)
+FLUSH_LEVEL_TAP_PF = _flush(False, True, tap=True)  # with prefetch or inclusion
+# the trace and nest loops recording what reaches main memory with prefetch or inclusion
+# (the DRAM model), by whether the first level is hashed, then (nests) by guard forms
+RUN_TRACE_TAP_PF = tuple(_loops(h, False, False, True, True)[0] for h in (False, True))
+RUN_NEST_TAP_PF = tuple(tuple(_loops(h, False, g, True, True)[1] for g in (False, True))
+                        for h in (False, True))
 flush_level = FLUSH_LEVEL[0]

@@ -574,6 +574,9 @@ def footer(summary: dict) -> list[str]:
                          f"{count(pf['issued'])} issued, {count(pf['misses'])} fetched, "
                          f"{count(pf['useful'])} used, {count(pf['never_used'])} never used")
     lines += time_lines(t.get("time"))
+    if t.get("dram"):  # docs/model.md, "DRAM"
+        from .dram import summary_line
+        lines.append(summary_line(t["dram"]))
     lines += inclusion_lines(summary["levels"])
     if layer:
         bases = ", ".join(f"{x['name']} {x['base_hex']}" for x in layer["tensors"])

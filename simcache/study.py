@@ -33,6 +33,10 @@ class Job:
     # the byte range the state's direct lookup covers: a warm inference's whole map
     # (chain.Chain.window); None: the layer's own tensors
     window: tuple[int, int] | None = None
+    # memory.dram: where to write the DRAM requests in DRAMsim3's format (dram.TraceWriter,
+    # called with each buffer), and the gap between them (0: blocking issue times)
+    dram_trace: object | None = None
+    dram_gap: int = 0
 
     def geometry(self) -> list[Geometry]:
         """The hierarchy's cache levels for this layer's element size."""
@@ -232,8 +236,14 @@ def run_jobs(jobs: list[Job], workers: int | None = None,
     An interrupt (Ctrl-C, a signal) or a failure stops the running jobs at their next
     chunk of loop iterations, instead of waiting for them to finish."""
     def run(k: int, update) -> Result:
-        return engine.simulate(jobs[k].hierarchy, jobs[k].layer, progress=update,
-                               ccc=jobs[k].three_c)
+        r = engine.simulate(jobs[k].hierarchy, jobs[k].layer, progress=update,
+                            ccc=jobs[k].three_c)
+        if jobs[k].hierarchy.memory.dram is not None:  # docs/model.md, "DRAM"
+            from . import dram
+            state = dram.DramState(jobs[k].hierarchy.memory.dram, jobs[k].dram_trace,
+                                   jobs[k].dram_gap)
+            r.dram = dram.run_layer(jobs[k].hierarchy, jobs[k].layer, state)
+        return r
 
     return _in_parallel([plan(j.layer).iterations for j in jobs], run, workers, progress)
 
@@ -259,8 +269,27 @@ def run_chains(jobs: list[ChainJob], workers: int | None = None,
     interrupt or a failure stops the others at their next chunk."""
     def run(k: int, update):
         j = jobs[k]
-        return engine.simulate_chain(j.hierarchy, j.chain.steps, j.dtype_bytes,
-                                     j.chain.window, update, j.three_c)
+        dram_memory = j.hierarchy.memory.dram is not None  # docs/model.md, "DRAM"
+        try:
+            out = engine.simulate_chain(j.hierarchy, j.chain.steps, j.dtype_bytes,
+                                        j.chain.window, update, j.three_c)
+        except BaseException as exc:
+            done = getattr(exc, "finished_steps", None)
+            if dram_memory and done:  # the entries kept are priced as a whole run's are
+                from . import dram
+                steps, _ = dram.run_chain(j.hierarchy, j.chain.steps[:len(done)],
+                                          j.dtype_bytes, j.chain.window)
+                for r, d in zip(done, steps, strict=True):
+                    r.dram = d
+            raise
+        if dram_memory:
+            from . import dram
+            steps, flush = dram.run_chain(j.hierarchy, j.chain.steps, j.dtype_bytes,
+                                          j.chain.window)
+            for r, d in zip(out[0], steps, strict=True):
+                r.dram = d
+            out[1].dram = flush
+        return out
 
     return _in_parallel([sum(s.accesses for s in j.chain.steps) for j in jobs], run,
                         workers, progress)

@@ -1409,3 +1409,120 @@ def network_trace(entries, channels, size, B=1, order="bijnmpq", dtype_bytes=4):
         spans.append((name, start, len(trace)))
         previous = name
     return trace, spans, regions
+
+
+# ---------------------------------------------------------------------------
+# DRAM (model.md, "DRAM"): the row-buffer model and its energy arithmetic
+# ---------------------------------------------------------------------------
+
+
+def _log2(n):
+    return n.bit_length() - 1
+
+
+def dram_field_widths(d):
+    """Bits of each address field of a DRAM described by the plain dict ``d``."""
+    burst = d["bus_width"] // 8 * d["burst_length"]
+    return {"offset": _log2(burst), "column": _log2(d["columns"]) - _log2(d["burst_length"]),
+            "channel": _log2(d["channels"]), "rank": _log2(d["ranks"]),
+            "bank_group": _log2(d["bank_groups"]),
+            "bank": _log2(d["banks"] // d["bank_groups"]), "row": _log2(d["rows"])}
+
+
+def dram_decode(d, addr):
+    """(channel, rank, bank index within the rank, row) of a byte address: the burst
+    number is read as digits from the lowest, in the mapping's order; each field's digit
+    has 2**bits values, the channel's ``channels`` values when that is not a power of
+    two."""
+    widths = dram_field_widths(d)
+    binary = d["channels"] & (d["channels"] - 1) == 0
+    named = {}
+    for entry in d["mapping"]:
+        name, _, n = entry.partition(":")
+        if n:
+            named[name] = named.get(name, 0) + int(n)
+    burst = d["bus_width"] // 8 * d["burst_length"]
+    rest = addr // burst
+    value = {f: 0 for f in widths}
+    used = {f: 0 for f in widths}
+    for entry in d["mapping"][1:]:
+        name, _, n = entry.partition(":")
+        if name == "channel" and not binary:
+            value[name] = rest % d["channels"]
+            rest //= d["channels"]
+            continue
+        count = int(n) if n else widths[name] - named.get(name, 0)
+        value[name] += (rest % 2 ** count) * 2 ** used[name]
+        used[name] += count
+        rest //= 2 ** count
+    bank = value["bank_group"] * (d["banks"] // d["bank_groups"]) + value["bank"]
+    xor = d.get("xor_bank", False)
+    if xor is True:
+        bank ^= value["row"] % d["banks"]
+    else:
+        for i, p in enumerate(xor or []):
+            bank ^= ((addr >> p) & 1) << i
+    return value["channel"], value["rank"], bank, value["row"]
+
+
+def dram_simulate(d, requests):
+    """Run ``requests`` (addr, size, is_write, demand, tensor) through the row buffers.
+
+    Returns a dict: ``outcomes[(tensor, is_write, kind)]`` burst counts with kind in
+    'hit', 'empty', 'conflict'; ``acts[(channel, rank, bank)]``; ``bursts[channel]``;
+    ``demand[tensor]`` = [requests, summed latency in memory cycles before refresh]."""
+    burst = d["bus_width"] // 8 * d["burst_length"]
+    t = d["cycles"]
+    open_rows = {}
+    out = {"outcomes": {}, "acts": {}, "bursts": {}, "demand": {}}
+    for addr, size, is_write, demand, tensor in requests:
+        latency = None
+        b = addr // burst
+        while b * burst < addr + size:
+            ch, rk, bank, row = dram_decode(d, b * burst)
+            key = (ch, rk, bank)
+            if d["page_policy"] == "closed":
+                kind = "empty"
+            elif key not in open_rows:
+                kind = "empty"
+            elif open_rows[key] == row:
+                kind = "hit"
+            else:
+                kind = "conflict"
+            open_rows[key] = row
+            k = (tensor, bool(is_write), kind)
+            out["outcomes"][k] = out["outcomes"].get(k, 0) + 1
+            if kind != "hit":
+                out["acts"][key] = out["acts"].get(key, 0) + 1
+            out["bursts"][ch] = out["bursts"].get(ch, 0) + 1
+            this = {"hit": t["tCL"], "empty": t["tRCD"] + t["tCL"],
+                    "conflict": t["tRP"] + t["tRCD"] + t["tCL"]}[kind]
+            latency = this if latency is None else latency + t["tBurst"]
+            b += 1
+        if demand:
+            got = out["demand"].setdefault(tensor, [0, 0])
+            got[0] += 1
+            got[1] += latency
+    return out
+
+
+def dram_energy_pj(d, acts, reads, writes, time_ns, active_ns_per_rank):
+    """Energy (pJ) by kind from the datasheet currents, Micron TN-41-01's method:
+    ``active_ns_per_rank`` lists the time with a row open of each rank charged (the ranks
+    the run used)."""
+    tck = 2000.0 / d["data_rate"]
+    c = d["cycles"]
+    tras, trp, tburst, trfc, trefi = (c[k] * tck for k in ("tRAS", "tRP", "tBurst", "tRFC",
+                                                           "tREFI"))
+    devices = d["bus_width"] // d["device_width"]
+    vdd = d["VDD"]
+    i = d["currents"]
+    per_act = vdd * (i["IDD0"] * (tras + trp) - i["IDD3N"] * tras - i["IDD2N"] * trp)
+    background = sum(vdd * (i["IDD3N"] * a + i["IDD2N"] * (time_ns - a))
+                     for a in active_ns_per_rank)
+    refreshes = len(active_ns_per_rank) * time_ns / trefi
+    return {"activate": devices * acts * per_act,
+            "read": devices * reads * vdd * (i["IDD4R"] - i["IDD3N"]) * tburst,
+            "write": devices * writes * vdd * (i["IDD4W"] - i["IDD3N"]) * tburst,
+            "refresh": devices * refreshes * vdd * (i["IDD5B"] - i["IDD3N"]) * trfc,
+            "background": devices * background}

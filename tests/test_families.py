@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import TINY_NET, cli_output
+from simcache import dram as D
 from simcache import engine
 from simcache import kernels as K
 from simcache import mrc as M
@@ -21,7 +22,8 @@ DIN = str(ROOT / "traces" / "spatial_f8.din")
 # the kernels the engine and mrc pick at call time (module attributes)
 SPIED = ("RUN_NEST", "RUN_TRACE", "RUN_NEST_CCC", "RUN_TRACE_CCC", "RUN_NEST_GUARDED",
          "RUN_NEST_PF", "RUN_TRACE_PF", "RUN_NEST_GUARDED_PF", "FLUSH_LEVEL", "FLUSH_LEVEL_PF",
-         "RUN_TRACE_TAP", "RUN_NEST_TAP")
+         "RUN_TRACE_TAP", "RUN_NEST_TAP", "RUN_TRACE_TAP_PF", "RUN_NEST_TAP_PF",
+         "FLUSH_LEVEL_TAP", "FLUSH_LEVEL_TAP_PF")
 
 
 class Spy:
@@ -51,6 +53,7 @@ def calls(monkeypatch):
     for name in SPIED:
         monkeypatch.setattr(K, name, _spy(name, getattr(K, name), log))
     monkeypatch.setattr(M, "_feed", Spy("mrc._feed", M._feed, log))
+    monkeypatch.setattr(D, "_feed", Spy("dram._feed", D._feed, log))
     real = engine.warm_up
 
     def warm_up(*args, **kw):
@@ -78,6 +81,8 @@ COMMANDS = {
     "run --3c": ["run", "thesis", *FC, "--3c"],
     "run guarded": ["run", "mobile_soc", "--layer", "fc", "-M", "10", "-N", "8", "--tile",
                     "m=4"],
+    "run server (DRAM)": ["run", "server", *FC],
+    "network mobile_soc (DRAM)": ["network", "mobile_soc", "{net}"],
     "run guarded rpi4": ["run", "rpi4", "--layer", "fc", "-M", "10", "-N", "8", "--tile",
                          "m=4"],
     "compare": ["compare", "thesis", "rpi4", *FC],
@@ -148,7 +153,7 @@ def test_compile_an_unknown_family_is_one_line_and_writes_nothing(capsys, tmp_pa
     lines = err.strip().splitlines()
     assert code == 2 and out == "" and len(lines) == 1, (code, lines)
     assert lines[0].startswith("error: FAMILY: 'pf-loops': no such kernel family; the "
-                               "families are plain, 3c, pf, mrc, plain-nest,")
+                               "families are plain, 3c, pf, mrc, dram, drampf, plain-nest,")
     assert os.listdir(tmp_path) == []
 
 

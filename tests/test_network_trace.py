@@ -159,6 +159,9 @@ def test_shipped_configs(tmp_path, config):
     """The shipped configs: zen4 has a register file, prefetchers, an inclusive L2 and an
     exclusive L3; rpi4 a register file and a miss prefetcher."""
     h, _ = api.load_config(config)
+    # replay has no DRAM model yet (docs/model.md, "DRAM"): compare the caches' counts with
+    # the memory's plain latency on both sides
+    h = h.model_copy(update={"memory": h.memory.model_copy(update={"dram": None})})
     for dtype in (4, 1):
         _assert_replay_is_network(tmp_path, None, NET_OPS, "npz", dtype=dtype, h=h)
 

@@ -23,6 +23,8 @@ def test_time_follows_the_counts_and_the_config():
     for lv, w in zip(r["levels"], widths, strict=True):
         if w is not None:
             want[lv["name"]] = _level_bytes(lv) / w
+    if h.memory.dram is not None:  # docs/model.md, "DRAM": its banks and bus, a bound too
+        want[f"{h.memory.name} (DRAM)"] = r["totals"]["dram"]["bound_cycles"]
     ov = t["overlapped"]
     assert ov["bounds_cycles"] == pytest.approx(want)
     assert ov["bound"] == max(want, key=want.get)
