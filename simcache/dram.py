@@ -346,6 +346,19 @@ def _outcomes(c: np.ndarray) -> dict:
             "activations": empties + conflicts, "row_hit_rate": hits / bursts if bursts else None}
 
 
+def standing_pj(dram: Dram, per_rank: np.ndarray, t_ns: float) -> dict:
+    """Refresh and background energy (pJ) of the ranks a run used (`per_rank`: their
+    activations) over `t_ns` (docs/model.md, "DRAM", Energy)."""
+    e, tck = energies_pj(dram), dram.tck_ns
+    if dram.page_policy == "closed":
+        active = np.minimum(t_ns, per_rank * dram.cycles("tRAS") * tck)
+    else:
+        active = np.full(len(per_rank), t_ns)
+    background = float((e["active_mw"] * active + e["precharged_mw"] * (t_ns - active)).sum())
+    refresh = len(per_rank) * t_ns / (dram.cycles("tREFI") * tck) * e["refresh"]
+    return {"refresh": refresh, "background": background}
+
+
 def price(counts: DramCounts, dram: Dram, clock_ghz: float, other_cycles: float,
           tensors: list[int]) -> dict:
     """The DRAM block of a run document (`totals["dram"]`): counts per layer and per tensor,
@@ -381,13 +394,7 @@ def price(counts: DramCounts, dram: Dram, clock_ghz: float, other_cycles: float,
     t_ns = cycles / clock_ghz
     per_rank = by_bank.reshape(dram.channels * dram.ranks, dram.banks).sum(axis=1)
     per_rank = per_rank[per_rank > 0]  # the ranks the run used; the others are not its cost
-    if closed:
-        active = np.minimum(t_ns, per_rank * dram.cycles("tRAS") * tck)
-    else:
-        active = np.full(len(per_rank), t_ns)
-    background = float((e["active_mw"] * active + e["precharged_mw"] * (t_ns - active)).sum())
-    refresh = len(per_rank) * t_ns / (dram.cycles("tREFI") * tck) * e["refresh"]
-    energy = dict(total["energy_pj"], refresh=refresh, background=background)
+    energy = dict(total["energy_pj"], **standing_pj(dram, per_rank, t_ns))
     energy["total"] = sum(energy.values())
     total["energy_pj"] = energy
     return {
@@ -403,7 +410,8 @@ def price(counts: DramCounts, dram: Dram, clock_ghz: float, other_cycles: float,
         "bound": "bank activations" if banks > bus else "data bus",
         "bound_memory_cycles": bound_mem,
         "bound_cycles": bound_mem * tck * clock_ghz,
-        "time_ns": t_ns, "ranks_used": len(per_rank),
+        "time_ns": t_ns, "time_model": "blocking", "ranks_used": len(per_rank),
+        "activations_by_rank": [int(a) for a in per_rank],
         "by_tensor": {TENSOR_NAMES[t]: block([t]) for t in tensors},
     }
 

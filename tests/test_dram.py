@@ -500,3 +500,35 @@ def test_background_only_for_ranks_used():
     c2, _ = run_both(d, m, [(0, 2, 0, 1, 0), (0x20, 2, 0, 1, 0)])  # both ranks
     b2 = D.price(c2, d, 1.0, 1e5, [0])
     assert b2["ranks_used"] == 2
+
+
+def test_background_over_the_ecm_time_when_the_config_has_a_core():
+    """With a `core:` section the standing energy (background, refresh) is priced over the
+    ECM estimate, the time to quote, not the blocking time (docs/model.md, "DRAM")."""
+    import simcache
+
+    data = copy.deepcopy(yaml.safe_load(CONFIG.read_text()))
+    blocking = simcache.simulate(load_plain(data), layer="fc", M=64, N=48).to_dict()["totals"]
+    assert blocking["dram"]["time_model"] == "blocking"
+    data["core"] = {"add_latency": 4, "store_forward_latency": 5, "loads_per_cycle": 2,
+                    "stores_per_cycle": 1, "issue_width": 4, "source": "test figures"}
+    doc = simcache.simulate(load_plain(data), layer="fc", M=64, N=48).to_dict()
+    t, clock = doc["totals"], data["clock"]
+    block, ecm_cycles = t["dram"], t["time"]["ecm"]["cycles"]
+    assert block["time_model"] == "ecm"
+    assert block["time_ns"] == pytest.approx(ecm_cycles / float(str(clock).split()[0]))
+    assert block["time_ns"] < blocking["dram"]["time_ns"]
+    d = load_plain(data).memory.dram
+    acts = block["activations_by_rank"]
+    ref = naive.dram_energy_pj(naive_dict(d, data["memory"]["dram"]["mapping"]),
+                               sum(acts), block["reads"], block["writes"], block["time_ns"],
+                               [block["time_ns"]] * len(acts))
+    for k in ("background", "refresh"):
+        assert block["energy_pj"][k] == pytest.approx(ref[k], rel=1e-12), k
+    # the accesses' energy is the same either way; memory's and the totals carry the change
+    for k in ("activate", "read", "write"):
+        assert block["energy_pj"][k] == pytest.approx(blocking["dram"]["energy_pj"][k])
+    mem = doc["levels"][-1]
+    assert mem["energy_pj"]["high"] == pytest.approx(block["energy_pj"]["total"])
+    assert t["energy_pj"]["high"] == pytest.approx(
+        sum(lv["energy_pj"]["high"] for lv in doc["levels"]) + t["mac_energy_pj"]["high"])
