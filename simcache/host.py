@@ -502,6 +502,14 @@ def chain_overlap(loops: Loops, cycles: Callable[[float], float], round_cycles: 
     return overlap_from(round_cycles, per_step)
 
 
+def measure_clock(reps: int = 41) -> float:
+    """The clock in GHz now, by `measure`'s loop (a dependent chain of integer adds, the
+    least of `reps` runs in each of 3 processes): `bench.py host` runs it before and after
+    its timings, as turbo moves with the load."""
+    with tempfile.TemporaryDirectory(prefix="simcache-clock-") as tmp:
+        return 1.0 / Loops(Path(tmp), lambda s: None).least("intadd", 20_000, reps)
+
+
 def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
             progress: Progress = lambda s: None) -> Measured:
     """Run the calibration loops (each the least of several runs: the machine is shared)."""
