@@ -27,7 +27,9 @@ from simcache.config import ConfigError, load_hierarchy
 from simcache.ecm import geomean, spearman
 from simcache.layers import make_layer
 
-CONFIG = "benchmarks/host-ecm.yaml"  # hand-written until `simcache host` writes one
+# without --config: `simcache host` writes a config of this machine at the start of the run
+# (clock, latencies, core fields measured then), kept beside the output
+HOST_CONFIG = "benchmarks/host-measured.yaml"
 
 # early and late sizes of each type, scaled so that C runs each in about 0.1-15 ms and
 # simcache simulates each in about a second
@@ -103,12 +105,25 @@ def concordant(measured: list[float], predicted: list[float], margin: float = 0.
 
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="bench.py host", description=__doc__.split("\n")[0])
-    ap.add_argument("--config", default=CONFIG)
+    ap.add_argument("--config", default=None,
+                    help=f"a config of this machine (default: run `simcache host` first and "
+                         f"write {HOST_CONFIG})")
     ap.add_argument("--quick", action="store_true", help=f"orders {' '.join(QUICK_ORDERS)} only")
     ap.add_argument("--runs", type=int, default=40, help="timed runs per build (best of)")
     args = ap.parse_args(argv)
     if native.compiler() is None:
         raise SystemExit("bench.py host: no C compiler (cc, gcc or clang) on PATH")
+    from simcache import host as H
+
+    if args.config is None:
+        from simcache.api import host_config
+
+        print("bench.py host: measuring this machine (simcache host) ...", file=sys.stderr)
+        result = host_config()
+        with open(HOST_CONFIG, "w") as f:
+            f.write(result.render("yaml"))
+        args.config = HOST_CONFIG
+    clock0 = H.measure_clock()
     try:
         config = load_hierarchy(args.config)
     except ConfigError as exc:
@@ -136,6 +151,10 @@ def main(argv: list[str]) -> None:
     print(f"- command: `python benchmarks/bench.py host {' '.join(argv)}`".rstrip() + "")
     print(f"- machine: {cpu_model()}, {len(os.sched_getaffinity(0))} CPUs; cc: "
           f"{native.compiler()}; config: `{args.config}`")
+    clock1 = H.measure_clock()
+    print(f"- clock measured (simcache host's loop) {clock0:.2f} GHz before the timings, "
+          f"{clock1:.2f} GHz after; the config's {config.clock:g} GHz converts the model's "
+          f"cycles")
     print(f"- load average at start {load0[0]:.2f}, at end {os.getloadavg()[0]:.2f}; each time "
           f"the best of up to {args.runs} cold runs (clflush before each); "
           f"{time.time() - start:.0f} s in all\n")

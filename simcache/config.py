@@ -506,6 +506,23 @@ def _core_width(value: Any) -> int:
 
 CoreLatency = Annotated[float, BeforeValidator(_core_latency)]
 CoreWidth = Annotated[int, BeforeValidator(_core_width)]
+MAX_CHAIN_OVERLAP = 4096.0
+
+
+def _chain_overlap(value: Any) -> float:
+    """Iterations (a positive finite number, 11 or 10.5) of the following independent chains
+    that run while a chain through memory waits (docs/model.md §4, chains through memory)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number of iterations such as 11, got {short(value)}")
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"must be positive and finite, got {short(value)}")
+    if v > MAX_CHAIN_OVERLAP:
+        raise ValueError(f"at most {MAX_CHAIN_OVERLAP:g} iterations, got {short(value)}")
+    return v
+
+
+ChainOverlap = Annotated[float, BeforeValidator(_chain_overlap)]
 
 
 class Core(_Strict):
@@ -523,12 +540,17 @@ class Core(_Strict):
     loads_per_cycle: CoreWidth = Field(description="L1 load ports")
     stores_per_cycle: CoreWidth = Field(description="store ports")
     issue_width: CoreWidth = Field(description="micro-ops the core issues per cycle")
+    chain_overlap: ChainOverlap | None = Field(
+        default=None, description="iterations of the following independent chains that the "
+                                  "core runs while a chain through memory (store, load of the "
+                                  "same y) waits; absent: none (docs/model.md §4)")
     source: Source
 
     @model_validator(mode="after")
     def _sources(self) -> Core:
         _check_sources(self, ("add_latency", "fma_latency", "store_forward_latency",
-                              "loads_per_cycle", "stores_per_cycle", "issue_width"))
+                              "loads_per_cycle", "stores_per_cycle", "issue_width",
+                              "chain_overlap"))
         return self
 
 

@@ -135,6 +135,15 @@ def body(nest: Nest) -> Body:
     return Body("none", 1, None, uops, loads, stores, guarded, vector)
 
 
+def memory_chain_share(run: int, overlap: float | None) -> float:
+    """The part of a chain through memory's latency that one iteration pays: while a chain of
+    `run` dependent store→load steps waits, the out-of-order core runs `overlap` iterations
+    of the chains after it (docs/model.md §4); 1 without a measured overlap."""
+    if overlap is None:
+        return 1.0
+    return run / (run + overlap)
+
+
 def nest_cycles(nest: Nest, core: Any) -> dict:
     """The core's cycles for one nest (docs/model.md §4): the largest of the chain bound
     and the throughput bounds, per iteration, times the nest's iterations."""
@@ -147,7 +156,11 @@ def nest_cycles(nest: Nest, core: Any) -> dict:
         chain = (add + (sf / int(nest.ext[-1]) if b.run > int(nest.ext[-1]) else 0.0)
                  ) / b.lanes  # an outer-vectorised loop updates `lanes` y per chain step
     elif b.chain == "memory":
-        chain = sf + add  # (b) with L = 1: the next iteration adds to the y just stored
+        # (b) with L = 1: the next iteration adds to the y just stored; a chain of `run`
+        # such steps, and the core runs `chain_overlap` iterations of the following,
+        # independent chains (other y) meanwhile: run steps of latency sf + add take
+        # run + overlap iterations (docs/model.md §4, chains through memory)
+        chain = (sf + add) * memory_chain_share(b.run, getattr(core, "chain_overlap", None))
     elif b.chain == "interleaved":
         chain = (sf + add) / b.revisit  # (b): L = revisit independent chains interleave
     else:

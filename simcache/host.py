@@ -314,6 +314,10 @@ class Loops:
         speeds from one process to the next on this VM (64 nops: 5.3 or 6.1 a cycle)."""
         return min(self.run(mode, iters, reps) for _ in range(tries))
 
+    def least_arg(self, mode: str, iters: int, reps: int, arg: int, tries: int = 3) -> float:
+        """`least` of a loop that takes an argument (BYTES on its command line)."""
+        return min(self.run(mode, iters, reps, arg) for _ in range(tries))
+
     def text(self, mode: str, iters: int, reps: int, nbytes: int | None = None) -> str:
         args = [str(self.exe), mode, str(iters), str(reps)]
         if nbytes is not None:
@@ -468,6 +472,44 @@ def reorder_window(steps: list[tuple[int, float]]) -> tuple[int | None, str]:
     return None, "no step"
 
 
+CHAIN_LENGTHS = (6, 9, 12, 16, 24, 32)
+
+
+def overlap_from(round_cycles: float, per_step: list[tuple[int, float]]) -> tuple[float | None,
+                                                                                   str]:
+    """core.chain_overlap (docs/model.md §4) from chains through memory of lengths L, each
+    step `per_step` cycles, and `round_cycles` (store forward + add) the latency of a step:
+    a chain of L steps that takes L + V iterations' time runs L * round / (L + V) cycles an
+    iteration, so V = L * (round / step - 1); the median over the lengths, to 0.5."""
+    vs = sorted(L * (round_cycles / c - 1.0) for L, c in per_step if c > 0)
+    if not vs or vs[len(vs) // 2] <= 0:
+        return None, (f"chains through memory ran no faster than one step's latency "
+                      f"({round_cycles:.2f} cycles)")
+    v = round(2 * vs[len(vs) // 2]) / 2
+    steps = ", ".join(f"L={L}: {c:.2f}" for L, c in per_step)
+    return max(v, 0.5), (
+        f"1024 independent chains of L store->load steps (y[o] += w[t] * x[o + t], t "
+        f"innermost, a bound test inside as simcache.native's skipped taps, -O2), cycles an "
+        f"iteration {steps}; a step's latency (store forward + add) {round_cycles:.2f} cycles; "
+        f"V = L * (latency / cycles - 1), median over the lengths")
+
+
+def chain_overlap(loops: Loops, cycles: Callable[[float], float], round_cycles: float,
+                  reps: int) -> tuple[float | None, str]:
+    per_step = [(L, cycles(loops.least_arg("memchain", max(1, 20_000 // (1024 * L) + 1),
+                                           reps, L)))
+                for L in CHAIN_LENGTHS]
+    return overlap_from(round_cycles, per_step)
+
+
+def measure_clock(reps: int = 41) -> float:
+    """The clock in GHz now, by `measure`'s loop (a dependent chain of integer adds, the
+    least of `reps` runs in each of 3 processes): `bench.py host` runs it before and after
+    its timings, as turbo moves with the load."""
+    with tempfile.TemporaryDirectory(prefix="simcache-clock-") as tmp:
+        return 1.0 / Loops(Path(tmp), lambda s: None).least("intadd", 20_000, reps)
+
+
 def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
             progress: Progress = lambda s: None) -> Measured:
     """Run the calibration loops (each the least of several runs: the machine is shared)."""
@@ -530,6 +572,12 @@ def measure(info: SysInfo, cpu: CpuInfo, quick: bool = False,
             f"a chain of load, fp32 add, store to one address (volatile), {cycles(ns):.2f} "
             f"cycles a round, less the add latency measured above "
             f"({core['add_latency'].value:g}), {least}"))
+        overlap, how = chain_overlap(loops, cycles, core["store_forward_latency"].value
+                                     + core["add_latency"].value, reps)
+        if overlap is not None:
+            core["chain_overlap"] = Figure(overlap, f"{how}, {least}")
+        else:
+            notes.append(f"core.chain_overlap was not measured: {how}")
         ns = loops.least("loads", 10_000 * scale, reps)
         ns_lines = loops.least("loadlines", 10_000 * scale, reps)
         core["loads_per_cycle"] = Figure(max(1, round(ns_int / ns)), (

@@ -138,6 +138,30 @@ static double stfwd(long n, float y) { /* n x 16 x (load, fp32 add, store) of on
     return t / (n * 16.0);
 }
 
+/* chains through memory (docs/model.md §4): 1024 outputs, each y[o] += w[t] * x[o + t] for
+   t < L, t innermost, with a never-taken bound test inside that keeps y in memory at -O2 (as
+   simcache.native's skipped taps): L dependent store->load steps per output, the outputs'
+   chains independent. Returns the time of one iteration (one step). */
+static float mc_x[1024 + 64], mc_w[64], mc_y[1024];
+static volatile long mc_lim = 1024 + 64;
+__attribute__((noinline)) static void mc_body(const float *restrict x, const float *restrict w,
+                                              float *restrict yy, long L, long lim) {
+    for (long o = 0; o < 1024; o++)
+        for (long t = 0; t < L; t++) {
+            if (o + t >= lim) continue;
+            yy[o] += w[t] * x[o + t];
+        }
+}
+static double memchain(long n, long L) {
+    for (long k = 0; k < 1024 + 64; k++) mc_x[k] = 1e-3f * (float)(k % 7);
+    for (long k = 0; k < 64; k++) mc_w[k] = 0.5f;
+    double t = now();
+    for (long i = 0; i < n; i++) mc_body(mc_x, mc_w, mc_y, L, mc_lim);
+    t = now() - t;
+    fsink = mc_y[5];
+    return t / ((double)n * 1024.0 * (double)L);
+}
+
 static volatile int small[1024];
 
 /* n x 32 independent loads hitting L1: `stride` ints apart (1: consecutive elements, as a
@@ -336,6 +360,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(mode, "stores")) t = stores_1(n, (int)y);
         else if (!strcmp(mode, "storelines")) t = stores_16(n, (int)y);
         else if (!strcmp(mode, "nops")) t = nops(n);
+        else if (!strcmp(mode, "memchain") && bytes >= 1 && bytes <= 64)
+            t = memchain(n, (long)bytes); /* BYTES: the chain's length L */
         else { fprintf(stderr, "calib: unknown mode %s\n", mode); return 2; }
         if (t < best) best = t;
     }

@@ -67,6 +67,71 @@ def test_a_skipped_tap_test_inside_the_loop_sends_y_through_memory():
     assert got["cycles"] == 10.0 * nest.iterations
 
 
+def test_chains_through_memory_overlap_by_the_measured_iterations():
+    # depthwise, taps innermost (padding skip): y[g, i, j] is the same over p and q, a chain
+    # of K * K = 9 store->load steps; with chain_overlap = 11 the core runs 11 iterations of
+    # the next outputs' chains while one waits: 9 steps of sf + add = 10 cycles take 9 + 11
+    # iterations, 10 * 9 / 20 = 4.5 cycles an iteration
+    nest = only_nest(type="depthwise", M=4, N=4, F=6, K=3, order="bijnmpq")
+    b = ecm.body(nest)
+    assert (b.chain, b.run) == ("memory", 9)
+    got = ecm.nest_cycles(nest, core(chain_overlap=11.0))
+    assert got["per_iteration"]["chain"] == pytest.approx(4.5)
+    assert got["binds"] == "chain"  # issue 9 / 4 = 2.25, loads 3 / 2 = 1.5
+    assert got["cycles"] == pytest.approx(4.5 * nest.iterations)
+    # a longer chain overlaps less: K = 5 gives 25 steps, 10 * 25 / 36 cycles
+    nest5 = only_nest(type="depthwise", M=2, N=2, F=6, K=5, order="bijnmpq")
+    got5 = ecm.nest_cycles(nest5, core(chain_overlap=11.0))
+    assert got5["per_iteration"]["chain"] == pytest.approx(10.0 * 25 / 36)
+    # without the field the chains do not overlap (the model before it)
+    assert ecm.nest_cycles(nest, core())["per_iteration"]["chain"] == 10.0
+
+
+def test_chain_overlap_leaves_register_and_interleaved_chains_alone():
+    fc = only_nest(type="fc", M=12, N=5, F=1, K=1, order="bnmijpq")
+    assert ecm.nest_cycles(fc, core(chain_overlap=11.0))["per_iteration"]["chain"] == 4.0
+    nest = only_nest(type="fc", M=4, N=8, F=1, K=1, order="bmnijpq")
+    assert ecm.body(nest).chain == "interleaved"
+    assert (ecm.nest_cycles(nest, core(chain_overlap=11.0))["per_iteration"]["chain"]
+            == ecm.nest_cycles(nest, core())["per_iteration"]["chain"])
+
+
+@pytest.mark.parametrize("value, said", [
+    (0, "must be positive"), (-3, "must be positive"), (float("inf"), "positive and finite"),
+    (1e9, "at most 4096 iterations"), ("eleven", "a number of iterations")])
+def test_a_bad_chain_overlap_is_refused_naming_the_field(tmp_path, value, said):
+    from simcache.config import ConfigError, load_hierarchy
+
+    doc = yaml.safe_load(open("configs/thesis.yaml"))
+    doc["core"] = {"add_latency": 4, "store_forward_latency": 5, "loads_per_cycle": 2,
+                   "stores_per_cycle": 1, "issue_width": 4, "chain_overlap": value,
+                   "source": "s"}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError) as err:
+        load_hierarchy(str(path))
+    text = "\n".join(err.value.problems)
+    assert "chain_overlap" in text and said in text
+
+
+def test_a_chain_overlap_needs_its_source(tmp_path):
+    from simcache.config import ConfigError, load_hierarchy
+
+    doc = yaml.safe_load(open("configs/thesis.yaml"))
+    fields = {"add_latency": 4, "store_forward_latency": 5, "loads_per_cycle": 2,
+              "stores_per_cycle": 1, "issue_width": 4}
+    doc["core"] = {**fields, "chain_overlap": 11,
+                   "source": {k: "measured" for k in fields}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError) as err:
+        load_hierarchy(str(path))
+    assert "no source for chain_overlap" in "\n".join(err.value.problems)
+    doc["core"]["source"]["chain_overlap"] = "measured"
+    path.write_text(yaml.safe_dump(doc))
+    assert load_hierarchy(str(path)).core.chain_overlap == 11.0
+
+
 def test_y_varying_and_revisited_after_l_iterations_divides_the_chain_by_l():
     # fc, order b m n: n innermost moves y; m outside it revisits every y after N = 5
     nest = only_nest(type="fc", M=12, N=5, F=1, K=1, order="bmnijpq")

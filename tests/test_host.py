@@ -468,3 +468,33 @@ def test_the_widest_loads_the_flags_name():
     assert H.read_loop(_cpu("sse2 avx avx2 avx512f"))[0] == "read512"
     assert H.read_loop(_cpu("sse2 avx avx2"))[0] == "read256"
     assert H.read_loop(_cpu("fp asimd", "aarch64"))[0] == "read128"
+
+
+def test_chain_overlap_recovers_the_overlap_of_a_model_machine():
+    # a machine whose chains of L steps (latency 8) take L + 11 iterations' time: an
+    # iteration costs 8 L / (L + 11) cycles; the overlap comes back as 11
+    steps = [(L, 8.0 * L / (L + 11.0)) for L in H.CHAIN_LENGTHS]
+    v, how = H.overlap_from(8.0, steps)
+    assert v == 11.0
+    assert "L=9: 3.60" in how and "8.00 cycles" in how
+
+
+def test_chain_overlap_is_the_median_of_the_lengths():
+    # one disturbed length (L = 6 ran at 4 cycles: V = 6 * (8/4 - 1) = 6) does not move it;
+    # the others give 12, 12, 13.5, 12, 12 (hand-computed): the median is 12
+    steps = [(6, 4.0), (9, 8 * 9 / 21), (12, 8 * 12 / 24), (16, 8 * 16 / 29.5),
+             (24, 8 * 24 / 36), (32, 8 * 32 / 44)]
+    assert H.overlap_from(8.0, steps)[0] == 12.0
+
+
+def test_chains_no_faster_than_their_latency_give_no_overlap():
+    v, how = H.overlap_from(8.0, [(L, 8.0) for L in H.CHAIN_LENGTHS])
+    assert v is None and "no faster" in how
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler (cc) to build the calibration loops")
+def test_the_memchain_loop_runs_and_refuses_a_length_out_of_range(tmp_path):
+    loops = H.Loops(tmp_path, lambda s: None)
+    assert loops.run("memchain", 1, 1, 9) > 0  # no assertion on the time (shared machine)
+    with pytest.raises(H.SimcacheError):
+        loops.run("memchain", 1, 1, 65)

@@ -5,6 +5,9 @@ comparison is exact). Skipped with a reason when there is no C compiler."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -143,3 +146,18 @@ def test_the_assembly_the_in_core_model_rests_on():
     # a skipped tap's test inside the loop: y added from memory and stored, every iteration
     sp = nest0(type="spatial", M=4, N=4, F=8, K=3, order="bijnmpq")
     assert "addss\t(" in sp and "mulps" not in sp
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="2 MiB pages: Linux only")
+def test_the_buffer_asks_for_2_mib_pages_under_the_build_flags(tmp_path):
+    # the nests' buffer is madvise'd MADV_HUGEPAGE (docs/model.md §4: the machine's physical
+    # cache index then equals simcache's virtual one within a page); the build's -std=c11
+    # hides MADV_HUGEPAGE unless the source asks for _DEFAULT_SOURCE: preprocess it with the
+    # very flags build() uses and see the call survive
+    src = tmp_path / "n.c"
+    src.write_text(native.c_source(make_layer(type="fc", M=4, N=4, F=1, K=1)))
+    cmd = [native.compiler(), *native.OPT_FLAGS["O2"], "-std=c11",
+           "-D_POSIX_C_SOURCE=200112L", "-E", str(src)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert "madvise(buf, bytes," in out
+    assert "aligned_alloc(2097152" in out
