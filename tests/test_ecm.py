@@ -218,6 +218,18 @@ def test_the_ecm_rule_adds_the_transfers_to_the_larger_of_core_and_ports():
     assert got["cycles"] == 60.0 and got["binds"] == "L1 ports"
 
 
+def test_memory_as_dram_takes_at_least_the_dram_bound():
+    levels = [{"name": n, "bytes_read": r, "bytes_written": 0,
+               "flush": {"bytes_read": 0, "bytes_written": w}}
+              for n, r, w in (("L1", 10**6, 0), ("L2", 640, 0), ("DRAM", 320, 64))]
+    # DRAM's bytes over its bandwidth: 48 cycles; a DRAM bound of 70 (banks) replaces it,
+    # one of 20 does not; without a bandwidth the bound alone counts
+    assert ecm.combine(100.0, 30.0, levels, [1.0, 64.0, 8.0], 70.0)["cycles"] == 180.0
+    assert ecm.combine(100.0, 30.0, levels, [1.0, 64.0, 8.0], 20.0)["cycles"] == 158.0
+    got = ecm.combine(100.0, 30.0, levels, [1.0, 64.0, None], 70.0)
+    assert got["transfer_cycles"] == {"L2": 10.0, "DRAM": 70.0}
+
+
 # ---------------------------------------------------------------- spearman
 
 
