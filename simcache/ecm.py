@@ -202,7 +202,8 @@ def streaming_cycles(loads: int, stores: int, core: Any) -> dict:
 
 
 def combine(overlapping: float, ports: float, levels: list[dict],
-            widths: list[float | None], dram_cycles: float | None = None) -> dict:
+            widths: list[float | None], dram_cycles: float | None = None,
+            first_cache: int = 0) -> dict:
     """The ECM-style total (docs/model.md §4, "What overlaps with what"):
     T = max(T_OL, T_nOL) + T_data. T_OL: the loop-carried chain and the issue of the body's
     micro-ops; T_nOL: the L1 port cycles of its loads and stores; T_data: the sum over the
@@ -213,8 +214,9 @@ def combine(overlapping: float, ports: float, levels: list[dict],
     (BENCHMARKS.md: 27 of 40 layers within ±30 % against 20)."""
     transfers = {}
     # the first level's traffic is the core's own loads and stores: its cost is T_nOL (the
-    # core's ports), so a bandwidth given to it (core <-> L1) is not counted again
-    for lv, width in list(zip(levels, widths, strict=False))[1:]:
+    # core's ports), so a bandwidth given to it (core <-> L1) is not counted again; a
+    # register file above it (line: element) is the compiler's registers, not a transfer
+    for lv, width in list(zip(levels, widths, strict=False))[first_cache + 1:]:
         if width is not None:
             moved = (lv["bytes_read"] + lv["bytes_written"] + lv["flush"]["bytes_read"]
                      + lv["flush"]["bytes_written"])
@@ -232,6 +234,16 @@ def combine(overlapping: float, ports: float, levels: list[dict],
             "binds": max(parts, key=parts.get)}
 
 
+def first_cache(hierarchy: Any) -> int:
+    """Index of the first level with lines (the L1): register files (line: element) above
+    it are the compiler's registers, and the L1's traffic is the core's loads and stores."""
+    levels = getattr(hierarchy, "levels", [])
+    for k, lv in enumerate(levels):
+        if lv.line != "element":
+            return k
+    return len(levels)
+
+
 def ecm(p: Plan, levels: list[dict], hierarchy: Any,
         dram_cycles: float | None = None) -> dict | None:
     """The model's numbers for a layer, or None without a `core:` section; `dram_cycles`:
@@ -242,9 +254,9 @@ def ecm(p: Plan, levels: list[dict], hierarchy: Any,
     inner = core_cycles(p, core)
     widths = hierarchy.bandwidths()
     out = combine(inner["overlapping_cycles"], inner["port_cycles"], levels, widths,
-                  dram_cycles)
+                  dram_cycles, first_cache(hierarchy))
     out["nests"] = inner["nests"]
-    out["complete"] = all(w is not None for w in widths[1:])
+    out["complete"] = all(w is not None for w in widths[first_cache(hierarchy) + 1:])
     clock = hierarchy.clock
     out["us"] = out["cycles"] * 1e-3 / clock if clock else None
     return out
@@ -258,10 +270,11 @@ def ecm_streaming(loads: int, stores: int, levels: list[dict], hierarchy: Any,
     s = streaming_cycles(loads, stores, core)
     out = combine(s["bounds_cycles"]["issue"],
                   max(s["bounds_cycles"]["loads"], s["bounds_cycles"]["stores"]), levels,
-                  hierarchy.bandwidths(), dram_cycles)
+                  hierarchy.bandwidths(), dram_cycles, first_cache(hierarchy))
     out["nests"] = [{"body": s["body"], "chain": "none", "binds": s["binds"],
                      "bounds_cycles": s["bounds_cycles"]}]
-    out["complete"] = all(w is not None for w in hierarchy.bandwidths()[1:])
+    out["complete"] = all(w is not None
+                          for w in hierarchy.bandwidths()[first_cache(hierarchy) + 1:])
     clock = hierarchy.clock
     out["us"] = out["cycles"] * 1e-3 / clock if clock else None
     return out
