@@ -177,7 +177,8 @@ def summarize(result: Result, hierarchy: Hierarchy, config_path: str | None = No
     if dram_block is not None:
         totals["dram"] = dram_block
     time = timing(levels, totals, hierarchy)
-    time = with_ecm(time, result, levels, hierarchy)
+    time = with_ecm(time, result, levels, hierarchy,
+                    dram_block["bound_cycles"] if dram_block is not None else None)
     if time is not None:
         totals["time"] = time
     if dram_block is not None:
@@ -288,7 +289,7 @@ NO_CORE = "the config has no core: section (docs/model.md §4, the in-core model
 
 
 def with_ecm(time: dict | None, result: Result, levels: list[dict],
-             hierarchy: Hierarchy) -> dict | None:
+             hierarchy: Hierarchy, dram_cycles: float | None = None) -> dict | None:
     """totals.time with the in-core ECM estimate (docs/model.md §4) as `ecm`, the one to
     quote; `ecm` is None, and `ecm_missing` says why, when the config has no `core:`."""
     from . import ecm
@@ -301,10 +302,11 @@ def with_ecm(time: dict | None, result: Result, levels: list[dict],
     if result.layer is not None:
         from .loopnest import plan
 
-        model = ecm.ecm(plan(result.layer), levels, hierarchy)
+        model = ecm.ecm(plan(result.layer), levels, hierarchy, dram_cycles)
     else:  # an operator of a warm network (or a trace): a streaming body, no nest
         first = levels[0]
-        model = ecm.ecm_streaming(first["reads"], first["writes"], levels, hierarchy)
+        model = ecm.ecm_streaming(first["reads"], first["writes"], levels, hierarchy,
+                                  dram_cycles)
     time = dict(time) if time is not None else {"clock_ghz": hierarchy.clock}
     time["ecm"] = model
     return time

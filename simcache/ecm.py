@@ -202,7 +202,8 @@ def streaming_cycles(loads: int, stores: int, core: Any) -> dict:
 
 
 def combine(overlapping: float, ports: float, levels: list[dict],
-            widths: list[float | None]) -> dict:
+            widths: list[float | None], dram_cycles: float | None = None,
+            first_cache: int = 0) -> dict:
     """The ECM-style total (docs/model.md §4, "What overlaps with what"):
     T = max(T_OL, T_nOL) + T_data. T_OL: the loop-carried chain and the issue of the body's
     micro-ops; T_nOL: the L1 port cycles of its loads and stores; T_data: the sum over the
@@ -213,12 +214,18 @@ def combine(overlapping: float, ports: float, levels: list[dict],
     (BENCHMARKS.md: 27 of 40 layers within ±30 % against 20)."""
     transfers = {}
     # the first level's traffic is the core's own loads and stores: its cost is T_nOL (the
-    # core's ports), so a bandwidth given to it (core <-> L1) is not counted again
-    for lv, width in list(zip(levels, widths, strict=False))[1:]:
+    # core's ports), so a bandwidth given to it (core <-> L1) is not counted again; a
+    # register file above it (line: element) is the compiler's registers, not a transfer
+    for lv, width in list(zip(levels, widths, strict=False))[first_cache + 1:]:
         if width is not None:
             moved = (lv["bytes_read"] + lv["bytes_written"] + lv["flush"]["bytes_read"]
                      + lv["flush"]["bytes_written"])
             transfers[lv["name"]] = moved / width
+    if dram_cycles is not None and len(levels) > 1:
+        # memory as DRAM (docs/model.md, "DRAM"): its transfers take at least the DRAM
+        # time bound (bursts on each channel's bus, activations of each bank)
+        mem = levels[-1]["name"]
+        transfers[mem] = max(transfers.get(mem, 0.0), dram_cycles)
     data = sum(transfers.values())
     core_part = max(overlapping, ports)
     parts = {"core" if overlapping >= ports else "L1 ports": core_part, **transfers}
@@ -227,32 +234,47 @@ def combine(overlapping: float, ports: float, levels: list[dict],
             "binds": max(parts, key=parts.get)}
 
 
-def ecm(p: Plan, levels: list[dict], hierarchy: Any) -> dict | None:
-    """The model's numbers for a layer, or None without a `core:` section."""
+def first_cache(hierarchy: Any) -> int:
+    """Index of the first level with lines (the L1): register files (line: element) above
+    it are the compiler's registers, and the L1's traffic is the core's loads and stores."""
+    levels = getattr(hierarchy, "levels", [])
+    for k, lv in enumerate(levels):
+        if lv.line != "element":
+            return k
+    return len(levels)
+
+
+def ecm(p: Plan, levels: list[dict], hierarchy: Any,
+        dram_cycles: float | None = None) -> dict | None:
+    """The model's numbers for a layer, or None without a `core:` section; `dram_cycles`:
+    the DRAM time bound (totals.dram.bound_cycles) when memory is a DRAM part."""
     core = getattr(hierarchy, "core", None)
     if core is None:
         return None
     inner = core_cycles(p, core)
     widths = hierarchy.bandwidths()
-    out = combine(inner["overlapping_cycles"], inner["port_cycles"], levels, widths)
+    out = combine(inner["overlapping_cycles"], inner["port_cycles"], levels, widths,
+                  dram_cycles, first_cache(hierarchy))
     out["nests"] = inner["nests"]
-    out["complete"] = all(w is not None for w in widths[1:])
+    out["complete"] = all(w is not None for w in widths[first_cache(hierarchy) + 1:])
     clock = hierarchy.clock
     out["us"] = out["cycles"] * 1e-3 / clock if clock else None
     return out
 
 
-def ecm_streaming(loads: int, stores: int, levels: list[dict], hierarchy: Any) -> dict:
+def ecm_streaming(loads: int, stores: int, levels: list[dict], hierarchy: Any,
+                  dram_cycles: float | None = None) -> dict:
     """The model for an operator without a loop nest (pool, add, concat, softmax, a copy;
     or a trace): `loads` element loads and `stores` element stores, a streaming body."""
     core = hierarchy.core
     s = streaming_cycles(loads, stores, core)
     out = combine(s["bounds_cycles"]["issue"],
                   max(s["bounds_cycles"]["loads"], s["bounds_cycles"]["stores"]), levels,
-                  hierarchy.bandwidths())
+                  hierarchy.bandwidths(), dram_cycles, first_cache(hierarchy))
     out["nests"] = [{"body": s["body"], "chain": "none", "binds": s["binds"],
                      "bounds_cycles": s["bounds_cycles"]}]
-    out["complete"] = all(w is not None for w in hierarchy.bandwidths()[1:])
+    out["complete"] = all(w is not None
+                          for w in hierarchy.bandwidths()[first_cache(hierarchy) + 1:])
     clock = hierarchy.clock
     out["us"] = out["cycles"] * 1e-3 / clock if clock else None
     return out

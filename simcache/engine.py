@@ -724,7 +724,7 @@ def units_for(geometries: Iterable[list[Geometry]], jobs: Iterable = (),
                 getattr(j.hierarchy.memory, "dram", None) is None:
             continue
         g = j.geometry()
-        dv, hashed = "drampf" if extended(g) else "dram", hashed_first_level(g)
+        dv, hashed = "drampf" if general(g) else "dram", hashed_first_level(g)
         if "nest" in needs:
             for n in plan(j.layer).nests:
                 out.add((f"{dv}-{'guarded' if n.limits else 'nest'}", hashed))

@@ -516,6 +516,14 @@ def test_background_over_the_ecm_time_when_the_config_has_a_core():
     t, clock = doc["totals"], data["clock"]
     block, ecm_cycles = t["dram"], t["time"]["ecm"]["cycles"]
     assert block["time_model"] == "ecm"
+    # the ECM estimate's memory transfer is at least the DRAM bound (docs/model.md §4)
+    mem = doc["levels"][-1]
+    widths = load_plain(data).bandwidths()
+    moved = mem["bytes_read"] + mem["bytes_written"] + mem["flush"]["bytes_read"] \
+        + mem["flush"]["bytes_written"]
+    by_bytes = moved / widths[-1] if widths[-1] is not None else 0.0
+    assert t["time"]["ecm"]["transfer_cycles"][mem["name"]] == pytest.approx(
+        max(by_bytes, block["bound_cycles"]))
     assert block["time_ns"] == pytest.approx(ecm_cycles / float(str(clock).split()[0]))
     assert block["time_ns"] < blocking["dram"]["time_ns"]
     d = load_plain(data).memory.dram

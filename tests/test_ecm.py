@@ -218,6 +218,18 @@ def test_the_ecm_rule_adds_the_transfers_to_the_larger_of_core_and_ports():
     assert got["cycles"] == 60.0 and got["binds"] == "L1 ports"
 
 
+def test_memory_as_dram_takes_at_least_the_dram_bound():
+    levels = [{"name": n, "bytes_read": r, "bytes_written": 0,
+               "flush": {"bytes_read": 0, "bytes_written": w}}
+              for n, r, w in (("L1", 10**6, 0), ("L2", 640, 0), ("DRAM", 320, 64))]
+    # DRAM's bytes over its bandwidth: 48 cycles; a DRAM bound of 70 (banks) replaces it,
+    # one of 20 does not; without a bandwidth the bound alone counts
+    assert ecm.combine(100.0, 30.0, levels, [1.0, 64.0, 8.0], 70.0)["cycles"] == 180.0
+    assert ecm.combine(100.0, 30.0, levels, [1.0, 64.0, 8.0], 20.0)["cycles"] == 158.0
+    got = ecm.combine(100.0, 30.0, levels, [1.0, 64.0, None], 70.0)
+    assert got["transfer_cycles"] == {"L2": 10.0, "DRAM": 70.0}
+
+
 # ---------------------------------------------------------------- spearman
 
 
@@ -358,3 +370,19 @@ def test_a_warm_network_sums_its_entries_and_operators_stream(tmp_path, capsys):
     # without a core, no ecm total and no such line
     doc = network(host_config(tmp_path, False), model).to_dict()
     assert "ecm_us" not in doc["totals"]["time"]
+
+
+def test_a_register_file_above_l1_moves_the_core_ports_to_l1():
+    """With a register file (line: element) above the L1, the L1's traffic is the core's
+    loads and stores (T_nOL), not a transfer: its bandwidth is not counted again."""
+    from simcache.config import load_hierarchy
+
+    assert ecm.first_cache(load_hierarchy("configs/mobile_soc.yaml")) == 1
+    assert ecm.first_cache(load_hierarchy("docs/labs/configs/l1-4k.yaml")) == 0
+    levels = [{"name": n, "bytes_read": r, "bytes_written": 0,
+               "flush": {"bytes_read": 0, "bytes_written": 0}}
+              for n, r in (("registers", 10**6), ("L1", 6400), ("L2", 640), ("DRAM", 320))]
+    got = ecm.combine(100.0, 30.0, levels, [None, 64.0, 64.0, 8.0], first_cache=1)
+    assert got["transfer_cycles"] == {"L2": 10.0, "DRAM": 40.0}
+    got = ecm.combine(100.0, 30.0, levels, [None, 64.0, 64.0, 8.0])
+    assert got["transfer_cycles"] == {"L1": 100.0, "L2": 10.0, "DRAM": 40.0}
