@@ -99,7 +99,9 @@ def _nest_function(p: Plan, k: int) -> str:
     offs = {}
     for role, row, name in (("x", CX, xname), ("w", CW, wname), ("y", CY, yname)):
         delta = int(nest.base[row]) - base[name]
-        assert delta % d == 0
+        if delta % d:  # the plan places every nest's start on a whole element
+            raise ValueError(f"native: nest {k}'s {role} starts {delta} bytes into {name}, "
+                             f"not a whole number of {d}-byte elements")
         offs[role] = (delta // d, _form(nest, row, var, d)[1])
     # conditions: (row of the form, low, end), each checked after the innermost loop that
     # moves it (before the first loop when none does)
