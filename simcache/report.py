@@ -763,23 +763,16 @@ def compare_table(rows: list[dict], compact: int = FULL) -> Table:
                                     for k, r in enumerate(rows)])
     table.add_row("traffic ÷ minimum", *[_times(r["amplification"]) for r in rows])
     # time where a config gives a clock (docs/model.md §4); "–" for one that gives none
-    if any(r.get("time_blocking_us") is not None for r in rows):
-        table.add_row("time, blocking", *[
-            "–" if r.get("time_blocking_us") is None else
-            with_ratio(duration(r["time_blocking_us"]), r["time_blocking_ratio"], k == 0)
-            for k, r in enumerate(rows)])
-    if any(r.get("time_ecm_us") is not None for r in rows):
-        table.add_row("time, ecm (quote)", *[
-            "–" if r.get("time_ecm_us") is None else
-            with_ratio(f"{duration(r['time_ecm_us'])} by {r['time_ecm_bound']}",
-                       r["time_ecm_ratio"], k == 0)
-            for k, r in enumerate(rows)])
-    if any(r.get("time_overlapped_us") is not None for r in rows):
-        table.add_row("time, overlapped", *[
-            "–" if r.get("time_overlapped_us") is None else
-            with_ratio(f"{duration(r['time_overlapped_us'])} by {r['time_bound']}",
-                       r["time_overlapped_ratio"], k == 0)
-            for k, r in enumerate(rows)])
+    for label, model, bound in (("time, blocking", "blocking", None),
+                                ("time, ecm (quote)", "ecm", "time_ecm_bound"),
+                                ("time, overlapped", "overlapped", "time_bound")):
+        key = f"time_{model}_us"
+        if any(r.get(key) is not None for r in rows):
+            table.add_row(label, *[
+                "–" if r.get(key) is None else
+                with_ratio(duration(r[key]) + (f" by {r[bound]}" if bound else ""),
+                           r[f"time_{model}_ratio"], k == 0)
+                for k, r in enumerate(rows)])
     return table
 
 
